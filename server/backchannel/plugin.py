@@ -1,0 +1,179 @@
+"""The public plugin API: the only module a transport or formatter author imports.
+
+A plugin is an ordinary distribution with an entry point in the ``backchannel`` group whose
+module implements one or both registration hooks::
+
+    from backchannel.plugin import hookimpl
+
+    @hookimpl
+    def register_transports(register):
+        register(MyTransport())
+
+The host calls each hook once at start-up. Everything on the send path is plain async code:
+the host owns retries, timeouts, rate limits, logging and tracing; a transport only
+transmits and answers with a :class:`DeliveryResult`; a formatter only renders.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import pluggy
+
+PROJECT_NAME = "backchannel"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One thing wrong with a setting or option, named by its path (e.g. ``url``)."""
+
+    field: str
+    description: str
+
+
+@dataclass(frozen=True)
+class RenderedContent:
+    """What a formatter makes of one feedback record."""
+
+    body: bytes
+    content_type: str
+    file_extension: str
+
+
+@runtime_checkable
+class Formatter(Protocol):
+    """Turns the canonical feedback document into bytes for a recipient."""
+
+    name: str
+
+    def check_options(self, options: Mapping[str, Any]) -> Sequence[FieldProblem]:
+        """Problems with a recipient's format options; empty when they are usable."""
+        ...
+
+    def render(self, document: Mapping[str, Any], options: Mapping[str, Any]) -> RenderedContent:
+        """Renders one feedback document (the canonical JSON shape of a feedback record)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TransportContext:
+    """What the host tells a transport when it starts."""
+
+    #: Networks outbound connections may reach even though they are loopback, private,
+    #: link-local or metadata addresses. Empty in production unless an operator adds some.
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    #: The User-Agent to send where the protocol has one.
+    user_agent: str = "Backchannel"
+    #: Default connect timeout, seconds, when a recipient sets none.
+    connect_timeout: float = 5.0
+    #: Default total timeout for one transmission, seconds, when a recipient sets none.
+    total_timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One transmission a transport is asked to make."""
+
+    #: Stable across every attempt of the same delivery: the recipient's idempotency key.
+    delivery_id: str
+    feedback_id: str
+    recipient_id: str
+    #: The attempt number, from 1.
+    attempt: int
+    #: A dotted event name, e.g. ``feedback.conversion``.
+    event_type: str
+    content: RenderedContent
+    #: The recipient's transport settings (not secret).
+    settings: Mapping[str, Any]
+    #: The recipient's secret settings. Never log, echo or return them.
+    secrets: Mapping[str, Any]
+    #: W3C trace context of the attempt, to propagate where the protocol allows.
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """How a transmission ended. Transports return failures; they do not raise them."""
+
+    succeeded: bool
+    #: For a failure: whether trying again later may succeed (network errors, timeouts,
+    #: 5xx, 408, 429) or not (other 4xx, auth refused).
+    retryable: bool = False
+    #: The remote's status code (HTTP status, SMTP reply...), when it answered.
+    remote_code: int | None = None
+    #: An id the remote gave the transmission, when it gave one.
+    remote_id: str | None = None
+    #: Seconds the remote asked us to wait before trying again (Retry-After).
+    retry_after: float | None = None
+    #: Bytes put on the wire for the content.
+    bytes_sent: int = 0
+    #: A short, secret-free excerpt of the answer, or what went wrong when none came.
+    response_excerpt: str = ""
+    #: The remote says the endpoint no longer exists (HTTP 410): stop sending to it.
+    gone: bool = False
+    #: Extra, secret-free facts worth recording.
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Delivers rendered feedback to a recipient."""
+
+    name: str
+    #: Setting names that are secret: accepted only in ``secret_settings``.
+    secret_settings: frozenset[str]
+
+    def check_settings(
+        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+    ) -> Sequence[FieldProblem]:
+        """Problems with a recipient's settings; empty when they are usable."""
+        ...
+
+    async def start(self, context: TransportContext) -> None:
+        """Called once in the running event loop before the first send."""
+        ...
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        """Makes one transmission. Returns a result for every outcome a remote can cause."""
+        ...
+
+    async def aclose(self) -> None:
+        """Releases connections; called once at shutdown."""
+        ...
+
+
+RegisterTransport = Callable[[Transport], None]
+RegisterFormatter = Callable[[Formatter], None]
+
+
+class HookSpecs:
+    """The hooks a plugin may implement."""
+
+    @hookspec
+    def register_transports(self, register: RegisterTransport) -> None:
+        """Call ``register(transport)`` for each transport the plugin provides."""
+
+    @hookspec
+    def register_formatters(self, register: RegisterFormatter) -> None:
+        """Call ``register(formatter)`` for each formatter the plugin provides."""
+
+
+__all__ = [
+    "DeliveryResult",
+    "FieldProblem",
+    "Formatter",
+    "OutboundMessage",
+    "RenderedContent",
+    "Transport",
+    "TransportContext",
+    "hookimpl",
+    "hookspec",
+]
