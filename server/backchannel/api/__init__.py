@@ -1,0 +1,1 @@
+"""The gRPC face of Backchannel: servicers, validation, error mapping."""

@@ -1,0 +1,152 @@
+"""Stored rows to API messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from backchannel.api.cursors import encode_cursor
+from backchannel.feedback_document import KIND_NAMES
+from backchannel.store.records import DeliveryRow, EventRecord, RecipientRecord
+from backchannel.v1 import event_pb2, feedback_pb2, feedback_service_pb2, recipient_pb2
+
+RECIPIENT_TYPES = {
+    recipient_pb2.RECIPIENT_TYPE_SOURCE: "source",
+    recipient_pb2.RECIPIENT_TYPE_PARTNER: "partner",
+    recipient_pb2.RECIPIENT_TYPE_SYSTEM: "system",
+    recipient_pb2.RECIPIENT_TYPE_PLATFORM: "platform",
+}
+RECIPIENT_TYPE_VALUES = {name: value for value, name in RECIPIENT_TYPES.items()}
+
+RECIPIENT_STATES = {
+    recipient_pb2.RECIPIENT_STATE_ACTIVE: "active",
+    recipient_pb2.RECIPIENT_STATE_PAUSED: "paused",
+    recipient_pb2.RECIPIENT_STATE_DISABLED: "disabled",
+}
+RECIPIENT_STATE_VALUES = {name: value for value, name in RECIPIENT_STATES.items()}
+
+KIND_VALUES = {name: value for value, name in KIND_NAMES.items()}
+
+PROCESSING_STATUSES = {
+    event_pb2.PROCESSING_STATUS_SUCCEEDED: "succeeded",
+    event_pb2.PROCESSING_STATUS_RETRY_SCHEDULED: "retry_scheduled",
+    event_pb2.PROCESSING_STATUS_FAILED: "failed",
+    event_pb2.PROCESSING_STATUS_DEAD: "dead",
+}
+PROCESSING_STATUS_VALUES = {name: value for value, name in PROCESSING_STATUSES.items()}
+
+AGGREGATION_LEVEL_VALUES = {
+    "individual": event_pb2.AGGREGATION_LEVEL_INDIVIDUAL,
+    "batch": event_pb2.AGGREGATION_LEVEL_BATCH,
+    "summary": event_pb2.AGGREGATION_LEVEL_SUMMARY,
+}
+
+DELIVERY_STATE_VALUES = {
+    "pending": feedback_service_pb2.DELIVERY_STATE_PENDING,
+    "held": feedback_service_pb2.DELIVERY_STATE_HELD,
+    "in_flight": feedback_service_pb2.DELIVERY_STATE_IN_FLIGHT,
+    "succeeded": feedback_service_pb2.DELIVERY_STATE_SUCCEEDED,
+    "failed": feedback_service_pb2.DELIVERY_STATE_FAILED,
+    "dead": feedback_service_pb2.DELIVERY_STATE_DEAD,
+    "cancelled": feedback_service_pb2.DELIVERY_STATE_CANCELLED,
+}
+
+
+def timestamp(value: datetime) -> Timestamp:
+    result = Timestamp()
+    result.FromDatetime(value)
+    return result
+
+
+def struct(value: dict[str, Any]) -> Struct:
+    result = Struct()
+    json_format.ParseDict(value, result)
+    return result
+
+
+def recipient_message(record: RecipientRecord) -> recipient_pb2.Recipient:
+    """The API view of a recipient: secret values are never included, only their names."""
+    return recipient_pb2.Recipient(
+        id=record.id,
+        display_name=record.display_name,
+        recipient_type=RECIPIENT_TYPE_VALUES.get(record.recipient_type, 0),  # type: ignore[arg-type]
+        transport=record.transport,
+        transport_settings=struct(record.transport_settings),
+        secret_setting_names=sorted(record.secret_settings),
+        format=record.format,
+        format_options=struct(record.format_options),
+        subscription=recipient_pb2.Subscription(
+            kinds=[KIND_VALUES[k] for k in record.subscribed_kinds if k in KIND_VALUES],
+            source_ids=list(record.subscribed_source_ids),
+        ),
+        state=RECIPIENT_STATE_VALUES.get(record.state, 0),  # type: ignore[arg-type]
+        create_time=timestamp(record.create_time),
+        update_time=timestamp(record.update_time),
+        etag=f'"{record.revision}"',
+    )
+
+
+def event_message(event: EventRecord) -> event_pb2.FeedbackSentEvent:
+    latency = Duration()
+    latency.FromMicroseconds(event.latency_us)
+    message = event_pb2.FeedbackSentEvent(
+        cursor=encode_cursor(event.position),
+        event_id=event.id,
+        feedback_id=event.feedback_id,
+        delivery_id=event.delivery_id,
+        attempt=event.attempt,
+        recipient_type=RECIPIENT_TYPE_VALUES.get(event.recipient_type, 0),  # type: ignore[arg-type]
+        recipient_id=event.recipient_id,
+        transport=event.transport,
+        data_format=event_pb2.DataFormat(name=event.format_name, content_type=event.content_type),
+        aggregation_level=AGGREGATION_LEVEL_VALUES.get(event.aggregation_level, 0),  # type: ignore[arg-type]
+        processing_status=PROCESSING_STATUS_VALUES.get(event.processing_status, 0),  # type: ignore[arg-type]
+        response_status=event_pb2.ResponseStatus(
+            code=event.response_code, excerpt=event.response_excerpt, remote_id=event.remote_id
+        ),
+        start_time=timestamp(event.start_time),
+        end_time=timestamp(event.end_time),
+        latency=latency,
+        content_size=event.content_size,
+        content_sha256=event.content_sha256,
+        trace_id=event.trace_id,
+        span_id=event.span_id,
+        integration_context=event_pb2.IntegrationContext(
+            plugin_distribution=event.plugin_distribution,
+            plugin_version=event.plugin_version,
+            server_version=event.server_version,
+            worker_id=event.worker_id,
+        ),
+        lead_id=event.lead_id,
+        source_id=event.source_id,
+    )
+    if event.next_attempt_time is not None:
+        message.next_attempt_time.CopyFrom(timestamp(event.next_attempt_time))
+    return message
+
+
+def delivery_message(
+    row: DeliveryRow, attempts: list[EventRecord]
+) -> feedback_service_pb2.Delivery:
+    message = feedback_service_pb2.Delivery(
+        id=row.id,
+        feedback_id=row.feedback_id,
+        recipient_id=row.recipient_id,
+        state=DELIVERY_STATE_VALUES.get(row.state, 0),  # type: ignore[arg-type]
+        attempt_count=row.attempt_count,
+        create_time=timestamp(row.create_time),
+        update_time=timestamp(row.update_time),
+        attempts=[event_message(e) for e in attempts],
+    )
+    if row.state == "pending":
+        message.next_attempt_time.CopyFrom(timestamp(row.next_attempt_time))
+    return message
+
+
+def kind_name(kind: feedback_pb2.FeedbackKind.ValueType) -> str:
+    return KIND_NAMES[kind]

@@ -1,0 +1,59 @@
+"""Opaque cursors and page tokens over event positions."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+
+import grpc
+
+from backchannel.api.errors import ApiError
+from backchannel.store.records import EventPosition
+
+_CURSOR = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+
+
+def encode_cursor(position: EventPosition) -> str:
+    return f"{position.xid}-{position.seq}"
+
+
+def decode_cursor(cursor: str, field: str) -> EventPosition:
+    match = _CURSOR.match(cursor)
+    if match is None:
+        raise ApiError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_ARGUMENT",
+            f"{field} is not a cursor returned by this service",
+            [(field, "is not a cursor returned by this service")],
+        )
+    return EventPosition(int(match[1]), int(match[2]))
+
+
+def _fingerprint(filter_text: str) -> str:
+    return hashlib.sha256(filter_text.encode()).hexdigest()[:16]
+
+
+def encode_page_token(position: EventPosition, filter_text: str) -> str:
+    payload = json.dumps({"p": [position.xid, position.seq], "f": _fingerprint(filter_text)})
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, filter_text: str) -> EventPosition:
+    problem = "is not a page token returned for this filter"
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        xid, seq = payload["p"]
+        if payload["f"] != _fingerprint(filter_text):
+            problem = "was returned for a different filter; start again without a page_token"
+            raise ValueError(problem)
+        return EventPosition(int(xid), int(seq))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ApiError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_ARGUMENT",
+            f"page_token {problem}",
+            [("page_token", problem)],
+        ) from error

@@ -1,0 +1,303 @@
+"""backchannel.v1.FeedbackService."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import grpc
+from opentelemetry import propagate
+
+from backchannel.api.conversions import (
+    PROCESSING_STATUSES,
+    delivery_message,
+    event_message,
+    kind_name,
+    timestamp,
+)
+from backchannel.api.cursors import (
+    decode_cursor,
+    decode_page_token,
+    encode_cursor,
+    encode_page_token,
+)
+from backchannel.api.errors import ApiError, not_found
+from backchannel.api.event_filters import parse_event_filter
+from backchannel.api.validation import validate_send_feedback
+from backchannel.event_hub import EventHub
+from backchannel.ids import new_id
+from backchannel.intake import Intake
+from backchannel.recipient_directory import RecipientDirectory
+from backchannel.store import events as event_store
+from backchannel.store import feedback as feedback_store
+from backchannel.store.records import (
+    ORIGIN,
+    EventFilter,
+    EventPosition,
+    NewDelivery,
+    NewFeedback,
+    RecipientRecord,
+)
+from backchannel.v1 import (
+    feedback_pb2,
+    feedback_service_pb2,
+    feedback_service_pb2_grpc,
+)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+_REPLAY_BATCH = 500
+_MAX_PAGE = 1000
+
+
+class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        intake: Intake,
+        directory: RecipientDirectory,
+        hub: EventHub,
+        heartbeat_seconds: float,
+        stream_queue_size: int,
+    ) -> None:
+        self._pool = pool
+        self._intake = intake
+        self._directory = directory
+        self._hub = hub
+        self._heartbeat_seconds = heartbeat_seconds
+        self._stream_queue_size = stream_queue_size
+
+    async def SendFeedback(
+        self, request: feedback_service_pb2.SendFeedbackRequest, context: Context
+    ) -> feedback_service_pb2.SendFeedbackResponse:
+        validate_send_feedback(request)
+        recipients = await self._recipients_for(request)
+        digest = hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
+        accept_time = datetime.now(UTC)
+        feedback = feedback_pb2.Feedback()
+        feedback.CopyFrom(request.feedback)
+        feedback.id = new_id("fb")
+        feedback.request_id = request.request_id
+        feedback.accept_time.CopyFrom(timestamp(accept_time))
+        if not feedback.HasField("feedback_time"):
+            feedback.feedback_time.CopyFrom(feedback.accept_time)
+        deliveries = tuple(
+            NewDelivery(
+                id=new_id("dlv"),
+                recipient_id=r.id,
+                state="pending" if r.state == "active" else "held",
+            )
+            for r in recipients
+        )
+        response = feedback_service_pb2.SendFeedbackResponse(
+            feedback=feedback,
+            deliveries=[
+                feedback_service_pb2.Delivery(
+                    id=d.id,
+                    feedback_id=feedback.id,
+                    recipient_id=d.recipient_id,
+                    state=(
+                        feedback_service_pb2.DELIVERY_STATE_PENDING
+                        if d.state == "pending"
+                        else feedback_service_pb2.DELIVERY_STATE_HELD
+                    ),
+                    next_attempt_time=feedback.accept_time if d.state == "pending" else None,
+                    create_time=feedback.accept_time,
+                    update_time=feedback.accept_time,
+                )
+                for d in deliveries
+            ],
+        )
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        answer = await self._intake.submit(
+            NewFeedback(
+                id=feedback.id,
+                request_id=request.request_id,
+                request_digest=digest,
+                kind=kind_name(feedback.kind),
+                lead_id=feedback.lead.lead_id,
+                source_id=feedback.lead.source_id,
+                record=feedback.SerializeToString(deterministic=True),
+                response=response.SerializeToString(deterministic=True),
+                traceparent=carrier.get("traceparent"),
+                accept_time=accept_time,
+                deliveries=deliveries,
+            )
+        )
+        if answer.request_digest != digest:
+            raise ApiError(
+                grpc.StatusCode.ALREADY_EXISTS,
+                "REQUEST_ID_REUSED",
+                "request_id was already used for a different request; use a new request_id",
+                [("request_id", "was already used for a different request")],
+            )
+        return feedback_service_pb2.SendFeedbackResponse.FromString(answer.response)
+
+    async def _recipients_for(
+        self, request: feedback_service_pb2.SendFeedbackRequest
+    ) -> list[RecipientRecord]:
+        if not request.recipient_ids:
+            return self._directory.subscribers(
+                kind_name(request.feedback.kind), request.feedback.lead.source_id
+            )
+        found = await self._directory.find(request.recipient_ids)
+        missing = [i for i in request.recipient_ids if i not in found]
+        if missing:
+            raise ApiError(
+                grpc.StatusCode.NOT_FOUND,
+                "RECIPIENT_NOT_FOUND",
+                f"no recipient {', '.join(repr(m) for m in missing)}; nothing was stored",
+                metadata={"recipient_ids": ",".join(missing)},
+            )
+        disabled = [i for i in request.recipient_ids if found[i].state == "disabled"]
+        if disabled:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "RECIPIENT_DISABLED",
+                f"recipient {', '.join(repr(d) for d in disabled)} is disabled; nothing was "
+                "stored; enable it or leave it out",
+                metadata={"recipient_ids": ",".join(disabled)},
+            )
+        return [found[i] for i in request.recipient_ids]
+
+    async def GetFeedback(
+        self, request: feedback_service_pb2.GetFeedbackRequest, context: Context
+    ) -> feedback_service_pb2.GetFeedbackResponse:
+        if not request.feedback_id:
+            raise ApiError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_ARGUMENT",
+                "feedback_id is required",
+                [("feedback_id", "is required")],
+            )
+        record = await feedback_store.get_feedback_record(self._pool, request.feedback_id)
+        if record is None:
+            raise not_found("feedback", request.feedback_id, "FEEDBACK_NOT_FOUND")
+        deliveries = await feedback_store.deliveries_of_feedback(self._pool, request.feedback_id)
+        events = await event_store.events_of_feedback(self._pool, request.feedback_id)
+        return feedback_service_pb2.GetFeedbackResponse(
+            feedback=feedback_pb2.Feedback.FromString(record),
+            deliveries=[
+                delivery_message(d, [e for e in events if e.delivery_id == d.id])
+                for d in deliveries
+            ],
+        )
+
+    async def ListFeedbackEvents(
+        self, request: feedback_service_pb2.ListFeedbackEventsRequest, context: Context
+    ) -> feedback_service_pb2.ListFeedbackEventsResponse:
+        if request.page_size < 0:
+            raise ApiError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_ARGUMENT",
+                "page_size must not be negative",
+                [("page_size", "must not be negative")],
+            )
+        page_size = min(request.page_size or 100, _MAX_PAGE)
+        event_filter = parse_event_filter(request.filter)
+        after = (
+            decode_page_token(request.page_token, request.filter) if request.page_token else ORIGIN
+        )
+        events = await event_store.read_events(self._pool, after, page_size + 1, event_filter)
+        page = events[:page_size]
+        return feedback_service_pb2.ListFeedbackEventsResponse(
+            events=[event_message(e) for e in page],
+            next_page_token=(
+                encode_page_token(page[-1].position, request.filter)
+                if len(events) > page_size
+                else ""
+            ),
+        )
+
+    async def StreamFeedbackEvents(
+        self, request: feedback_service_pb2.StreamFeedbackEventsRequest, context: Context
+    ) -> AsyncIterator[feedback_service_pb2.StreamFeedbackEventsResponse]:
+        event_filter = _stream_filter(request)
+        start = request.WhichOneof("start")
+        if start == "after_cursor":
+            last = decode_cursor(request.after_cursor, "after_cursor")
+            horizon = await event_store.retention_horizon(self._pool)
+            if last < horizon:
+                raise ApiError(
+                    grpc.StatusCode.OUT_OF_RANGE,
+                    "CURSOR_EXPIRED",
+                    "after_cursor is older than the retained events; events after it were "
+                    "deleted. Start from_beginning or from now.",
+                    metadata={"oldest_cursor": encode_cursor(horizon)},
+                )
+        elif start == "from_beginning":
+            last = ORIGIN
+        else:
+            last = self._hub.position
+        # Replay from the log until caught up with the hub, then join it; joining is
+        # synchronous, so nothing is read between the last replayed event and joining.
+        while last < self._hub.position:
+            target = self._hub.position
+            while True:
+                batch = await event_store.read_events(
+                    self._pool, last, _REPLAY_BATCH, event_filter, up_to=target
+                )
+                for event in batch:
+                    yield feedback_service_pb2.StreamFeedbackEventsResponse(
+                        event=event_message(event)
+                    )
+                    last = event.position
+                if len(batch) < _REPLAY_BATCH:
+                    break
+            if last < target:
+                last = target
+        subscriber = self._hub.join(event_filter, self._stream_queue_size)
+        read_up_to = max(last, subscriber.joined_at, key=lambda p: (p.xid, p.seq))
+        try:
+            while True:
+                if subscriber.overflowed:
+                    raise ApiError(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        "SUBSCRIBER_TOO_SLOW",
+                        "the stream fell too far behind; resume after the last cursor received",
+                        metadata={"resume_after_cursor": encode_cursor(last)},
+                    )
+                try:
+                    item = await asyncio.wait_for(subscriber.queue.get(), self._heartbeat_seconds)
+                except TimeoutError:
+                    yield feedback_service_pb2.StreamFeedbackEventsResponse(
+                        heartbeat=feedback_service_pb2.Heartbeat(
+                            cursor=encode_cursor(read_up_to), time=timestamp(datetime.now(UTC))
+                        )
+                    )
+                    continue
+                if isinstance(item, EventPosition):
+                    read_up_to = max(read_up_to, item, key=lambda p: (p.xid, p.seq))
+                    continue
+                if item.position <= last:
+                    continue
+                yield feedback_service_pb2.StreamFeedbackEventsResponse(event=event_message(item))
+                last = item.position
+                read_up_to = max(read_up_to, last, key=lambda p: (p.xid, p.seq))
+        finally:
+            self._hub.leave(subscriber)
+
+
+def _stream_filter(request: feedback_service_pb2.StreamFeedbackEventsRequest) -> EventFilter:
+    f = request.filter
+    statuses = []
+    for status in f.processing_statuses:
+        if status not in PROCESSING_STATUSES:
+            raise ApiError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_ARGUMENT",
+                "filter.processing_statuses holds an unknown status",
+                [("filter.processing_statuses", f"{status} is not a processing status")],
+            )
+        statuses.append(PROCESSING_STATUSES[status])
+    return EventFilter(
+        recipient_ids=tuple(f.recipient_ids),
+        feedback_id=f.feedback_id or None,
+        lead_id=f.lead_id or None,
+        source_id=f.source_id or None,
+        processing_statuses=tuple(statuses),
+    )

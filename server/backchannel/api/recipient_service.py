@@ -1,0 +1,225 @@
+"""backchannel.v1.RecipientService."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+import grpc
+from google.protobuf import json_format
+
+from backchannel.api.conversions import (
+    RECIPIENT_STATES,
+    RECIPIENT_TYPES,
+    kind_name,
+    recipient_message,
+)
+from backchannel.api.errors import ApiError, Violations, not_found
+from backchannel.api.validation import RECIPIENT_ID, validate_recipient
+from backchannel.plugin import Formatter, Transport
+from backchannel.store import recipients as recipient_store
+from backchannel.store.records import RecipientRecord
+from backchannel.v1 import recipient_pb2, recipient_service_pb2, recipient_service_pb2_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+_MAX_PAGE = 1000
+_WRITABLE = (
+    "display_name",
+    "recipient_type",
+    "transport",
+    "transport_settings",
+    "secret_settings",
+    "format",
+    "format_options",
+    "subscription",
+    "state",
+)
+
+
+def _dict(message: Any) -> dict[str, Any]:
+    result: dict[str, Any] = json_format.MessageToDict(message)
+    return result
+
+
+def _record(recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> RecipientRecord:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return RecipientRecord(
+        id=recipient.id,
+        display_name=recipient.display_name,
+        recipient_type=RECIPIENT_TYPES.get(recipient.recipient_type, ""),
+        transport=recipient.transport,
+        transport_settings=_dict(recipient.transport_settings),
+        secret_settings=secrets,
+        format=recipient.format,
+        format_options=_dict(recipient.format_options),
+        subscribed_kinds=tuple(kind_name(k) for k in recipient.subscription.kinds),
+        subscribed_source_ids=tuple(recipient.subscription.source_ids),
+        state=RECIPIENT_STATES.get(recipient.state, "active"),
+        revision=0,
+        create_time=now,
+        update_time=now,
+    )
+
+
+class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        transports: Mapping[str, Transport],
+        formatters: Mapping[str, Formatter],
+    ) -> None:
+        self._pool = pool
+        self._transports = transports
+        self._formatters = formatters
+
+    def _check(self, recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> None:
+        violations = Violations()
+        validate_recipient(
+            recipient,
+            self._transports,
+            self._formatters,
+            _dict(recipient.transport_settings),
+            secrets,
+            violations,
+        )
+        violations.raise_if_any()
+
+    async def CreateRecipient(
+        self, request: recipient_service_pb2.CreateRecipientRequest, context: Context
+    ) -> recipient_service_pb2.CreateRecipientResponse:
+        recipient = recipient_pb2.Recipient()
+        recipient.CopyFrom(request.recipient)
+        if not recipient.format:
+            recipient.format = "json"
+        if recipient.state == recipient_pb2.RECIPIENT_STATE_UNSPECIFIED:
+            recipient.state = recipient_pb2.RECIPIENT_STATE_ACTIVE
+        secrets = {k: v for k, v in _dict(recipient.secret_settings).items() if v is not None}
+        self._check(recipient, secrets)
+        try:
+            stored = await recipient_store.create_recipient(self._pool, _record(recipient, secrets))
+        except recipient_store.RecipientExistsError as error:
+            raise ApiError(
+                grpc.StatusCode.ALREADY_EXISTS,
+                "RECIPIENT_EXISTS",
+                f"recipient {recipient.id!r} already exists",
+                metadata={"recipient_id": recipient.id},
+            ) from error
+        return recipient_service_pb2.CreateRecipientResponse(recipient=recipient_message(stored))
+
+    async def GetRecipient(
+        self, request: recipient_service_pb2.GetRecipientRequest, context: Context
+    ) -> recipient_service_pb2.GetRecipientResponse:
+        _require_id(request.recipient_id)
+        stored = await recipient_store.get_recipient(self._pool, request.recipient_id)
+        if stored is None:
+            raise not_found("recipient", request.recipient_id, "RECIPIENT_NOT_FOUND")
+        return recipient_service_pb2.GetRecipientResponse(recipient=recipient_message(stored))
+
+    async def ListRecipients(
+        self, request: recipient_service_pb2.ListRecipientsRequest, context: Context
+    ) -> recipient_service_pb2.ListRecipientsResponse:
+        if request.page_size < 0:
+            raise ApiError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_ARGUMENT",
+                "page_size must not be negative",
+                [("page_size", "must not be negative")],
+            )
+        page_size = min(request.page_size or 100, _MAX_PAGE)
+        after = request.page_token
+        if after and not RECIPIENT_ID.match(after):
+            raise ApiError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_ARGUMENT",
+                "page_token is not a token returned by ListRecipients",
+                [("page_token", "is not a token returned by ListRecipients")],
+            )
+        records = await recipient_store.list_recipients(self._pool, after, page_size + 1)
+        page = records[:page_size]
+        return recipient_service_pb2.ListRecipientsResponse(
+            recipients=[recipient_message(r) for r in page],
+            next_page_token=page[-1].id if len(records) > page_size else "",
+        )
+
+    async def UpdateRecipient(
+        self, request: recipient_service_pb2.UpdateRecipientRequest, context: Context
+    ) -> recipient_service_pb2.UpdateRecipientResponse:
+        given = request.recipient
+        _require_id(given.id, "recipient.id")
+        paths = list(request.update_mask.paths) or [
+            name for name in _WRITABLE if _is_set(given, name)
+        ]
+        unknown = [p for p in paths if p not in _WRITABLE]
+        if unknown:
+            raise ApiError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_ARGUMENT",
+                "update_mask names fields that cannot be changed",
+                [
+                    (f"update_mask.paths[{paths.index(p)}]", f"{p!r} cannot be changed")
+                    for p in unknown
+                ],
+            )
+        async with self._pool.acquire() as connection, connection.transaction():
+            try:
+                before = await recipient_store.lock_recipient(connection, given.id)
+            except recipient_store.RecipientMissingError as error:
+                raise not_found("recipient", given.id, "RECIPIENT_NOT_FOUND") from error
+            if given.etag and given.etag != f'"{before.revision}"':
+                raise ApiError(
+                    grpc.StatusCode.ABORTED,
+                    "ETAG_MISMATCH",
+                    "the recipient changed since it was read; read it again and retry",
+                )
+            merged = recipient_message(before)
+            secrets = dict(before.secret_settings)
+            for path in paths:
+                if path == "secret_settings":
+                    for name, value in _dict(given.secret_settings).items():
+                        if value is None:
+                            secrets.pop(name, None)
+                        else:
+                            secrets[name] = value
+                elif path in ("transport_settings", "format_options", "subscription"):
+                    getattr(merged, path).CopyFrom(getattr(given, path))
+                else:
+                    setattr(merged, path, getattr(given, path))
+            if merged.state == recipient_pb2.RECIPIENT_STATE_UNSPECIFIED:
+                merged.state = recipient_pb2.RECIPIENT_STATE_ACTIVE
+            if not merged.format:
+                merged.format = "json"
+            self._check(merged, secrets)
+            after = dataclasses.replace(_record(merged, secrets), revision=before.revision)
+            stored = await recipient_store.save_recipient(connection, before, after)
+        return recipient_service_pb2.UpdateRecipientResponse(recipient=recipient_message(stored))
+
+    async def DeleteRecipient(
+        self, request: recipient_service_pb2.DeleteRecipientRequest, context: Context
+    ) -> recipient_service_pb2.DeleteRecipientResponse:
+        _require_id(request.recipient_id)
+        try:
+            await recipient_store.delete_recipient(self._pool, request.recipient_id)
+        except recipient_store.RecipientMissingError as error:
+            raise not_found("recipient", request.recipient_id, "RECIPIENT_NOT_FOUND") from error
+        return recipient_service_pb2.DeleteRecipientResponse()
+
+
+def _is_set(message: recipient_pb2.Recipient, name: str) -> bool:
+    field = message.DESCRIPTOR.fields_by_name[name]
+    if field.message_type is not None:
+        return message.HasField(name)  # type: ignore[arg-type]
+    return bool(getattr(message, name))
+
+
+def _require_id(recipient_id: str, field: str = "recipient_id") -> None:
+    if not RECIPIENT_ID.match(recipient_id):
+        raise ApiError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_ARGUMENT",
+            f"{field} is not a valid recipient id",
+            [(field, "is required: lower-case letters, digits and '-', starting with a letter")],
+        )

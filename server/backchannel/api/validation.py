@@ -1,0 +1,248 @@
+"""Checks requests before anything is stored, collecting every violation (AIP-193)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from google.protobuf import struct_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from backchannel.api.errors import Violations
+from backchannel.plugin import Formatter, Transport
+from backchannel.v1 import feedback_pb2, feedback_service_pb2, recipient_pb2
+
+REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+RECIPIENT_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+DECIMAL = re.compile(r"^-?\d{1,18}(\.\d{1,6})?$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+DIMENSION = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_TEXT = 1024
+MAX_ATTRIBUTES_BYTES = 64 * 1024
+MAX_RECIPIENTS = 100
+_MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31
+
+
+def _strings(message: Message, path: str) -> Iterator[tuple[str, str]]:
+    """Every text value (and map key) inside a message, with its field path."""
+    for field, value in message.ListFields():
+        here = f"{path}.{field.name}" if path else field.name
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            for key in value:
+                if isinstance(key, str):
+                    yield f"{here}[{key!r}] (key)", key
+                item = value[key]
+                if value_field.type == FieldDescriptor.TYPE_STRING:
+                    yield f"{here}[{key!r}]", item
+                elif value_field.type == FieldDescriptor.TYPE_MESSAGE:
+                    yield from _strings(item, f"{here}[{key!r}]")
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.is_repeated:
+                for index, item in enumerate(value):
+                    yield from _strings(item, f"{here}[{index}]")
+            else:
+                yield from _strings(value, here)
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            if field.is_repeated:
+                for index, item in enumerate(value):
+                    yield f"{here}[{index}]", item
+            else:
+                yield here, value
+
+
+def check_text(
+    message: Message, path: str, violations: Violations, max_len: int = MAX_TEXT
+) -> None:
+    """Refuses NUL characters (Postgres cannot store them) and overlong text anywhere."""
+    for field, value in _strings(message, path):
+        if "\x00" in value:
+            violations.add(field, "must not contain NUL (\\x00) characters")
+        elif len(value) > max_len and not field.endswith("(key)"):
+            violations.add(field, f"must be at most {max_len} characters")
+
+
+def _check_struct_numbers(value: struct_pb2.Value, path: str, violations: Violations) -> None:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value" and not math.isfinite(value.number_value):
+        violations.add(path, "must be a finite number")
+    elif kind == "struct_value":
+        for key, item in value.struct_value.fields.items():
+            _check_struct_numbers(item, f"{path}.{key}", violations)
+    elif kind == "list_value":
+        for index, item in enumerate(value.list_value.values):
+            _check_struct_numbers(item, f"{path}[{index}]", violations)
+
+
+def check_struct(struct: struct_pb2.Struct, path: str, violations: Violations) -> None:
+    for key, item in struct.fields.items():
+        _check_struct_numbers(item, f"{path}.{key}", violations)
+
+
+def _check_timestamp(message: Message, name: str, path: str, violations: Violations) -> None:
+    if not message.HasField(name):
+        return
+    timestamp: Timestamp = getattr(message, name)
+    if not (_MIN_SECONDS <= timestamp.seconds <= _MAX_SECONDS and 0 <= timestamp.nanos < 10**9):
+        violations.add(f"{path}.{name}", "must be a valid time between years 1 and 9999")
+
+
+def _check_score(value: float, path: str, violations: Violations) -> None:
+    if not (math.isfinite(value) and 0 <= value <= 100):
+        violations.add(path, "must be a number from 0 to 100")
+
+
+def validate_send_feedback(request: feedback_service_pb2.SendFeedbackRequest) -> None:
+    v = Violations()
+    if not request.request_id:
+        v.add("request_id", "is required (1 to 128 printable characters, e.g. a UUID)")
+    elif not REQUEST_ID.match(request.request_id):
+        v.add("request_id", "must be 1 to 128 printable ASCII characters without spaces")
+    if not request.HasField("feedback"):
+        v.add("feedback", "is required")
+    else:
+        _validate_feedback(request.feedback, v)
+    if len(request.recipient_ids) > MAX_RECIPIENTS:
+        v.add("recipient_ids", f"must name at most {MAX_RECIPIENTS} recipients")
+    seen: set[str] = set()
+    for index, recipient_id in enumerate(request.recipient_ids):
+        if not RECIPIENT_ID.match(recipient_id):
+            v.add(f"recipient_ids[{index}]", "is not a valid recipient id")
+        elif recipient_id in seen:
+            v.add(f"recipient_ids[{index}]", f"names {recipient_id!r} twice")
+        seen.add(recipient_id)
+    v.raise_if_any()
+
+
+def _validate_feedback(feedback: feedback_pb2.Feedback, v: Violations) -> None:
+    check_text(feedback, "feedback", v)
+    if feedback.kind == feedback_pb2.FEEDBACK_KIND_UNSPECIFIED:
+        v.add("feedback.kind", "is required")
+    elif feedback.kind not in feedback_pb2.FeedbackKind.values():
+        v.add("feedback.kind", f"{feedback.kind} is not a known feedback kind")
+    if not feedback.lead.lead_id:
+        v.add("feedback.lead.lead_id", "is required")
+    elif len(feedback.lead.lead_id) > 128:
+        v.add("feedback.lead.lead_id", "must be at most 128 characters")
+    _check_timestamp(feedback, "feedback_time", "feedback", v)
+    if feedback.HasField("outcome"):
+        outcome = feedback.outcome
+        _check_timestamp(outcome, "occur_time", "feedback.outcome", v)
+        if outcome.HasField("value"):
+            money = outcome.value
+            if not DECIMAL.match(money.amount):
+                v.add(
+                    "feedback.outcome.value.amount",
+                    "must be a decimal number like 1250.00 (at most 18 digits before the "
+                    "point and 6 after)",
+                )
+            if not CURRENCY.match(money.currency_code):
+                v.add(
+                    "feedback.outcome.value.currency_code",
+                    "must be an ISO 4217 code of three upper-case letters, e.g. USD",
+                )
+    if feedback.HasField("return_details"):
+        _check_timestamp(feedback.return_details, "return_time", "feedback.return_details", v)
+    if feedback.kind == feedback_pb2.FEEDBACK_KIND_RETURN and not (
+        feedback.return_details.reason_code or feedback.return_details.reason_text
+    ):
+        v.add("feedback.return_details", "a return needs a reason_code or a reason_text")
+    quality = feedback.quality
+    if quality.HasField("overall_score"):
+        _check_score(quality.overall_score, "feedback.quality.overall_score", v)
+    for name, score in quality.dimensions.items():
+        if not DIMENSION.match(name):
+            v.add(
+                f"feedback.quality.dimensions[{name!r}]",
+                "dimension names are lower-case letters, digits and _, starting with a letter",
+            )
+        _check_score(score, f"feedback.quality.dimensions[{name!r}]", v)
+    if feedback.kind == feedback_pb2.FEEDBACK_KIND_QUALITY and not (
+        quality.HasField("overall_score") or quality.dimensions
+    ):
+        v.add("feedback.quality", "quality feedback needs an overall_score or dimensions")
+    for key in feedback.attribution.sub_ids:
+        if not key:
+            v.add("feedback.attribution.sub_ids", "keys must not be empty")
+    for index, consent in enumerate(feedback.consents):
+        if not consent.provider:
+            v.add(f"feedback.consents[{index}].provider", "is required")
+        if not consent.reference:
+            v.add(f"feedback.consents[{index}].reference", "is required")
+    if feedback.HasField("attributes"):
+        check_struct(feedback.attributes, "feedback.attributes", v)
+        if feedback.attributes.ByteSize() > MAX_ATTRIBUTES_BYTES:
+            v.add("feedback.attributes", f"must be at most {MAX_ATTRIBUTES_BYTES} bytes")
+
+
+def validate_recipient(
+    recipient: recipient_pb2.Recipient,
+    transports: Mapping[str, Transport],
+    formatters: Mapping[str, Formatter],
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    v: Violations,
+) -> None:
+    """Checks a complete recipient (after defaults and merges are applied)."""
+    check_text(recipient, "recipient", v, max_len=8192)
+    if not RECIPIENT_ID.match(recipient.id):
+        v.add(
+            "recipient.id",
+            "is required: 1 to 63 lower-case letters, digits and '-', starting with a letter",
+        )
+    if len(recipient.display_name) > 200:
+        v.add("recipient.display_name", "must be at most 200 characters")
+    if recipient.recipient_type == recipient_pb2.RECIPIENT_TYPE_UNSPECIFIED:
+        v.add("recipient.recipient_type", "is required (source, partner, system or platform)")
+    elif recipient.recipient_type not in recipient_pb2.RecipientType.values():
+        v.add("recipient.recipient_type", "is not a known recipient type")
+    if recipient.state not in recipient_pb2.RecipientState.values():
+        v.add("recipient.state", "is not a known state")
+    for field_name in ("transport_settings", "secret_settings", "format_options"):
+        if recipient.HasField(field_name):
+            check_struct(getattr(recipient, field_name), f"recipient.{field_name}", v)
+    transport = transports.get(recipient.transport)
+    if not recipient.transport:
+        v.add("recipient.transport", f"is required; installed: {', '.join(sorted(transports))}")
+    elif transport is None:
+        v.add(
+            "recipient.transport",
+            f"no transport named {recipient.transport!r}; installed: "
+            f"{', '.join(sorted(transports)) or 'none'}",
+        )
+    else:
+        for problem in transport.check_settings(settings, secrets):
+            v.add(_recipient_path(problem.field), problem.description)
+    formatter = formatters.get(recipient.format)
+    if formatter is None:
+        v.add(
+            "recipient.format",
+            f"no format named {recipient.format!r}; installed: {', '.join(sorted(formatters))}",
+        )
+    else:
+        options = _struct_dict(recipient.format_options)
+        for problem in formatter.check_options(options):
+            v.add(_recipient_path(problem.field), problem.description)
+    for index, kind in enumerate(recipient.subscription.kinds):
+        if (
+            kind == feedback_pb2.FEEDBACK_KIND_UNSPECIFIED
+            or kind not in feedback_pb2.FeedbackKind.values()
+        ):
+            v.add(f"recipient.subscription.kinds[{index}]", "is not a feedback kind")
+    for index, source_id in enumerate(recipient.subscription.source_ids):
+        if not source_id:
+            v.add(f"recipient.subscription.source_ids[{index}]", "must not be empty")
+
+
+def _recipient_path(field: str) -> str:
+    return field if field.startswith("recipient.") else f"recipient.{field}"
+
+
+def _struct_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(struct)

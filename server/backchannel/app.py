@@ -1,0 +1,208 @@
+"""Wires the server together: database, plugins, delivery engine, event hub, gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import grpc
+from grpc_health.v1 import _async as health_async
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from backchannel import __version__
+from backchannel.api.feedback_service import FeedbackService
+from backchannel.api.interceptors import ErrorMappingInterceptor
+from backchannel.api.recipient_service import RecipientService
+from backchannel.delivery.attempt import AttemptSettings
+from backchannel.delivery.dispatcher import Dispatcher
+from backchannel.delivery.recorder import AttemptRecorder
+from backchannel.embedded_postgres import EmbeddedPostgres
+from backchannel.event_hub import EventHub
+from backchannel.intake import Intake
+from backchannel.plugin import TransportContext
+from backchannel.plugin_host import LoadedPlugins, load_plugins
+from backchannel.recipient_directory import RecipientDirectory
+from backchannel.settings import Settings
+from backchannel.store import events as event_store
+from backchannel.store.database import (
+    DELIVERIES_CHANNEL,
+    EVENTS_CHANNEL,
+    RECIPIENTS_CHANNEL,
+    Listener,
+    create_pool,
+)
+from backchannel.store.migrations import apply_migrations
+from backchannel.telemetry import configure_tracing
+from backchannel.v1 import (
+    feedback_service_pb2,
+    feedback_service_pb2_grpc,
+    recipient_service_pb2,
+    recipient_service_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name,
+    recipient_service_pb2.DESCRIPTOR.services_by_name["RecipientService"].full_name,
+)
+_PRUNE_EVERY_SECONDS = 3600.0
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for a log line: the password replaced."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, location = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{location}"
+
+
+class BackchannelServer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = 0
+        self._embedded: EmbeddedPostgres | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._plugins: LoadedPlugins | None = None
+        self._server: grpc.aio.Server | None = None
+        self._health = health_async.HealthServicer()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: Listener | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._recorder: AttemptRecorder | None = None
+        self._intake: Intake | None = None
+        self._hub: EventHub | None = None
+        self._directory: RecipientDirectory | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        configure_tracing(s.otel_exporter, s.otel_endpoint)
+        dsn = s.database_url
+        if not dsn:
+            self._embedded = EmbeddedPostgres(s.data_dir)
+            dsn = await asyncio.to_thread(self._embedded.start)
+            log.info("started embedded Postgres with its data in %s", self._embedded.data_dir)
+        else:
+            log.info("using Postgres at %s", redact_url(dsn))
+        self._pool = pool = await create_pool(dsn, s.database_pool_size)
+        async with pool.acquire() as connection:
+            await apply_migrations(connection)
+        self._plugins = plugins = load_plugins(frozenset(s.disabled_plugins))
+        for failed in plugins.failed:
+            log.error(
+                "plugin %s %s failed to load: %s", failed.distribution, failed.version, failed.error
+            )
+        context = TransportContext(
+            allowed_networks=s.outbound_allow_networks,
+            user_agent=f"Backchannel/{__version__}",
+            connect_timeout=s.outbound_connect_timeout_seconds,
+            total_timeout=s.outbound_timeout_seconds,
+        )
+        for transport in plugins.transports.values():
+            await transport.start(context)
+
+        self._directory = directory = RecipientDirectory(pool)
+        await directory.start()
+        self._hub = hub = EventHub(pool, s.poll_interval_seconds)
+        await hub.start()
+        self._intake = intake = Intake(pool)
+        intake.start()
+        handlers: dict[str, Callable[[str], None]] = {
+            EVENTS_CHANNEL: hub.wake,
+            RECIPIENTS_CHANNEL: directory.changed,
+        }
+        on_reconnect: list[Callable[[], None]] = [directory.reconnected, hub.wake]
+        if s.dispatcher_enabled:
+            self._recorder = AttemptRecorder(pool)
+            self._recorder.start()
+            self._dispatcher = Dispatcher(
+                pool,
+                plugins,
+                self._recorder,
+                AttemptSettings(
+                    retry_schedule=s.retry_schedule,
+                    send_deadline=s.outbound_timeout_seconds + 5.0,
+                    worker_id=f"{socket.gethostname()}:{os.getpid()}",
+                ),
+                concurrency=s.delivery_concurrency,
+                claim_batch_size=s.claim_batch_size,
+                lease_seconds=s.lease_seconds,
+                poll_interval=s.poll_interval_seconds,
+            )
+            self._dispatcher.start()
+            handlers[DELIVERIES_CHANNEL] = self._dispatcher.wake
+            on_reconnect.append(self._dispatcher.wake)
+        self._listener = Listener(dsn, handlers, on_reconnect)
+        self._listener.start()
+        self._tasks.append(asyncio.create_task(self._prune_events(), name="event-pruning"))
+
+        server = grpc.aio.server(
+            interceptors=[aio_server_interceptor(), ErrorMappingInterceptor()],  # type: ignore[no-untyped-call]
+            options=[("grpc.so_reuseport", 0)],
+        )
+        feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server(
+            FeedbackService(
+                pool, intake, directory, hub, s.stream_heartbeat_seconds, s.stream_queue_size
+            ),
+            server,
+        )
+        recipient_service_pb2_grpc.add_RecipientServiceServicer_to_server(
+            RecipientService(pool, plugins.transports, plugins.formatters), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        self.port = server.add_insecure_port(s.listen)
+        if self.port == 0:
+            raise OSError(f"could not listen on {s.listen}")
+        await server.start()
+        self._server = server
+        for name in (*SERVICE_NAMES, ""):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        host, _ = s.listen_host_port
+        log.info("Backchannel listening on %s:%d", host, self.port)
+
+    async def wait(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+    async def stop(self) -> None:
+        grace = self.settings.shutdown_grace_seconds
+        with contextlib.suppress(Exception):
+            await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._dispatcher is not None:
+            await self._dispatcher.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+        for component in (self._recorder, self._intake, self._hub, self._listener, self._directory):
+            if component is not None:
+                await component.stop()
+        if self._plugins is not None:
+            for transport in self._plugins.transports.values():
+                with contextlib.suppress(Exception):
+                    await transport.aclose()
+        if self._pool is not None:
+            await self._pool.close()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)
+
+    async def _prune_events(self) -> None:
+        assert self._pool is not None
+        while True:
+            cutoff = datetime.now(UTC) - timedelta(days=self.settings.event_retention_days)
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await event_store.prune_events(self._pool, cutoff)
+            await asyncio.sleep(_PRUNE_EVERY_SECONDS)

@@ -1,0 +1,1 @@
+"""The delivery engine: claim due deliveries, render, send, record, schedule retries."""

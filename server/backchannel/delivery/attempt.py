@@ -1,0 +1,171 @@
+"""One attempt: render the feedback for its recipient, send it, and say what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from backchannel import __version__
+from backchannel.delivery.retry_policy import next_step
+from backchannel.feedback_document import feedback_document
+from backchannel.ids import new_id
+from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
+from backchannel.plugin_host import LoadedPlugins
+from backchannel.store.records import ORIGIN, AttemptOutcome, ClaimedDelivery, EventRecord
+from backchannel.v1 import feedback_pb2
+
+log = logging.getLogger(__name__)
+
+EXCERPT_LIMIT = 256
+
+
+@dataclass(frozen=True)
+class AttemptSettings:
+    retry_schedule: tuple[float, ...]
+    #: Hard ceiling on one send, seconds, past the transport's own timeouts.
+    send_deadline: float
+    worker_id: str
+
+
+def _linked_context(traceparent: str | None) -> list[Link]:
+    if not traceparent:
+        return []
+    context = propagate.extract({"traceparent": traceparent})
+    span_context = trace.get_current_span(context).get_span_context()
+    return [Link(span_context)] if span_context.is_valid else []
+
+
+async def perform_attempt(
+    claimed: ClaimedDelivery, plugins: LoadedPlugins, settings: AttemptSettings
+) -> AttemptOutcome:
+    recipient = claimed.recipient
+    feedback = feedback_pb2.Feedback.FromString(claimed.record)
+    tracer = trace.get_tracer("backchannel.delivery")
+    content: RenderedContent | None = None
+    distribution, version = "", ""
+    with tracer.start_as_current_span(
+        "backchannel.deliver",
+        kind=SpanKind.CLIENT,
+        links=_linked_context(claimed.traceparent),
+        attributes={
+            "backchannel.delivery_id": claimed.delivery_id,
+            "backchannel.feedback_id": claimed.feedback_id,
+            "backchannel.recipient_id": recipient.id,
+            "backchannel.transport": recipient.transport,
+            "backchannel.attempt": claimed.attempt,
+        },
+    ) as span:
+        start_wall = datetime.now(UTC)
+        started = time.perf_counter()
+        transport = plugins.transports.get(recipient.transport)
+        formatter = plugins.formatters.get(recipient.format)
+        if transport is None or formatter is None:
+            missing = recipient.transport if transport is None else recipient.format
+            result = DeliveryResult(
+                succeeded=False,
+                retryable=True,
+                response_excerpt=f"{missing!r} is not installed on this server",
+            )
+        else:
+            origin = plugins.origin_of_transport(recipient.transport)
+            distribution, version = origin.distribution, origin.version
+            try:
+                content = formatter.render(feedback_document(feedback), recipient.format_options)
+            except Exception as error:
+                log.warning("formatter %s failed: %s", recipient.format, type(error).__name__)
+                result = DeliveryResult(
+                    succeeded=False,
+                    response_excerpt=f"format {recipient.format!r} failed to render",
+                )
+            else:
+                carrier: dict[str, Any] = {}
+                propagate.inject(carrier)
+                message = OutboundMessage(
+                    delivery_id=claimed.delivery_id,
+                    feedback_id=claimed.feedback_id,
+                    recipient_id=recipient.id,
+                    attempt=claimed.attempt,
+                    event_type=f"feedback.{feedback_document_kind(feedback)}",
+                    content=content,
+                    settings=recipient.transport_settings,
+                    secrets=recipient.secret_settings,
+                    traceparent=carrier.get("traceparent"),
+                )
+                result = await _send(transport.send(message), settings.send_deadline)
+        latency = time.perf_counter() - started
+        end_wall = datetime.now(UTC)
+        span.set_attribute("backchannel.succeeded", result.succeeded)
+        if result.remote_code is not None:
+            span.set_attribute("backchannel.remote_code", result.remote_code)
+        if not result.succeeded:
+            span.set_status(Status(StatusCode.ERROR, result.response_excerpt[:EXCERPT_LIMIT]))
+        span_context = span.get_span_context()
+    step = next_step(claimed.attempt, result, settings.retry_schedule, end_wall)
+    body = content.body if content is not None else b""
+    event = EventRecord(
+        position=ORIGIN,
+        id=new_id("evt"),
+        feedback_id=claimed.feedback_id,
+        delivery_id=claimed.delivery_id,
+        attempt=claimed.attempt,
+        recipient_id=recipient.id,
+        recipient_type=recipient.recipient_type,
+        transport=recipient.transport,
+        format_name=recipient.format,
+        content_type=content.content_type if content is not None else "",
+        aggregation_level="individual",
+        processing_status=step.processing_status,
+        response_code=result.remote_code or 0,
+        response_excerpt=result.response_excerpt[:EXCERPT_LIMIT],
+        remote_id=(result.remote_id or "")[:EXCERPT_LIMIT],
+        start_time=start_wall,
+        end_time=end_wall,
+        latency_us=int(latency * 1_000_000),
+        content_size=len(body),
+        content_sha256=hashlib.sha256(body).hexdigest() if content is not None else "",
+        trace_id=format(span_context.trace_id, "032x") if span_context.is_valid else "",
+        span_id=format(span_context.span_id, "016x") if span_context.is_valid else "",
+        plugin_distribution=distribution,
+        plugin_version=version,
+        server_version=__version__,
+        worker_id=settings.worker_id,
+        next_attempt_time=step.next_attempt_time,
+        lead_id=feedback.lead.lead_id,
+        source_id=feedback.lead.source_id,
+    )
+    return AttemptOutcome(
+        event=event,
+        lease_token=claimed.lease_token,
+        new_state=step.delivery_state,
+        next_attempt_time=step.next_attempt_time,
+    )
+
+
+def feedback_document_kind(feedback: feedback_pb2.Feedback) -> str:
+    return feedback_pb2.FeedbackKind.Name(feedback.kind).removeprefix("FEEDBACK_KIND_").lower()
+
+
+async def _send(sending: Any, deadline: float) -> DeliveryResult:
+    try:
+        result: DeliveryResult = await asyncio.wait_for(sending, deadline)
+        return result
+    except TimeoutError:
+        return DeliveryResult(
+            succeeded=False, retryable=True, response_excerpt="no answer before the deadline"
+        )
+    except Exception as error:
+        # A transport should return failures, not raise them; the message may hold secrets.
+        log.warning("transport raised %s", type(error).__name__)
+        return DeliveryResult(
+            succeeded=False,
+            retryable=True,
+            response_excerpt=f"transport error ({type(error).__name__})",
+        )

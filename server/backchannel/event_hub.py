@@ -1,0 +1,117 @@
+"""Fans feedback-sent events out to stream subscribers from one reader per process.
+
+The hub reads the event log in cursor order (see store.events: rows become readable only
+once no older transaction is running, so nothing is skipped) and pushes each event into
+the bounded queue of every subscriber whose filter matches. A full queue ends that
+subscriber (it resumes from its last cursor); the hub never waits for anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+from backchannel.store import events as event_store
+from backchannel.store.records import EventFilter, EventPosition, EventRecord
+
+log = logging.getLogger(__name__)
+
+_READ_BATCH = 1000
+_HORIZON_RETRY_SECONDS = 0.01
+
+
+class Subscriber:
+    def __init__(self, event_filter: EventFilter, queue_size: int, position: EventPosition):
+        self.filter = event_filter
+        #: Events, and positions the hub has read up to (for heartbeats).
+        self.queue: asyncio.Queue[EventRecord | EventPosition] = asyncio.Queue(queue_size)
+        #: The hub's position when the subscriber joined: live events come after it.
+        self.joined_at = position
+        self.overflowed = False
+
+    def offer(self, event: EventRecord) -> bool:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            return False
+        return True
+
+    def mark(self, position: EventPosition) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(position)
+
+
+class EventHub:
+    def __init__(self, pool: asyncpg.Pool, poll_interval: float) -> None:
+        self._pool = pool
+        self._poll_interval = poll_interval
+        self._subscribers: set[Subscriber] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.position = EventPosition(0, 0)
+
+    async def start(self) -> None:
+        self.position = await event_store.latest_readable_position(self._pool)
+        self._task = asyncio.create_task(self._run(), name="event-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self, _payload: str = "") -> None:
+        self._wake.set()
+
+    def join(self, event_filter: EventFilter, queue_size: int) -> Subscriber:
+        """Registers a subscriber at the hub's current position. Synchronous on purpose:
+        nothing can be read between reading ``position`` and joining."""
+        subscriber = Subscriber(event_filter, queue_size, self.position)
+        self._subscribers.add(subscriber)
+        return subscriber
+
+    def leave(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            self._wake.clear()
+            try:
+                await self._read_all()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("event hub could not read events: %s", type(error).__name__)
+                await asyncio.sleep(self._poll_interval)
+
+    async def _read_all(self) -> None:
+        delay = _HORIZON_RETRY_SECONDS
+        while True:
+            events = await event_store.read_events(self._pool, self.position, _READ_BATCH)
+            if events:
+                self._publish(events)
+            if len(events) == _READ_BATCH:
+                continue
+            if delay > self._poll_interval or not await event_store.events_beyond_horizon(
+                self._pool
+            ):
+                return
+            # Committed events wait behind an older running transaction; look again soon,
+            # less and less often, then leave it to the next poll.
+            await asyncio.sleep(delay)
+            delay *= 2
+
+    def _publish(self, events: list[EventRecord]) -> None:
+        for subscriber in list(self._subscribers):
+            for event in events:
+                if subscriber.filter.matches(event) and not subscriber.offer(event):
+                    self._subscribers.discard(subscriber)
+                    log.info("stream subscriber fell behind; ending it")
+                    break
+            else:
+                subscriber.mark(events[-1].position)
+        self.position = events[-1].position

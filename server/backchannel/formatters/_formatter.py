@@ -1,0 +1,51 @@
+"""What every built-in formatter shares: one function reads its options, both to check them
+and to render with them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from backchannel.formatters._options import OptionReader
+from backchannel.plugin import FieldProblem, RenderedContent
+
+OptionsT = TypeVar("OptionsT")
+
+
+class InvalidFormatOptionsError(ValueError):
+    """``render`` was given options that ``check_options`` refuses: a bug in the caller."""
+
+    def __init__(self, formatter: str, problems: Sequence[FieldProblem]) -> None:
+        listed = "; ".join(f"{problem.field}: {problem.description}" for problem in problems)
+        super().__init__(f"{formatter} formatter options were not checked before use: {listed}")
+        self.problems = tuple(problems)
+
+
+class BuiltinFormatter(ABC, Generic[OptionsT]):
+    """A :class:`~backchannel.plugin.Formatter` whose options read into an ``OptionsT``."""
+
+    name: str
+    #: Every option name the formatter knows; others are problems.
+    option_names: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def read_options(self, reader: OptionReader) -> OptionsT:
+        """The options, with defaults for what is not set; problems go to ``reader``."""
+
+    @abstractmethod
+    def render_with(self, document: Mapping[str, Any], options: OptionsT) -> RenderedContent:
+        """Renders with options that have no problems."""
+
+    def check_options(self, options: Mapping[str, Any]) -> Sequence[FieldProblem]:
+        return self._read(options)[1]
+
+    def render(self, document: Mapping[str, Any], options: Mapping[str, Any]) -> RenderedContent:
+        read, problems = self._read(options)
+        if problems:
+            raise InvalidFormatOptionsError(self.name, problems)
+        return self.render_with(document, read)
+
+    def _read(self, options: Mapping[str, Any]) -> tuple[OptionsT, list[FieldProblem]]:
+        reader = OptionReader(options, self.option_names)
+        return self.read_options(reader), reader.problems

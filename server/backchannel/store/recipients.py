@@ -1,0 +1,121 @@
+"""Recipient rows: create, read, list, update, soft-delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from backchannel.store.database import DbConnection
+from backchannel.store.queries import sql
+from backchannel.store.records import RecipientRecord
+
+
+class RecipientExistsError(Exception):
+    """A live recipient already has the id."""
+
+
+class RecipientMissingError(Exception):
+    """No live recipient has the id."""
+
+
+class StaleRevisionError(Exception):
+    """The recipient changed since the caller read it."""
+
+
+def recipient_from_row(row: asyncpg.Record) -> RecipientRecord:
+    return RecipientRecord(
+        id=row["id"],
+        display_name=row["display_name"],
+        recipient_type=row["recipient_type"],
+        transport=row["transport"],
+        transport_settings=row["transport_settings"],
+        secret_settings=row["secret_settings"],
+        format=row["format"],
+        format_options=row["format_options"],
+        subscribed_kinds=tuple(row["subscribed_kinds"]),
+        subscribed_source_ids=tuple(row["subscribed_source_ids"]),
+        state=row["state"],
+        revision=row["revision"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+    )
+
+
+def _values(recipient: RecipientRecord) -> tuple[Any, ...]:
+    return (
+        recipient.id,
+        recipient.display_name,
+        recipient.recipient_type,
+        recipient.transport,
+        recipient.transport_settings,
+        recipient.secret_settings,
+        recipient.format,
+        recipient.format_options,
+        list(recipient.subscribed_kinds),
+        list(recipient.subscribed_source_ids),
+        recipient.state,
+    )
+
+
+async def create_recipient(pool: asyncpg.Pool, recipient: RecipientRecord) -> RecipientRecord:
+    async with pool.acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(sql("insert_recipient"), *_values(recipient))
+        if row is None:
+            raise RecipientExistsError(recipient.id)
+        await connection.execute(sql("notify_recipient_changed"), recipient.id)
+        return recipient_from_row(row)
+
+
+async def get_recipient(pool: asyncpg.Pool, recipient_id: str) -> RecipientRecord | None:
+    row = await pool.fetchrow(sql("select_recipient"), recipient_id)
+    return None if row is None else recipient_from_row(row)
+
+
+async def get_recipients(
+    pool: asyncpg.Pool, recipient_ids: Sequence[str]
+) -> dict[str, RecipientRecord]:
+    rows = await pool.fetch(sql("select_recipients_by_ids"), list(recipient_ids))
+    return {row["id"]: recipient_from_row(row) for row in rows}
+
+
+async def list_recipients(pool: asyncpg.Pool, after_id: str, limit: int) -> list[RecipientRecord]:
+    rows = await pool.fetch(sql("list_recipients"), after_id, limit)
+    return [recipient_from_row(row) for row in rows]
+
+
+async def live_recipients(pool: asyncpg.Pool) -> list[RecipientRecord]:
+    return [recipient_from_row(row) for row in await pool.fetch(sql("select_live_recipients"))]
+
+
+async def lock_recipient(connection: DbConnection, recipient_id: str) -> RecipientRecord:
+    row = await connection.fetchrow(sql("select_recipient_for_update"), recipient_id)
+    if row is None:
+        raise RecipientMissingError(recipient_id)
+    return recipient_from_row(row)
+
+
+async def save_recipient(
+    connection: DbConnection, before: RecipientRecord, after: RecipientRecord
+) -> RecipientRecord:
+    """Writes ``after`` over a row locked with :func:`lock_recipient`; moves deliveries
+    between pending and held when the state changes."""
+    row = await connection.fetchrow(sql("update_recipient"), *_values(after))
+    if row is None:
+        raise RecipientMissingError(after.id)
+    if before.state == "active" and after.state != "active":
+        await connection.execute(sql("hold_deliveries_of_recipient"), after.id)
+    elif before.state != "active" and after.state == "active":
+        await connection.execute(sql("release_held_deliveries_of_recipient"), after.id)
+        await connection.execute(sql("notify_deliveries_due"))
+    await connection.execute(sql("notify_recipient_changed"), after.id)
+    return recipient_from_row(row)
+
+
+async def delete_recipient(pool: asyncpg.Pool, recipient_id: str) -> None:
+    async with pool.acquire() as connection, connection.transaction():
+        if await connection.fetchrow(sql("soft_delete_recipient"), recipient_id) is None:
+            raise RecipientMissingError(recipient_id)
+        await connection.execute(sql("cancel_open_deliveries_of_recipient"), recipient_id)
+        await connection.execute(sql("notify_recipient_changed"), recipient_id)

@@ -1,0 +1,22 @@
+-- A deleted recipient's id may be used again: the old row is revived with the new values.
+INSERT INTO recipients AS r (
+    id, display_name, recipient_type, transport, transport_settings, secret_settings,
+    format, format_options, subscribed_kinds, subscribed_source_ids, state
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (id) DO UPDATE SET
+    display_name = EXCLUDED.display_name,
+    recipient_type = EXCLUDED.recipient_type,
+    transport = EXCLUDED.transport,
+    transport_settings = EXCLUDED.transport_settings,
+    secret_settings = EXCLUDED.secret_settings,
+    format = EXCLUDED.format,
+    format_options = EXCLUDED.format_options,
+    subscribed_kinds = EXCLUDED.subscribed_kinds,
+    subscribed_source_ids = EXCLUDED.subscribed_source_ids,
+    state = EXCLUDED.state,
+    revision = r.revision + 1,
+    create_time = now(),
+    update_time = now(),
+    delete_time = NULL
+WHERE r.delete_time IS NOT NULL
+RETURNING *

@@ -1,0 +1,1 @@
+SELECT min(next_attempt_time) FROM deliveries WHERE state = 'pending'

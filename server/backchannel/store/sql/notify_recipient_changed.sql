@@ -1,0 +1,1 @@
+SELECT pg_notify('backchannel_recipients', $1)

@@ -1,0 +1,1 @@
+SELECT id, record FROM feedback WHERE id = $1

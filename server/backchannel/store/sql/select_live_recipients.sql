@@ -1,0 +1,1 @@
+SELECT * FROM recipients WHERE delete_time IS NULL

@@ -1,0 +1,1 @@
+SELECT * FROM recipients WHERE id = $1 AND delete_time IS NULL

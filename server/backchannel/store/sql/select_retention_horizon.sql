@@ -1,0 +1,1 @@
+SELECT pruned_xid, pruned_seq FROM event_retention
