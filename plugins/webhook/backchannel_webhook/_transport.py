@@ -1,0 +1,178 @@
+"""The ``webhook`` transport: one signed HTTP POST per attempt, over one shared pool."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDict
+
+from backchannel.plugin import (
+    DeliveryResult,
+    FieldProblem,
+    OutboundMessage,
+    TransportContext,
+)
+
+from ._address_guard import (
+    DestinationRefused,
+    GuardedResolver,
+    IPNetwork,
+    address_literal,
+    looks_like_address_literal,
+    refusal_reason,
+)
+from ._outcome import EXCERPT_CHARS, error_result, excerpt, response_result
+from ._settings import SECRET_SETTINGS, Endpoint, read_endpoint
+from ._signing import signature_header
+
+#: At most this much of a response body is read; the rest is left unread.
+RESPONSE_READ_LIMIT = 64 * 1024
+
+
+class WebhookTransport:
+    """Posts rendered feedback to a recipient's URL, signed per Standard Webhooks."""
+
+    name = "webhook"
+    secret_settings: frozenset[str] = SECRET_SETTINGS
+
+    def __init__(self, *, max_connections: int = 100, max_connections_per_host: int = 0) -> None:
+        self._max_connections = max_connections
+        self._max_connections_per_host = max_connections_per_host
+        self._context = TransportContext()
+        self._session: aiohttp.ClientSession | None = None
+
+    def check_settings(
+        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+    ) -> Sequence[FieldProblem]:
+        return read_endpoint(settings, secrets)[1]
+
+    async def start(self, context: TransportContext) -> None:
+        if self._session is not None:
+            raise RuntimeError("the webhook transport is already started")
+        self._context = context
+        resolver = GuardedResolver(aiohttp.ThreadedResolver(), context.allowed_networks)
+        connector = aiohttp.TCPConnector(
+            resolver=resolver,
+            limit=self._max_connections,
+            limit_per_host=self._max_connections_per_host,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # Recipients share the pool: a cookie one of them sets must not reach another.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # Uncompressed answers keep the bounded read of a response body bounded.
+            skip_auto_headers=("Accept-Encoding",),
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        session = self._session
+        if session is None:
+            raise RuntimeError("the webhook transport is not started")
+        endpoint, problems = read_endpoint(message.settings, message.secrets)
+        if endpoint is None:
+            listed = "; ".join(f"{p.field} {p.description}" for p in problems)
+            return DeliveryResult(
+                succeeded=False, response_excerpt=f"invalid settings: {listed}"[:EXCERPT_CHARS]
+            )
+        body = message.content.body
+        connect_timeout = endpoint.connect_timeout or self._context.connect_timeout
+        timeout = endpoint.timeout or self._context.total_timeout
+        target = _target(endpoint)
+        try:
+            _refuse_address_literal(endpoint, self._context.allowed_networks)
+            async with session.post(
+                endpoint.url,
+                data=body,
+                headers=self._headers(message, endpoint),
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
+            ) as response:
+                raw, body_note = await _read_bounded(response)
+                return response_result(
+                    status=response.status,
+                    headers=response.headers,
+                    body_excerpt=excerpt(raw, response.charset, endpoint.secret_values),
+                    body_note=body_note,
+                    bytes_sent=len(body),
+                    secrets=endpoint.secret_values,
+                    now=time.time(),
+                )
+        except (aiohttp.ClientError, TimeoutError, DestinationRefused) as error:
+            return error_result(
+                error,
+                target=target,
+                show_address=not endpoint.url_is_secret,
+                body_length=len(body),
+                connect_timeout=connect_timeout,
+                timeout=timeout,
+                secrets=endpoint.secret_values,
+            )
+
+    def _headers(self, message: OutboundMessage, endpoint: Endpoint) -> CIMultiDict[str]:
+        timestamp = int(time.time())
+        headers = CIMultiDict(
+            [
+                ("Content-Type", message.content.content_type),
+                ("User-Agent", self._context.user_agent),
+                ("webhook-id", message.delivery_id),
+                ("webhook-timestamp", str(timestamp)),
+            ]
+        )
+        if endpoint.signing_keys:
+            headers["webhook-signature"] = signature_header(
+                endpoint.signing_keys, message.delivery_id, timestamp, message.content.body
+            )
+        if message.traceparent:
+            headers["traceparent"] = message.traceparent
+        headers.extend(endpoint.headers)
+        return headers
+
+
+def _target(endpoint: Endpoint) -> str:
+    """How excerpts name the destination: never by any part of a URL given as a secret."""
+    if endpoint.url_is_secret:
+        return "the endpoint"
+    return f"{endpoint.url.host_port_subcomponent or endpoint.url.host}"
+
+
+def _refuse_address_literal(endpoint: Endpoint, allowed_networks: Sequence[IPNetwork]) -> None:
+    """Refuses a URL whose host is an address aiohttp would connect to without resolving it.
+
+    Names go through :class:`GuardedResolver`; addresses (in any spelling) are checked here.
+    """
+    host = endpoint.url.host or ""
+    address = address_literal(host)
+    if address is None:
+        if looks_like_address_literal(endpoint.url.raw_host or host):
+            raise DestinationRefused("unrecognisable", host)
+        return
+    reason = refusal_reason(address, allowed_networks)
+    if reason is not None:
+        raise DestinationRefused(reason, str(address))
+
+
+async def _read_bounded(response: aiohttp.ClientResponse) -> tuple[bytes, str | None]:
+    """Up to :data:`RESPONSE_READ_LIMIT` bytes of the body, and a note when that is not all."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size < RESPONSE_READ_LIMIT:
+            chunk = await response.content.read(RESPONSE_READ_LIMIT - size)
+            if not chunk:
+                return b"".join(chunks), None
+            chunks.append(chunk)
+            size += len(chunk)
+    except (aiohttp.ClientError, TimeoutError) as error:
+        return b"".join(chunks), f"incomplete: {type(error).__name__} while reading"
+    if response.content.at_eof():
+        return b"".join(chunks), None
+    return b"".join(chunks), f"truncated: only the first {RESPONSE_READ_LIMIT} bytes were read"

@@ -1,0 +1,120 @@
+"""SendFeedback end to end: durable accept, signed webhook, recorded event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from conftest import RunningServer
+from google.protobuf import json_format
+from standardwebhooks.webhooks import Webhook
+from support.receiver import WebhookReceiver
+
+from backchannel.v1 import (
+    event_pb2,
+    feedback_pb2,
+    feedback_service_pb2,
+    recipient_pb2,
+    recipient_service_pb2,
+)
+
+
+def brief_example_feedback() -> feedback_pb2.Feedback:
+    return json_format.ParseDict(
+        {
+            "kind": "FEEDBACK_KIND_CONVERSION",
+            "lead": {"leadId": "LC123456789", "sourceId": "SOURCE_ABC"},
+            "feedbackTime": "2024-01-15T10:30:00Z",
+            "outcome": {
+                "status": "converted",
+                "occurTime": "2024-01-14T15:45:00Z",
+                "value": {"currencyCode": "USD", "amount": "1250.00"},
+                "product": "home_insurance",
+            },
+            "quality": {
+                "overallScore": 85,
+                "dimensions": {
+                    "data_quality": 90,
+                    "conversion_likelihood": 80,
+                    "customer_satisfaction": 88,
+                },
+            },
+            "attribution": {
+                "campaign": "winter_2024",
+                "creative": "banner_v2",
+                "keyword": "home insurance quotes",
+            },
+        },
+        feedback_pb2.Feedback(),
+    )
+
+
+async def create_webhook_recipient(
+    running: RunningServer, recipient_id: str, url: str, secret: str, **extra: object
+) -> recipient_pb2.Recipient:
+    recipient = recipient_pb2.Recipient(
+        id=recipient_id,
+        recipient_type=recipient_pb2.RECIPIENT_TYPE_SOURCE,
+        transport="webhook",
+        format="json",
+    )
+    recipient.transport_settings.update({"url": url})
+    recipient.secret_settings.update({"signing_secrets": secret})
+    for key, value in extra.items():
+        getattr(recipient, key).CopyFrom(value) if hasattr(value, "DESCRIPTOR") else setattr(
+            recipient, key, value
+        )
+    response = await running.recipients.CreateRecipient(
+        recipient_service_pb2.CreateRecipientRequest(recipient=recipient)
+    )
+    return response.recipient
+
+
+async def test_sent_feedback_reaches_the_webhook_signed_and_is_recorded_as_an_event(
+    backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
+) -> None:
+    await create_webhook_recipient(backchannel, "acme", receiver.url, signing_secret)
+
+    answer = await backchannel.feedback.SendFeedback(
+        feedback_service_pb2.SendFeedbackRequest(
+            request_id="req-1", feedback=brief_example_feedback(), recipient_ids=["acme"]
+        )
+    )
+
+    [request] = await receiver.wait_for(1)
+    [delivery] = answer.deliveries
+    Webhook(signing_secret).verify(request.body, request.headers)
+    assert request.headers["webhook-id"] == delivery.id
+    body = json.loads(request.body)
+    assert body["lead_id"] == "LC123456789"
+    assert body["outcome"]["value"] == 1250.00
+    assert b'"value":1250.00' in request.body
+    assert body["quality"] == {
+        "overall_score": 85,
+        "conversion_likelihood": 80,
+        "customer_satisfaction": 88,
+        "data_quality": 90,
+    }
+    event = await wait_for_event(backchannel, answer.feedback.id)
+    assert event.processing_status == event_pb2.PROCESSING_STATUS_SUCCEEDED
+    assert event.delivery_id == delivery.id
+    assert event.response_status.code == 204
+    assert len(event.trace_id) == 32 and len(event.span_id) == 16
+    assert event.integration_context.plugin_distribution == "backchannel-webhook"
+    assert request.headers["traceparent"].split("-")[1] == event.trace_id
+
+
+async def wait_for_event(
+    running: RunningServer, feedback_id: str, timeout: float = 10.0
+) -> event_pb2.FeedbackSentEvent:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got = await running.feedback.GetFeedback(
+            feedback_service_pb2.GetFeedbackRequest(feedback_id=feedback_id)
+        )
+        attempts = [a for d in got.deliveries for a in d.attempts]
+        if attempts:
+            return attempts[-1]
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("no event recorded")
+        await asyncio.sleep(0.05)
