@@ -27,6 +27,8 @@ def _logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The embedded Postgres library narrates every command it runs at INFO.
+    logging.getLogger("pgserver").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
 
 
 async def _serve(settings: Settings) -> int:
