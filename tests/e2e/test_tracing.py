@@ -1,0 +1,70 @@
+"""OpenTelemetry: the accept span's context is stored with the feedback, and each
+delivery attempt is a span linked to it whose ids are on the event."""
+
+from __future__ import annotations
+
+import asyncpg
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from backchannel.v1 import feedback_service_pb2
+from conftest import RunningServer
+from support.receiver import WebhookReceiver
+from test_send_and_deliver import brief_example_feedback, create_webhook_recipient, wait_for_event
+
+
+async def test_each_attempt_is_a_span_linked_to_the_accepting_rpc(
+    backchannel: RunningServer,
+    receiver: WebhookReceiver,
+    signing_secret: str,
+    database_url: str,
+) -> None:
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    spans = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    try:
+        await _check_attempt_span_linked_to_accept(
+            backchannel, receiver, signing_secret, database_url, spans
+        )
+    finally:
+        spans.shutdown()
+
+
+async def _check_attempt_span_linked_to_accept(
+    backchannel: RunningServer,
+    receiver: WebhookReceiver,
+    signing_secret: str,
+    database_url: str,
+    spans: InMemorySpanExporter,
+) -> None:
+    await create_webhook_recipient(backchannel, "traced", receiver.url, signing_secret)
+
+    answer = await backchannel.feedback.SendFeedback(
+        feedback_service_pb2.SendFeedbackRequest(
+            request_id="traced-1", feedback=brief_example_feedback(), recipient_ids=["traced"]
+        )
+    )
+    event = await wait_for_event(backchannel, answer.feedback.id)
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        traceparent = await connection.fetchval(
+            "SELECT traceparent FROM feedback WHERE id = $1", answer.feedback.id
+        )
+    finally:
+        await connection.close()
+    _, accept_trace_id, accept_span_id, _ = traceparent.split("-")
+    finished = {format(s.context.span_id, "016x"): s for s in spans.get_finished_spans()}
+    server_span = finished[accept_span_id]
+    assert server_span.name == "/backchannel.v1.FeedbackService/SendFeedback"
+    attempt_span = finished[event.span_id]
+    assert attempt_span.name == "backchannel.deliver"
+    assert format(attempt_span.context.trace_id, "032x") == event.trace_id
+    [link] = attempt_span.links
+    assert format(link.context.trace_id, "032x") == accept_trace_id
+    assert format(link.context.span_id, "016x") == accept_span_id
+    [request] = receiver.requests
+    assert request.headers["traceparent"].startswith(f"00-{event.trace_id}-{event.span_id}-")
