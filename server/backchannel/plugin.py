@@ -97,6 +97,9 @@ class OutboundMessage:
     secrets: Mapping[str, Any]
     #: W3C trace context of the attempt, to propagate where the protocol allows.
     traceparent: str | None = None
+    #: The canonical feedback document the content was rendered from (lead_id, source_id,
+    #: kind, outcome, quality, attribution...), for file names, subjects and summaries.
+    document: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

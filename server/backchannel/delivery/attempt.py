@@ -77,8 +77,9 @@ async def perform_attempt(
         else:
             origin = plugins.origin_of_transport(recipient.transport)
             distribution, version = origin.distribution, origin.version
+            document = feedback_document(feedback)
             try:
-                content = formatter.render(feedback_document(feedback), recipient.format_options)
+                content = formatter.render(document, recipient.format_options)
             except Exception as error:
                 log.warning("formatter %s failed: %s", recipient.format, type(error).__name__)
                 result = DeliveryResult(
@@ -98,6 +99,7 @@ async def perform_attempt(
                     settings=recipient.transport_settings,
                     secrets=recipient.secret_settings,
                     traceparent=carrier.get("traceparent"),
+                    document=document,
                 )
                 result = await _send(transport.send(message), settings.send_deadline)
         latency = time.perf_counter() - started
