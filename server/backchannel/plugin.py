@@ -126,6 +126,16 @@ class DeliveryResult:
     details: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ProbeStep:
+    """One check a transport made against a recipient's real endpoint, in words an
+    operator understands (``connect``: "connected to sftp.example.com:22"). Secret-free."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
 @runtime_checkable
 class Transport(Protocol):
     """Delivers rendered feedback to a recipient."""
@@ -146,6 +156,13 @@ class Transport(Protocol):
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         """Makes one transmission. Returns a result for every outcome a remote can cause."""
+        ...
+
+    async def probe(
+        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+    ) -> Sequence[ProbeStep]:
+        """Checks the settings for real before a recipient goes live (log in, write and
+        remove a file, send a test message...). Stops at the first failed step."""
         ...
 
     async def aclose(self) -> None:
@@ -174,6 +191,9 @@ __all__ = [
     "FieldProblem",
     "Formatter",
     "OutboundMessage",
+    "ProbeStep",
+    "RegisterFormatter",
+    "RegisterTransport",
     "RenderedContent",
     "Transport",
     "TransportContext",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import json
 import socket
 import struct
 import time
@@ -727,3 +728,30 @@ async def test_allowlisted_loopback_is_reached_by_name_or_any_spelling(
     result = await transport.send(message(f"http://{spelling}:{receiver.port}/hooks"))
     assert result.succeeded
     assert len(receiver.requests) == 1
+
+
+async def test_probe_posts_a_signed_test_message_and_reports_each_step(
+    serve: Serve, transport: Transport
+) -> None:
+    receiver = await serve()
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    steps = await transport.probe({"url": receiver.url}, {"signing_secrets": secret})
+    assert [(s.name, s.passed) for s in steps] == [
+        ("settings", True),
+        ("connect", True),
+        ("test message", True),
+    ]
+    [request] = receiver.requests
+    Webhook(secret).verify(request.body, dict(request.headers))
+    assert json.loads(request.body)["type"] == "backchannel.test"
+
+
+async def test_probe_says_which_step_failed(serve: Serve, transport: Transport) -> None:
+    refusing = await serve(status_handler(401))
+    steps = await transport.probe({"url": refusing.url}, {})
+    assert [(s.name, s.passed) for s in steps][-1] == ("test message", False)
+    assert "HTTP 401" in steps[-1].detail
+    closed = f"http://127.0.0.1:{closed_port()}/hooks"
+    steps = await transport.probe({"url": closed}, {})
+    assert [(s.name, s.passed) for s in steps] == [("settings", True), ("connect", False)]
+    assert (await transport.probe({}, {}))[0].passed is False

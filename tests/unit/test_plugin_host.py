@@ -40,6 +40,9 @@ class NamedTransport:
     async def send(self, message):
         return DeliveryResult(succeeded=True)
 
+    async def probe(self, settings, secrets):
+        return []
+
     async def aclose(self):
         pass
 

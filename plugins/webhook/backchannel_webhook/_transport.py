@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,6 +14,8 @@ from backchannel.plugin import (
     DeliveryResult,
     FieldProblem,
     OutboundMessage,
+    ProbeStep,
+    RenderedContent,
     TransportContext,
 )
 
@@ -116,6 +119,52 @@ class WebhookTransport:
                 timeout=timeout,
                 secrets=endpoint.secret_values,
             )
+
+    async def probe(
+        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+    ) -> Sequence[ProbeStep]:
+        """Posts a signed test message (event type ``backchannel.test``) to the endpoint."""
+        endpoint, problems = read_endpoint(settings, secrets)
+        if endpoint is None:
+            listed = "; ".join(f"{p.field} {p.description}" for p in problems)
+            return [ProbeStep("settings", False, f"the settings are not usable: {listed}")]
+        probe_id = f"probe_{int(time.time() * 1000)}"
+        body = json.dumps(
+            {"type": "backchannel.test", "id": probe_id, "message": "Backchannel test message"}
+        ).encode()
+        result = await self.send(
+            OutboundMessage(
+                delivery_id=probe_id,
+                feedback_id="",
+                recipient_id="",
+                attempt=1,
+                event_type="backchannel.test",
+                content=RenderedContent(body, "application/json", "json"),
+                settings=settings,
+                secrets=secrets,
+            )
+        )
+        target = _target(endpoint)
+        steps = [ProbeStep("settings", True, "the settings are complete")]
+        if result.remote_code is None:
+            steps.append(
+                ProbeStep("connect", False, f"no answer from {target}: {result.response_excerpt}")
+            )
+            return steps
+        steps.append(ProbeStep("connect", True, f"{target} answered"))
+        if result.succeeded:
+            steps.append(
+                ProbeStep("test message", True, f"accepted with HTTP {result.remote_code}")
+            )
+        else:
+            steps.append(
+                ProbeStep(
+                    "test message",
+                    False,
+                    f"refused with HTTP {result.remote_code}: {result.response_excerpt}",
+                )
+            )
+        return steps
 
     def _headers(self, message: OutboundMessage, endpoint: Endpoint) -> CIMultiDict[str]:
         timestamp = int(time.time())
