@@ -18,11 +18,14 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from backchannel import __version__
+from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.feedback_service import FeedbackService
 from backchannel.api.interceptors import ErrorMappingInterceptor
 from backchannel.api.recipient_service import RecipientService
+from backchannel.background import cancelling, stop_task
 from backchannel.delivery.attempt import AttemptSettings
 from backchannel.delivery.dispatcher import Dispatcher
+from backchannel.delivery.health import BreakerPolicy, health_updater
 from backchannel.delivery.recorder import AttemptRecorder
 from backchannel.embedded_postgres import EmbeddedPostgres
 from backchannel.event_hub import EventHub
@@ -42,6 +45,8 @@ from backchannel.store.database import (
 from backchannel.store.migrations import apply_migrations
 from backchannel.telemetry import configure_tracing
 from backchannel.v1 import (
+    delivery_service_pb2,
+    delivery_service_pb2_grpc,
     feedback_service_pb2,
     feedback_service_pb2_grpc,
     recipient_service_pb2,
@@ -53,6 +58,7 @@ log = logging.getLogger(__name__)
 SERVICE_NAMES = (
     feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name,
     recipient_service_pb2.DESCRIPTOR.services_by_name["RecipientService"].full_name,
+    delivery_service_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name,
 )
 _PRUNE_EVERY_SECONDS = 3600.0
 
@@ -123,7 +129,13 @@ class BackchannelServer:
         }
         on_reconnect: list[Callable[[], None]] = [directory.reconnected, hub.wake]
         if s.dispatcher_enabled:
-            self._recorder = AttemptRecorder(pool)
+            worker_id = f"{socket.gethostname()}:{os.getpid()}"
+            breaker = BreakerPolicy(
+                failure_threshold=s.circuit_failure_threshold,
+                open_seconds=s.circuit_open_seconds,
+                auto_disable_after_seconds=s.auto_disable_after_seconds,
+            )
+            self._recorder = AttemptRecorder(pool, health_updater(breaker, worker_id))
             self._recorder.start()
             self._dispatcher = Dispatcher(
                 pool,
@@ -132,12 +144,14 @@ class BackchannelServer:
                 AttemptSettings(
                     retry_schedule=s.retry_schedule,
                     send_deadline=s.outbound_timeout_seconds + 5.0,
-                    worker_id=f"{socket.gethostname()}:{os.getpid()}",
+                    worker_id=worker_id,
+                    throttle_min_delay=s.throttle_min_delay_seconds,
                 ),
                 concurrency=s.delivery_concurrency,
                 claim_batch_size=s.claim_batch_size,
                 lease_seconds=s.lease_seconds,
                 poll_interval=s.poll_interval_seconds,
+                retry_share=s.retry_share,
             )
             self._dispatcher.start()
             handlers[DELIVERIES_CHANNEL] = self._dispatcher.wake
@@ -157,7 +171,10 @@ class BackchannelServer:
             server,
         )
         recipient_service_pb2_grpc.add_RecipientServiceServicer_to_server(
-            RecipientService(pool, plugins.transports, plugins.formatters), server
+            RecipientService(pool, plugins.transports, plugins.formatters, directory), server
+        )
+        delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server(
+            DeliveryService(pool), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
@@ -186,7 +203,7 @@ class BackchannelServer:
         if self._dispatcher is not None:
             await self._dispatcher.stop(grace)
         for task in self._tasks:
-            task.cancel()
+            await stop_task(task)
         for component in (self._recorder, self._intake, self._hub, self._listener, self._directory):
             if component is not None:
                 await component.stop()
@@ -203,6 +220,9 @@ class BackchannelServer:
         assert self._pool is not None
         while True:
             cutoff = datetime.now(UTC) - timedelta(days=self.settings.event_retention_days)
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            try:
                 await event_store.prune_events(self._pool, cutoff)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                if cancelling():
+                    raise asyncio.CancelledError from error
             await asyncio.sleep(_PRUNE_EVERY_SECONDS)

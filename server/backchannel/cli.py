@@ -28,7 +28,9 @@ def _logging(level: str) -> None:
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # The embedded Postgres library narrates every command it runs at INFO.
-    logging.getLogger("pgserver").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+    logging.getLogger("pgserver").setLevel(
+        max(logging.WARNING, logging.getLevelName(level.upper()))
+    )
 
 
 async def _serve(settings: Settings) -> int:

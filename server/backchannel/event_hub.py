@@ -14,6 +14,7 @@ import logging
 
 import asyncpg
 
+from backchannel.background import cancelling, stop_task
 from backchannel.store import events as event_store
 from backchannel.store.records import EventFilter, EventPosition, EventRecord
 
@@ -59,10 +60,7 @@ class EventHub:
         self._task = asyncio.create_task(self._run(), name="event-hub")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     def wake(self, _payload: str = "") -> None:
         self._wake.set()
@@ -85,6 +83,8 @@ class EventHub:
             try:
                 await self._read_all()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                if cancelling():
+                    raise asyncio.CancelledError from error
                 log.warning("event hub could not read events: %s", type(error).__name__)
                 await asyncio.sleep(self._poll_interval)
 

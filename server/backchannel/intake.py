@@ -5,11 +5,11 @@ answered only after the transaction holding it has committed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
+from backchannel.background import stop_task
 from backchannel.store.feedback import insert_feedback_batch
 from backchannel.store.records import NewFeedback, StoredAnswer
 
@@ -34,10 +34,7 @@ class Intake:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
         while not self._queue.empty():
             _, future = self._queue.get_nowait()
             if not future.done():

@@ -6,12 +6,12 @@ called unknown."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
 import asyncpg
 
+from backchannel.background import cancelling, stop_task
 from backchannel.store import recipients as recipient_store
 from backchannel.store.records import RecipientRecord
 
@@ -32,10 +32,7 @@ class RecipientDirectory:
 
     async def stop(self) -> None:
         for task in [self._task, *self._pending]:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_task(task)
 
     async def refresh_all(self) -> None:
         records = await recipient_store.live_recipients(self._pool)
@@ -58,9 +55,11 @@ class RecipientDirectory:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             log.warning("could not re-read recipient %s; will refresh later", recipient_id)
             return
-        self._remember(recipient_id, record)
+        self.remember(recipient_id, record)
 
-    def _remember(self, recipient_id: str, record: RecipientRecord | None) -> None:
+    def remember(self, recipient_id: str, record: RecipientRecord | None) -> None:
+        """Takes a recipient this process just wrote (None: deleted), so its own next
+        request sees it without waiting for the notification."""
         if record is None:
             self._by_id.pop(recipient_id, None)
             return
@@ -71,8 +70,11 @@ class RecipientDirectory:
     async def _refresh_periodically(self) -> None:
         while True:
             await asyncio.sleep(self._full_refresh_seconds)
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            try:
                 await self.refresh_all()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                if cancelling():
+                    raise asyncio.CancelledError from error
 
     async def find(self, recipient_ids: Iterable[str]) -> dict[str, RecipientRecord]:
         wanted = list(recipient_ids)
@@ -82,7 +84,7 @@ class RecipientDirectory:
             for recipient_id, record in (
                 await recipient_store.get_recipients(self._pool, missing)
             ).items():
-                self._remember(recipient_id, record)
+                self.remember(recipient_id, record)
                 found[recipient_id] = record
         return found
 

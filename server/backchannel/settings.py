@@ -64,6 +64,17 @@ class Settings:
     #: Delay before each attempt, seconds; the first is normally 0. Its length is the
     #: maximum number of attempts. Jittered by +-20%.
     retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    #: The least delay after a "slow down" answer (429, 502, 503, 504), seconds.
+    throttle_min_delay_seconds: float = 5.0
+    #: Share of the delivery concurrency retries may take; the rest is kept for first
+    #: attempts.
+    retry_share: float = 0.5
+    #: Consecutive failed attempts that open a recipient's circuit breaker.
+    circuit_failure_threshold: int = 5
+    #: How long an opened circuit waits before a probe, seconds (doubling, up to 10 min).
+    circuit_open_seconds: float = 30.0
+    #: A recipient failing without any success for this long is disabled, seconds.
+    auto_disable_after_seconds: float = 5 * 24 * 3600.0
     #: Networks outbound connections may reach despite being loopback/private/link-local.
     outbound_allow_networks: tuple[IPNetwork, ...] = ()
     #: Connect timeout for outbound connections, seconds.
@@ -112,6 +123,20 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
     return parse
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise ValueError("must be a fraction above 0 and at most 1, e.g. 0.5")
+    return value
+
+
 def _schedule(text: str) -> tuple[float, ...]:
     values = tuple(float(part) for part in text.split(",") if part.strip())
     if not values or any(v < 0 for v in values):
@@ -156,6 +181,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "lease_seconds": _positive(float),
     "poll_interval_seconds": _positive(float),
     "retry_schedule": _schedule,
+    "throttle_min_delay_seconds": _non_negative,
+    "retry_share": _share,
+    "circuit_failure_threshold": _positive(int),
+    "circuit_open_seconds": _positive(float),
+    "auto_disable_after_seconds": _positive(float),
     "outbound_allow_networks": _networks,
     "outbound_connect_timeout_seconds": _positive(float),
     "outbound_timeout_seconds": _positive(float),

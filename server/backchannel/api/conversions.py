@@ -12,7 +12,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from backchannel.api.cursors import encode_cursor
 from backchannel.feedback_document import KIND_NAMES
-from backchannel.store.records import DeliveryRow, EventRecord, RecipientRecord
+from backchannel.store.records import (
+    DeliveryRow,
+    EventRecord,
+    RecipientHealthRecord,
+    RecipientRecord,
+)
 from backchannel.v1 import event_pb2, feedback_pb2, feedback_service_pb2, recipient_pb2
 
 RECIPIENT_TYPES = {
@@ -69,9 +74,12 @@ def struct(value: dict[str, Any]) -> Struct:
     return result
 
 
-def recipient_message(record: RecipientRecord) -> recipient_pb2.Recipient:
+def recipient_message(
+    record: RecipientRecord, health: RecipientHealthRecord | None = None
+) -> recipient_pb2.Recipient:
     """The API view of a recipient: secret values are never included, only their names."""
     return recipient_pb2.Recipient(
+        health=health_message(record, health),
         id=record.id,
         display_name=record.display_name,
         recipient_type=RECIPIENT_TYPE_VALUES.get(record.recipient_type, 0),  # type: ignore[arg-type]
@@ -88,7 +96,50 @@ def recipient_message(record: RecipientRecord) -> recipient_pb2.Recipient:
         create_time=timestamp(record.create_time),
         update_time=timestamp(record.update_time),
         etag=f'"{record.revision}"',
+        retry_policy=recipient_pb2.RetryPolicy(
+            retry_delays=[_duration(s) for s in record.retry_delays or ()],
+            max_attempts=record.max_attempts,
+            max_age=None if record.max_age_seconds is None else _duration(record.max_age_seconds),
+        ),
+        limits=recipient_pb2.DeliveryLimits(
+            max_per_second=record.max_per_second,
+            burst=record.burst,
+            max_concurrency=record.max_concurrency,
+        ),
+        ordered_delivery=record.ordered_delivery,
     )
+
+
+def _duration(seconds: float) -> Duration:
+    result = Duration()
+    result.FromNanoseconds(round(seconds * 1e9))
+    return result
+
+
+CIRCUIT_STATE_VALUES = {
+    "closed": recipient_pb2.CIRCUIT_STATE_CLOSED,
+    "open": recipient_pb2.CIRCUIT_STATE_OPEN,
+    "half_open": recipient_pb2.CIRCUIT_STATE_HALF_OPEN,
+}
+
+
+def health_message(
+    record: RecipientRecord, health: RecipientHealthRecord | None
+) -> recipient_pb2.RecipientHealth:
+    message = recipient_pb2.RecipientHealth(
+        circuit_state=recipient_pb2.CIRCUIT_STATE_CLOSED, disabled_reason=record.disabled_reason
+    )
+    if health is not None:
+        message.circuit_state = CIRCUIT_STATE_VALUES[health.circuit_state]
+        message.consecutive_failures = health.consecutive_failures
+        for name, value in (
+            ("failing_since", health.failing_since),
+            ("open_until", health.open_until if health.circuit_state != "closed" else None),
+            ("last_success_time", health.last_success_time),
+        ):
+            if value is not None:
+                getattr(message, name).CopyFrom(timestamp(value))
+    return message
 
 
 def event_message(event: EventRecord) -> event_pb2.FeedbackSentEvent:
@@ -124,10 +175,43 @@ def event_message(event: EventRecord) -> event_pb2.FeedbackSentEvent:
         ),
         lead_id=event.lead_id,
         source_id=event.source_id,
+        requested_by=event.requested_by,
     )
     if event.next_attempt_time is not None:
         message.next_attempt_time.CopyFrom(timestamp(event.next_attempt_time))
     return message
+
+
+OPERATOR_EVENT_TYPES = {
+    "recipient_failing": event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_FAILING,
+    "recipient_recovered": event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_RECOVERED,
+    "circuit_opened": event_pb2.OPERATOR_EVENT_TYPE_CIRCUIT_OPENED,
+    "circuit_closed": event_pb2.OPERATOR_EVENT_TYPE_CIRCUIT_CLOSED,
+    "delivery_exhausted": event_pb2.OPERATOR_EVENT_TYPE_DELIVERY_EXHAUSTED,
+    "recipient_disabled": event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED,
+    "recipient_enabled": event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED,
+}
+
+
+def operator_event_message(event: EventRecord) -> event_pb2.OperatorEvent:
+    return event_pb2.OperatorEvent(
+        cursor=encode_cursor(event.position),
+        event_id=event.id,
+        type=OPERATOR_EVENT_TYPES.get(event.category, 0),  # type: ignore[arg-type]
+        recipient_id=event.recipient_id,
+        delivery_id=event.delivery_id,
+        feedback_id=event.feedback_id,
+        message=event.message,
+        time=timestamp(event.start_time),
+    )
+
+
+def stream_item(event: EventRecord) -> feedback_service_pb2.StreamFeedbackEventsResponse:
+    if event.category == "transmission":
+        return feedback_service_pb2.StreamFeedbackEventsResponse(event=event_message(event))
+    return feedback_service_pb2.StreamFeedbackEventsResponse(
+        operator_event=operator_event_message(event)
+    )
 
 
 def delivery_message(

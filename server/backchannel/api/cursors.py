@@ -20,7 +20,7 @@ def encode_cursor(position: EventPosition) -> str:
 
 
 def decode_cursor(cursor: str, field: str) -> EventPosition:
-    match = _CURSOR.match(cursor)
+    match = _CURSOR.fullmatch(cursor)
     if match is None:
         raise ApiError(
             grpc.StatusCode.INVALID_ARGUMENT,

@@ -17,6 +17,7 @@ from backchannel.api.conversions import (
     delivery_message,
     event_message,
     kind_name,
+    stream_item,
     timestamp,
 )
 from backchannel.api.cursors import (
@@ -41,6 +42,7 @@ from backchannel.store.records import (
     NewDelivery,
     NewFeedback,
     RecipientRecord,
+    StoredAnswer,
 )
 from backchannel.v1 import (
     feedback_pb2,
@@ -74,8 +76,15 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         self, request: feedback_service_pb2.SendFeedbackRequest, context: Context
     ) -> feedback_service_pb2.SendFeedbackResponse:
         validate_send_feedback(request)
-        recipients = await self._recipients_for(request)
         digest = hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
+        try:
+            recipients = await self._recipients_for(request)
+        except ApiError:
+            # A repeat must get the first answer even if its recipients changed since.
+            earlier = await feedback_store.stored_answer(self._pool, request.request_id)
+            if earlier is None:
+                raise
+            return _first_answer(earlier, digest)
         accept_time = datetime.now(UTC)
         feedback = feedback_pb2.Feedback()
         feedback.CopyFrom(request.feedback)
@@ -128,14 +137,7 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
                 deliveries=deliveries,
             )
         )
-        if answer.request_digest != digest:
-            raise ApiError(
-                grpc.StatusCode.ALREADY_EXISTS,
-                "REQUEST_ID_REUSED",
-                "request_id was already used for a different request; use a new request_id",
-                [("request_id", "was already used for a different request")],
-            )
-        return feedback_service_pb2.SendFeedbackResponse.FromString(answer.response)
+        return _first_answer(answer, digest)
 
     async def _recipients_for(
         self, request: feedback_service_pb2.SendFeedbackRequest
@@ -242,9 +244,7 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
                     self._pool, last, _REPLAY_BATCH, event_filter, up_to=target
                 )
                 for event in batch:
-                    yield feedback_service_pb2.StreamFeedbackEventsResponse(
-                        event=event_message(event)
-                    )
+                    yield stream_item(event)
                     last = event.position
                 if len(batch) < _REPLAY_BATCH:
                     break
@@ -275,11 +275,22 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
                     continue
                 if item.position <= last:
                     continue
-                yield feedback_service_pb2.StreamFeedbackEventsResponse(event=event_message(item))
+                yield stream_item(item)
                 last = item.position
                 read_up_to = max(read_up_to, last, key=lambda p: (p.xid, p.seq))
         finally:
             self._hub.leave(subscriber)
+
+
+def _first_answer(answer: StoredAnswer, digest: bytes) -> feedback_service_pb2.SendFeedbackResponse:
+    if answer.request_digest != digest:
+        raise ApiError(
+            grpc.StatusCode.ALREADY_EXISTS,
+            "REQUEST_ID_REUSED",
+            "request_id was already used for a different request; use a new request_id",
+            [("request_id", "was already used for a different request")],
+        )
+    return feedback_service_pb2.SendFeedbackResponse.FromString(answer.response)
 
 
 def _stream_filter(request: feedback_service_pb2.StreamFeedbackEventsRequest) -> EventFilter:
@@ -300,4 +311,5 @@ def _stream_filter(request: feedback_service_pb2.StreamFeedbackEventsRequest) ->
         lead_id=f.lead_id or None,
         source_id=f.source_id or None,
         processing_statuses=tuple(statuses),
+        categories=("transmission", "operator") if f.include_operator_events else ("transmission",),
     )

@@ -19,13 +19,18 @@ from backchannel.api.conversions import (
 from backchannel.api.errors import ApiError, Violations, not_found
 from backchannel.api.validation import RECIPIENT_ID, validate_recipient
 from backchannel.plugin import Formatter, Transport
+from backchannel.recipient_directory import RecipientDirectory
 from backchannel.store import recipients as recipient_store
+from backchannel.store.deliveries import health_of_recipients
 from backchannel.store.records import RecipientRecord
 from backchannel.v1 import recipient_pb2, recipient_service_pb2, recipient_service_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _MAX_PAGE = 1000
 _WRITABLE = (
+    "retry_policy",
+    "limits",
+    "ordered_delivery",
     "display_name",
     "recipient_type",
     "transport",
@@ -62,6 +67,21 @@ def _record(recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> Reci
         revision=0,
         create_time=now,
         update_time=now,
+        retry_delays=(
+            tuple(d.ToTimedelta().total_seconds() for d in recipient.retry_policy.retry_delays)
+            if recipient.retry_policy.retry_delays
+            else None
+        ),
+        max_attempts=recipient.retry_policy.max_attempts,
+        max_age_seconds=(
+            recipient.retry_policy.max_age.ToTimedelta().total_seconds()
+            if recipient.retry_policy.HasField("max_age")
+            else None
+        ),
+        max_per_second=recipient.limits.max_per_second,
+        burst=recipient.limits.burst,
+        max_concurrency=recipient.limits.max_concurrency,
+        ordered_delivery=recipient.ordered_delivery,
     )
 
 
@@ -71,8 +91,10 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         pool: asyncpg.Pool,
         transports: Mapping[str, Transport],
         formatters: Mapping[str, Formatter],
+        directory: RecipientDirectory,
     ) -> None:
         self._pool = pool
+        self._directory = directory
         self._transports = transports
         self._formatters = formatters
 
@@ -108,6 +130,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                 f"recipient {recipient.id!r} already exists",
                 metadata={"recipient_id": recipient.id},
             ) from error
+        self._directory.remember(stored.id, stored)
         return recipient_service_pb2.CreateRecipientResponse(recipient=recipient_message(stored))
 
     async def GetRecipient(
@@ -117,7 +140,10 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         stored = await recipient_store.get_recipient(self._pool, request.recipient_id)
         if stored is None:
             raise not_found("recipient", request.recipient_id, "RECIPIENT_NOT_FOUND")
-        return recipient_service_pb2.GetRecipientResponse(recipient=recipient_message(stored))
+        health = await health_of_recipients(self._pool, [stored.id])
+        return recipient_service_pb2.GetRecipientResponse(
+            recipient=recipient_message(stored, health.get(stored.id))
+        )
 
     async def ListRecipients(
         self, request: recipient_service_pb2.ListRecipientsRequest, context: Context
@@ -131,7 +157,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             )
         page_size = min(request.page_size or 100, _MAX_PAGE)
         after = request.page_token
-        if after and not RECIPIENT_ID.match(after):
+        if after and not RECIPIENT_ID.fullmatch(after):
             raise ApiError(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "INVALID_ARGUMENT",
@@ -140,8 +166,9 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             )
         records = await recipient_store.list_recipients(self._pool, after, page_size + 1)
         page = records[:page_size]
+        health = await health_of_recipients(self._pool, [r.id for r in page])
         return recipient_service_pb2.ListRecipientsResponse(
-            recipients=[recipient_message(r) for r in page],
+            recipients=[recipient_message(r, health.get(r.id)) for r in page],
             next_page_token=page[-1].id if len(records) > page_size else "",
         )
 
@@ -184,7 +211,13 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                             secrets.pop(name, None)
                         else:
                             secrets[name] = value
-                elif path in ("transport_settings", "format_options", "subscription"):
+                elif path in (
+                    "transport_settings",
+                    "format_options",
+                    "subscription",
+                    "retry_policy",
+                    "limits",
+                ):
                     getattr(merged, path).CopyFrom(getattr(given, path))
                 else:
                     setattr(merged, path, getattr(given, path))
@@ -193,8 +226,15 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             if not merged.format:
                 merged.format = "json"
             self._check(merged, secrets)
-            after = dataclasses.replace(_record(merged, secrets), revision=before.revision)
+            after = dataclasses.replace(
+                _record(merged, secrets),
+                revision=before.revision,
+                disabled_reason=before.disabled_reason
+                if merged.state == recipient_pb2.RECIPIENT_STATE_DISABLED
+                else "",
+            )
             stored = await recipient_store.save_recipient(connection, before, after)
+        self._directory.remember(stored.id, stored)
         return recipient_service_pb2.UpdateRecipientResponse(recipient=recipient_message(stored))
 
     async def DeleteRecipient(
@@ -205,6 +245,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             await recipient_store.delete_recipient(self._pool, request.recipient_id)
         except recipient_store.RecipientMissingError as error:
             raise not_found("recipient", request.recipient_id, "RECIPIENT_NOT_FOUND") from error
+        self._directory.remember(request.recipient_id, None)
         return recipient_service_pb2.DeleteRecipientResponse()
 
 
@@ -216,7 +257,7 @@ def _is_set(message: recipient_pb2.Recipient, name: str) -> bool:
 
 
 def _require_id(recipient_id: str, field: str = "recipient_id") -> None:
-    if not RECIPIENT_ID.match(recipient_id):
+    if not RECIPIENT_ID.fullmatch(recipient_id):
         raise ApiError(
             grpc.StatusCode.INVALID_ARGUMENT,
             "INVALID_ARGUMENT",

@@ -18,7 +18,7 @@ from backchannel.v1 import feedback_pb2, feedback_service_pb2, recipient_pb2
 
 REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 RECIPIENT_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-DECIMAL = re.compile(r"^-?\d{1,18}(\.\d{1,6})?$")
+DECIMAL = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,6})?")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 DIMENSION = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_TEXT = 1024
@@ -27,8 +27,25 @@ MAX_RECIPIENTS = 100
 _MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31
 
 
+def _struct_strings(value: struct_pb2.Value, path: str) -> Iterator[tuple[str, str]]:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        yield path, value.string_value
+    elif kind == "struct_value":
+        yield from _strings(value.struct_value, path)
+    elif kind == "list_value":
+        for index, item in enumerate(value.list_value.values):
+            yield from _struct_strings(item, f"{path}[{index}]")
+
+
 def _strings(message: Message, path: str) -> Iterator[tuple[str, str]]:
-    """Every text value (and map key) inside a message, with its field path."""
+    """Every text value (and map key) inside a message, with its field path; free-form
+    structs are named by their keys (``feedback.attributes.note``)."""
+    if isinstance(message, struct_pb2.Struct):
+        for key, item in message.fields.items():
+            yield f"{path}.{key} (key)", key
+            yield from _struct_strings(item, f"{path}.{key}")
+        return
     for field, value in message.ListFields():
         here = f"{path}.{field.name}" if path else field.name
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
@@ -100,7 +117,7 @@ def validate_send_feedback(request: feedback_service_pb2.SendFeedbackRequest) ->
     v = Violations()
     if not request.request_id:
         v.add("request_id", "is required (1 to 128 printable characters, e.g. a UUID)")
-    elif not REQUEST_ID.match(request.request_id):
+    elif not REQUEST_ID.fullmatch(request.request_id):
         v.add("request_id", "must be 1 to 128 printable ASCII characters without spaces")
     if not request.HasField("feedback"):
         v.add("feedback", "is required")
@@ -110,7 +127,7 @@ def validate_send_feedback(request: feedback_service_pb2.SendFeedbackRequest) ->
         v.add("recipient_ids", f"must name at most {MAX_RECIPIENTS} recipients")
     seen: set[str] = set()
     for index, recipient_id in enumerate(request.recipient_ids):
-        if not RECIPIENT_ID.match(recipient_id):
+        if not RECIPIENT_ID.fullmatch(recipient_id):
             v.add(f"recipient_ids[{index}]", "is not a valid recipient id")
         elif recipient_id in seen:
             v.add(f"recipient_ids[{index}]", f"names {recipient_id!r} twice")
@@ -134,13 +151,13 @@ def _validate_feedback(feedback: feedback_pb2.Feedback, v: Violations) -> None:
         _check_timestamp(outcome, "occur_time", "feedback.outcome", v)
         if outcome.HasField("value"):
             money = outcome.value
-            if not DECIMAL.match(money.amount):
+            if not DECIMAL.fullmatch(money.amount):
                 v.add(
                     "feedback.outcome.value.amount",
                     "must be a decimal number like 1250.00 (at most 18 digits before the "
                     "point and 6 after)",
                 )
-            if not CURRENCY.match(money.currency_code):
+            if not CURRENCY.fullmatch(money.currency_code):
                 v.add(
                     "feedback.outcome.value.currency_code",
                     "must be an ISO 4217 code of three upper-case letters, e.g. USD",
@@ -155,7 +172,7 @@ def _validate_feedback(feedback: feedback_pb2.Feedback, v: Violations) -> None:
     if quality.HasField("overall_score"):
         _check_score(quality.overall_score, "feedback.quality.overall_score", v)
     for name, score in quality.dimensions.items():
-        if not DIMENSION.match(name):
+        if not DIMENSION.fullmatch(name):
             v.add(
                 f"feedback.quality.dimensions[{name!r}]",
                 "dimension names are lower-case letters, digits and _, starting with a letter",
@@ -189,7 +206,7 @@ def validate_recipient(
 ) -> None:
     """Checks a complete recipient (after defaults and merges are applied)."""
     check_text(recipient, "recipient", v, max_len=8192)
-    if not RECIPIENT_ID.match(recipient.id):
+    if not RECIPIENT_ID.fullmatch(recipient.id):
         v.add(
             "recipient.id",
             "is required: 1 to 63 lower-case letters, digits and '-', starting with a letter",
@@ -227,6 +244,7 @@ def validate_recipient(
         options = _struct_dict(recipient.format_options)
         for problem in formatter.check_options(options):
             v.add(_recipient_path(problem.field), problem.description)
+    _validate_policy(recipient, v)
     for index, kind in enumerate(recipient.subscription.kinds):
         if (
             kind == feedback_pb2.FEEDBACK_KIND_UNSPECIFIED
@@ -236,6 +254,36 @@ def validate_recipient(
     for index, source_id in enumerate(recipient.subscription.source_ids):
         if not source_id:
             v.add(f"recipient.subscription.source_ids[{index}]", "must not be empty")
+
+
+MAX_RETRY_DELAYS = 50
+MAX_RETRY_DELAY_SECONDS = 30 * 24 * 3600
+
+
+def _validate_policy(recipient: recipient_pb2.Recipient, v: Violations) -> None:
+    policy = recipient.retry_policy
+    if len(policy.retry_delays) > MAX_RETRY_DELAYS:
+        v.add("recipient.retry_policy.retry_delays", f"at most {MAX_RETRY_DELAYS} delays")
+    for index, delay in enumerate(policy.retry_delays):
+        seconds = delay.seconds + delay.nanos / 1e9
+        if not 0 <= seconds <= MAX_RETRY_DELAY_SECONDS or (delay.seconds * delay.nanos) < 0:
+            v.add(
+                f"recipient.retry_policy.retry_delays[{index}]",
+                "must be from 0 to 30 days",
+            )
+    if not 0 <= policy.max_attempts <= 100:
+        v.add("recipient.retry_policy.max_attempts", "must be from 0 (default) to 100")
+    if policy.HasField("max_age") and not (
+        0 < policy.max_age.seconds + policy.max_age.nanos / 1e9 <= MAX_RETRY_DELAY_SECONDS
+    ):
+        v.add("recipient.retry_policy.max_age", "must be more than 0 and at most 30 days")
+    limits = recipient.limits
+    if not (math.isfinite(limits.max_per_second) and 0 <= limits.max_per_second <= 10000):
+        v.add("recipient.limits.max_per_second", "must be from 0 (unlimited) to 10000")
+    if not 0 <= limits.burst <= 100000:
+        v.add("recipient.limits.burst", "must be from 0 (default) to 100000")
+    if not 0 <= limits.max_concurrency <= 10000:
+        v.add("recipient.limits.max_concurrency", "must be from 0 (unlimited) to 10000")
 
 
 def _recipient_path(field: str) -> str:

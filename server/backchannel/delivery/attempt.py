@@ -14,7 +14,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from backchannel import __version__
-from backchannel.delivery.retry_policy import next_step
+from backchannel.delivery.retry_policy import RetryPolicy, next_step
 from backchannel.feedback_document import feedback_document
 from backchannel.ids import new_id
 from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
@@ -29,10 +29,13 @@ EXCERPT_LIMIT = 256
 
 @dataclass(frozen=True)
 class AttemptSettings:
+    #: The server's default delay before each attempt (the first usually 0).
     retry_schedule: tuple[float, ...]
     #: Hard ceiling on one send, seconds, past the transport's own timeouts.
     send_deadline: float
     worker_id: str
+    #: The least delay after a "slow down" answer (429, 502, 503, 504).
+    throttle_min_delay: float = 5.0
 
 
 def _linked_context(traceparent: str | None) -> list[Link]:
@@ -110,7 +113,16 @@ async def perform_attempt(
         if not result.succeeded:
             span.set_status(Status(StatusCode.ERROR, result.response_excerpt[:EXCERPT_LIMIT]))
         span_context = span.get_span_context()
-    step = next_step(claimed.attempt, result, settings.retry_schedule, end_wall)
+    policy = RetryPolicy.for_recipient(
+        recipient, settings.retry_schedule, settings.throttle_min_delay
+    )
+    step = next_step(
+        claimed.attempt - claimed.policy_attempt_offset,
+        result,
+        policy,
+        end_wall,
+        claimed.policy_start_time or claimed.accept_time,
+    )
     body = content.body if content is not None else b""
     event = EventRecord(
         position=ORIGIN,
@@ -142,12 +154,14 @@ async def perform_attempt(
         next_attempt_time=step.next_attempt_time,
         lead_id=feedback.lead.lead_id,
         source_id=feedback.lead.source_id,
+        requested_by=claimed.requested_by,
     )
     return AttemptOutcome(
         event=event,
         lease_token=claimed.lease_token,
         new_state=step.delivery_state,
         next_attempt_time=step.next_attempt_time,
+        recipient_gone=result.gone,
     )
 
 

@@ -3,6 +3,7 @@
 A notification (new deliveries committed) or the poll interval wakes it; it claims in
 batches with a lease, sends outside any transaction, and hands outcomes to the recorder.
 Expired leases (a worker that died mid-delivery) are released by every dispatcher.
+Retries may fill only part of the concurrency, so first attempts are never starved.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 
 import asyncpg
 
+from backchannel.background import cancelling, stop_task
 from backchannel.delivery.attempt import AttemptSettings, perform_attempt
 from backchannel.delivery.recorder import AttemptRecorder
 from backchannel.plugin_host import LoadedPlugins
@@ -35,6 +37,7 @@ class Dispatcher:
         claim_batch_size: int,
         lease_seconds: float,
         poll_interval: float,
+        retry_share: float = 0.5,
     ) -> None:
         self._pool = pool
         self._plugins = plugins
@@ -44,8 +47,10 @@ class Dispatcher:
         self._claim_batch_size = claim_batch_size
         self._lease_seconds = lease_seconds
         self._poll_interval = poll_interval
+        self._retry_capacity = max(1, int(concurrency * retry_share))
         self._wake = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], ClaimedDelivery] = {}
+        self._retries_in_flight = 0
         self._loop_task: asyncio.Task[None] | None = None
         self._reaper_task: asyncio.Task[None] | None = None
 
@@ -58,46 +63,62 @@ class Dispatcher:
 
     async def stop(self, grace: float) -> None:
         """Stops claiming, lets in-flight attempts finish within ``grace`` seconds and
-        records them. Attempts still running then are abandoned; their leases expire."""
+        records them; hands back the deliveries of attempts still running then."""
         for task in (self._loop_task, self._reaper_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_task(task)
+        unfinished: set[asyncio.Task[None]] = set()
         if self._in_flight:
-            _, unfinished = await asyncio.wait(self._in_flight, timeout=grace)
-            for task in unfinished:
-                task.cancel()
-            if unfinished:
-                log.warning(
-                    "%d attempts unfinished at shutdown; their leases will expire", len(unfinished)
-                )
+            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
+        tokens = [self._in_flight[t].lease_token for t in unfinished if t in self._in_flight]
+        for task in unfinished:
+            task.cancel()
         await self._recorder.flush(timeout=max(grace, 1.0))
+        if tokens:
+            try:
+                await delivery_store.release_claims(self._pool, tokens)
+                log.warning("handed back %d deliveries unfinished at shutdown", len(tokens))
+            except _DB_ERRORS:
+                log.warning(
+                    "%d deliveries unfinished at shutdown wait for their lease", len(tokens)
+                )
 
     async def _claim_loop(self) -> None:
         while True:
             capacity = self._concurrency - len(self._in_flight)
             claimed: list[ClaimedDelivery] = []
+            wait = self._poll_interval
             if capacity > 0:
                 limit = min(self._claim_batch_size, capacity)
                 try:
-                    claimed = await delivery_store.claim_due_deliveries(
-                        self._pool, limit, self._lease_seconds
+                    batch = await delivery_store.claim_due_deliveries(
+                        self._pool,
+                        limit,
+                        self._lease_seconds,
+                        retry_limit=self._retry_capacity - self._retries_in_flight,
                     )
+                    claimed = batch.deliveries
+                    if batch.recheck_after is not None:
+                        wait = min(wait, max(batch.recheck_after, 0.01))
                 except _DB_ERRORS as error:
+                    if cancelling():
+                        raise asyncio.CancelledError from error
                     log.warning("could not claim deliveries: %s", type(error).__name__)
                 for delivery in claimed:
                     task = asyncio.create_task(self._attempt(delivery))
-                    self._in_flight.add(task)
+                    self._in_flight[task] = delivery
+                    if delivery.attempt > 1:
+                        self._retries_in_flight += 1
                     task.add_done_callback(self._attempt_done)
                 if len(claimed) == limit:
                     continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
 
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+        delivery = self._in_flight.pop(task, None)
+        if delivery is not None and delivery.attempt > 1:
+            self._retries_in_flight -= 1
         if len(self._in_flight) <= max(0, self._concurrency - self._claim_batch_size):
             self._wake.set()
 
@@ -114,7 +135,9 @@ class Dispatcher:
             await asyncio.sleep(max(1.0, min(self._lease_seconds / 4, 15.0)))
             try:
                 released = await delivery_store.release_expired_leases(self._pool)
-            except _DB_ERRORS:
+            except _DB_ERRORS as error:
+                if cancelling():
+                    raise asyncio.CancelledError from error
                 continue
             if released:
                 log.info("released %d deliveries whose lease expired", released)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
-from backchannel.store.deliveries import record_attempts
+from backchannel.background import cancelling, stop_task
+from backchannel.store.deliveries import HealthUpdater, record_attempts
 from backchannel.store.records import AttemptOutcome
 
 log = logging.getLogger(__name__)
@@ -17,8 +17,9 @@ _MAX_BATCH = 500
 
 
 class AttemptRecorder:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, update_health: HealthUpdater) -> None:
         self._pool = pool
+        self._update_health = update_health
         self._queue: asyncio.Queue[AttemptOutcome] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -40,10 +41,7 @@ class AttemptRecorder:
         return True
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     async def _run(self) -> None:
         while True:
@@ -53,9 +51,11 @@ class AttemptRecorder:
             delay = 0.05
             while True:
                 try:
-                    await record_attempts(self._pool, batch)
+                    await record_attempts(self._pool, batch, self._update_health)
                     break
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                    if cancelling():
+                        raise asyncio.CancelledError from error
                     # Kept in memory and retried; if this process dies first, the leases
                     # expire and the deliveries are sent again (at least once).
                     log.warning(

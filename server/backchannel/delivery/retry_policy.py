@@ -7,10 +7,38 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from backchannel.plugin import DeliveryResult
+from backchannel.store.records import RecipientRecord
 
 #: Retry-After is honoured up to this many seconds.
 MAX_RETRY_AFTER_SECONDS = 3600.0
 JITTER = 0.2
+#: Answers that mean "slow down": they impose a minimum delay.
+THROTTLING_CODES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    #: The delay before each retry, seconds; the last repeats if attempts outnumber it.
+    retry_delays: tuple[float, ...]
+    max_attempts: int
+    max_age_seconds: float | None = None
+    throttle_min_delay: float = 5.0
+
+    @classmethod
+    def for_recipient(
+        cls,
+        recipient: RecipientRecord,
+        default_schedule: tuple[float, ...],
+        throttle_min_delay: float,
+    ) -> RetryPolicy:
+        """``default_schedule`` is the server's delay before each attempt (first usually 0)."""
+        delays = (
+            recipient.retry_delays if recipient.retry_delays is not None else default_schedule[1:]
+        )
+        max_attempts = recipient.max_attempts or (
+            len(delays) + 1 if recipient.retry_delays is not None else len(default_schedule)
+        )
+        return cls(delays, max_attempts, recipient.max_age_seconds, throttle_min_delay)
 
 
 @dataclass(frozen=True)
@@ -21,16 +49,28 @@ class NextStep:
 
 
 def next_step(
-    attempt: int, result: DeliveryResult, schedule: tuple[float, ...], now: datetime
+    attempt: int,
+    result: DeliveryResult,
+    policy: RetryPolicy,
+    now: datetime,
+    policy_start: datetime,
 ) -> NextStep:
-    """``schedule[n]`` is the delay before attempt n+1; its length is the attempt limit."""
+    """``attempt`` counts from 1 since the policy started (accept, or an operator retry)."""
     if result.succeeded:
         return NextStep("succeeded", "succeeded", None)
     if not result.retryable or result.gone:
         return NextStep("failed", "failed", None)
-    if attempt >= len(schedule):
+    if attempt >= policy.max_attempts:
         return NextStep("dead", "dead", None)
-    delay = schedule[attempt] * random.uniform(1 - JITTER, 1 + JITTER)
+    delays = policy.retry_delays or (0.0,)
+    delay = delays[min(attempt - 1, len(delays) - 1)] * random.uniform(1 - JITTER, 1 + JITTER)
+    if result.remote_code in THROTTLING_CODES:
+        delay = max(delay, policy.throttle_min_delay)
     if result.retry_after is not None:
         delay = max(delay, min(max(result.retry_after, 0.0), MAX_RETRY_AFTER_SECONDS))
-    return NextStep("pending", "retry_scheduled", now + timedelta(seconds=delay))
+    due = now + timedelta(seconds=delay)
+    if policy.max_age_seconds is not None and due > policy_start + timedelta(
+        seconds=policy.max_age_seconds
+    ):
+        return NextStep("dead", "dead", None)
+    return NextStep("pending", "retry_scheduled", due)

@@ -12,6 +12,8 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from backchannel.background import cancelling, stop_task
+
 #: A connection of its own or one borrowed from the pool.
 DbConnection = asyncpg.Connection | PoolConnectionProxy
 
@@ -67,10 +69,7 @@ class Listener:
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
@@ -86,6 +85,8 @@ class Listener:
                 await lost.wait()
                 log.warning("LISTEN connection lost; reconnecting")
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                if cancelling():
+                    raise asyncio.CancelledError from error
                 log.warning("LISTEN connection failed (%s); retrying", type(error).__name__)
             finally:
                 if connection is not None and not connection.is_closed():

@@ -1,21 +1,74 @@
-"""The outbox: claiming due deliveries under a lease and recording each attempt."""
+"""The outbox: claiming due deliveries under a lease (respecting each recipient's circuit
+breaker, rate and concurrency limits, and ordering), and recording each attempt."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 
+from backchannel.store.database import DbConnection
+from backchannel.store.event_rows import event_values
 from backchannel.store.queries import sql
 from backchannel.store.recipients import recipient_from_row
-from backchannel.store.records import AttemptOutcome, ClaimedDelivery
+from backchannel.store.records import (
+    AttemptOutcome,
+    ClaimedDelivery,
+    EventRecord,
+    RecipientHealthRecord,
+)
+
+#: How long a delivery held back by a half-open circuit or a concurrency limit waits
+#: before it is looked at again.
+_RECHECK = timedelta(milliseconds=250)
+
+
+@dataclass(frozen=True)
+class Admission:
+    admitted: list[str]
+    postponed: list[tuple[str, datetime]]
+
+
+@dataclass(frozen=True)
+class ClaimBatch:
+    deliveries: list[ClaimedDelivery]
+    #: Candidates were held back (limits, circuit); the earliest is due again in this many
+    #: seconds. None when none were.
+    recheck_after: float | None
 
 
 async def claim_due_deliveries(
-    pool: asyncpg.Pool, limit: int, lease_seconds: float
-) -> list[ClaimedDelivery]:
-    rows = await pool.fetch(sql("claim_due_deliveries"), limit, lease_seconds)
+    pool: asyncpg.Pool, limit: int, lease_seconds: float, retry_limit: int
+) -> ClaimBatch:
+    """Claims up to ``limit`` due deliveries, at most ``retry_limit`` of them retries."""
+    async with pool.acquire() as connection, connection.transaction():
+        now: datetime = await connection.fetchval(sql("transaction_time"))
+        candidates = list(await connection.fetch(sql("claim_candidates_first"), limit))
+        room_for_retries = min(limit - len(candidates), retry_limit)
+        if room_for_retries > 0:
+            candidates += await connection.fetch(sql("claim_candidates_retry"), room_for_retries)
+        if not candidates:
+            return ClaimBatch([], None)
+        admission = await _admit(connection, candidates, now, lease_seconds)
+        recheck_after = None
+        if admission.postponed:
+            await connection.execute(
+                sql("postpone_deliveries"),
+                [i for i, _ in admission.postponed],
+                [t for _, t in admission.postponed],
+            )
+            earliest = min(t for _, t in admission.postponed)
+            recheck_after = max(0.0, (earliest - now).total_seconds())
+        if not admission.admitted:
+            return ClaimBatch([], recheck_after)
+        rows = await connection.fetch(sql("mark_claimed"), admission.admitted, lease_seconds)
+    return ClaimBatch(_claimed(rows), recheck_after)
+
+
+def _claimed(rows: Sequence[asyncpg.Record]) -> list[ClaimedDelivery]:
     return [
         ClaimedDelivery(
             delivery_id=row["delivery_id"],
@@ -26,61 +79,130 @@ async def claim_due_deliveries(
             traceparent=row["traceparent"],
             accept_time=row["accept_time"],
             recipient=recipient_from_row(row),
+            requested_by=row["requested_by"],
+            policy_attempt_offset=row["policy_attempt_offset"],
+            policy_start_time=row["policy_start_time"],
         )
         for row in rows
     ]
+
+
+async def _admit(
+    connection: DbConnection,
+    candidates: Sequence[asyncpg.Record],
+    now: datetime,
+    lease_seconds: float,
+) -> Admission:
+    by_recipient: dict[str, list[asyncpg.Record]] = {}
+    for row in candidates:
+        by_recipient.setdefault(row["recipient_id"], []).append(row)
+    admitted: list[str] = []
+    postponed: list[tuple[str, datetime]] = []
+    for recipient_id, rows in by_recipient.items():
+        ids = [r["id"] for r in rows]
+        first = rows[0]
+        circuit, open_until = first["circuit_state"], first["open_until"]
+        if circuit in ("open", "half_open") and open_until is not None and open_until > now:
+            wait_until = open_until if circuit == "open" else now + _RECHECK
+            postponed += [(i, wait_until) for i in ids]
+            continue
+        if circuit in ("open", "half_open"):
+            # The cool-down is over: one probe goes; the rest wait for its outcome.
+            won = await connection.fetchval(
+                sql("start_circuit_probe"), recipient_id, now + timedelta(seconds=lease_seconds)
+            )
+            postponed += [(i, now + _RECHECK) for i in (ids[1:] if won else ids)]
+            if won:
+                admitted.append(ids[0])
+            continue
+        if first["max_per_second"] > 0 or first["max_concurrency"] > 0:
+            room, wait = await _limited_room(connection, first, len(ids), now)
+            admitted += ids[:room]
+            postponed += [(i, now + wait) for i in ids[room:]]
+            continue
+        admitted += ids
+    return Admission(admitted, postponed)
+
+
+async def _limited_room(
+    connection: DbConnection, recipient: asyncpg.Record, wanted: int, now: datetime
+) -> tuple[int, timedelta]:
+    """How many of ``wanted`` deliveries a limited recipient takes now, and how long the
+    rest wait. The health row is locked, so replicas take turns."""
+    rate, burst_setting = recipient["max_per_second"], recipient["burst"]
+    burst = burst_setting or max(1, math.ceil(rate))
+    recipient_id = recipient["recipient_id"]
+    await connection.execute(sql("ensure_recipient_health"), recipient_id, float(burst))
+    health = await connection.fetchrow(sql("lock_recipient_health"), recipient_id)
+    assert health is not None
+    room, wait = wanted, _RECHECK
+    if recipient["max_concurrency"] > 0:
+        in_flight = await connection.fetchval(sql("count_in_flight_of_recipient"), recipient_id)
+        room = max(0, min(room, recipient["max_concurrency"] - in_flight))
+    if rate > 0:
+        elapsed = max(0.0, (now - health["tokens_time"]).total_seconds())
+        tokens = min(float(burst), health["tokens"] + elapsed * rate)
+        if math.floor(tokens) < room:
+            room = math.floor(tokens)
+            wait = timedelta(seconds=max(0.01, (1.0 - (tokens - room)) / rate))
+        await connection.execute(sql("save_tokens"), recipient_id, tokens - room, now)
+    return room, wait
 
 
 async def release_expired_leases(pool: asyncpg.Pool) -> int:
     return len(await pool.fetch(sql("release_expired_leases")))
 
 
-async def next_due_time(pool: asyncpg.Pool) -> datetime | None:
-    value: datetime | None = await pool.fetchval(sql("next_due_time"))
-    return value
+async def release_claims(pool: asyncpg.Pool, lease_tokens: Sequence[str]) -> None:
+    await pool.execute(sql("release_claims"), list(lease_tokens))
 
 
-async def record_attempts(pool: asyncpg.Pool, outcomes: Sequence[AttemptOutcome]) -> None:
-    """Records every attempt as a feedback-sent event and moves its delivery on, in one
+def _health_from_row(row: asyncpg.Record) -> RecipientHealthRecord:
+    return RecipientHealthRecord(**dict(row))
+
+
+HealthUpdater = Callable[
+    [RecipientHealthRecord, Sequence[AttemptOutcome], datetime],
+    tuple[RecipientHealthRecord, list[EventRecord], str | None],
+]
+
+
+async def record_attempts(
+    pool: asyncpg.Pool, outcomes: Sequence[AttemptOutcome], update_health: HealthUpdater
+) -> None:
+    """Records every attempt as a feedback-sent event and moves its delivery on, updates
+    each recipient's health (with the operator events that produces), in one
     transaction. An attempt whose lease was lost is still recorded as an event (it did
     happen) but no longer changes the delivery."""
     async with pool.acquire() as connection, connection.transaction():
-        await connection.executemany(
-            sql("insert_event"),
-            [
-                (
-                    e.id,
-                    e.feedback_id,
-                    e.delivery_id,
-                    e.attempt,
-                    e.recipient_id,
-                    e.recipient_type,
-                    e.transport,
-                    e.format_name,
-                    e.content_type,
-                    e.aggregation_level,
-                    e.processing_status,
-                    e.response_code,
-                    e.response_excerpt,
-                    e.remote_id,
-                    e.start_time,
-                    e.end_time,
-                    e.latency_us,
-                    e.content_size,
-                    e.content_sha256,
-                    e.trace_id,
-                    e.span_id,
-                    e.plugin_distribution,
-                    e.plugin_version,
-                    e.server_version,
-                    e.worker_id,
-                    e.next_attempt_time,
-                    e.lead_id,
-                    e.source_id,
-                )
-                for e in (o.event for o in outcomes)
-            ],
-        )
+        now: datetime = await connection.fetchval(sql("transaction_time"))
+        events = [o.event for o in outcomes]
+        by_recipient: dict[str, list[AttemptOutcome]] = {}
+        for outcome in outcomes:
+            by_recipient.setdefault(outcome.event.recipient_id, []).append(outcome)
+        for recipient_id in sorted(by_recipient):  # a fixed lock order: no deadlocks
+            await connection.execute(sql("ensure_recipient_health"), recipient_id, 0.0)
+            row = await connection.fetchrow(sql("lock_recipient_health"), recipient_id)
+            assert row is not None
+            health, extra_events, disable_reason = update_health(
+                _health_from_row(row), by_recipient[recipient_id], now
+            )
+            await connection.execute(
+                sql("save_recipient_health"),
+                health.recipient_id, health.consecutive_failures, health.failing_since,
+                health.last_success_time, health.circuit_state, health.open_until,
+                health.open_count, health.window_start, health.window_attempts,
+                health.window_failures,
+            )  # fmt: skip
+            if disable_reason is not None and await connection.fetchval(
+                sql("disable_recipient"), recipient_id, disable_reason
+            ):
+                await connection.execute(sql("hold_deliveries_of_recipient"), recipient_id)
+                await connection.execute(sql("notify_recipient_changed"), recipient_id)
+            else:
+                extra_events = [e for e in extra_events if e.category != "recipient_disabled"]
+            events += extra_events
+        await connection.executemany(sql("insert_event"), [event_values(e) for e in events])
         await connection.execute(
             sql("finish_attempts"),
             [o.event.delivery_id for o in outcomes],
@@ -89,3 +211,10 @@ async def record_attempts(pool: asyncpg.Pool, outcomes: Sequence[AttemptOutcome]
             [o.next_attempt_time for o in outcomes],
         )
         await connection.execute(sql("notify_events_recorded"))
+
+
+async def health_of_recipients(
+    pool: asyncpg.Pool, recipient_ids: Sequence[str]
+) -> dict[str, RecipientHealthRecord]:
+    rows = await pool.fetch(sql("select_recipient_health"), list(recipient_ids))
+    return {row["recipient_id"]: _health_from_row(row) for row in rows}

@@ -37,6 +37,7 @@ async def read_events(
         f.start_time_min, f.start_time_min_inclusive,
         f.start_time_max, f.start_time_max_inclusive,
         limit,
+        "transmission" in f.categories, "operator" in f.categories,
     )  # fmt: skip
     return [event_from_row(row) for row in rows]
 

@@ -43,6 +43,7 @@ async def insert_feedback_batch(
                 [d.id for _, d in deliveries],
                 [f.id for f, _ in deliveries],
                 [d.recipient_id for _, d in deliveries],
+                [f.lead_id for f, _ in deliveries],
                 [f.accept_time for f, _ in deliveries],
             )
             await connection.execute(sql("notify_deliveries_due"))
@@ -56,6 +57,14 @@ async def insert_feedback_batch(
                     row["request_id"], row["request_digest"], row["response"]
                 )
     return answers
+
+
+async def stored_answer(pool: asyncpg.Pool, request_id: str) -> StoredAnswer | None:
+    rows = await pool.fetch(sql("select_answers_by_request_ids"), [request_id])
+    if not rows:
+        return None
+    row = rows[0]
+    return StoredAnswer(row["request_id"], row["request_digest"], row["response"])
 
 
 async def get_feedback_record(pool: asyncpg.Pool, feedback_id: str) -> bytes | None:

@@ -27,7 +27,7 @@ class Migration:
 def bundled_migrations() -> list[Migration]:
     found = []
     for entry in files(__package__).joinpath("migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
+        match = _MIGRATION_NAME.fullmatch(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     return sorted(found, key=lambda m: m.version)

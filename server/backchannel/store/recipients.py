@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from backchannel.store.database import DbConnection
+from backchannel.store.event_rows import insert_operator_events, operator_event
 from backchannel.store.queries import sql
 from backchannel.store.records import RecipientRecord
 
@@ -40,6 +41,16 @@ def recipient_from_row(row: asyncpg.Record) -> RecipientRecord:
         revision=row["revision"],
         create_time=row["create_time"],
         update_time=row["update_time"],
+        retry_delays=(
+            None if row["retry_delays_seconds"] is None else tuple(row["retry_delays_seconds"])
+        ),
+        max_attempts=row["max_attempts"],
+        max_age_seconds=row["max_age_seconds"],
+        max_per_second=row["max_per_second"],
+        burst=row["burst"],
+        max_concurrency=row["max_concurrency"],
+        ordered_delivery=row["ordered_delivery"],
+        disabled_reason=row["disabled_reason"],
     )
 
 
@@ -56,6 +67,14 @@ def _values(recipient: RecipientRecord) -> tuple[Any, ...]:
         list(recipient.subscribed_kinds),
         list(recipient.subscribed_source_ids),
         recipient.state,
+        None if recipient.retry_delays is None else list(recipient.retry_delays),
+        recipient.max_attempts,
+        recipient.max_age_seconds,
+        recipient.max_per_second,
+        recipient.burst,
+        recipient.max_concurrency,
+        recipient.ordered_delivery,
+        recipient.disabled_reason,
     )
 
 
@@ -109,6 +128,17 @@ async def save_recipient(
     elif before.state != "active" and after.state == "active":
         await connection.execute(sql("release_held_deliveries_of_recipient"), after.id)
         await connection.execute(sql("notify_deliveries_due"))
+    if before.state != after.state and "disabled" in (before.state, after.state):
+        now = row["update_time"]
+        if after.state == "disabled":
+            event = operator_event("recipient_disabled", after.id, "disabled by an operator", now)
+        else:
+            # A fresh start: the failures that got it disabled are history.
+            await connection.execute(sql("reset_recipient_health"), after.id)
+            event = operator_event(
+                "recipient_enabled", after.id, f"set {after.state} by an operator", now
+            )
+        await insert_operator_events(connection, [event])
     await connection.execute(sql("notify_recipient_changed"), after.id)
     return recipient_from_row(row)
 

@@ -23,6 +23,37 @@ class RecipientRecord:
     revision: int
     create_time: datetime
     update_time: datetime
+    #: Delays before each retry, seconds; None: the server's schedule.
+    retry_delays: tuple[float, ...] | None = None
+    #: Most attempts in all; 0: one more than the retry delays.
+    max_attempts: int = 0
+    #: No retry once this many seconds passed since the policy started; None: no limit.
+    max_age_seconds: float | None = None
+    max_per_second: float = 0.0
+    burst: int = 0
+    max_concurrency: int = 0
+    ordered_delivery: bool = False
+    disabled_reason: str = ""
+
+    @property
+    def limited(self) -> bool:
+        return self.max_per_second > 0 or self.max_concurrency > 0
+
+
+@dataclass(frozen=True)
+class RecipientHealthRecord:
+    recipient_id: str
+    consecutive_failures: int
+    failing_since: datetime | None
+    last_success_time: datetime | None
+    circuit_state: str
+    open_until: datetime | None
+    open_count: int
+    window_start: datetime
+    window_attempts: int
+    window_failures: int
+    tokens: float
+    tokens_time: datetime
 
 
 @dataclass(frozen=True)
@@ -68,6 +99,12 @@ class ClaimedDelivery:
     traceparent: str | None
     accept_time: datetime
     recipient: RecipientRecord
+    #: Who asked for this attempt, when an operator did.
+    requested_by: str = ""
+    #: Attempts made before the retry policy (re)started.
+    policy_attempt_offset: int = 0
+    #: When the retry policy (re)started: accept time, or an operator's retry.
+    policy_start_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +167,11 @@ class EventRecord:
     next_attempt_time: datetime | None
     lead_id: str
     source_id: str
+    #: "transmission" for a feedback-sent event; otherwise an operator event type
+    #: (recipient_failing, circuit_opened, delivery_exhausted, recipient_disabled...).
+    category: str = "transmission"
+    message: str = ""
+    requested_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -140,6 +182,8 @@ class AttemptOutcome:
     lease_token: str
     new_state: str
     next_attempt_time: datetime | None
+    #: The recipient said it no longer exists (HTTP 410): disable it.
+    recipient_gone: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,10 +199,17 @@ class EventFilter:
     start_time_min_inclusive: bool = True
     start_time_max: datetime | None = None
     start_time_max_inclusive: bool = True
+    #: Categories to include: transmissions only, or operator events too.
+    categories: tuple[str, ...] = ("transmission",)
 
     def matches(self, event: EventRecord) -> bool:
+        if event.category != "transmission":
+            return "operator" in self.categories and (
+                not self.recipient_ids or event.recipient_id in self.recipient_ids
+            )
         return (
-            (not self.recipient_ids or event.recipient_id in self.recipient_ids)
+            "transmission" in self.categories
+            and (not self.recipient_ids or event.recipient_id in self.recipient_ids)
             and (self.feedback_id is None or event.feedback_id == self.feedback_id)
             and (self.delivery_id is None or event.delivery_id == self.delivery_id)
             and (self.lead_id is None or event.lead_id == self.lead_id)

@@ -80,6 +80,50 @@ PROCESSING_STATUS_DEAD: ProcessingStatus.ValueType  # 4
 """The attempt failed and the delivery has exhausted its retry policy."""
 Global___ProcessingStatus: _TypeAlias = ProcessingStatus  # noqa: Y015
 
+class _OperatorEventType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OperatorEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OperatorEventType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OPERATOR_EVENT_TYPE_UNSPECIFIED: _OperatorEventType.ValueType  # 0
+    """Not set."""
+    OPERATOR_EVENT_TYPE_RECIPIENT_FAILING: _OperatorEventType.ValueType  # 1
+    """A recipient that was succeeding started failing."""
+    OPERATOR_EVENT_TYPE_RECIPIENT_RECOVERED: _OperatorEventType.ValueType  # 2
+    """A failing recipient succeeded again."""
+    OPERATOR_EVENT_TYPE_CIRCUIT_OPENED: _OperatorEventType.ValueType  # 3
+    """The circuit breaker opened: deliveries to the recipient wait."""
+    OPERATOR_EVENT_TYPE_CIRCUIT_CLOSED: _OperatorEventType.ValueType  # 4
+    """The circuit breaker closed again."""
+    OPERATOR_EVENT_TYPE_DELIVERY_EXHAUSTED: _OperatorEventType.ValueType  # 5
+    """A delivery exhausted its retry policy and is dead."""
+    OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED: _OperatorEventType.ValueType  # 6
+    """The recipient was disabled (by Backchannel or an operator)."""
+    OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED: _OperatorEventType.ValueType  # 7
+    """The recipient was enabled again."""
+
+class OperatorEventType(_OperatorEventType, metaclass=_OperatorEventTypeEnumTypeWrapper):
+    """OperatorEventType names something about a recipient's health an operator should know."""
+
+OPERATOR_EVENT_TYPE_UNSPECIFIED: OperatorEventType.ValueType  # 0
+"""Not set."""
+OPERATOR_EVENT_TYPE_RECIPIENT_FAILING: OperatorEventType.ValueType  # 1
+"""A recipient that was succeeding started failing."""
+OPERATOR_EVENT_TYPE_RECIPIENT_RECOVERED: OperatorEventType.ValueType  # 2
+"""A failing recipient succeeded again."""
+OPERATOR_EVENT_TYPE_CIRCUIT_OPENED: OperatorEventType.ValueType  # 3
+"""The circuit breaker opened: deliveries to the recipient wait."""
+OPERATOR_EVENT_TYPE_CIRCUIT_CLOSED: OperatorEventType.ValueType  # 4
+"""The circuit breaker closed again."""
+OPERATOR_EVENT_TYPE_DELIVERY_EXHAUSTED: OperatorEventType.ValueType  # 5
+"""A delivery exhausted its retry policy and is dead."""
+OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED: OperatorEventType.ValueType  # 6
+"""The recipient was disabled (by Backchannel or an operator)."""
+OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED: OperatorEventType.ValueType  # 7
+"""The recipient was enabled again."""
+Global___OperatorEventType: _TypeAlias = OperatorEventType  # noqa: Y015
+
 @_typing.final
 class DataFormat(_message.Message):
     """DataFormat names the rendering a transmission carried."""
@@ -203,6 +247,7 @@ class FeedbackSentEvent(_message.Message):
     NEXT_ATTEMPT_TIME_FIELD_NUMBER: _builtins.int
     LEAD_ID_FIELD_NUMBER: _builtins.int
     SOURCE_ID_FIELD_NUMBER: _builtins.int
+    REQUESTED_BY_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
     """Opaque, ordered position of the event in the event log. Resume a stream after it."""
     event_id: _builtins.str
@@ -237,6 +282,8 @@ class FeedbackSentEvent(_message.Message):
     """The lead the feedback is about."""
     source_id: _builtins.str
     """The source of that lead."""
+    requested_by: _builtins.str
+    """Who asked for this attempt, when an operator did (retry, resend, recover)."""
     @_builtins.property
     def data_format(self) -> Global___DataFormat:
         """The format of the content sent."""
@@ -291,11 +338,66 @@ class FeedbackSentEvent(_message.Message):
         next_attempt_time: _timestamp_pb2.Timestamp | None = ...,
         lead_id: _builtins.str = ...,
         source_id: _builtins.str = ...,
+        requested_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["data_format", b"data_format", "end_time", b"end_time", "integration_context", b"integration_context", "latency", b"latency", "next_attempt_time", b"next_attempt_time", "response_status", b"response_status", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "next_attempt_time", b"next_attempt_time", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transport", b"transport"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "next_attempt_time", b"next_attempt_time", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "requested_by", b"requested_by", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transport", b"transport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FeedbackSentEvent: _TypeAlias = FeedbackSentEvent  # noqa: Y015
+
+@_typing.final
+class OperatorEvent(_message.Message):
+    """OperatorEvent records a change in a recipient's health, in the same ordered log as
+    feedback-sent events.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    RECIPIENT_ID_FIELD_NUMBER: _builtins.int
+    DELIVERY_ID_FIELD_NUMBER: _builtins.int
+    FEEDBACK_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Opaque, ordered position in the event log, shared with feedback-sent events."""
+    event_id: _builtins.str
+    """Unique id of this event."""
+    type: Global___OperatorEventType.ValueType
+    """What happened."""
+    recipient_id: _builtins.str
+    """The recipient concerned."""
+    delivery_id: _builtins.str
+    """The delivery concerned, for DELIVERY_EXHAUSTED."""
+    feedback_id: _builtins.str
+    """The feedback concerned, for DELIVERY_EXHAUSTED."""
+    message: _builtins.str
+    """What happened, in words."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When it happened."""
+
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        event_id: _builtins.str = ...,
+        type: Global___OperatorEventType.ValueType = ...,
+        recipient_id: _builtins.str = ...,
+        delivery_id: _builtins.str = ...,
+        feedback_id: _builtins.str = ...,
+        message: _builtins.str = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "delivery_id", b"delivery_id", "event_id", b"event_id", "feedback_id", b"feedback_id", "message", b"message", "recipient_id", b"recipient_id", "time", b"time", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OperatorEvent: _TypeAlias = OperatorEvent  # noqa: Y015

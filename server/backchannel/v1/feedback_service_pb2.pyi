@@ -322,12 +322,17 @@ class EventFilter(_message.Message):
     LEAD_ID_FIELD_NUMBER: _builtins.int
     SOURCE_ID_FIELD_NUMBER: _builtins.int
     PROCESSING_STATUSES_FIELD_NUMBER: _builtins.int
+    INCLUDE_OPERATOR_EVENTS_FIELD_NUMBER: _builtins.int
     feedback_id: _builtins.str
     """Only events for this feedback."""
     lead_id: _builtins.str
     """Only events for this lead."""
     source_id: _builtins.str
     """Only events for leads of this source."""
+    include_operator_events: _builtins.bool
+    """Also send operator events (recipient failing, circuit opened, delivery exhausted,
+    recipient disabled...) for the recipients the filter selects.
+    """
     @_builtins.property
     def recipient_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Only events for these recipients."""
@@ -344,10 +349,11 @@ class EventFilter(_message.Message):
         lead_id: _builtins.str = ...,
         source_id: _builtins.str = ...,
         processing_statuses: _abc.Iterable[_event_pb2.ProcessingStatus.ValueType] | None = ...,
+        include_operator_events: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["feedback_id", b"feedback_id", "lead_id", b"lead_id", "processing_statuses", b"processing_statuses", "recipient_ids", b"recipient_ids", "source_id", b"source_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["feedback_id", b"feedback_id", "include_operator_events", b"include_operator_events", "lead_id", b"lead_id", "processing_statuses", b"processing_statuses", "recipient_ids", b"recipient_ids", "source_id", b"source_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -425,6 +431,7 @@ class StreamFeedbackEventsResponse(_message.Message):
 
     EVENT_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
+    OPERATOR_EVENT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def event(self) -> _event_pb2.FeedbackSentEvent:
         """A feedback-sent event."""
@@ -433,17 +440,22 @@ class StreamFeedbackEventsResponse(_message.Message):
     def heartbeat(self) -> Global___Heartbeat:
         """A heartbeat."""
 
+    @_builtins.property
+    def operator_event(self) -> _event_pb2.OperatorEvent:
+        """An operator event, when the filter asks for them."""
+
     def __init__(
         self,
         *,
         event: _event_pb2.FeedbackSentEvent | None = ...,
         heartbeat: Global___Heartbeat | None = ...,
+        operator_event: _event_pb2.OperatorEvent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "item", b"item"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "item", b"item", "operator_event", b"operator_event"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "item", b"item"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "heartbeat", b"heartbeat", "item", b"item", "operator_event", b"operator_event"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["event", "heartbeat"]  # noqa: Y015
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["event", "heartbeat", "operator_event"]  # noqa: Y015
     _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
 

@@ -6,6 +6,7 @@ isort:skip_file
 from backchannel.v1 import feedback_pb2 as _feedback_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -82,6 +83,38 @@ RECIPIENT_STATE_DISABLED: RecipientState.ValueType  # 3
 """No new deliveries are accepted; SendFeedback naming it fails with FAILED_PRECONDITION."""
 Global___RecipientState: _TypeAlias = RecipientState  # noqa: Y015
 
+class _CircuitState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CircuitStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CircuitState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CIRCUIT_STATE_UNSPECIFIED: _CircuitState.ValueType  # 0
+    """Not set."""
+    CIRCUIT_STATE_CLOSED: _CircuitState.ValueType  # 1
+    """Deliveries flow."""
+    CIRCUIT_STATE_OPEN: _CircuitState.ValueType  # 2
+    """Too many failures in a row: deliveries wait, without using up attempts, until
+    open_until, when one probe delivery is let through.
+    """
+    CIRCUIT_STATE_HALF_OPEN: _CircuitState.ValueType  # 3
+    """A probe delivery is in flight; its outcome closes or reopens the circuit."""
+
+class CircuitState(_CircuitState, metaclass=_CircuitStateEnumTypeWrapper):
+    """CircuitState is the state of a recipient's circuit breaker."""
+
+CIRCUIT_STATE_UNSPECIFIED: CircuitState.ValueType  # 0
+"""Not set."""
+CIRCUIT_STATE_CLOSED: CircuitState.ValueType  # 1
+"""Deliveries flow."""
+CIRCUIT_STATE_OPEN: CircuitState.ValueType  # 2
+"""Too many failures in a row: deliveries wait, without using up attempts, until
+open_until, when one probe delivery is let through.
+"""
+CIRCUIT_STATE_HALF_OPEN: CircuitState.ValueType  # 3
+"""A probe delivery is in flight; its outcome closes or reopens the circuit."""
+Global___CircuitState: _TypeAlias = CircuitState  # noqa: Y015
+
 @_typing.final
 class Subscription(_message.Message):
     """Subscription says which feedback a recipient hears about when SendFeedback names no recipients."""
@@ -132,6 +165,10 @@ class Recipient(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    RETRY_POLICY_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
+    ORDERED_DELIVERY_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The recipient id: 1 to 63 characters of lower-case letters, digits and "-",
     starting with a letter. Chosen by the caller on create; immutable.
@@ -148,6 +185,11 @@ class Recipient(_message.Message):
     """Whether it receives feedback. Defaults to active."""
     etag: _builtins.str
     """Output only. Changes on every update; pass it back on update to refuse lost updates."""
+    ordered_delivery: _builtins.bool
+    """When true, feedback about the same lead reaches it in the order it was accepted: a
+    delivery waits until every earlier delivery for that lead has finished (succeeded,
+    failed or dead). A stuck delivery holds back only its own lead.
+    """
     @_builtins.property
     def transport_settings(self) -> _struct_pb2.Struct:
         """Transport settings that are not secret, e.g. {"url": "https://..."} for a webhook.
@@ -181,6 +223,18 @@ class Recipient(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. When it was last changed."""
 
+    @_builtins.property
+    def retry_policy(self) -> Global___RetryPolicy:
+        """How failed deliveries to it are retried. Unset: the server's default policy."""
+
+    @_builtins.property
+    def limits(self) -> Global___DeliveryLimits:
+        """How fast and how many at once deliveries may go to it, across all server replicas."""
+
+    @_builtins.property
+    def health(self) -> Global___RecipientHealth:
+        """Output only. How deliveries to it have been going."""
+
     def __init__(
         self,
         *,
@@ -198,11 +252,134 @@ class Recipient(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
+        retry_policy: Global___RetryPolicy | None = ...,
+        limits: Global___DeliveryLimits | None = ...,
+        ordered_delivery: _builtins.bool = ...,
+        health: Global___RecipientHealth | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "format_options", b"format_options", "secret_settings", b"secret_settings", "subscription", b"subscription", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "format_options", b"format_options", "health", b"health", "limits", b"limits", "retry_policy", b"retry_policy", "secret_settings", b"secret_settings", "subscription", b"subscription", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "etag", b"etag", "format", b"format", "format_options", b"format_options", "id", b"id", "recipient_type", b"recipient_type", "secret_setting_names", b"secret_setting_names", "secret_settings", b"secret_settings", "state", b"state", "subscription", b"subscription", "transport", b"transport", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "etag", b"etag", "format", b"format", "format_options", b"format_options", "health", b"health", "id", b"id", "limits", b"limits", "ordered_delivery", b"ordered_delivery", "recipient_type", b"recipient_type", "retry_policy", b"retry_policy", "secret_setting_names", b"secret_setting_names", "secret_settings", b"secret_settings", "state", b"state", "subscription", b"subscription", "transport", b"transport", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Recipient: _TypeAlias = Recipient  # noqa: Y015
+
+@_typing.final
+class RetryPolicy(_message.Message):
+    """RetryPolicy says how often and for how long a failed delivery is tried again."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETRY_DELAYS_FIELD_NUMBER: _builtins.int
+    MAX_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    MAX_AGE_FIELD_NUMBER: _builtins.int
+    max_attempts: _builtins.int
+    """The most attempts in all, the first included; 0: one more than the retry delays."""
+    @_builtins.property
+    def retry_delays(self) -> _containers.RepeatedCompositeFieldContainer[_duration_pb2.Duration]:
+        """The delay before each retry (the first attempt is immediate), with +-20% jitter.
+        Empty: the server's schedule (by default the Standard Webhooks one: 5 s, 5 min,
+        30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h).
+        """
+
+    @_builtins.property
+    def max_age(self) -> _duration_pb2.Duration:
+        """A delivery is not retried once this long has passed since the feedback was accepted;
+        unset: no limit beyond the attempts.
+        """
+
+    def __init__(
+        self,
+        *,
+        retry_delays: _abc.Iterable[_duration_pb2.Duration] | None = ...,
+        max_attempts: _builtins.int = ...,
+        max_age: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age", "max_attempts", b"max_attempts", "retry_delays", b"retry_delays"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetryPolicy: _TypeAlias = RetryPolicy  # noqa: Y015
+
+@_typing.final
+class DeliveryLimits(_message.Message):
+    """DeliveryLimits bound the load put on a recipient. Limited deliveries wait their turn
+    without using up attempts.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_PER_SECOND_FIELD_NUMBER: _builtins.int
+    BURST_FIELD_NUMBER: _builtins.int
+    MAX_CONCURRENCY_FIELD_NUMBER: _builtins.int
+    max_per_second: _builtins.float
+    """Deliveries per second (a token bucket shared by every replica); 0: unlimited."""
+    burst: _builtins.int
+    """How many deliveries may start at once after a quiet spell; 0: max(1, max_per_second)."""
+    max_concurrency: _builtins.int
+    """Deliveries in flight at once, across every replica; 0: unlimited."""
+    def __init__(
+        self,
+        *,
+        max_per_second: _builtins.float = ...,
+        burst: _builtins.int = ...,
+        max_concurrency: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["burst", b"burst", "max_concurrency", b"max_concurrency", "max_per_second", b"max_per_second"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeliveryLimits: _TypeAlias = DeliveryLimits  # noqa: Y015
+
+@_typing.final
+class RecipientHealth(_message.Message):
+    """RecipientHealth summarises recent deliveries to a recipient."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CIRCUIT_STATE_FIELD_NUMBER: _builtins.int
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _builtins.int
+    FAILING_SINCE_FIELD_NUMBER: _builtins.int
+    OPEN_UNTIL_FIELD_NUMBER: _builtins.int
+    LAST_SUCCESS_TIME_FIELD_NUMBER: _builtins.int
+    DISABLED_REASON_FIELD_NUMBER: _builtins.int
+    circuit_state: Global___CircuitState.ValueType
+    """The circuit breaker's state."""
+    consecutive_failures: _builtins.int
+    """Failed attempts since the last success."""
+    disabled_reason: _builtins.str
+    """Why it was disabled, when Backchannel disabled it (410 Gone, failing too long)."""
+    @_builtins.property
+    def failing_since(self) -> _timestamp_pb2.Timestamp:
+        """When the current run of failures began; unset while it is healthy."""
+
+    @_builtins.property
+    def open_until(self) -> _timestamp_pb2.Timestamp:
+        """While the circuit is open: when the next probe may go."""
+
+    @_builtins.property
+    def last_success_time(self) -> _timestamp_pb2.Timestamp:
+        """When the last attempt succeeded."""
+
+    def __init__(
+        self,
+        *,
+        circuit_state: Global___CircuitState.ValueType = ...,
+        consecutive_failures: _builtins.int = ...,
+        failing_since: _timestamp_pb2.Timestamp | None = ...,
+        open_until: _timestamp_pb2.Timestamp | None = ...,
+        last_success_time: _timestamp_pb2.Timestamp | None = ...,
+        disabled_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["failing_since", b"failing_since", "last_success_time", b"last_success_time", "open_until", b"open_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["circuit_state", b"circuit_state", "consecutive_failures", b"consecutive_failures", "disabled_reason", b"disabled_reason", "failing_since", b"failing_since", "last_success_time", b"last_success_time", "open_until", b"open_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecipientHealth: _TypeAlias = RecipientHealth  # noqa: Y015

@@ -4,6 +4,7 @@ UPDATE deliveries d SET
     next_attempt_time = COALESCE(u.next_attempt_time, d.next_attempt_time),
     lease_until = NULL,
     lease_token = NULL,
+    requested_by = '',
     update_time = now()
 FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[])
      AS u (id, lease_token, state, next_attempt_time)

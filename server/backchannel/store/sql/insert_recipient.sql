@@ -1,8 +1,10 @@
 -- A deleted recipient's id may be used again: the old row is revived with the new values.
 INSERT INTO recipients AS r (
     id, display_name, recipient_type, transport, transport_settings, secret_settings,
-    format, format_options, subscribed_kinds, subscribed_source_ids, state
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    format, format_options, subscribed_kinds, subscribed_source_ids, state,
+    retry_delays_seconds, max_attempts, max_age_seconds, max_per_second, burst,
+    max_concurrency, ordered_delivery, disabled_reason
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 ON CONFLICT (id) DO UPDATE SET
     display_name = EXCLUDED.display_name,
     recipient_type = EXCLUDED.recipient_type,
@@ -14,6 +16,14 @@ ON CONFLICT (id) DO UPDATE SET
     subscribed_kinds = EXCLUDED.subscribed_kinds,
     subscribed_source_ids = EXCLUDED.subscribed_source_ids,
     state = EXCLUDED.state,
+    retry_delays_seconds = EXCLUDED.retry_delays_seconds,
+    max_attempts = EXCLUDED.max_attempts,
+    max_age_seconds = EXCLUDED.max_age_seconds,
+    max_per_second = EXCLUDED.max_per_second,
+    burst = EXCLUDED.burst,
+    max_concurrency = EXCLUDED.max_concurrency,
+    ordered_delivery = EXCLUDED.ordered_delivery,
+    disabled_reason = EXCLUDED.disabled_reason,
     revision = r.revision + 1,
     create_time = now(),
     update_time = now(),

@@ -1,1 +1,3 @@
-SELECT * FROM feedback_events WHERE feedback_id = $1 ORDER BY xid, seq
+SELECT * FROM feedback_events
+WHERE feedback_id = $1 AND category = 'transmission'
+ORDER BY xid, seq

@@ -1,0 +1,117 @@
+"""backchannel.v1.DeliveryService: an operator's retry, resend and recover."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+import asyncpg
+import grpc
+
+from backchannel.api.conversions import delivery_message
+from backchannel.api.errors import ApiError, Violations, not_found
+from backchannel.api.validation import RECIPIENT_ID, check_text
+from backchannel.store import feedback as feedback_store
+from backchannel.store import operator_actions
+from backchannel.store import recipients as recipient_store
+from backchannel.v1 import delivery_service_pb2, delivery_service_pb2_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def _refused(error: operator_actions.ActionRefusedError) -> ApiError:
+    return ApiError(grpc.StatusCode.FAILED_PRECONDITION, "ACTION_REFUSED", str(error))
+
+
+def _check_requested_by(requested_by: str, v: Violations) -> None:
+    if not requested_by.strip():
+        v.add("requested_by", "is required: who asks (a person or a system)")
+    elif len(requested_by) > 200:
+        v.add("requested_by", "must be at most 200 characters")
+
+
+class DeliveryService(delivery_service_pb2_grpc.DeliveryServiceServicer):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def _usable_recipient(self, recipient_id: str) -> None:
+        recipient = await recipient_store.get_recipient(self._pool, recipient_id)
+        if recipient is None:
+            raise not_found("recipient", recipient_id, "RECIPIENT_NOT_FOUND")
+        if recipient.state == "disabled":
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "RECIPIENT_DISABLED",
+                f"recipient {recipient_id!r} is disabled; enable it first",
+            )
+
+    async def RetryDelivery(
+        self, request: delivery_service_pb2.RetryDeliveryRequest, context: Context
+    ) -> delivery_service_pb2.RetryDeliveryResponse:
+        v = Violations()
+        check_text(request, "", v, max_len=200)
+        if not request.delivery_id:
+            v.add("delivery_id", "is required")
+        _check_requested_by(request.requested_by, v)
+        v.raise_if_any()
+        try:
+            row = await operator_actions.retry_delivery(
+                self._pool, request.delivery_id, request.requested_by
+            )
+        except operator_actions.DeliveryMissingError as error:
+            raise not_found("delivery", request.delivery_id, "DELIVERY_NOT_FOUND") from error
+        except operator_actions.ActionRefusedError as error:
+            raise _refused(error) from error
+        return delivery_service_pb2.RetryDeliveryResponse(delivery=delivery_message(row, []))
+
+    async def ResendFeedback(
+        self, request: delivery_service_pb2.ResendFeedbackRequest, context: Context
+    ) -> delivery_service_pb2.ResendFeedbackResponse:
+        v = Violations()
+        check_text(request, "", v, max_len=200)
+        if not request.feedback_id:
+            v.add("feedback_id", "is required")
+        if not RECIPIENT_ID.fullmatch(request.recipient_id):
+            v.add("recipient_id", "is required: a recipient id")
+        _check_requested_by(request.requested_by, v)
+        v.raise_if_any()
+        if await feedback_store.get_feedback_record(self._pool, request.feedback_id) is None:
+            raise not_found("feedback", request.feedback_id, "FEEDBACK_NOT_FOUND")
+        await self._usable_recipient(request.recipient_id)
+        try:
+            row = await operator_actions.resend_feedback(
+                self._pool, request.feedback_id, request.recipient_id, request.requested_by
+            )
+        except operator_actions.DeliveryMissingError as error:
+            raise not_found("feedback", request.feedback_id, "FEEDBACK_NOT_FOUND") from error
+        except operator_actions.ActionRefusedError as error:
+            raise _refused(error) from error
+        return delivery_service_pb2.ResendFeedbackResponse(delivery=delivery_message(row, []))
+
+    async def RecoverDeliveries(
+        self, request: delivery_service_pb2.RecoverDeliveriesRequest, context: Context
+    ) -> delivery_service_pb2.RecoverDeliveriesResponse:
+        v = Violations()
+        check_text(request, "", v, max_len=200)
+        if not RECIPIENT_ID.fullmatch(request.recipient_id):
+            v.add("recipient_id", "is required: a recipient id")
+        for name in ("start_time", "end_time"):
+            if not request.HasField(name):
+                v.add(name, "is required")
+        if (
+            request.HasField("start_time")
+            and request.HasField("end_time")
+            and request.end_time.ToDatetime() <= request.start_time.ToDatetime()
+        ):
+            v.add("end_time", "must be after start_time")
+        _check_requested_by(request.requested_by, v)
+        v.raise_if_any()
+        await self._usable_recipient(request.recipient_id)
+        count = await operator_actions.recover_deliveries(
+            self._pool,
+            request.recipient_id,
+            request.start_time.ToDatetime(tzinfo=UTC),
+            request.end_time.ToDatetime(tzinfo=UTC),
+            request.requested_by,
+        )
+        return delivery_service_pb2.RecoverDeliveriesResponse(recovered_count=count)

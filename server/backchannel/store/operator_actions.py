@@ -1,0 +1,80 @@
+"""What an operator can do to deliveries: retry one, resend a feedback, recover a range.
+Each makes deliveries due now with a fresh retry policy, recorded with who asked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from backchannel.ids import new_id
+from backchannel.store.queries import sql
+from backchannel.store.records import DeliveryRow
+
+
+class ActionRefusedError(Exception):
+    """The action cannot be carried out; the message says why, for the operator."""
+
+
+class DeliveryMissingError(Exception):
+    """No such delivery (or feedback)."""
+
+
+def _row(record: asyncpg.Record) -> DeliveryRow:
+    return DeliveryRow(**dict(record))
+
+
+async def retry_delivery(pool: asyncpg.Pool, delivery_id: str, requested_by: str) -> DeliveryRow:
+    async with pool.acquire() as connection, connection.transaction():
+        current = await connection.fetchrow(sql("select_delivery_for_update"), delivery_id)
+        if current is None:
+            raise DeliveryMissingError(delivery_id)
+        if current["state"] == "in_flight":
+            raise ActionRefusedError("an attempt of this delivery is in progress")
+        if current["delete_time"] is not None:
+            raise ActionRefusedError(f"recipient {current['recipient_id']!r} was deleted")
+        if current["recipient_state"] == "disabled":
+            raise ActionRefusedError(
+                f"recipient {current['recipient_id']!r} is disabled; enable it first"
+            )
+        row = await connection.fetchrow(sql("make_delivery_due"), delivery_id, requested_by)
+        assert row is not None
+        await connection.execute(sql("notify_deliveries_due"))
+        return _row(row)
+
+
+async def resend_feedback(
+    pool: asyncpg.Pool, feedback_id: str, recipient_id: str, requested_by: str
+) -> DeliveryRow:
+    async with pool.acquire() as connection, connection.transaction():
+        existing = await connection.fetchval(
+            sql("select_delivery_of_feedback_for_update"), feedback_id, recipient_id
+        )
+        if existing is not None:
+            current = await connection.fetchrow(sql("select_delivery_for_update"), existing)
+            assert current is not None
+            if current["state"] == "in_flight":
+                raise ActionRefusedError("an attempt of this delivery is in progress")
+            row = await connection.fetchrow(sql("make_delivery_due"), existing, requested_by)
+        else:
+            row = await connection.fetchrow(
+                sql("insert_resend_delivery"), new_id("dlv"), feedback_id, recipient_id,
+                requested_by,
+            )  # fmt: skip
+            if row is None:
+                raise DeliveryMissingError(feedback_id)
+        assert row is not None
+        await connection.execute(sql("notify_deliveries_due"))
+        return _row(row)
+
+
+async def recover_deliveries(
+    pool: asyncpg.Pool, recipient_id: str, start: datetime, end: datetime, requested_by: str
+) -> int:
+    async with pool.acquire() as connection, connection.transaction():
+        rows = await connection.fetch(
+            sql("recover_deliveries"), recipient_id, start, end, requested_by
+        )
+        if rows:
+            await connection.execute(sql("notify_deliveries_due"))
+        return len(rows)
