@@ -1,0 +1,200 @@
+"""The ``email`` transport: one SMTP session per attempt, always over TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import aiosmtplib
+
+from backchannel.plugin import (
+    DeliveryResult,
+    FieldProblem,
+    OutboundMessage,
+    ProbeStep,
+    TransportContext,
+)
+
+from ._message import build_message
+from ._outcome import (
+    EXCERPT_CHARS,
+    SEND,
+    SENDER,
+    describe_failure,
+    describe_refused,
+    failure_result,
+    mask,
+    sent_result,
+)
+from ._session import Progress, TlsContexts, close_session, open_session
+from ._settings import SECRET_SETTINGS, EmailSettings, describe_problems, read_settings
+from ._templates import TemplateFailed
+
+#: What an attempt can raise that a remote (or the network) caused; anything else is a bug.
+_ATTEMPT_ERRORS: Final = (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError)
+_EHLO_NAME: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+class EmailTransport:
+    """Sends each delivery as an email (templated summary, content attached) over SMTP."""
+
+    name = "email"
+    secret_settings: frozenset[str] = SECRET_SETTINGS
+
+    def __init__(self) -> None:
+        self._context = TransportContext()
+        self._tls_contexts = TlsContexts()
+        self._local_hostname: str | None = None
+
+    def check_settings(
+        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+    ) -> Sequence[FieldProblem]:
+        return read_settings(settings, secrets)[1]
+
+    async def start(self, context: TransportContext) -> None:
+        self._context = context
+        await self._ehlo_name()
+
+    async def aclose(self) -> None:
+        """Nothing to release: every attempt opens and closes its own session."""
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        settings, problems = read_settings(message.settings, message.secrets)
+        if settings is None:
+            return DeliveryResult(
+                succeeded=False,
+                response_excerpt=f"invalid settings: {describe_problems(problems)}"[:EXCERPT_CHARS],
+            )
+        try:
+            built = build_message(settings.mail, message)
+        except TemplateFailed as error:
+            return DeliveryResult(
+                succeeded=False,
+                response_excerpt=f"a template failed for this feedback: {error}"[:EXCERPT_CHARS],
+            )
+        except ValueError as error:  # a header the email package will not write
+            return DeliveryResult(
+                succeeded=False,
+                response_excerpt=f"the message cannot be built: {error}"[:EXCERPT_CHARS],
+            )
+        connect_timeout, timeout = self._timeouts(settings)
+        progress = Progress()
+        smtp: aiosmtplib.SMTP | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                smtp = await self._open(settings, progress, connect_timeout, timeout)
+                progress.step = SEND
+                refused, reply = await smtp.sendmail(
+                    settings.mail.sender.addr_spec,
+                    list(settings.mail.envelope_recipients),
+                    built.data,
+                )
+        except _ATTEMPT_ERRORS as error:
+            failure = describe_failure(
+                error, progress.step, settings, connect_timeout=connect_timeout, timeout=timeout
+            )
+            return failure_result(failure, settings.secret_values)
+        finally:
+            if smtp is not None:
+                await close_session(smtp)
+        return sent_result(
+            settings, reply=reply, refused=refused, bytes_sent=len(built.data), notes=built.notes
+        )
+
+    async def probe(
+        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+    ) -> Sequence[ProbeStep]:
+        """Connects, starts TLS, logs in, and has the server accept the sender and every
+        recipient (MAIL FROM, RCPT TO), then takes it all back with RSET: nothing is sent."""
+        read, problems = read_settings(settings, secrets)
+        if read is None:
+            return [
+                ProbeStep(
+                    "settings", False, f"the settings are not usable: {describe_problems(problems)}"
+                )
+            ]
+        connect_timeout, timeout = self._timeouts(read)
+        progress = Progress()
+        smtp: aiosmtplib.SMTP | None = None
+        failed: ProbeStep | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                smtp = await self._open(read, progress, connect_timeout, timeout)
+                progress.step = SENDER
+                failed = await _try_envelope(smtp, read, progress)
+        except _ATTEMPT_ERRORS as error:
+            failure = describe_failure(
+                error, progress.step, read, connect_timeout=connect_timeout, timeout=timeout
+            )
+            failed = ProbeStep(failure.step, False, failure_result(failure, ()).response_excerpt)
+        finally:
+            if smtp is not None:
+                await close_session(smtp)
+        steps = [ProbeStep(name, True, detail) for name, detail in progress.passed]
+        if failed is not None:
+            steps.append(failed)
+        secrets_to_mask = read.secret_values
+        return [
+            ProbeStep(step.name, step.passed, mask(step.detail, secrets_to_mask)) for step in steps
+        ]
+
+    async def _open(
+        self,
+        settings: EmailSettings,
+        progress: Progress,
+        connect_timeout: float,
+        timeout: float,
+    ) -> aiosmtplib.SMTP:
+        return await open_session(
+            settings,
+            progress,
+            tls_context=self._tls_contexts.get(settings.server),
+            allowed_networks=self._context.allowed_networks,
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+            local_hostname=await self._ehlo_name(),
+        )
+
+    def _timeouts(self, settings: EmailSettings) -> tuple[float, float]:
+        server = settings.server
+        timeout = server.timeout or self._context.total_timeout
+        connect_timeout = min(server.connect_timeout or self._context.connect_timeout, timeout)
+        return connect_timeout, timeout
+
+    async def _ehlo_name(self) -> str:
+        """This machine's name for EHLO, looked up once (it may take a DNS round trip)."""
+        if self._local_hostname is None:
+            name = await asyncio.to_thread(socket.getfqdn)
+            self._local_hostname = name if _EHLO_NAME.fullmatch(name) else "localhost"
+        return self._local_hostname
+
+
+async def _try_envelope(
+    smtp: aiosmtplib.SMTP, settings: EmailSettings, progress: Progress
+) -> ProbeStep | None:
+    """MAIL FROM and RCPT TO for every recipient, then RSET. A failed step, or None."""
+    mail = settings.mail
+    await smtp.mail(mail.sender.addr_spec)
+    refused: dict[str, aiosmtplib.SMTPResponse] = {}
+    for recipient in mail.envelope_recipients:
+        try:
+            await smtp.rcpt(recipient)
+        except aiosmtplib.SMTPRecipientRefused as error:
+            refused[recipient] = aiosmtplib.SMTPResponse(error.code, error.message)
+    await smtp.rset()
+    if refused:
+        return ProbeStep(
+            SENDER,
+            False,
+            f"{settings.server.target} accepted the sender but refused "
+            f"{len(refused)} of {len(mail.envelope_recipients)} recipients: "
+            f"{describe_refused(refused)}",
+        )
+    progress.done(
+        f"{settings.server.target} accepted {mail.sender.addr_spec} as the sender and all "
+        f"{len(mail.envelope_recipients)} recipients; nothing was sent (RSET)"
+    )
+    return None
