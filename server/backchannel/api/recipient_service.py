@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,7 @@ from backchannel.api.conversions import (
 )
 from backchannel.api.errors import ApiError, Violations, not_found
 from backchannel.api.validation import RECIPIENT_ID, validate_recipient
-from backchannel.plugin import Formatter, Transport
+from backchannel.plugin import Formatter, ProbeStep, Transport
 from backchannel.recipient_directory import RecipientDirectory
 from backchannel.store import recipients as recipient_store
 from backchannel.store.deliveries import health_of_recipients
@@ -27,6 +28,7 @@ from backchannel.v1 import recipient_pb2, recipient_service_pb2, recipient_servi
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _MAX_PAGE = 1000
+_PROBE_DEADLINE = 60.0
 _WRITABLE = (
     "retry_policy",
     "limits",
@@ -236,6 +238,53 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             stored = await recipient_store.save_recipient(connection, before, after)
         self._directory.remember(stored.id, stored)
         return recipient_service_pb2.UpdateRecipientResponse(recipient=recipient_message(stored))
+
+    async def TestRecipient(
+        self, request: recipient_service_pb2.TestRecipientRequest, context: Context
+    ) -> recipient_service_pb2.TestRecipientResponse:
+        target = request.WhichOneof("target")
+        if target == "recipient_id":
+            _require_id(request.recipient_id)
+            stored = await recipient_store.get_recipient(self._pool, request.recipient_id)
+            if stored is None:
+                raise not_found("recipient", request.recipient_id, "RECIPIENT_NOT_FOUND")
+            transport_name = stored.transport
+            settings, secrets = stored.transport_settings, stored.secret_settings
+        elif target == "recipient":
+            recipient = recipient_pb2.Recipient()
+            recipient.CopyFrom(request.recipient)
+            if not recipient.format:
+                recipient.format = "json"
+            secrets = {k: v for k, v in _dict(recipient.secret_settings).items() if v is not None}
+            self._check(recipient, secrets)
+            transport_name, settings = recipient.transport, _dict(recipient.transport_settings)
+        else:
+            raise ApiError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_ARGUMENT",
+                "name a recipient_id or give a recipient to test",
+                [("target", "is required: recipient_id or recipient")],
+            )
+        transport = self._transports.get(transport_name)
+        if transport is None:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "TRANSPORT_NOT_INSTALLED",
+                f"transport {transport_name!r} is not installed on this server",
+            )
+        try:
+            steps = list(
+                await asyncio.wait_for(transport.probe(settings, secrets), _PROBE_DEADLINE)
+            )
+        except TimeoutError:
+            steps = [ProbeStep("deadline", False, f"no result within {_PROBE_DEADLINE:g} s")]
+        return recipient_service_pb2.TestRecipientResponse(
+            passed=bool(steps) and all(s.passed for s in steps),
+            steps=[
+                recipient_service_pb2.ProbeStep(name=s.name, passed=s.passed, detail=s.detail)
+                for s in steps
+            ],
+        )
 
     async def DeleteRecipient(
         self, request: recipient_service_pb2.DeleteRecipientRequest, context: Context

@@ -262,3 +262,91 @@ class DeleteRecipientResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteRecipientResponse: _TypeAlias = DeleteRecipientResponse  # noqa: Y015
+
+@_typing.final
+class TestRecipientRequest(_message.Message):
+    """TestRecipientRequest names the recipient to test: a stored one, or one not yet created."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECIPIENT_ID_FIELD_NUMBER: _builtins.int
+    RECIPIENT_FIELD_NUMBER: _builtins.int
+    recipient_id: _builtins.str
+    """A stored recipient, with its stored secrets."""
+    @_builtins.property
+    def recipient(self) -> _recipient_pb2.Recipient:
+        """A recipient that is not stored (as for CreateRecipient); checked, then tested."""
+
+    def __init__(
+        self,
+        *,
+        recipient_id: _builtins.str = ...,
+        recipient: _recipient_pb2.Recipient | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recipient", b"recipient", "recipient_id", b"recipient_id", "target", b"target"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recipient", b"recipient", "recipient_id", b"recipient_id", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_target: _TypeAlias = _typing.Literal["recipient_id", "recipient"]  # noqa: Y015
+    _WhichOneofArgType_target: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_target) -> _WhichOneofReturnType_target | None: ...
+
+Global___TestRecipientRequest: _TypeAlias = TestRecipientRequest  # noqa: Y015
+
+@_typing.final
+class ProbeStep(_message.Message):
+    """ProbeStep is one check made against the recipient's real endpoint."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PASSED_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """What was checked, e.g. "connect", "login", "write", "test message"."""
+    passed: _builtins.bool
+    """Whether it passed."""
+    detail: _builtins.str
+    """What happened, in words; never a secret."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        passed: _builtins.bool = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "name", b"name", "passed", b"passed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProbeStep: _TypeAlias = ProbeStep  # noqa: Y015
+
+@_typing.final
+class TestRecipientResponse(_message.Message):
+    """TestRecipientResponse says how the test went, step by step."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PASSED_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    passed: _builtins.bool
+    """True when every step passed."""
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProbeStep]:
+        """The steps in order; the test stops at the first that failed."""
+
+    def __init__(
+        self,
+        *,
+        passed: _builtins.bool = ...,
+        steps: _abc.Iterable[Global___ProbeStep] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["passed", b"passed", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestRecipientResponse: _TypeAlias = TestRecipientResponse  # noqa: Y015

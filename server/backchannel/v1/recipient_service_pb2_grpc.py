@@ -60,6 +60,11 @@ class RecipientServiceStub:
                 request_serializer=backchannel_dot_v1_dot_recipient__service__pb2.DeleteRecipientRequest.SerializeToString,
                 response_deserializer=backchannel_dot_v1_dot_recipient__service__pb2.DeleteRecipientResponse.FromString,
                 _registered_method=True)
+        self.TestRecipient = channel.unary_unary(
+                '/backchannel.v1.RecipientService/TestRecipient',
+                request_serializer=backchannel_dot_v1_dot_recipient__service__pb2.TestRecipientRequest.SerializeToString,
+                response_deserializer=backchannel_dot_v1_dot_recipient__service__pb2.TestRecipientResponse.FromString,
+                _registered_method=True)
 
 
 class RecipientServiceServicer:
@@ -101,6 +106,15 @@ class RecipientServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TestRecipient(self, request, context):
+        """Checks a recipient's settings for real before it goes live: its transport connects,
+        logs in and sends a test message or writes and removes a test file, and says which
+        step failed in words an operator understands. Feedback is never sent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecipientServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +142,11 @@ def add_RecipientServiceServicer_to_server(servicer, server):
                     servicer.DeleteRecipient,
                     request_deserializer=backchannel_dot_v1_dot_recipient__service__pb2.DeleteRecipientRequest.FromString,
                     response_serializer=backchannel_dot_v1_dot_recipient__service__pb2.DeleteRecipientResponse.SerializeToString,
+            ),
+            'TestRecipient': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestRecipient,
+                    request_deserializer=backchannel_dot_v1_dot_recipient__service__pb2.TestRecipientRequest.FromString,
+                    response_serializer=backchannel_dot_v1_dot_recipient__service__pb2.TestRecipientResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +285,33 @@ class RecipientService:
             '/backchannel.v1.RecipientService/DeleteRecipient',
             backchannel_dot_v1_dot_recipient__service__pb2.DeleteRecipientRequest.SerializeToString,
             backchannel_dot_v1_dot_recipient__service__pb2.DeleteRecipientResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestRecipient(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/backchannel.v1.RecipientService/TestRecipient',
+            backchannel_dot_v1_dot_recipient__service__pb2.TestRecipientRequest.SerializeToString,
+            backchannel_dot_v1_dot_recipient__service__pb2.TestRecipientResponse.FromString,
             options,
             channel_credentials,
             insecure,

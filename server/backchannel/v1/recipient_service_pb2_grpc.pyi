@@ -43,6 +43,11 @@ class RecipientServiceStub:
     """Changes a recipient."""
     DeleteRecipient: _grpc.UnaryUnaryMultiCallable[_recipient_service_pb2.DeleteRecipientRequest, _recipient_service_pb2.DeleteRecipientResponse]
     """Deletes a recipient; its undelivered deliveries are cancelled, its events are kept."""
+    TestRecipient: _grpc.UnaryUnaryMultiCallable[_recipient_service_pb2.TestRecipientRequest, _recipient_service_pb2.TestRecipientResponse]
+    """Checks a recipient's settings for real before it goes live: its transport connects,
+    logs in and sends a test message or writes and removes a test file, and says which
+    step failed in words an operator understands. Feedback is never sent.
+    """
 
 @_typing.type_check_only
 class RecipientServiceAsyncStub(RecipientServiceStub):
@@ -59,6 +64,11 @@ class RecipientServiceAsyncStub(RecipientServiceStub):
     """Changes a recipient."""
     DeleteRecipient: _aio.UnaryUnaryMultiCallable[_recipient_service_pb2.DeleteRecipientRequest, _recipient_service_pb2.DeleteRecipientResponse]  # type: ignore[assignment]
     """Deletes a recipient; its undelivered deliveries are cancelled, its events are kept."""
+    TestRecipient: _aio.UnaryUnaryMultiCallable[_recipient_service_pb2.TestRecipientRequest, _recipient_service_pb2.TestRecipientResponse]  # type: ignore[assignment]
+    """Checks a recipient's settings for real before it goes live: its transport connects,
+    logs in and sends a test message or writes and removes a test file, and says which
+    step failed in words an operator understands. Feedback is never sent.
+    """
 
 class RecipientServiceServicer(metaclass=_abc_1.ABCMeta):
     """RecipientService manages the parties that hear feedback."""
@@ -102,5 +112,16 @@ class RecipientServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_recipient_service_pb2.DeleteRecipientResponse, _abc.Awaitable[_recipient_service_pb2.DeleteRecipientResponse]]:
         """Deletes a recipient; its undelivered deliveries are cancelled, its events are kept."""
+
+    @_abc_1.abstractmethod
+    def TestRecipient(
+        self,
+        request: _recipient_service_pb2.TestRecipientRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_recipient_service_pb2.TestRecipientResponse, _abc.Awaitable[_recipient_service_pb2.TestRecipientResponse]]:
+        """Checks a recipient's settings for real before it goes live: its transport connects,
+        logs in and sends a test message or writes and removes a test file, and says which
+        step failed in words an operator understands. Feedback is never sent.
+        """
 
 def add_RecipientServiceServicer_to_server(servicer: RecipientServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
