@@ -1,0 +1,77 @@
+"""Which address an SFTP connection goes to: resolved once, checked, then pinned.
+
+A recipient's host is untrusted like any outbound destination: it may name this machine,
+the private network or a cloud metadata service. Unless the host's
+``TransportContext.allowed_networks`` admits it, an address that is not globally routable
+is refused before any packet is sent to it. The connection then goes to the address that
+was checked, so a second DNS answer cannot change where it lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Sequence
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class DestinationRefused(OSError):
+    """The host resolved only to addresses this transport may not reach."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"refused: destination address is {reason} (not allowlisted)")
+        self.reason = reason
+
+
+def refusal_reason(
+    address: IPAddress | str, allowed_networks: Sequence[IPNetwork] = ()
+) -> str | None:
+    """Why a connection to ``address`` is refused, or None when it may go ahead.
+
+    An IPv4-mapped IPv6 address (``::ffff:a.b.c.d``) is judged by its IPv4 address.
+    ``allowed_networks`` admits ranges that would otherwise be refused.
+    """
+    if isinstance(address, str):
+        address = ipaddress.ip_address(address)
+    if isinstance(address, ipaddress.IPv6Address):
+        address = address.ipv4_mapped or ipaddress.IPv6Address(int(address))
+    if any(address.version == net.version and address in net for net in allowed_networks):
+        return None
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        # 169.254.169.254, the metadata service of most clouds, is link-local.
+        return "link-local"
+    if address.is_multicast:
+        return "multicast"
+    if address.is_private:
+        return "private"
+    if not address.is_global:
+        return "reserved"
+    return None
+
+
+async def pinned_address(host: str, port: int, allowed_networks: Sequence[IPNetwork]) -> str:
+    """The first address ``host`` resolves to that may be reached; raises
+    :class:`DestinationRefused` when there is none, ``OSError`` when resolution fails."""
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        candidates: list[IPAddress] = [literal]
+    else:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+        candidates = [ipaddress.ip_address(info[4][0]) for info in infos]
+    first_reason: str | None = None
+    for candidate in candidates:
+        reason = refusal_reason(candidate, allowed_networks)
+        if reason is None:
+            return str(candidate)
+        first_reason = first_reason or reason
+    raise DestinationRefused(first_reason or "unknown")

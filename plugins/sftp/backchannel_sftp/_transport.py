@@ -1,0 +1,229 @@
+"""The ``sftp`` transport: one file per attempt, uploaded over a pooled SSH connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import logging
+import posixpath
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from functools import partial
+from secrets import token_hex
+from typing import Any
+
+import asyncssh
+
+from backchannel.plugin import (
+    DeliveryResult,
+    FieldProblem,
+    OutboundMessage,
+    ProbeStep,
+    TransportContext,
+)
+
+from ._filename import UnsafePath, placeholder_values, render_path
+from ._outcome import EXCERPT_CHARS, error_result, failure, is_connection_error, mask
+from ._pool import ConnectionPool
+from ._session import OpenFailed, open_session
+from ._settings import SECRET_SETTINGS, Account, read_account
+from ._upload import RemoteStepFailed, remove, upload_atomically
+
+logger = logging.getLogger(__name__)
+
+#: Bodies above this size are compressed off the event loop.
+_COMPRESS_IN_THREAD_BYTES = 256 * 1024
+#: Seconds a probe waits for its own connection to close.
+_PROBE_CLOSE_SECONDS = 2.0
+PROBE_BODY = b"Backchannel probe: this file checks that uploads work and is removed at once.\n"
+
+_UPLOAD_ERRORS = (UnsafePath, OpenFailed, RemoteStepFailed, TimeoutError, OSError, asyncssh.Error)
+
+
+class SftpTransport:
+    """Uploads rendered feedback as files to a recipient's SFTP server, host key pinned."""
+
+    name = "sftp"
+    secret_settings: frozenset[str] = SECRET_SETTINGS
+
+    def __init__(self, *, idle_timeout: float = 30.0, max_uploads_per_connection: int = 4) -> None:
+        """``idle_timeout``: seconds an unused connection stays open for the next delivery.
+        ``max_uploads_per_connection``: uploads that share one connection at a time."""
+        self._idle_timeout = idle_timeout
+        self._max_uploads_per_connection = max_uploads_per_connection
+        self._context = TransportContext()
+        self._pool: ConnectionPool | None = None
+
+    def check_settings(
+        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+    ) -> Sequence[FieldProblem]:
+        return read_account(settings, secrets)[1]
+
+    async def start(self, context: TransportContext) -> None:
+        if self._pool is not None:
+            raise RuntimeError("the sftp transport is already started")
+        self._context = context
+        self._pool = ConnectionPool(
+            idle_timeout=self._idle_timeout,
+            max_uploads_per_connection=self._max_uploads_per_connection,
+        )
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.aclose()
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError("the sftp transport is not started")
+        account, problems = read_account(message.settings, message.secrets)
+        if account is None:
+            listed = "; ".join(f"{p.field} {p.description}" for p in problems)
+            return failure(f"invalid settings: {listed}", retryable=False)
+        connect_timeout = account.connect_timeout or self._context.connect_timeout
+        timeout = account.timeout or self._context.total_timeout
+        try:
+            path = remote_path(account, message)
+            payload = await _payload(message.content.body, compress=account.gzip)
+            async with asyncio.timeout(timeout):
+                rename = await self._upload(pool, account, path, payload, connect_timeout)
+        except _UPLOAD_ERRORS as error:
+            return error_result(
+                error, account=account, connect_timeout=connect_timeout, timeout=timeout
+            )
+        uploaded = f"uploaded {len(payload)} bytes to {path} on {account.target}"
+        return DeliveryResult(
+            succeeded=True,
+            remote_id=path,
+            bytes_sent=len(payload),
+            response_excerpt=mask(uploaded, account.secret_values)[:EXCERPT_CHARS],
+            details={"rename": rename},
+        )
+
+    async def probe(
+        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+    ) -> Sequence[ProbeStep]:
+        """Connects on a connection of its own, logs in, writes a small file into
+        ``directory`` (the way deliveries are written) and removes it."""
+        account, problems = read_account(settings, secrets)
+        if account is None:
+            listed = "; ".join(f"{p.field} {p.description}" for p in problems)
+            return [ProbeStep("settings", False, f"the settings are not usable: {listed}")]
+        steps = [ProbeStep("settings", True, "the settings are complete")]
+        connect_timeout = account.connect_timeout or self._context.connect_timeout
+        timeout = account.timeout or self._context.total_timeout
+        describe = partial(
+            error_result, account=account, connect_timeout=connect_timeout, timeout=timeout
+        )
+        connected = ProbeStep(
+            "connect", True, f"connected to {account.target}; its host key is in known_hosts"
+        )
+        try:
+            async with asyncio.timeout(timeout):
+                session = await open_session(
+                    account,
+                    connect_timeout=connect_timeout,
+                    allowed_networks=self._context.allowed_networks,
+                )
+        except (OpenFailed, TimeoutError) as error:
+            stage = error.stage if isinstance(error, OpenFailed) else "connect"
+            if stage == "login":
+                steps.append(connected)
+            steps.append(ProbeStep(stage, False, describe(error).response_excerpt))
+            return steps
+        steps.append(connected)
+        steps.append(
+            ProbeStep("login", True, f"logged in as {account.username!r}; SFTP session started")
+        )
+        probe_path = _join(account.directory, f"backchannel-probe-{token_hex(6)}.txt")
+        try:
+            try:
+                async with asyncio.timeout(timeout):
+                    await upload_atomically(
+                        session.sftp,
+                        probe_path,
+                        PROBE_BODY,
+                        rename_strategy=account.rename_strategy,
+                    )
+            except _UPLOAD_ERRORS as error:
+                steps.append(ProbeStep("write", False, describe(error).response_excerpt))
+                return steps
+            steps.append(ProbeStep("write", True, f"wrote {probe_path} ({len(PROBE_BODY)} bytes)"))
+            try:
+                async with asyncio.timeout(timeout):
+                    await remove(session.sftp, probe_path)
+            except _UPLOAD_ERRORS as error:
+                steps.append(ProbeStep("remove", False, describe(error).response_excerpt))
+                return steps
+            steps.append(ProbeStep("remove", True, f"removed {probe_path}"))
+            return steps
+        finally:
+            session.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.wait_closed(), _PROBE_CLOSE_SECONDS)
+
+    async def _upload(
+        self,
+        pool: ConnectionPool,
+        account: Account,
+        path: str,
+        payload: bytes,
+        connect_timeout: float,
+    ) -> str:
+        """Uploads on a pooled connection; a cached connection found dead is replaced and the
+        upload made once more on a fresh one. Returns the rename strategy used."""
+        opener = partial(
+            open_session,
+            account,
+            connect_timeout=connect_timeout,
+            allowed_networks=self._context.allowed_networks,
+        )
+        for attempt in (1, 2):
+            pooled, reused = await pool.acquire(account.pool_key, opener)
+            try:
+                rename = await upload_atomically(
+                    pooled.session.sftp, path, payload, rename_strategy=account.rename_strategy
+                )
+            except BaseException as error:
+                # A refused request leaves the connection usable; anything else (a lost
+                # connection, a timeout in the middle of a request) does not.
+                lost = is_connection_error(error)
+                pool.release(pooled, broken=lost or not isinstance(error, RemoteStepFailed))
+                if lost and reused and attempt == 1:
+                    logger.info(
+                        "cached SSH connection to %s was dead; reconnecting", account.target
+                    )
+                    continue
+                raise
+            pool.release(pooled)
+            return rename
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def remote_path(account: Account, message: OutboundMessage) -> str:
+    """The final remote path of ``message``'s file; raises :class:`UnsafePath`."""
+    values = placeholder_values(
+        document=message.document,
+        feedback_id=message.feedback_id,
+        delivery_id=message.delivery_id,
+        attempt=message.attempt,
+        file_extension=message.content.file_extension,
+        gzip=account.gzip,
+        now=datetime.now(UTC),
+    )
+    return _join(account.directory, render_path(account.filename_template, values))
+
+
+def _join(directory: str, relative: str) -> str:
+    return relative if directory == "." else posixpath.join(directory, relative)
+
+
+async def _payload(body: bytes, *, compress: bool) -> bytes:
+    if not compress:
+        return body
+    # mtime=0: the same body always compresses to the same bytes.
+    if len(body) < _COMPRESS_IN_THREAD_BYTES:
+        return gzip.compress(body, mtime=0)
+    return await asyncio.to_thread(gzip.compress, body, mtime=0)
