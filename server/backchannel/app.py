@@ -19,6 +19,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from backchannel import __version__
 from backchannel.api.delivery_service import DeliveryService
+from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
 from backchannel.api.interceptors import ErrorMappingInterceptor
 from backchannel.api.recipient_service import RecipientService
@@ -166,7 +167,11 @@ class BackchannelServer:
         )
         feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server(
             FeedbackService(
-                pool, intake, directory, hub, s.stream_heartbeat_seconds, s.stream_queue_size
+                pool,
+                intake,
+                directory,
+                hub,
+                StreamSettings(s.stream_heartbeat_seconds, s.stream_queue_size),
             ),
             server,
         )

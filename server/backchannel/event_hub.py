@@ -31,6 +31,7 @@ class Subscriber:
         self.queue: asyncio.Queue[EventRecord | EventPosition] = asyncio.Queue(queue_size)
         #: The hub's position when the subscriber joined: live events come after it.
         self.joined_at = position
+        #: Set when its queue was full: the hub has left it and sends it nothing more.
         self.overflowed = False
 
     def offer(self, event: EventRecord) -> bool:
@@ -109,8 +110,8 @@ class EventHub:
         for subscriber in list(self._subscribers):
             for event in events:
                 if subscriber.filter.matches(event) and not subscriber.offer(event):
+                    # The hub never waits: the stream catches up from the log, or ends.
                     self._subscribers.discard(subscriber)
-                    log.info("stream subscriber fell behind; ending it")
                     break
             else:
                 subscriber.mark(events[-1].position)

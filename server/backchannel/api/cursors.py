@@ -19,9 +19,12 @@ def encode_cursor(position: EventPosition) -> str:
     return f"{position.xid}-{position.seq}"
 
 
+_LIMIT = 2**63
+
+
 def decode_cursor(cursor: str, field: str) -> EventPosition:
     match = _CURSOR.fullmatch(cursor)
-    if match is None:
+    if match is None or int(match[1]) >= _LIMIT or int(match[2]) >= _LIMIT:
         raise ApiError(
             grpc.StatusCode.INVALID_ARGUMENT,
             "INVALID_ARGUMENT",
@@ -45,11 +48,13 @@ def decode_page_token(token: str, filter_text: str) -> EventPosition:
     try:
         padded = token + "=" * (-len(token) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        xid, seq = payload["p"]
+        xid, seq = (int(v) for v in payload["p"])
         if payload["f"] != _fingerprint(filter_text):
             problem = "was returned for a different filter; start again without a page_token"
             raise ValueError(problem)
-        return EventPosition(int(xid), int(seq))
+        if not (0 <= xid < _LIMIT and 0 <= seq < _LIMIT):
+            raise ValueError(problem)
+        return EventPosition(xid, seq)
     except (ValueError, KeyError, TypeError) as error:
         raise ApiError(
             grpc.StatusCode.INVALID_ARGUMENT,

@@ -49,8 +49,10 @@ def _unquote(value: str) -> str:
     return value
 
 
-def parse_event_filter(text: str) -> EventFilter:
+def parse_event_filter(text: str) -> EventFilter | None:
+    """The filter; None when its comparisons contradict each other (nothing matches)."""
     result = EventFilter()
+    contradictory = False
     tokens = _tokens(text)
     index = 0
     while index < len(tokens):
@@ -63,8 +65,11 @@ def parse_event_filter(text: str) -> EventFilter:
             if op != "=":
                 raise _error(f"{field} only supports =")
             if field == "recipient_id":
+                contradictory |= bool(result.recipient_ids) and result.recipient_ids != (value,)
                 result = replace(result, recipient_ids=(value,))
             else:
+                earlier = getattr(result, field)
+                contradictory |= earlier is not None and earlier != value
                 text_fields: dict[str, Any] = {field: value}
                 result = replace(result, **text_fields)
         elif field == "processing_status":
@@ -74,20 +79,14 @@ def parse_event_filter(text: str) -> EventFilter:
                     "processing_status = one of "
                     + ", ".join(s.upper() for s in PROCESSING_STATUS_VALUES)
                 )
+            contradictory |= bool(result.processing_statuses) and (
+                result.processing_statuses != (name,)
+            )
             result = replace(result, processing_statuses=(name,))
         elif field == "start_time":
-            try:
-                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError as error:
-                raise _error(f"start_time needs an RFC 3339 time, got {value!r}") from error
-            if moment.tzinfo is None:
-                raise _error("start_time needs a time zone, e.g. 2024-01-01T00:00:00Z")
-            if op in (">", ">=", "="):
-                result = replace(result, start_time_min=moment, start_time_min_inclusive=op != ">")
-            if op in ("<", "<=", "="):
-                result = replace(result, start_time_max=moment, start_time_max_inclusive=op != "<")
             if op == "!=":
                 raise _error("start_time supports =, <, <=, >, >=")
+            result = _narrow_start_time(result, op, _moment(value))
         else:
             raise _error(
                 f"unknown field {field!r}; filterable: "
@@ -99,4 +98,39 @@ def parse_event_filter(text: str) -> EventFilter:
             index += 1
             if index == len(tokens):
                 raise _error("AND must be followed by a comparison")
+    if contradictory or _empty_time_range(result):
+        return None
     return result
+
+
+def _moment(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise _error(f"start_time needs an RFC 3339 time, got {value!r}") from error
+    if moment.tzinfo is None:
+        raise _error("start_time needs a time zone, e.g. 2024-01-01T00:00:00Z")
+    return moment
+
+
+def _narrow_start_time(result: EventFilter, op: str, moment: datetime) -> EventFilter:
+    """ANDs one bound into the filter: the tighter bound wins."""
+    if op in (">", ">=", "="):
+        inclusive = op != ">"
+        low = result.start_time_min
+        if low is None or moment > low or (moment == low and not inclusive):
+            result = replace(result, start_time_min=moment, start_time_min_inclusive=inclusive)
+    if op in ("<", "<=", "="):
+        inclusive = op != "<"
+        high = result.start_time_max
+        if high is None or moment < high or (moment == high and not inclusive):
+            result = replace(result, start_time_max=moment, start_time_max_inclusive=inclusive)
+    return result
+
+
+def _empty_time_range(result: EventFilter) -> bool:
+    low, high = result.start_time_min, result.start_time_max
+    if low is None or high is None:
+        return False
+    both_inclusive = result.start_time_min_inclusive and result.start_time_max_inclusive
+    return low > high or (low == high and not both_inclusive)

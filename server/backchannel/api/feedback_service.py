@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,7 +16,6 @@ from backchannel.api.conversions import (
     delivery_message,
     event_message,
     kind_name,
-    stream_item,
     timestamp,
 )
 from backchannel.api.cursors import (
@@ -28,6 +26,7 @@ from backchannel.api.cursors import (
 )
 from backchannel.api.errors import ApiError, not_found
 from backchannel.api.event_filters import parse_event_filter
+from backchannel.api.event_stream import EventStream, StreamSettings
 from backchannel.api.validation import validate_send_feedback
 from backchannel.event_hub import EventHub
 from backchannel.ids import new_id
@@ -38,7 +37,6 @@ from backchannel.store import feedback as feedback_store
 from backchannel.store.records import (
     ORIGIN,
     EventFilter,
-    EventPosition,
     NewDelivery,
     NewFeedback,
     RecipientRecord,
@@ -51,7 +49,6 @@ from backchannel.v1 import (
 )
 
 Context = grpc.aio.ServicerContext[Any, Any]
-_REPLAY_BATCH = 500
 _MAX_PAGE = 1000
 
 
@@ -62,15 +59,13 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         intake: Intake,
         directory: RecipientDirectory,
         hub: EventHub,
-        heartbeat_seconds: float,
-        stream_queue_size: int,
+        stream_settings: StreamSettings,
     ) -> None:
         self._pool = pool
         self._intake = intake
         self._directory = directory
         self._hub = hub
-        self._heartbeat_seconds = heartbeat_seconds
-        self._stream_queue_size = stream_queue_size
+        self._stream = EventStream(pool, hub, stream_settings)
 
     async def SendFeedback(
         self, request: feedback_service_pb2.SendFeedbackRequest, context: Context
@@ -204,6 +199,8 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         after = (
             decode_page_token(request.page_token, request.filter) if request.page_token else ORIGIN
         )
+        if event_filter is None:
+            return feedback_service_pb2.ListFeedbackEventsResponse()
         events = await event_store.read_events(self._pool, after, page_size + 1, event_filter)
         page = events[:page_size]
         return feedback_service_pb2.ListFeedbackEventsResponse(
@@ -222,6 +219,14 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         start = request.WhichOneof("start")
         if start == "after_cursor":
             last = decode_cursor(request.after_cursor, "after_cursor")
+            if await event_store.position_is_in_the_future(self._pool, last):
+                raise ApiError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "INVALID_ARGUMENT",
+                    "after_cursor is beyond the end of the event log; it was not returned by "
+                    "this service",
+                    [("after_cursor", "is beyond the end of the event log")],
+                )
             horizon = await event_store.retention_horizon(self._pool)
             if last < horizon:
                 raise ApiError(
@@ -235,51 +240,8 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
             last = ORIGIN
         else:
             last = self._hub.position
-        # Replay from the log until caught up with the hub, then join it; joining is
-        # synchronous, so nothing is read between the last replayed event and joining.
-        while last < self._hub.position:
-            target = self._hub.position
-            while True:
-                batch = await event_store.read_events(
-                    self._pool, last, _REPLAY_BATCH, event_filter, up_to=target
-                )
-                for event in batch:
-                    yield stream_item(event)
-                    last = event.position
-                if len(batch) < _REPLAY_BATCH:
-                    break
-            if last < target:
-                last = target
-        subscriber = self._hub.join(event_filter, self._stream_queue_size)
-        read_up_to = max(last, subscriber.joined_at, key=lambda p: (p.xid, p.seq))
-        try:
-            while True:
-                if subscriber.overflowed:
-                    raise ApiError(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        "SUBSCRIBER_TOO_SLOW",
-                        "the stream fell too far behind; resume after the last cursor received",
-                        metadata={"resume_after_cursor": encode_cursor(last)},
-                    )
-                try:
-                    item = await asyncio.wait_for(subscriber.queue.get(), self._heartbeat_seconds)
-                except TimeoutError:
-                    yield feedback_service_pb2.StreamFeedbackEventsResponse(
-                        heartbeat=feedback_service_pb2.Heartbeat(
-                            cursor=encode_cursor(read_up_to), time=timestamp(datetime.now(UTC))
-                        )
-                    )
-                    continue
-                if isinstance(item, EventPosition):
-                    read_up_to = max(read_up_to, item, key=lambda p: (p.xid, p.seq))
-                    continue
-                if item.position <= last:
-                    continue
-                yield stream_item(item)
-                last = item.position
-                read_up_to = max(read_up_to, last, key=lambda p: (p.xid, p.seq))
-        finally:
-            self._hub.leave(subscriber)
+        async for response in self._stream.run(event_filter, last):
+            yield response
 
 
 def _first_answer(answer: StoredAnswer, digest: bytes) -> feedback_service_pb2.SendFeedbackResponse:

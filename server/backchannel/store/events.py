@@ -51,6 +51,10 @@ async def latest_readable_position(pool: asyncpg.Pool) -> EventPosition:
     return ORIGIN if row is None else EventPosition(row["xid"], row["seq"])
 
 
+async def position_is_in_the_future(pool: asyncpg.Pool, position: EventPosition) -> bool:
+    return bool(await pool.fetchval(sql("position_is_in_the_future"), position.xid, position.seq))
+
+
 async def retention_horizon(pool: asyncpg.Pool) -> EventPosition:
     """The newest position pruned; cursors before it are too old."""
     row = await pool.fetchrow(sql("select_retention_horizon"))
