@@ -21,6 +21,7 @@ from backchannel.store.records import EventFilter, EventPosition, EventRecord
 log = logging.getLogger(__name__)
 
 _READ_BATCH = 1000
+_EVERY_EVENT = EventFilter(categories=("transmission", "operator"))
 _HORIZON_RETRY_SECONDS = 0.01
 
 
@@ -92,7 +93,9 @@ class EventHub:
     async def _read_all(self) -> None:
         delay = _HORIZON_RETRY_SECONDS
         while True:
-            events = await event_store.read_events(self._pool, self.position, _READ_BATCH)
+            events = await event_store.read_events(
+                self._pool, self.position, _READ_BATCH, _EVERY_EVENT
+            )
             if events:
                 self._publish(events)
             if len(events) == _READ_BATCH:

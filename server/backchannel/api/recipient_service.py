@@ -237,7 +237,10 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             )
             stored = await recipient_store.save_recipient(connection, before, after)
         self._directory.remember(stored.id, stored)
-        return recipient_service_pb2.UpdateRecipientResponse(recipient=recipient_message(stored))
+        health = await health_of_recipients(self._pool, [stored.id])
+        return recipient_service_pb2.UpdateRecipientResponse(
+            recipient=recipient_message(stored, health.get(stored.id))
+        )
 
     async def TestRecipient(
         self, request: recipient_service_pb2.TestRecipientRequest, context: Context

@@ -131,8 +131,16 @@ class Dispatcher:
         self._recorder.record(outcome)
 
     async def _release_expired(self) -> None:
+        """Renews this process's leases and releases everyone's expired ones."""
         while True:
-            await asyncio.sleep(max(1.0, min(self._lease_seconds / 4, 15.0)))
+            await asyncio.sleep(max(0.5, min(self._lease_seconds / 3, 15.0)))
+            tokens = [d.lease_token for d in self._in_flight.values()]
+            if tokens:
+                try:
+                    await delivery_store.renew_leases(self._pool, tokens, self._lease_seconds)
+                except _DB_ERRORS as error:
+                    if cancelling():
+                        raise asyncio.CancelledError from error
             try:
                 released = await delivery_store.release_expired_leases(self._pool)
             except _DB_ERRORS as error:

@@ -153,6 +153,12 @@ async def release_expired_leases(pool: asyncpg.Pool) -> int:
     return len(await pool.fetch(sql("release_expired_leases")))
 
 
+async def renew_leases(
+    pool: asyncpg.Pool, lease_tokens: Sequence[str], lease_seconds: float
+) -> None:
+    await pool.execute(sql("renew_leases"), list(lease_tokens), lease_seconds)
+
+
 async def release_claims(pool: asyncpg.Pool, lease_tokens: Sequence[str]) -> None:
     await pool.execute(sql("release_claims"), list(lease_tokens))
 

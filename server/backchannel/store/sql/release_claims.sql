@@ -1,6 +1,12 @@
 -- Hands back deliveries whose attempt never finished (shutdown): due now, the
 -- unfinished attempt not counted.
-UPDATE deliveries SET
-    state = 'pending', attempt_count = attempt_count - 1, lease_until = NULL,
-    lease_token = NULL, next_attempt_time = now(), update_time = now()
-WHERE lease_token = ANY($1::uuid[]) AND state = 'in_flight'
+UPDATE deliveries d SET
+    state = CASE
+        WHEN r.delete_time IS NOT NULL THEN 'cancelled'
+        WHEN r.state <> 'active' THEN 'held'
+        ELSE 'pending'
+    END,
+    attempt_count = d.attempt_count - 1, lease_until = NULL, lease_token = NULL,
+    next_attempt_time = now(), update_time = now()
+FROM recipients r
+WHERE d.lease_token = ANY($1::uuid[]) AND d.state = 'in_flight' AND r.id = d.recipient_id

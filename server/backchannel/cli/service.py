@@ -1,29 +1,32 @@
-"""The ``backchannel`` command: serve, migrate, plugins."""
+"""The server's own commands: serve, migrate, plugins."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import Sequence
 
-from backchannel.settings import Settings, SettingsError, describe_settings, load_settings
+from backchannel.cli import exit_codes
+from backchannel.settings import Settings, SettingsError, load_settings
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+#: Environment variables of the operator commands (they talk to a server; the server does
+#: not read them), left out when the server reads its BACKCHANNEL_* settings.
+CLIENT_ENVIRONMENT = frozenset({"BACKCHANNEL_SERVER", "BACKCHANNEL_TOKEN", "BACKCHANNEL_CA_FILE"})
 
 
-def _settings(config: str | None) -> Settings:
+def settings(config: str | None) -> Settings:
+    environ = {k: v for k, v in os.environ.items() if k not in CLIENT_ENVIRONMENT}
     try:
-        return load_settings(config_file=config)
+        return load_settings(environ, config_file=config)
     except SettingsError as error:
         print(f"backchannel: {error}", file=sys.stderr)
-        raise SystemExit(EXIT_CONFIG) from error
+        raise SystemExit(exit_codes.CONFIG) from error
 
 
-def _logging(level: str) -> None:
+def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -33,7 +36,7 @@ def _logging(level: str) -> None:
     )
 
 
-async def _serve(settings: Settings) -> int:
+async def serve(settings: Settings) -> int:
     from backchannel.app import BackchannelServer
     from backchannel.plugin_host import PluginConflictError
 
@@ -47,16 +50,16 @@ async def _serve(settings: Settings) -> int:
     except PluginConflictError as error:
         print(f"backchannel: plugin conflict: {error}", file=sys.stderr)
         await server.stop()
-        return EXIT_CONFIG
+        return exit_codes.CONFIG
     print(f"Backchannel listening on {settings.listen_host_port[0]}:{server.port}", flush=True)
     waiting = asyncio.create_task(server.wait())
     await asyncio.wait([waiting, asyncio.create_task(stop.wait())], return_when="FIRST_COMPLETED")
     logging.getLogger("backchannel").info("shutting down")
     await server.stop()
-    return EXIT_OK
+    return exit_codes.OK
 
 
-async def _migrate(settings: Settings) -> int:
+async def migrate(settings: Settings) -> int:
     from backchannel.embedded_postgres import EmbeddedPostgres
     from backchannel.store.database import create_pool
     from backchannel.store.migrations import apply_migrations
@@ -78,10 +81,10 @@ async def _migrate(settings: Settings) -> int:
         print(f"applied {migration.version:04d}_{migration.name}")
     if not applied:
         print("database is up to date")
-    return EXIT_OK
+    return exit_codes.OK
 
 
-def _plugins(settings: Settings, as_json: bool) -> int:
+def plugins(settings: Settings, as_json: bool) -> int:
     from backchannel.plugin_host import (
         PluginConflictError,
         describe_plugins,
@@ -93,41 +96,9 @@ def _plugins(settings: Settings, as_json: bool) -> int:
         loaded = load_plugins(frozenset(settings.disabled_plugins))
     except PluginConflictError as error:
         print(f"backchannel: plugin conflict: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+        return exit_codes.CONFIG
     if as_json:
         print(json.dumps(plugins_as_json(loaded), indent=2))
     else:
         print(describe_plugins(loaded))
-    return EXIT_FAILURE if loaded.failed else EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    settings_help = "\n".join(
-        f"  {name} (default {default})" for name, default in describe_settings()
-    )
-    parser = argparse.ArgumentParser(
-        prog="backchannel",
-        description="Outbound lead-feedback delivery service.",
-        epilog="settings (environment variables):\n" + settings_help,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the gRPC server and the delivery engine")
-    serve.add_argument("--config", help="TOML settings file")
-    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
-    migrate.add_argument("--config", help="TOML settings file")
-    plugins = commands.add_parser("plugins", help="list installed plugins")
-    plugins.add_argument("--config", help="TOML settings file")
-    plugins.add_argument("--json", action="store_true", help="machine-readable output")
-    args = parser.parse_args(argv)
-    settings = _settings(args.config)
-    _logging(settings.log_level)
-    if args.command == "serve":
-        return asyncio.run(_serve(settings))
-    if args.command == "migrate":
-        return asyncio.run(_migrate(settings))
-    return _plugins(settings, args.json)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return exit_codes.FAILURE if loaded.failed else exit_codes.OK

@@ -1,0 +1,94 @@
+"""The ``backchannel`` command: runs the server (serve, migrate, plugins), and gives an
+operator the service over gRPC (send, events, feedback, recipients, deliveries)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from backchannel.cli import (
+    deliveries,
+    events,
+    exit_codes,
+    feedback,
+    recipients,
+    send,
+    service,
+)
+from backchannel.cli.connection import add_client_options, run_with_client
+from backchannel.settings import describe_settings
+
+# Kept importable from here, as before the command grew into a package.
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = (
+    exit_codes.OK,
+    exit_codes.FAILURE,
+    exit_codes.USAGE,
+    exit_codes.CONFIG,
+)
+_SERVER_COMMANDS = ("serve", "migrate", "plugins")
+
+
+def _epilog() -> str:
+    settings = "\n".join(f"  {name} (default {default})" for name, default in describe_settings())
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in exit_codes.DESCRIPTIONS)
+    return (
+        "server settings (environment variables):\n"
+        f"{settings}\n\n"
+        "operator commands (send, events, feedback, recipients, deliveries) reach a server at\n"
+        "  --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when --tls or\n"
+        "  --ca-file/BACKCHANNEL_CA_FILE is given, and the bearer token in BACKCHANNEL_TOKEN.\n\n"
+        f"exit codes:\n{codes}"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backchannel",
+        description="Outbound lead-feedback delivery service.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the gRPC server and the delivery engine")
+    serve.add_argument("--config", help="TOML settings file")
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate.add_argument("--config", help="TOML settings file")
+    plugins = commands.add_parser("plugins", help="list installed plugins")
+    plugins.add_argument("--config", help="TOML settings file")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    common = argparse.ArgumentParser(add_help=False)
+    add_client_options(common)
+    send.add_parser(commands, common)
+    events.add_parser(commands, common)
+    feedback.add_parser(commands, common)
+    recipients.add_parser(commands, common)
+    deliveries.add_parser(commands, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in _SERVER_COMMANDS:
+        settings = service.settings(args.config)
+        service.configure_logging(settings.log_level)
+        if args.command == "serve":
+            return asyncio.run(service.serve(settings))
+        if args.command == "migrate":
+            return asyncio.run(service.migrate(settings))
+        return service.plugins(settings, args.json)
+    try:
+        code = run_with_client(args, args.client_command)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (e.g. `backchannel events | head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_codes.OK
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

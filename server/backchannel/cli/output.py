@@ -1,0 +1,51 @@
+"""Shared by the operator commands' output: proto messages as JSON and as words."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format, timestamp_pb2
+from google.protobuf.message import Message
+
+from backchannel.cli import exit_codes
+from backchannel.cli.connection import CommandError
+
+
+def as_json(message: Message) -> dict[str, Any]:
+    """The proto JSON form of ``message`` (the form buf curl and grpcurl print)."""
+    result: dict[str, Any] = json_format.MessageToDict(message)
+    return result
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=False))
+
+
+def print_json_line(value: Any) -> None:
+    print(json.dumps(value, separators=(",", ":")), flush=True)
+
+
+def when(stamp: timestamp_pb2.Timestamp) -> str:
+    """A timestamp as RFC 3339 UTC to the millisecond; "-" when unset."""
+    if not stamp.seconds and not stamp.nanos:
+        return "-"
+    moment = stamp.ToDatetime(tzinfo=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def enum_word(name: str, prefix: str) -> str:
+    """``PROCESSING_STATUS_SUCCEEDED`` → ``succeeded``."""
+    return name.removeprefix(prefix).lower()
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """An RFC 3339 / ISO 8601 time; without a zone it is UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as error:
+        raise CommandError(
+            f"{option} {text!r} is not a time like 2024-01-15T10:30:00Z", exit_codes.USAGE
+        ) from error
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
