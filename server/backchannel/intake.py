@@ -1,6 +1,7 @@
-"""Group commit for SendFeedback: concurrent accepts share one transaction (and one WAL
-flush), so a durable accept costs a fraction of a commit under load. A request is
-answered only after the transaction holding it has committed."""
+"""Group commit for SendFeedback: concurrent accepts share one statement, one transaction
+and one WAL flush, so a durable accept costs a fraction of a commit under load. A request
+is answered only after the transaction holding it has committed. Each writer keeps its
+own connection; while one writer's commit is in flight, the next batch builds up."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import asyncio
 import logging
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from backchannel.background import stop_task
+from backchannel.store.database import DbConnection
 from backchannel.store.feedback import insert_feedback_batch
 from backchannel.store.records import NewFeedback, StoredAnswer
 
@@ -19,7 +22,7 @@ _Item = tuple[NewFeedback, asyncio.Future[StoredAnswer]]
 
 
 class Intake:
-    def __init__(self, pool: asyncpg.Pool, writers: int = 4, max_batch: int = 256) -> None:
+    def __init__(self, pool: asyncpg.Pool, writers: int = 2, max_batch: int = 256) -> None:
         self._pool = pool
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._writers = writers
@@ -46,36 +49,53 @@ class Intake:
         return await future
 
     async def _write_batches(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            live = [(f, fut) for f, fut in batch if not fut.cancelled()]
-            if live:
-                await self._write(live)
+        connection: PoolConnectionProxy | None = None
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self._max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                live = [(f, fut) for f, fut in batch if not fut.cancelled()]
+                if not live:
+                    continue
+                if connection is None:
+                    try:
+                        connection = await self._pool.acquire()
+                    except Exception as error:
+                        _fail(live, error)
+                        continue
+                if not await self._write(connection, live):
+                    # The connection may be broken: hand it back and take a fresh one.
+                    await self._pool.release(connection)
+                    connection = None
+        finally:
+            if connection is not None:
+                await self._pool.release(connection)
 
-    async def _write(self, batch: list[_Item]) -> None:
+    async def _write(self, connection: DbConnection, batch: list[_Item]) -> bool:
+        """Writes the batch and answers each request; False if the connection failed."""
         # Two requests with one request id in a batch: the first is written, both get its answer.
         unique: dict[str, NewFeedback] = {}
         for feedback, _ in batch:
             unique.setdefault(feedback.request_id, feedback)
         try:
-            async with self._pool.acquire() as connection:
-                answers = await insert_feedback_batch(connection, list(unique.values()))
+            answers = await insert_feedback_batch(connection, list(unique.values()))
         except asyncpg.IntegrityConstraintViolationError as error:
             if len(unique) > 1:
                 # One bad row spoils the batch; write them one by one to isolate it.
-                for item in batch:
-                    await self._write([item])
-                return
+                return all([await self._write(connection, [item]) for item in batch])
             _fail(batch, error)
-            return
+            return True
+        except asyncpg.PostgresError as error:
+            _fail(batch, error)
+            return getattr(error, "sqlstate", "")[:2] not in ("08", "57")
         except Exception as error:
             _fail(batch, error)
-            return
+            return False
         for feedback, future in batch:
             if not future.done():
                 future.set_result(answers[feedback.request_id])
+        return True
 
 
 def _fail(batch: list[_Item], error: Exception) -> None:

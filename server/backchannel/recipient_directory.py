@@ -1,7 +1,12 @@
-"""An in-process view of the live recipients, for deciding who hears a feedback without
-a database round trip. Kept fresh by change notifications, re-read in full on reconnect
-and every so often; an id it does not know is looked up in the database before being
-called unknown."""
+"""An in-process view of the live recipients, for choosing subscribers without reading
+every recipient on each request.
+
+Every change to recipients bumps a version in the same transaction. Before choosing
+subscribers, a request reads that version (one indexed row) and, if the view is older,
+waits for a fresh read: a recipient change acknowledged on any replica is seen by the
+next request on every replica. Notifications keep the view fresh in the background. An
+id the view does not know is looked up in the database before being called unknown.
+"""
 
 from __future__ import annotations
 
@@ -22,50 +27,60 @@ class RecipientDirectory:
     def __init__(self, pool: asyncpg.Pool, full_refresh_seconds: float = 30.0) -> None:
         self._pool = pool
         self._by_id: dict[str, RecipientRecord] = {}
+        self._version = 0
         self._full_refresh_seconds = full_refresh_seconds
         self._task: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[None]] = set()
+        self._refreshing: asyncio.Task[None] | None = None
+        self._pending_version_read: asyncio.Task[int] | None = None
 
     async def start(self) -> None:
         await self.refresh_all()
         self._task = asyncio.create_task(self._refresh_periodically(), name="recipient-refresh")
 
     async def stop(self) -> None:
-        for task in [self._task, *self._pending]:
+        for task in (self._task, self._refreshing):
             await stop_task(task)
 
     async def refresh_all(self) -> None:
-        records = await recipient_store.live_recipients(self._pool)
-        self._by_id = {r.id: r for r in records}
+        """Re-reads every recipient; concurrent callers share one read."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._read_all(), name="recipient-read")
+        await asyncio.shield(self._refreshing)
 
-    def changed(self, recipient_id: str) -> None:
-        """Notification callback: re-read one recipient."""
-        task = asyncio.create_task(self._reload(recipient_id))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    async def _read_all(self) -> None:
+        version, records = await recipient_store.live_recipients(self._pool)
+        if version >= self._version:
+            self._by_id = {r.id: r for r in records}
+            self._version = version
+
+    async def current(self) -> None:
+        """Makes sure the view is at least as new as every recipient change acknowledged
+        before this call. Concurrent callers share one version read, as long as it had not
+        started when they came."""
+        while await asyncio.shield(self._version_read()) > self._version:
+            await self.refresh_all()
+
+    def _version_read(self) -> asyncio.Task[int]:
+        if self._pending_version_read is None:
+            self._pending_version_read = asyncio.create_task(self._read_version())
+        return self._pending_version_read
+
+    async def _read_version(self) -> int:
+        # From here on, a caller needs a read that starts after it arrived.
+        self._pending_version_read = None
+        return await recipient_store.directory_version(self._pool)
+
+    def changed(self, _recipient_id: str = "") -> None:
+        """Notification callback: a recipient changed somewhere."""
+        self._background_refresh()
 
     def reconnected(self) -> None:
-        task = asyncio.create_task(self.refresh_all())
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._background_refresh()
 
-    async def _reload(self, recipient_id: str) -> None:
-        try:
-            record = await recipient_store.get_recipient(self._pool, recipient_id)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            log.warning("could not re-read recipient %s; will refresh later", recipient_id)
-            return
-        self.remember(recipient_id, record)
-
-    def remember(self, recipient_id: str, record: RecipientRecord | None) -> None:
-        """Takes a recipient this process just wrote (None: deleted), so its own next
-        request sees it without waiting for the notification."""
-        if record is None:
-            self._by_id.pop(recipient_id, None)
-            return
-        known = self._by_id.get(recipient_id)
-        if known is None or known.revision <= record.revision:
-            self._by_id[recipient_id] = record
+    def _background_refresh(self) -> None:
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._read_all(), name="recipient-read")
+            self._refreshing.add_done_callback(_log_failure)
 
     async def _refresh_periodically(self) -> None:
         while True:
@@ -76,7 +91,19 @@ class RecipientDirectory:
                 if cancelling():
                     raise asyncio.CancelledError from error
 
+    def remember(self, recipient_id: str, record: RecipientRecord | None) -> None:
+        """Takes a recipient this process just wrote (None: deleted). The version is not
+        moved: the next request re-reads everything if another change came in between."""
+        if record is None:
+            self._by_id.pop(recipient_id, None)
+            return
+        known = self._by_id.get(recipient_id)
+        if known is None or known.revision <= record.revision:
+            self._by_id[recipient_id] = record
+
     async def find(self, recipient_ids: Iterable[str]) -> dict[str, RecipientRecord]:
+        """The named recipients that exist, as of every acknowledged recipient change."""
+        await self.current()
         wanted = list(recipient_ids)
         found = {i: self._by_id[i] for i in wanted if i in self._by_id}
         missing = [i for i in wanted if i not in found]
@@ -88,8 +115,10 @@ class RecipientDirectory:
                 found[recipient_id] = record
         return found
 
-    def subscribers(self, kind: str, source_id: str) -> list[RecipientRecord]:
-        """Recipients that are not disabled and whose subscription matches."""
+    async def subscribers(self, kind: str, source_id: str) -> list[RecipientRecord]:
+        """Recipients that are not disabled and whose subscription matches, as of every
+        acknowledged recipient change."""
+        await self.current()
         return sorted(
             (
                 r
@@ -100,3 +129,8 @@ class RecipientDirectory:
             ),
             key=lambda r: r.id,
         )
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not re-read recipients: %s", type(task.exception()).__name__)

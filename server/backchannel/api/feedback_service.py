@@ -138,7 +138,7 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         self, request: feedback_service_pb2.SendFeedbackRequest
     ) -> list[RecipientRecord]:
         if not request.recipient_ids:
-            return self._directory.subscribers(
+            return await self._directory.subscribers(
                 kind_name(request.feedback.kind), request.feedback.lead.source_id
             )
         found = await self._directory.find(request.recipient_ids)

@@ -15,47 +15,38 @@ async def insert_feedback_batch(
     connection: DbConnection, batch: Sequence[NewFeedback]
 ) -> dict[str, StoredAnswer]:
     """Stores every feedback whose request id is new, with its deliveries, in one
-    transaction, and returns the stored answer for every request id of the batch: the new
-    ones, and the first answer of those already stored. Request ids must be unique within
-    the batch."""
-    async with connection.transaction():
-        inserted = {
-            row["request_id"]
-            for row in await connection.fetch(
-                sql("insert_feedback_batch"),
-                [f.id for f in batch],
-                [f.request_id for f in batch],
-                [f.request_digest for f in batch],
-                [f.kind for f in batch],
-                [f.lead_id for f in batch],
-                [f.source_id for f in batch],
-                [f.record for f in batch],
-                [f.response for f in batch],
-                [f.traceparent for f in batch],
-                [f.accept_time for f in batch],
+    statement (one transaction), and returns the stored answer for every request id of the
+    batch: the new ones, and the first answer of those already stored. Request ids must be
+    unique within the batch."""
+    deliveries = [(f, d) for f in batch for d in f.deliveries]
+    rows = await connection.fetch(
+        sql("accept_feedback_batch"),
+        [f.id for f in batch],
+        [f.request_id for f in batch],
+        [f.request_digest for f in batch],
+        [f.kind for f in batch],
+        [f.lead_id for f in batch],
+        [f.source_id for f in batch],
+        [f.record for f in batch],
+        [f.response for f in batch],
+        [f.traceparent for f in batch],
+        [f.accept_time for f in batch],
+        [d.id for _, d in deliveries],
+        [f.id for f, _ in deliveries],
+        [d.recipient_id for _, d in deliveries],
+    )
+    inserted = {row["request_id"] for row in rows}
+    answers = {
+        f.request_id: StoredAnswer(f.request_id, f.request_digest, f.response)
+        for f in batch
+        if f.request_id in inserted
+    }
+    repeated = [f.request_id for f in batch if f.request_id not in inserted]
+    if repeated:
+        for row in await connection.fetch(sql("select_answers_by_request_ids"), repeated):
+            answers[row["request_id"]] = StoredAnswer(
+                row["request_id"], row["request_digest"], row["response"]
             )
-        }
-        new = [f for f in batch if f.request_id in inserted]
-        deliveries = [(f, d) for f in new for d in f.deliveries]
-        if deliveries:
-            await connection.execute(
-                sql("insert_deliveries_batch"),
-                [d.id for _, d in deliveries],
-                [f.id for f, _ in deliveries],
-                [d.recipient_id for _, d in deliveries],
-                [f.lead_id for f, _ in deliveries],
-                [f.accept_time for f, _ in deliveries],
-            )
-            await connection.execute(sql("notify_deliveries_due"))
-        answers = {
-            f.request_id: StoredAnswer(f.request_id, f.request_digest, f.response) for f in new
-        }
-        repeated = [f.request_id for f in batch if f.request_id not in inserted]
-        if repeated:
-            for row in await connection.fetch(sql("select_answers_by_request_ids"), repeated):
-                answers[row["request_id"]] = StoredAnswer(
-                    row["request_id"], row["request_digest"], row["response"]
-                )
     return answers
 
 

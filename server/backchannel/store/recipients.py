@@ -104,8 +104,20 @@ async def list_recipients(pool: asyncpg.Pool, after_id: str, limit: int) -> list
     return [recipient_from_row(row) for row in rows]
 
 
-async def live_recipients(pool: asyncpg.Pool) -> list[RecipientRecord]:
-    return [recipient_from_row(row) for row in await pool.fetch(sql("select_live_recipients"))]
+async def live_recipients(pool: asyncpg.Pool) -> tuple[int, list[RecipientRecord]]:
+    """Every live recipient and the directory version they are as of (one snapshot)."""
+    async with (
+        pool.acquire() as connection,
+        connection.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        version: int = await connection.fetchval(sql("recipient_directory_version"))
+        rows = await connection.fetch(sql("select_live_recipients"))
+    return version, [recipient_from_row(row) for row in rows]
+
+
+async def directory_version(pool: asyncpg.Pool) -> int:
+    version: int = await pool.fetchval(sql("recipient_directory_version"))
+    return version
 
 
 async def lock_recipient(connection: DbConnection, recipient_id: str) -> RecipientRecord:

@@ -1,0 +1,33 @@
+-- Stores a batch of accepted feedback and its deliveries in ONE statement (its own
+-- transaction, one round trip, one commit). Feedback whose request id is already stored
+-- is skipped, and so are its deliveries; the request ids stored are returned. A delivery's
+-- state is decided here, against its recipient's committed state.
+WITH new_feedback AS (
+    INSERT INTO feedback (
+        id, request_id, request_digest, kind, lead_id, source_id, record, response,
+        traceparent, accept_time
+    )
+    SELECT * FROM unnest(
+        $1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::bytea[],
+        $8::bytea[], $9::text[], $10::timestamptz[]
+    )
+    ON CONFLICT (request_id) DO NOTHING
+    RETURNING id, request_id, lead_id, accept_time
+), new_deliveries AS (
+    INSERT INTO deliveries (
+        id, feedback_id, recipient_id, lead_id, state, next_attempt_time, create_time,
+        update_time, policy_start_time
+    )
+    SELECT d.id, f.id, d.recipient_id, f.lead_id,
+           CASE WHEN r.state = 'active' THEN 'pending' ELSE 'held' END,
+           f.accept_time, f.accept_time, f.accept_time, f.accept_time
+    FROM unnest($11::text[], $12::text[], $13::text[]) AS d (id, feedback_id, recipient_id)
+    JOIN new_feedback f ON f.id = d.feedback_id
+    JOIN recipients r ON r.id = d.recipient_id
+    RETURNING id
+)
+-- NOTIFY is delivered at commit; identical notifications in one transaction fold into one.
+SELECT f.request_id,
+       (SELECT count(*) FROM new_deliveries) AS delivery_count,
+       pg_notify('backchannel_deliveries', '') AS notified
+FROM new_feedback f

@@ -1,0 +1,1 @@
+SELECT version FROM recipient_directory_version
