@@ -1,0 +1,1 @@
+"""Generated from protos/backchannel/v1 by clients/python/generate; do not edit."""

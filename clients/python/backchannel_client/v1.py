@@ -1,0 +1,27 @@
+"""Every message, enum and stub of the Backchannel API (``backchannel.v1``), generated
+from the protos by ``clients/python/generate``, e.g.
+``from backchannel_client.v1 import feedback_pb2``."""
+
+from backchannel_client._generated.backchannel.v1 import (
+    delivery_service_pb2,
+    delivery_service_pb2_grpc,
+    event_pb2,
+    feedback_pb2,
+    feedback_service_pb2,
+    feedback_service_pb2_grpc,
+    recipient_pb2,
+    recipient_service_pb2,
+    recipient_service_pb2_grpc,
+)
+
+__all__ = [
+    "delivery_service_pb2",
+    "delivery_service_pb2_grpc",
+    "event_pb2",
+    "feedback_pb2",
+    "feedback_service_pb2",
+    "feedback_service_pb2_grpc",
+    "recipient_pb2",
+    "recipient_service_pb2",
+    "recipient_service_pb2_grpc",
+]
