@@ -1,0 +1,180 @@
+"""Pieces shared by the benchmark processes: the brief's example feedback, the canned
+answer of the echo server, a process CPU meter and small statistics helpers."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf import json_format
+
+from backchannel.v1 import feedback_pb2, feedback_service_pb2
+
+SEND_FEEDBACK = "/backchannel.v1.FeedbackService/SendFeedback"
+SIGNING_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+RECIPIENT_ID = "bench-sink"
+
+#: The individual-feedback example of the product brief (same as tests/e2e).
+BRIEF_EXAMPLE = {
+    "kind": "FEEDBACK_KIND_CONVERSION",
+    "lead": {"leadId": "LC123456789", "sourceId": "SOURCE_ABC"},
+    "feedbackTime": "2024-01-15T10:30:00Z",
+    "outcome": {
+        "status": "converted",
+        "occurTime": "2024-01-14T15:45:00Z",
+        "value": {"currencyCode": "USD", "amount": "1250.00"},
+        "product": "home_insurance",
+    },
+    "quality": {
+        "overallScore": 85,
+        "dimensions": {
+            "data_quality": 90,
+            "conversion_likelihood": 80,
+            "customer_satisfaction": 88,
+        },
+    },
+    "attribution": {
+        "campaign": "winter_2024",
+        "creative": "banner_v2",
+        "keyword": "home insurance quotes",
+    },
+}
+
+
+def brief_example_feedback() -> feedback_pb2.Feedback:
+    return json_format.ParseDict(BRIEF_EXAMPLE, feedback_pb2.Feedback())
+
+
+def send_request(request_id: str | None = None) -> feedback_service_pb2.SendFeedbackRequest:
+    """The brief's example, one recipient named explicitly, a fresh request id."""
+    return feedback_service_pb2.SendFeedbackRequest(
+        request_id=request_id or f"bench-{uuid.uuid4().hex}",
+        feedback=brief_example_feedback(),
+        recipient_ids=[RECIPIENT_ID],
+    )
+
+
+def serialized_requests(count: int) -> list[bytes]:
+    """``count`` requests, each with its own request id, serialized ahead of time so the
+    client spends its CPU on the calls, not on building messages."""
+    template = send_request("x")
+    out = []
+    for _ in range(count):
+        template.request_id = f"bench-{uuid.uuid4().hex}"
+        out.append(template.SerializeToString())
+    return out
+
+
+def canned_response() -> feedback_service_pb2.SendFeedbackResponse:
+    """What the real server answers for :func:`send_request`, with fixed ids."""
+    feedback = brief_example_feedback()
+    feedback.id = "fb_00000000000000000000000000"
+    feedback.request_id = "bench-00000000000000000000000000000000"
+    feedback.accept_time.GetCurrentTime()
+    return feedback_service_pb2.SendFeedbackResponse(
+        feedback=feedback,
+        deliveries=[
+            feedback_service_pb2.Delivery(
+                id="dlv_00000000000000000000000000",
+                feedback_id=feedback.id,
+                recipient_id=RECIPIENT_ID,
+                state=feedback_service_pb2.DELIVERY_STATE_PENDING,
+                next_attempt_time=feedback.accept_time,
+                create_time=feedback.accept_time,
+                update_time=feedback.accept_time,
+            )
+        ],
+    )
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (pct in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+#: Above this share of a core used by the rest of the machine, a run is flagged.
+DISTURBED_PERCENT = 30.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    # Fields 14 and 15 of stat (utime, stime); after the ")" they are at 11 and 12.
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (e.g. a postmaster and its backends)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children", encoding="ascii") as handle:
+                todo.extend(int(child) for child in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return out
+
+
+def machine_seconds() -> tuple[float, float]:
+    """CPU time the machine spent busy (user, nice, system, irq, softirq) and stolen by
+    the hypervisor, in seconds summed over cores."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq) / _TICKS, steal / _TICKS
+
+
+@dataclass
+class CpuMeter:
+    """CPU time used by named groups of processes between :meth:`start` and :meth:`stop`,
+    as a share of one core (100% = one core busy the whole time). Each group is a function
+    giving its pids at sampling time; ``other`` is the rest of the machine (other
+    processes, and kernel time not charged to any process such as loopback softirq), and
+    ``steal`` the time the hypervisor ran something else instead of this machine."""
+
+    groups: dict[str, Callable[[], Iterable[int]]]
+    _before: dict[str, float] = field(default_factory=dict)
+    _began: float = 0.0
+    result: dict[str, float] = field(default_factory=dict)
+
+    def _sample(self) -> dict[str, float]:
+        sample = {name: sum(_cpu_seconds(p) for p in pids()) for name, pids in self.groups.items()}
+        busy, steal = machine_seconds()
+        sample["other"] = busy - sum(sample.values())
+        sample["steal"] = steal
+        return sample
+
+    def start(self) -> None:
+        self._before = self._sample()
+        self._began = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        elapsed = max(time.monotonic() - self._began, 1e-9)
+        after = self._sample()
+        self.result = {
+            name: 100.0 * (after[name] - self._before.get(name, 0.0)) / elapsed for name in after
+        }
+        return self.result
+
+    def describe(self) -> str:
+        # Clock ticks are 10 ms: over a short interval a share can round below zero.
+        text = ", ".join(f"{name} {max(share, 0):.0f}%" for name, share in self.result.items())
+        if self.result.get("other", 0) + self.result.get("steal", 0) > DISTURBED_PERCENT:
+            text += "  [DISTURBED: something else ran on the machine]"
+        return text
