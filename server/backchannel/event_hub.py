@@ -91,6 +91,13 @@ class EventHub:
                 await asyncio.sleep(self._poll_interval)
 
     async def _read_all(self) -> None:
+        if not self._subscribers:
+            # Nobody listens: keep only the position, so a stream "from now" starts there.
+            latest = await event_store.latest_readable_position(self._pool)
+            if not self._subscribers:
+                self.position = max(self.position, latest, key=lambda p: (p.xid, p.seq))
+                return
+            # Someone joined meanwhile at the old position: publish from there as usual.
         delay = _HORIZON_RETRY_SECONDS
         while True:
             events = await event_store.read_events(

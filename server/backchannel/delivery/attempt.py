@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -38,6 +39,12 @@ class AttemptSettings:
     throttle_min_delay: float = 5.0
 
 
+@functools.cache
+def _tracer() -> trace.Tracer:
+    # Looked up once: the SDK builds a new tracer object on every call.
+    return trace.get_tracer("backchannel.delivery")
+
+
 def _linked_context(traceparent: str | None) -> list[Link]:
     if not traceparent:
         return []
@@ -51,7 +58,7 @@ async def perform_attempt(
 ) -> AttemptOutcome:
     recipient = claimed.recipient
     feedback = feedback_pb2.Feedback.FromString(claimed.record)
-    tracer = trace.get_tracer("backchannel.delivery")
+    tracer = _tracer()
     content: RenderedContent | None = None
     distribution, version = "", ""
     with tracer.start_as_current_span(

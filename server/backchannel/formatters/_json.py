@@ -9,8 +9,11 @@ is what ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` writes,
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from backchannel.formatters._document_paths import (
@@ -52,8 +55,38 @@ class JsonFormatter(BuiltinFormatter[_JsonOptions]):
 
 
 def encode_json(value: Any, *, pretty: bool) -> str:
-    """``value`` as JSON text; Decimals become number literals with exactly their digits."""
-    return _encoded(value, "" if pretty else None)
+    """``value`` as JSON text; Decimals become number literals with exactly their digits.
+
+    The standard library's C encoder writes the document, with each Decimal as a unique
+    placeholder string that is then replaced by its digits; documents it cannot take
+    (lone surrogates) go through the slower writer below.
+    """
+    try:
+        return _fast_encoded(value, pretty)
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return _encoded(value, "" if pretty else None)
+
+
+def _fast_encoded(value: Any, pretty: bool) -> str:
+    decimals: list[str] = []
+    nonce = secrets.token_hex(4)
+
+    def placeholder(item: object) -> object:
+        if isinstance(item, Decimal):
+            decimals.append(scalar_text(item))
+            return f"{nonce}:{len(decimals) - 1}"
+        if is_mapping(item):
+            return dict(item)
+        raise TypeError(f"cannot write a {type(item).__name__} as JSON")
+
+    if pretty:
+        text = json.dumps(value, ensure_ascii=False, indent=2, default=placeholder)
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=placeholder)
+    text.encode("utf-8")  # a lone surrogate cannot be written as UTF-8: the slow writer can
+    if decimals:
+        text = re.sub(f'"{nonce}:([0-9]+)"', lambda match: decimals[int(match[1])], text)
+    return text
 
 
 def _encoded(value: Any, indent: str | None) -> str:
