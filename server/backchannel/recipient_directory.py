@@ -31,7 +31,8 @@ class RecipientDirectory:
         self._full_refresh_seconds = full_refresh_seconds
         self._task: asyncio.Task[None] | None = None
         self._refreshing: asyncio.Task[None] | None = None
-        self._pending_version_read: asyncio.Task[int] | None = None
+        self._version_read: asyncio.Future[int] | None = None
+        self._next_version_read: asyncio.Future[int] | None = None
 
     async def start(self) -> None:
         await self.refresh_all()
@@ -55,20 +56,30 @@ class RecipientDirectory:
 
     async def current(self) -> None:
         """Makes sure the view is at least as new as every recipient change acknowledged
-        before this call. Concurrent callers share one version read, as long as it had not
-        started when they came."""
-        while await asyncio.shield(self._version_read()) > self._version:
+        before this call. One version read serves every caller that arrived before it
+        started: under load, one read per round trip, whatever the request rate."""
+        while await self._version_read_after_now() > self._version:
             await self.refresh_all()
 
-    def _version_read(self) -> asyncio.Task[int]:
-        if self._pending_version_read is None:
-            self._pending_version_read = asyncio.create_task(self._read_version())
-        return self._pending_version_read
+    def _version_read_after_now(self) -> asyncio.Future[int]:
+        if self._version_read is None:
+            # None in flight: one starts now, after this caller arrived.
+            self._version_read = asyncio.ensure_future(self._read_version())
+            return asyncio.shield(self._version_read)
+        # One is in flight, started before this caller: wait for the next one.
+        if self._next_version_read is None:
+            self._next_version_read = asyncio.get_running_loop().create_future()
+        return asyncio.shield(self._next_version_read)
 
     async def _read_version(self) -> int:
-        # From here on, a caller needs a read that starts after it arrived.
-        self._pending_version_read = None
-        return await recipient_store.directory_version(self._pool)
+        try:
+            return await recipient_store.directory_version(self._pool)
+        finally:
+            waiting, self._next_version_read = self._next_version_read, None
+            self._version_read = None
+            if waiting is not None:
+                self._version_read = asyncio.ensure_future(self._read_version())
+                _chain(self._version_read, waiting)
 
     def changed(self, _recipient_id: str = "") -> None:
         """Notification callback: a recipient changed somewhere."""
@@ -129,6 +140,20 @@ class RecipientDirectory:
             ),
             key=lambda r: r.id,
         )
+
+
+def _chain(source: asyncio.Future[int], target: asyncio.Future[int]) -> None:
+    def copy(done: asyncio.Future[int]) -> None:
+        if target.done():
+            return
+        if done.cancelled():
+            target.cancel()
+        elif done.exception() is not None:
+            target.set_exception(done.exception())  # type: ignore[arg-type]
+        else:
+            target.set_result(done.result())
+
+    source.add_done_callback(copy)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -4,15 +4,15 @@ delivery attempt is a span linked to it whose ids are on the event."""
 from __future__ import annotations
 
 import asyncpg
+from conftest import RunningServer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from backchannel.v1 import feedback_service_pb2
-from conftest import RunningServer
 from support.receiver import WebhookReceiver
 from test_send_and_deliver import brief_example_feedback, create_webhook_recipient, wait_for_event
+
+from backchannel.v1 import feedback_service_pb2
 
 
 async def test_each_attempt_is_a_span_linked_to_the_accepting_rpc(

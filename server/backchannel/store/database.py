@@ -33,12 +33,19 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    """Pooled connections never carry session state (LISTEN has its own connection; the
+    migration lock is released explicitly), so the default reset query, one more round
+    trip on every release, is skipped. asyncpg still rolls back an open transaction."""
+
+
 async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min(2, size),
         max_size=size,
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=30,
     )
     assert pool is not None

@@ -19,7 +19,11 @@ WITH new_feedback AS (
         update_time, policy_start_time
     )
     SELECT d.id, f.id, d.recipient_id, f.lead_id,
-           CASE WHEN r.state = 'active' THEN 'pending' ELSE 'held' END,
+           CASE
+               WHEN r.delete_time IS NOT NULL THEN 'cancelled'
+               WHEN r.state = 'active' THEN 'pending'
+               ELSE 'held'
+           END,
            f.accept_time, f.accept_time, f.accept_time, f.accept_time
     FROM unnest($11::text[], $12::text[], $13::text[]) AS d (id, feedback_id, recipient_id)
     JOIN new_feedback f ON f.id = d.feedback_id

@@ -1,0 +1,32 @@
+"""Reads the test database directly, to see what a call did or did not store."""
+
+from __future__ import annotations
+
+import asyncpg
+
+TABLES = ("feedback", "deliveries", "feedback_events", "recipients")
+
+
+async def count_rows(database_url: str, *tables: str) -> dict[str, int]:
+    """How many rows each table holds."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        counts: dict[str, int] = {}
+        for table in tables:
+            assert table in TABLES, table
+            counts[table] = await connection.fetchval(f"SELECT count(*) FROM {table}")
+        return counts
+    finally:
+        await connection.close()
+
+
+async def delivery_states(database_url: str, feedback_id: str) -> dict[str, str]:
+    """recipient id -> stored delivery state, for one feedback."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT recipient_id, state FROM deliveries WHERE feedback_id = $1", feedback_id
+        )
+        return {row["recipient_id"]: row["state"] for row in rows}
+    finally:
+        await connection.close()
