@@ -80,7 +80,7 @@ def csv_record(body: bytes) -> dict[str, str]:
 # --- the plugin surface -----------------------------------------------------------------
 
 
-def test_the_hook_registers_exactly_json_xml_csv_and_form() -> None:
+def test_the_hook_registers_exactly_the_builtin_formatters() -> None:
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(HookSpecs)
     manager.register(backchannel.formatters)
@@ -88,7 +88,14 @@ def test_the_hook_registers_exactly_json_xml_csv_and_form() -> None:
 
     manager.hook.register_formatters(register=registered.append)
 
-    assert sorted(formatter.name for formatter in registered) == ["csv", "form", "json", "xml"]
+    assert sorted(formatter.name for formatter in registered) == [
+        "csv",
+        "form",
+        "json",
+        "postback",
+        "template",
+        "xml",
+    ]
 
 
 def test_the_package_is_installed_as_the_builtin_formatters_entry_point() -> None:

@@ -1,4 +1,4 @@
-"""The built-in formatters: ``json``, ``xml``, ``csv`` and ``form``.
+"""The built-in formatters: ``json``, ``xml``, ``csv``, ``form``, ``template`` and ``postback``.
 
 Registered through the ``builtin_formatters`` entry point of the ``backchannel`` group.
 Every formatter renders the canonical feedback document deterministically (the same
@@ -9,8 +9,14 @@ not set.
 ========  ======================  ==========  =================================================
 format    option                  default     meaning
 ========  ======================  ==========  =================================================
-all       ``fields``              everything  list of dotted paths (``outcome.value``,
-                                              ``consents.0.provider``) choosing and ordering
+every     ``drop``                none        dotted paths removed from the document
+every     ``rename``              none        object: dotted path -> new dotted name
+every     ``constants``           none        object: dotted name -> string, number, boolean
+                                              or null; drop, rename and constants reshape
+                                              the document in that order before it renders
+                                              (see ``_field_mapping``)
+json xml  ``fields``              everything  list of dotted paths (``outcome.value``,
+csv form                                      ``consents.0.provider``) choosing and ordering
                                               what is written; paths the document lacks are
                                               left out (csv: an empty cell)
 json      ``pretty``              false       indent by two spaces
@@ -21,11 +27,19 @@ csv       ``delimiter``           ``,``       one printable character or a tab, 
 csv       ``header``              true        write the header line
 csv       ``csv_injection_guard`` true        put ``'`` before text cells that start with
                                               ``= + - @``, tab or CR
+template  ``template``            summary     a sandboxed Jinja2 template (see ``_template``)
+template  ``content_type``        text/plain  the body's media type; charset=utf-8 is added
+template  ``file_extension``      txt         the file extension, no dot
+template  ``autoescape``          html/xml    escape values for HTML/XML; default true when
+                                              the content type is HTML or XML
+postback  ``template``            all macros  query text with macros such as ``{lead_id}``
+postback  ``return_template``     template    the same, for documents of kind ``return``
 ========  ======================  ==========  =================================================
 
 Content types and file extensions: ``application/json`` / ``json``, ``application/xml`` /
 ``xml``, ``text/csv; charset=utf-8`` / ``csv``, ``application/x-www-form-urlencoded`` /
-``txt``. Each module documents its own layout (XML element names, CSV cells, form pairs).
+``txt`` (postback too), the template's own (default ``text/plain; charset=utf-8`` /
+``txt``). Each module documents its own layout (XML element names, CSV cells, form pairs).
 """
 
 from __future__ import annotations
@@ -35,6 +49,8 @@ from collections.abc import Callable
 from backchannel.formatters._csv import STANDARD_COLUMNS, CsvFormatter
 from backchannel.formatters._form import FormFormatter
 from backchannel.formatters._json import JsonFormatter
+from backchannel.formatters._postback import PostbackFormatter
+from backchannel.formatters._template import TemplateFormatter
 from backchannel.formatters._xml import XmlFormatter
 from backchannel.plugin import Formatter, hookimpl
 
@@ -45,6 +61,8 @@ def register_formatters(register: Callable[[Formatter], None]) -> None:
     register(XmlFormatter())
     register(CsvFormatter())
     register(FormFormatter())
+    register(TemplateFormatter())
+    register(PostbackFormatter())
 
 
 __all__ = [
@@ -52,6 +70,8 @@ __all__ = [
     "CsvFormatter",
     "FormFormatter",
     "JsonFormatter",
+    "PostbackFormatter",
+    "TemplateFormatter",
     "XmlFormatter",
     "register_formatters",
 ]

@@ -1,5 +1,6 @@
 """What every built-in formatter shares: one function reads its options, both to check them
-and to render with them."""
+and to render with them, and the field mapping (``drop``, ``rename``, ``constants``; see
+:mod:`backchannel.formatters._field_mapping`) reshapes the document before it renders."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
+from backchannel.formatters._field_mapping import (
+    MAPPING_OPTION_NAMES,
+    FieldMapping,
+    apply_field_mapping,
+    read_field_mapping,
+)
 from backchannel.formatters._options import OptionReader
 from backchannel.plugin import FieldProblem, RenderedContent
 
@@ -26,7 +33,8 @@ class BuiltinFormatter(ABC, Generic[OptionsT]):
     """A :class:`~backchannel.plugin.Formatter` whose options read into an ``OptionsT``."""
 
     name: str
-    #: Every option name the formatter knows; others are problems.
+    #: Every option name the formatter knows besides the field mapping's (``drop``,
+    #: ``rename``, ``constants``, which every built-in formatter knows); others are problems.
     option_names: ClassVar[tuple[str, ...]]
 
     @abstractmethod
@@ -35,17 +43,26 @@ class BuiltinFormatter(ABC, Generic[OptionsT]):
 
     @abstractmethod
     def render_with(self, document: Mapping[str, Any], options: OptionsT) -> RenderedContent:
-        """Renders with options that have no problems."""
+        """Renders the reshaped document with options that have no problems."""
+
+    def check_with(self, options: OptionsT, mapping: FieldMapping, reader: OptionReader) -> None:
+        """Further checks that need both the options and the field mapping (a template
+        rendered against reshaped sample documents); problems go to ``reader``."""
 
     def check_options(self, options: Mapping[str, Any]) -> Sequence[FieldProblem]:
         return self._read(options)[1]
 
     def render(self, document: Mapping[str, Any], options: Mapping[str, Any]) -> RenderedContent:
-        read, problems = self._read(options)
+        (read, mapping), problems = self._read(options)
         if problems:
             raise InvalidFormatOptionsError(self.name, problems)
-        return self.render_with(document, read)
+        return self.render_with(apply_field_mapping(document, mapping), read)
 
-    def _read(self, options: Mapping[str, Any]) -> tuple[OptionsT, list[FieldProblem]]:
-        reader = OptionReader(options, self.option_names)
-        return self.read_options(reader), reader.problems
+    def _read(
+        self, options: Mapping[str, Any]
+    ) -> tuple[tuple[OptionsT, FieldMapping], list[FieldProblem]]:
+        reader = OptionReader(options, (*self.option_names, *MAPPING_OPTION_NAMES))
+        mapping = read_field_mapping(reader)
+        read = self.read_options(reader)
+        self.check_with(read, mapping, reader)
+        return (read, mapping), reader.problems

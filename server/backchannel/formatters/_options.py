@@ -34,6 +34,14 @@ class OptionReader:
     def has(self, name: str) -> bool:
         return self._options.get(name) is not None
 
+    def raw(self, name: str) -> Any:
+        """The option's value as given (None when not set), for readers of their own."""
+        return self._options.get(name)
+
+    def problem(self, field: str, description: str) -> None:
+        """Notes a problem with ``field``, a path under ``format_options`` (``rename.a``)."""
+        self._problem(_field(field), description)
+
     def boolean(self, name: str, default: bool) -> bool:
         value = self._options.get(name)
         if value is None:
