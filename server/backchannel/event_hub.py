@@ -34,12 +34,18 @@ class Subscriber:
         self.joined_at = position
         #: Set when its queue was full: the hub has left it and sends it nothing more.
         self.overflowed = False
+        #: Set by the stream while it hands a message to its client.
+        self.writing = False
+        #: Whether the stream was busy with its client when the queue overflowed (it is
+        #: not keeping up) rather than waiting for events (a burst larger than the queue).
+        self.overflowed_while_writing = False
 
     def offer(self, event: EventRecord) -> bool:
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
             self.overflowed = True
+            self.overflowed_while_writing = self.writing
             return False
         return True
 

@@ -222,7 +222,7 @@ class SshServer:
         raise TimeoutError(f"sshd did not answer within {START_TIMEOUT_SECONDS} s:\n{self.log()}")
 
 
-def ensure_test_account(username: str = TEST_USER) -> SftpUser:
+def ensure_test_account(username: str) -> SftpUser:
     """The dedicated local user the tests log in as, with a fresh random password."""
     try:
         entry = pwd.getpwnam(username)
@@ -252,12 +252,16 @@ def sshd() -> Iterator[SshServer]:
     if os.geteuid() != 0:
         pytest.fail("the sshd fixture runs as root: it creates a local user and starts sshd")
     workdir = Path(tempfile.mkdtemp(prefix="backchannel-sshd-"))
-    server = SshServer(workdir, ensure_test_account())
+    # A user of its own per session: two test runs on one machine never reset each
+    # other's password.
+    username = f"{TEST_USER}-{secrets.token_hex(3)}"
+    server = SshServer(workdir, ensure_test_account(username))
     try:
         server.start()
         yield server
     finally:
         server.stop()
+        subprocess.run(["userdel", "--remove", username], capture_output=True, timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

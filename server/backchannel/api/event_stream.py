@@ -1,9 +1,10 @@
 """One StreamFeedbackEvents call: replay from the log, follow the hub, heartbeat.
 
 The stream replays from the log until it has caught up with the event hub, then joins
-it. When a burst overflows its queue while it is reading, it leaves the hub, catches up
-from the log again and rejoins; only a subscriber that stopped reading (one message took
-longer than ``stall_seconds`` to be taken by its client) is ended with RESOURCE_EXHAUSTED.
+it. When a burst larger than its queue arrives while the stream is idle (waiting for
+events), it leaves the hub, catches up from the log and rejoins. When its queue overflows
+while the stream is busy handing a message to its client, the client is not keeping up:
+the stream ends with RESOURCE_EXHAUSTED, and the client resumes from its last cursor.
 """
 
 from __future__ import annotations
@@ -44,9 +45,6 @@ class _Progress:
 class StreamSettings:
     heartbeat_seconds: float
     queue_size: int
-    #: A subscriber whose queue overflowed while its client took this long to accept one
-    #: message has stopped reading: it is ended rather than caught up.
-    stall_seconds: float = 2.0
 
 
 class EventStream:
@@ -67,6 +65,7 @@ class EventStream:
                     yield response
             finally:
                 self._hub.leave(subscriber)
+            # _follow ends only when a burst overflowed the queue of an idle stream.
 
     async def _replay(
         self, event_filter: EventFilter, progress: _Progress
@@ -88,37 +87,40 @@ class EventStream:
             progress.read = _later(progress.read, target)
 
     async def _follow(self, subscriber: Subscriber, progress: _Progress) -> AsyncIterator[Response]:
-        loop = asyncio.get_running_loop()
-        last_write_seconds = 0.0
         while True:
             if subscriber.overflowed:
-                if last_write_seconds > self._settings.stall_seconds:
-                    raise ApiError(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        "SUBSCRIBER_TOO_SLOW",
-                        "the stream stopped reading and fell too far behind; resume after the "
-                        "last cursor received",
-                        metadata={"resume_after_cursor": encode_cursor(progress.sent)},
-                    )
+                if subscriber.overflowed_while_writing:
+                    raise _too_slow(progress)
                 return  # a burst, not a stall: catch up from the log and rejoin
             try:
                 item = await asyncio.wait_for(
                     subscriber.queue.get(), self._settings.heartbeat_seconds
                 )
             except TimeoutError:
+                subscriber.writing = True
                 yield Response(
                     heartbeat=feedback_service_pb2.Heartbeat(
                         cursor=encode_cursor(progress.read), time=timestamp(datetime.now(UTC))
                     )
                 )
+                subscriber.writing = False
                 continue
             if isinstance(item, EventPosition):
                 progress.read = _later(progress.read, item)
                 continue
             if item.position <= progress.sent:
                 continue
-            write_started = loop.time()
+            subscriber.writing = True
             yield stream_item(item)
-            last_write_seconds = loop.time() - write_started
+            subscriber.writing = False
             progress.sent = item.position
             progress.read = _later(progress.read, item.position)
+
+
+def _too_slow(progress: _Progress) -> ApiError:
+    return ApiError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "SUBSCRIBER_TOO_SLOW",
+        "the stream cannot keep up with the events; resume after the last cursor received",
+        metadata={"resume_after_cursor": encode_cursor(progress.sent)},
+    )
