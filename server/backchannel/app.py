@@ -37,6 +37,7 @@ from backchannel.recipient_directory import RecipientDirectory
 from backchannel.settings import Settings
 from backchannel.store import events as event_store
 from backchannel.store.database import (
+    DATABASE_ERRORS,
     DELIVERIES_CHANNEL,
     EVENTS_CHANNEL,
     RECIPIENTS_CHANNEL,
@@ -153,6 +154,7 @@ class BackchannelServer:
                 lease_seconds=s.lease_seconds,
                 poll_interval=s.poll_interval_seconds,
                 retry_share=s.retry_share,
+                recipient_concurrency=s.recipient_concurrency,
             )
             self._dispatcher.start()
             handlers[DELIVERIES_CHANNEL] = self._dispatcher.wake
@@ -227,7 +229,7 @@ class BackchannelServer:
             cutoff = datetime.now(UTC) - timedelta(days=self.settings.event_retention_days)
             try:
                 await event_store.prune_events(self._pool, cutoff)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except DATABASE_ERRORS as error:
                 if cancelling():
                     raise asyncio.CancelledError from error
             await asyncio.sleep(_PRUNE_EVERY_SECONDS)

@@ -16,6 +16,7 @@ import asyncpg
 
 from backchannel.background import cancelling, stop_task
 from backchannel.store import events as event_store
+from backchannel.store.database import DATABASE_ERRORS
 from backchannel.store.records import EventFilter, EventPosition, EventRecord
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class EventHub:
             self._wake.clear()
             try:
                 await self._read_all()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except DATABASE_ERRORS as error:
                 if cancelling():
                     raise asyncio.CancelledError from error
                 log.warning("event hub could not read events: %s", type(error).__name__)

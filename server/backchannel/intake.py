@@ -66,11 +66,11 @@ class Intake:
                         continue
                 if not await self._write(connection, live):
                     # The connection may be broken: hand it back and take a fresh one.
-                    await self._pool.release(connection)
+                    await _release(self._pool, connection)
                     connection = None
         finally:
             if connection is not None:
-                await self._pool.release(connection)
+                await _release(self._pool, connection)
 
     async def _write(self, connection: DbConnection, batch: list[_Item]) -> bool:
         """Writes the batch and answers each request; False if the connection failed."""
@@ -102,3 +102,11 @@ def _fail(batch: list[_Item], error: Exception) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(error)
+
+
+async def _release(pool: asyncpg.Pool, connection: PoolConnectionProxy) -> None:
+    # Releasing a connection the server dropped can itself fail; the pool replaces it.
+    try:
+        await pool.release(connection)
+    except Exception as error:
+        log.warning("dropped a broken database connection: %s", type(error).__name__)

@@ -18,6 +18,7 @@ import asyncpg
 
 from backchannel.background import cancelling, stop_task
 from backchannel.store import recipients as recipient_store
+from backchannel.store.database import DATABASE_ERRORS
 from backchannel.store.records import RecipientRecord
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class RecipientDirectory:
             await asyncio.sleep(self._full_refresh_seconds)
             try:
                 await self.refresh_all()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except DATABASE_ERRORS as error:
                 if cancelling():
                     raise asyncio.CancelledError from error
 

@@ -55,6 +55,9 @@ class Settings:
     dispatcher_enabled: bool = True
     #: Deliveries sent at once by this process.
     delivery_concurrency: int = 256
+    #: Attempts in flight at once to any one recipient, per process: one recipient that
+    #: never answers can hold at most this many of the delivery slots.
+    recipient_concurrency: int = 32
     #: Deliveries claimed per claim query.
     claim_batch_size: int = 100
     #: Seconds a claim lasts; a crashed worker's deliveries are taken again after it.
@@ -177,6 +180,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "database_pool_size": _positive(int),
     "dispatcher_enabled": _bool,
     "delivery_concurrency": _positive(int),
+    "recipient_concurrency": _positive(int),
     "claim_batch_size": _positive(int),
     "lease_seconds": _positive(float),
     "poll_interval_seconds": _positive(float),

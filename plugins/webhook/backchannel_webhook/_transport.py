@@ -41,7 +41,9 @@ class WebhookTransport:
     name = "webhook"
     secret_settings: frozenset[str] = SECRET_SETTINGS
 
-    def __init__(self, *, max_connections: int = 100, max_connections_per_host: int = 0) -> None:
+    def __init__(self, *, max_connections: int = 0, max_connections_per_host: int = 0) -> None:
+        # No pool-wide cap: the host bounds how many sends run at once, per process and per
+        # recipient, so one recipient that never answers cannot hold every connection.
         self._max_connections = max_connections
         self._max_connections_per_host = max_connections_per_host
         self._context = TransportContext()

@@ -38,7 +38,15 @@ def _decode(deserializer: Deserializer | None, raw: Any) -> Any:
 def _as_api_error(error: BaseException, method: str) -> ApiError:
     if isinstance(error, ApiError):
         return error
-    if isinstance(error, (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)) or (
+    if isinstance(
+        error,
+        (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+            OSError,
+        ),
+    ) or (
         isinstance(error, asyncpg.PostgresError)
         and getattr(error, "sqlstate", "")[:2] in ("08", "57")
     ):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 
 import asyncpg
 
@@ -19,11 +20,14 @@ from backchannel.delivery.attempt import AttemptSettings, perform_attempt
 from backchannel.delivery.recorder import AttemptRecorder
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.store import deliveries as delivery_store
+from backchannel.store.database import DATABASE_ERRORS
 from backchannel.store.records import ClaimedDelivery
 
 log = logging.getLogger(__name__)
 
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_DB_ERRORS = DATABASE_ERRORS
+#: How long a delivery handed back for a busy recipient waits before it is claimed again.
+_BUSY_RECIPIENT_WAIT = 0.5
 
 
 class Dispatcher:
@@ -38,6 +42,7 @@ class Dispatcher:
         lease_seconds: float,
         poll_interval: float,
         retry_share: float = 0.5,
+        recipient_concurrency: int = 32,
     ) -> None:
         self._pool = pool
         self._plugins = plugins
@@ -51,6 +56,10 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._in_flight: dict[asyncio.Task[None], ClaimedDelivery] = {}
         self._retries_in_flight = 0
+        #: Attempts in flight per recipient in this process: one recipient that never
+        #: answers holds at most this many of the slots, never all of them.
+        self._recipient_concurrency = recipient_concurrency
+        self._in_flight_by_recipient: Counter[str] = Counter()
         self._loop_task: asyncio.Task[None] | None = None
         self._reaper_task: asyncio.Task[None] | None = None
 
@@ -103,20 +112,41 @@ class Dispatcher:
                     if cancelling():
                         raise asyncio.CancelledError from error
                     log.warning("could not claim deliveries: %s", type(error).__name__)
+                handed_back: list[str] = []
                 for delivery in claimed:
+                    recipient_id = delivery.recipient.id
+                    if self._in_flight_by_recipient[recipient_id] >= self._recipient_concurrency:
+                        handed_back.append(delivery.lease_token)
+                        continue
+                    self._in_flight_by_recipient[recipient_id] += 1
                     task = asyncio.create_task(self._attempt(delivery))
                     self._in_flight[task] = delivery
                     if delivery.attempt > 1:
                         self._retries_in_flight += 1
                     task.add_done_callback(self._attempt_done)
-                if len(claimed) == limit:
+                if handed_back:
+                    await self._hand_back(handed_back)
+                    wait = min(wait, _BUSY_RECIPIENT_WAIT)
+                if len(claimed) == limit and not handed_back:
                     continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
 
+    async def _hand_back(self, lease_tokens: list[str]) -> None:
+        try:
+            await delivery_store.release_claims(self._pool, lease_tokens, _BUSY_RECIPIENT_WAIT)
+        except _DB_ERRORS as error:
+            if cancelling():
+                raise asyncio.CancelledError from error
+            # Their leases expire and they come back then.
+
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
         delivery = self._in_flight.pop(task, None)
+        if delivery is not None:
+            self._in_flight_by_recipient[delivery.recipient.id] -= 1
+            if not self._in_flight_by_recipient[delivery.recipient.id]:
+                del self._in_flight_by_recipient[delivery.recipient.id]
         if delivery is not None and delivery.attempt > 1:
             self._retries_in_flight -= 1
         if len(self._in_flight) <= max(0, self._concurrency - self._claim_batch_size):

@@ -8,6 +8,7 @@ import logging
 import asyncpg
 
 from backchannel.background import cancelling, stop_task
+from backchannel.store.database import DATABASE_ERRORS
 from backchannel.store.deliveries import HealthUpdater, record_attempts
 from backchannel.store.records import AttemptOutcome
 
@@ -53,7 +54,7 @@ class AttemptRecorder:
                 try:
                     await record_attempts(self._pool, batch, self._update_health)
                     break
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                except DATABASE_ERRORS as error:
                     if cancelling():
                         raise asyncio.CancelledError from error
                     # Kept in memory and retried; if this process dies first, the leases

@@ -17,6 +17,15 @@ from backchannel.background import cancelling, stop_task
 #: A connection of its own or one borrowed from the pool.
 DbConnection = asyncpg.Connection | PoolConnectionProxy
 
+#: What a lost or restarting database raises. InternalClientError comes from a pooled
+#: connection whose session the server ended mid-operation (asyncpg issue 784).
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
 log = logging.getLogger(__name__)
 
 #: Channel notified when deliveries become due (payload: nothing worth reading).
@@ -91,7 +100,7 @@ class Listener:
                     callback()
                 await lost.wait()
                 log.warning("LISTEN connection lost; reconnecting")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except DATABASE_ERRORS as error:
                 if cancelling():
                     raise asyncio.CancelledError from error
                 log.warning("LISTEN connection failed (%s); retrying", type(error).__name__)

@@ -159,8 +159,10 @@ async def renew_leases(
     await pool.execute(sql("renew_leases"), list(lease_tokens), lease_seconds)
 
 
-async def release_claims(pool: asyncpg.Pool, lease_tokens: Sequence[str]) -> None:
-    await pool.execute(sql("release_claims"), list(lease_tokens))
+async def release_claims(
+    pool: asyncpg.Pool, lease_tokens: Sequence[str], due_in_seconds: float = 0.0
+) -> None:
+    await pool.execute(sql("release_claims"), list(lease_tokens), due_in_seconds)
 
 
 def _health_from_row(row: asyncpg.Record) -> RecipientHealthRecord:

@@ -8,3 +8,5 @@ INSERT INTO feedback_events (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
     $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31
 )
+-- A batch retried after a commit whose answer was lost is recorded once.
+ON CONFLICT (id) DO NOTHING

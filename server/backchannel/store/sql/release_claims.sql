@@ -1,5 +1,6 @@
--- Hands back deliveries whose attempt never finished (shutdown): due now, the
--- unfinished attempt not counted.
+-- Hands back deliveries whose attempt never started or never finished (shutdown, or a
+-- recipient already at this process's in-flight cap): due after $2 seconds, the attempt
+-- not counted.
 UPDATE deliveries d SET
     state = CASE
         WHEN r.delete_time IS NOT NULL THEN 'cancelled'
@@ -7,6 +8,6 @@ UPDATE deliveries d SET
         ELSE 'pending'
     END,
     attempt_count = d.attempt_count - 1, lease_until = NULL, lease_token = NULL,
-    next_attempt_time = now(), update_time = now()
+    next_attempt_time = now() + make_interval(secs => $2), update_time = now()
 FROM recipients r
 WHERE d.lease_token = ANY($1::uuid[]) AND d.state = 'in_flight' AND r.id = d.recipient_id

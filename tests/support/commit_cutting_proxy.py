@@ -1,0 +1,112 @@
+"""A loopback TCP proxy in front of Postgres that can lose the answer to a COMMIT.
+
+Armed, it watches what clients send: on a connection that has sent ``trigger`` (some
+text of the transaction to pick out), the next COMMIT is passed on to Postgres and then
+the client's connection is cut. Postgres commits; the client only sees its connection
+die, as when a network path or a pooler fails at the worst moment. The connection to
+Postgres is held open a moment longer so the commit surely completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import TracebackType
+from typing import Self
+
+#: Bytes kept from the previous read, so a marker split across two reads is still seen.
+_OVERLAP = 128
+#: How long the Postgres side of a cut connection stays open, seconds.
+_LINGER = 1.0
+
+
+class CommitCuttingProxy:
+    def __init__(self, target_port: int, trigger: bytes) -> None:
+        self.target_port = target_port
+        self.trigger = trigger
+        self.port = 0
+        #: COMMITs still to cut.
+        self.armed = 0
+        #: COMMITs cut so far.
+        self.cuts = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def arm(self, commits: int = 1) -> None:
+        self.armed += commits
+
+    def url(self, database_url: str) -> str:
+        """``database_url`` (on the target port) with this proxy in between."""
+        return database_url.replace(f":{self.target_port}/", f":{self.port}/", 1)
+
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(
+                "127.0.0.1", self.target_port
+            )
+        except OSError:
+            writer.transport.abort()
+            self._tasks.discard(task)
+            return
+        answers = asyncio.create_task(_pipe(upstream_reader, writer))
+        try:
+            with contextlib.suppress(OSError):  # either side may close at any moment
+                await self._forward_requests(reader, upstream_writer, writer)
+        finally:
+            answers.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await answers
+            writer.transport.abort()
+            upstream_writer.transport.abort()
+            self._tasks.discard(task)
+
+    async def _forward_requests(
+        self,
+        reader: asyncio.StreamReader,
+        upstream: asyncio.StreamWriter,
+        client: asyncio.StreamWriter,
+    ) -> None:
+        tail = b""
+        triggered = False
+        while data := await reader.read(65536):
+            upstream.write(data)
+            await upstream.drain()
+            seen = tail + data
+            if not triggered and self.armed > 0 and (at := seen.find(self.trigger)) >= 0:
+                triggered = True
+                seen = seen[at + len(self.trigger) :]
+            if triggered and self.armed > 0 and b"COMMIT" in seen:
+                self.armed -= 1
+                self.cuts += 1
+                client.transport.abort()
+                await asyncio.sleep(_LINGER)
+                return
+            tail = seen[-_OVERLAP:]
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
