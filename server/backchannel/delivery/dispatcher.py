@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
+from collections import Counter, deque
 
 import asyncpg
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 _DB_ERRORS = DATABASE_ERRORS
 #: How long a delivery handed back for a busy recipient waits before it is claimed again.
-_BUSY_RECIPIENT_WAIT = 0.5
+_BUSY_RECIPIENT_WAIT = 0.05
 
 
 class Dispatcher:
@@ -60,6 +60,9 @@ class Dispatcher:
         #: answers holds at most this many of the slots, never all of them.
         self._recipient_concurrency = recipient_concurrency
         self._in_flight_by_recipient: Counter[str] = Counter()
+        #: Claimed deliveries waiting for a slot of their recipient (leased, renewed).
+        self._waiting: dict[str, deque[ClaimedDelivery]] = {}
+        self._waiting_count = 0
         self._loop_task: asyncio.Task[None] | None = None
         self._reaper_task: asyncio.Task[None] | None = None
 
@@ -75,10 +78,15 @@ class Dispatcher:
         records them; hands back the deliveries of attempts still running then."""
         for task in (self._loop_task, self._reaper_task):
             await stop_task(task)
+        waiting = [d.lease_token for queue in self._waiting.values() for d in queue]
+        self._waiting.clear()
+        self._waiting_count = 0
         unfinished: set[asyncio.Task[None]] = set()
         if self._in_flight:
             _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
-        tokens = [self._in_flight[t].lease_token for t in unfinished if t in self._in_flight]
+        tokens = waiting + [
+            self._in_flight[t].lease_token for t in unfinished if t in self._in_flight
+        ]
         for task in unfinished:
             task.cancel()
         await self._recorder.flush(timeout=max(grace, 1.0))
@@ -93,7 +101,7 @@ class Dispatcher:
 
     async def _claim_loop(self) -> None:
         while True:
-            capacity = self._concurrency - len(self._in_flight)
+            capacity = self._concurrency - len(self._in_flight) - self._waiting_count
             claimed: list[ClaimedDelivery] = []
             wait = self._poll_interval
             if capacity > 0:
@@ -104,6 +112,11 @@ class Dispatcher:
                         limit,
                         self._lease_seconds,
                         retry_limit=self._retry_capacity - self._retries_in_flight,
+                        busy_recipients=[
+                            r
+                            for r, queue in self._waiting.items()
+                            if len(queue) >= 2 * self._recipient_concurrency
+                        ],
                     )
                     claimed = batch.deliveries
                     if batch.recheck_after is not None:
@@ -115,15 +128,18 @@ class Dispatcher:
                 handed_back: list[str] = []
                 for delivery in claimed:
                     recipient_id = delivery.recipient.id
-                    if self._in_flight_by_recipient[recipient_id] >= self._recipient_concurrency:
-                        handed_back.append(delivery.lease_token)
+                    if self._in_flight_by_recipient[recipient_id] < self._recipient_concurrency:
+                        self._start(delivery)
                         continue
-                    self._in_flight_by_recipient[recipient_id] += 1
-                    task = asyncio.create_task(self._attempt(delivery))
-                    self._in_flight[task] = delivery
-                    if delivery.attempt > 1:
-                        self._retries_in_flight += 1
-                    task.add_done_callback(self._attempt_done)
+                    queue = self._waiting.setdefault(recipient_id, deque())
+                    if len(queue) < 2 * self._recipient_concurrency:
+                        # Its recipient is busy: it starts as soon as one of its slots frees.
+                        queue.append(delivery)
+                        self._waiting_count += 1
+                        if delivery.attempt > 1:
+                            self._retries_in_flight += 1
+                    else:
+                        handed_back.append(delivery.lease_token)
                 if handed_back:
                     await self._hand_back(handed_back)
                     wait = min(wait, _BUSY_RECIPIENT_WAIT)
@@ -141,15 +157,31 @@ class Dispatcher:
                 raise asyncio.CancelledError from error
             # Their leases expire and they come back then.
 
+    def _start(self, delivery: ClaimedDelivery, counted: bool = False) -> None:
+        self._in_flight_by_recipient[delivery.recipient.id] += 1
+        task = asyncio.create_task(self._attempt(delivery))
+        self._in_flight[task] = delivery
+        if delivery.attempt > 1 and not counted:
+            self._retries_in_flight += 1
+        task.add_done_callback(self._attempt_done)
+
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
         delivery = self._in_flight.pop(task, None)
         if delivery is not None:
-            self._in_flight_by_recipient[delivery.recipient.id] -= 1
-            if not self._in_flight_by_recipient[delivery.recipient.id]:
-                del self._in_flight_by_recipient[delivery.recipient.id]
-        if delivery is not None and delivery.attempt > 1:
-            self._retries_in_flight -= 1
-        if len(self._in_flight) <= max(0, self._concurrency - self._claim_batch_size):
+            recipient_id = delivery.recipient.id
+            self._in_flight_by_recipient[recipient_id] -= 1
+            if not self._in_flight_by_recipient[recipient_id]:
+                del self._in_flight_by_recipient[recipient_id]
+            if delivery.attempt > 1:
+                self._retries_in_flight -= 1
+            queue = self._waiting.get(recipient_id)
+            if queue:
+                self._waiting_count -= 1
+                self._start(queue.popleft(), counted=True)
+                if not queue:
+                    del self._waiting[recipient_id]
+        busy = len(self._in_flight) + self._waiting_count
+        if busy <= max(0, self._concurrency - self._claim_batch_size):
             self._wake.set()
 
     async def _attempt(self, delivery: ClaimedDelivery) -> None:
@@ -164,7 +196,9 @@ class Dispatcher:
         """Renews this process's leases and releases everyone's expired ones."""
         while True:
             await asyncio.sleep(max(0.5, min(self._lease_seconds / 3, 15.0)))
-            tokens = [d.lease_token for d in self._in_flight.values()]
+            tokens = [d.lease_token for d in self._in_flight.values()] + [
+                d.lease_token for queue in self._waiting.values() for d in queue
+            ]
             if tokens:
                 try:
                     await delivery_store.renew_leases(self._pool, tokens, self._lease_seconds)

@@ -41,15 +41,23 @@ class ClaimBatch:
 
 
 async def claim_due_deliveries(
-    pool: asyncpg.Pool, limit: int, lease_seconds: float, retry_limit: int
+    pool: asyncpg.Pool,
+    limit: int,
+    lease_seconds: float,
+    retry_limit: int,
+    busy_recipients: Sequence[str] = (),
 ) -> ClaimBatch:
-    """Claims up to ``limit`` due deliveries, at most ``retry_limit`` of them retries."""
+    """Claims up to ``limit`` due deliveries, at most ``retry_limit`` of them retries,
+    none for ``busy_recipients``."""
     async with pool.acquire() as connection, connection.transaction():
         now: datetime = await connection.fetchval(sql("transaction_time"))
-        candidates = list(await connection.fetch(sql("claim_candidates_first"), limit))
+        busy = list(busy_recipients)
+        candidates = list(await connection.fetch(sql("claim_candidates_first"), limit, busy))
         room_for_retries = min(limit - len(candidates), retry_limit)
         if room_for_retries > 0:
-            candidates += await connection.fetch(sql("claim_candidates_retry"), room_for_retries)
+            candidates += await connection.fetch(
+                sql("claim_candidates_retry"), room_for_retries, busy
+            )
         if not candidates:
             return ClaimBatch([], None)
         admission = await _admit(connection, candidates, now, lease_seconds)
