@@ -63,6 +63,8 @@ class Dispatcher:
         #: Claimed deliveries waiting for a slot of their recipient (leased, renewed).
         self._waiting: dict[str, deque[ClaimedDelivery]] = {}
         self._waiting_count = 0
+        #: At most this many may wait per recipient: one claim batch always fits.
+        self._waiting_room = max(claim_batch_size, 2 * recipient_concurrency)
         self._loop_task: asyncio.Task[None] | None = None
         self._reaper_task: asyncio.Task[None] | None = None
 
@@ -112,10 +114,12 @@ class Dispatcher:
                         limit,
                         self._lease_seconds,
                         retry_limit=self._retry_capacity - self._retries_in_flight,
+                        # A recipient using all its slots gets nothing more until one frees;
+                        # what is already waiting for it starts then.
                         busy_recipients=[
                             r
-                            for r, queue in self._waiting.items()
-                            if len(queue) >= 2 * self._recipient_concurrency
+                            for r, running in self._in_flight_by_recipient.items()
+                            if running >= self._recipient_concurrency
                         ],
                     )
                     claimed = batch.deliveries
@@ -132,7 +136,7 @@ class Dispatcher:
                         self._start(delivery)
                         continue
                     queue = self._waiting.setdefault(recipient_id, deque())
-                    if len(queue) < 2 * self._recipient_concurrency:
+                    if len(queue) < self._waiting_room:
                         # Its recipient is busy: it starts as soon as one of its slots frees.
                         queue.append(delivery)
                         self._waiting_count += 1
