@@ -34,6 +34,23 @@ def decode_cursor(cursor: str, field: str) -> EventPosition:
     return EventPosition(int(match[1]), int(match[2]))
 
 
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def page_size_of(requested: int) -> int:
+    """The page size of a list request (AIP-158): 0 means the default, more than the
+    maximum is the maximum, negative is refused."""
+    if requested < 0:
+        raise ApiError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_ARGUMENT",
+            "page_size must not be negative",
+            [("page_size", "must not be negative")],
+        )
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
 def _fingerprint(filter_text: str) -> str:
     return hashlib.sha256(filter_text.encode()).hexdigest()[:16]
 

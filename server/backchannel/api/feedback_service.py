@@ -23,6 +23,7 @@ from backchannel.api.cursors import (
     decode_page_token,
     encode_cursor,
     encode_page_token,
+    page_size_of,
 )
 from backchannel.api.errors import ApiError, not_found
 from backchannel.api.event_filters import parse_event_filter
@@ -49,7 +50,6 @@ from backchannel.v1 import (
 )
 
 Context = grpc.aio.ServicerContext[Any, Any]
-_MAX_PAGE = 1000
 
 
 class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
@@ -187,14 +187,7 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
     async def ListFeedbackEvents(
         self, request: feedback_service_pb2.ListFeedbackEventsRequest, context: Context
     ) -> feedback_service_pb2.ListFeedbackEventsResponse:
-        if request.page_size < 0:
-            raise ApiError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "INVALID_ARGUMENT",
-                "page_size must not be negative",
-                [("page_size", "must not be negative")],
-            )
-        page_size = min(request.page_size or 100, _MAX_PAGE)
+        page_size = page_size_of(request.page_size)
         event_filter = parse_event_filter(request.filter)
         after = (
             decode_page_token(request.page_token, request.filter) if request.page_token else ORIGIN

@@ -17,6 +17,7 @@ from backchannel.api.conversions import (
     kind_name,
     recipient_message,
 )
+from backchannel.api.cursors import page_size_of
 from backchannel.api.errors import ApiError, Violations, not_found
 from backchannel.api.validation import RECIPIENT_ID, validate_recipient
 from backchannel.plugin import Formatter, ProbeStep, Transport
@@ -27,7 +28,6 @@ from backchannel.store.records import RecipientRecord
 from backchannel.v1 import recipient_pb2, recipient_service_pb2, recipient_service_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
-_MAX_PAGE = 1000
 _PROBE_DEADLINE = 60.0
 _WRITABLE = (
     "retry_policy",
@@ -150,14 +150,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
     async def ListRecipients(
         self, request: recipient_service_pb2.ListRecipientsRequest, context: Context
     ) -> recipient_service_pb2.ListRecipientsResponse:
-        if request.page_size < 0:
-            raise ApiError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "INVALID_ARGUMENT",
-                "page_size must not be negative",
-                [("page_size", "must not be negative")],
-            )
-        page_size = min(request.page_size or 100, _MAX_PAGE)
+        page_size = page_size_of(request.page_size)
         after = request.page_token
         if after and not RECIPIENT_ID.fullmatch(after):
             raise ApiError(
