@@ -1,9 +1,10 @@
 """The accept ceiling: a bare grpc.aio server answering backchannel.v1.FeedbackService/
-SendFeedback with a canned response, nothing else (no database, no interceptors).
+SendFeedback with a canned response, nothing else (no database, no wrapping).
 
 Run as its own process by run.py: ``python bench/echo_server.py --port N``; with
-``--interceptors both`` it also installs the real server's interceptors (a diagnostic
-rung). It prints ``PORT <n>`` once listening and stops by itself after ``--max-seconds``.
+``--wrapped`` its method handlers are wrapped as the real server's are (decoding, server
+span, error mapping: a diagnostic rung). It prints ``PORT <n>`` once listening and stops
+by itself after ``--max-seconds``.
 """
 
 from __future__ import annotations
@@ -32,30 +33,24 @@ class EchoFeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         return self._answer
 
 
-def backchannel_interceptors(which: str) -> list[Any]:
-    """The interceptors ``backchannel serve`` installs (``both``), or one of them (``otel``:
-    OpenTelemetry with the server's tracer provider, no exporter; ``errors``: the error
-    mapping), so their cost can be told apart from the rest of SendFeedback."""
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
-    from backchannel.api.interceptors import ErrorMappingInterceptor
+def add_echo_service(server: grpc.aio.Server, wrapped: bool) -> None:
+    """Registers the echo service bare, or (``wrapped``) as ``backchannel serve`` registers
+    its services, with the server's tracer provider and no exporter, so the cost of that
+    wrapping can be told apart from the rest of SendFeedback."""
+    add = feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server
+    if not wrapped:
+        add(EchoFeedbackService(), server)
+        return
+    from backchannel.api.rpc_handlers import add_service
     from backchannel.telemetry import configure_tracing
 
     configure_tracing("none", "")
-    chosen: list[Any] = []
-    if which in ("otel", "both"):
-        chosen.append(aio_server_interceptor())
-    if which in ("errors", "both"):
-        chosen.append(ErrorMappingInterceptor())
-    return chosen
+    add_service(add, EchoFeedbackService(), server)
 
 
-async def serve(port: int, max_seconds: float, interceptors: str) -> None:
-    server = grpc.aio.server(
-        interceptors=backchannel_interceptors(interceptors) if interceptors != "none" else None,
-        options=[("grpc.so_reuseport", 0)],
-    )
-    feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server(EchoFeedbackService(), server)
+async def serve(port: int, max_seconds: float, wrapped: bool) -> None:
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    add_echo_service(server, wrapped)
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     print(f"PORT {bound}", flush=True)
@@ -73,13 +68,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=900.0)
     parser.add_argument(
-        "--interceptors",
-        choices=("none", "otel", "errors", "both"),
-        default="none",
-        help="install the real server's interceptors: OpenTelemetry, error mapping, or both",
+        "--wrapped",
+        action="store_true",
+        help="wrap the method handlers as the real server does (decoding, span, errors)",
     )
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.max_seconds, args.interceptors))
+    asyncio.run(serve(args.port, args.max_seconds, args.wrapped))
 
 
 if __name__ == "__main__":

@@ -535,8 +535,8 @@ async def bench_accepts(env: Env, report: Report) -> None:
     plan = env.plan
     say(f"\n[1] durable accepts: {plan.runs} x {plan.accept_count} calls, {IN_FLIGHT} in flight")
     echo = await env.processes.start("echo-server", python_argv("echo_server.py"), "PORT")
-    echo_icp = await env.processes.start(
-        "echo-server-interceptors", python_argv("echo_server.py", "--interceptors", "both"), "PORT"
+    echo_wrapped = await env.processes.start(
+        "echo-server-wrapped", python_argv("echo_server.py", "--wrapped"), "PORT"
     )
     off_url = await env.fresh_database("accept_off")
     off = await env.start_backchannel(off_url, dispatcher=False)
@@ -546,7 +546,7 @@ async def bench_accepts(env: Env, report: Report) -> None:
     await create_recipient(on.port, env.sink_url)
     targets = {
         "echo": echo,
-        "echo+interceptors": echo_icp,
+        "echo+wrapping": echo_wrapped,
         "dispatcher-off": off,
         "dispatcher-on": on,
     }
@@ -597,7 +597,7 @@ async def bench_accepts(env: Env, report: Report) -> None:
     finally:
         for channel in channels.values():
             await channel.close()
-        for child in (echo, echo_icp, off, on):
+        for child in (echo, echo_wrapped, off, on):
             await env.processes.stop(child)
     echo_rate = median(rates["echo"])
     for name, label in (
@@ -616,13 +616,13 @@ async def bench_accepts(env: Env, report: Report) -> None:
                 verdict_ratio(ratio, 0.8) if name == "dispatcher-off" else "",
             )
         )
-    icp_rate = median(rates["echo+interceptors"])
+    wrapped_rate = median(rates["echo+wrapping"])
     report.rows.append(
         Row(
-            "1* echo + server's interceptors (diag.)",
-            f"{icp_rate:,.0f} RPC/s",
+            "1* echo + server's handler wrapping (diag.)",
+            f"{wrapped_rate:,.0f} RPC/s",
             f"{echo_rate:,.0f} RPC/s grpc.aio echo",
-            icp_rate / echo_rate,
+            wrapped_rate / echo_rate,
             "(info)",
         )
     )

@@ -15,14 +15,13 @@ import grpc
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from backchannel import __version__
 from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
-from backchannel.api.interceptors import ErrorMappingInterceptor
 from backchannel.api.recipient_service import RecipientService
+from backchannel.api.rpc_handlers import add_service
 from backchannel.background import cancelling, stop_task
 from backchannel.delivery.attempt import AttemptSettings
 from backchannel.delivery.dispatcher import Dispatcher
@@ -163,11 +162,9 @@ class BackchannelServer:
         self._listener.start()
         self._tasks.append(asyncio.create_task(self._prune_events(), name="event-pruning"))
 
-        server = grpc.aio.server(
-            interceptors=[aio_server_interceptor(), ErrorMappingInterceptor()],  # type: ignore[no-untyped-call]
-            options=[("grpc.so_reuseport", 0)],
-        )
-        feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server(
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        add_service(
+            feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server,
             FeedbackService(
                 pool,
                 intake,
@@ -177,11 +174,15 @@ class BackchannelServer:
             ),
             server,
         )
-        recipient_service_pb2_grpc.add_RecipientServiceServicer_to_server(
-            RecipientService(pool, plugins.transports, plugins.formatters, directory), server
+        add_service(
+            recipient_service_pb2_grpc.add_RecipientServiceServicer_to_server,
+            RecipientService(pool, plugins.transports, plugins.formatters, directory),
+            server,
         )
-        delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server(
-            DeliveryService(pool), server
+        add_service(
+            delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server,
+            DeliveryService(pool),
+            server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
