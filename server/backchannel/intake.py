@@ -18,7 +18,7 @@ from backchannel.store.records import NewFeedback, StoredAnswer
 
 log = logging.getLogger(__name__)
 
-_Item = tuple[NewFeedback, asyncio.Future[StoredAnswer]]
+_Item = tuple[NewFeedback, asyncio.Future[StoredAnswer | None]]
 
 
 class Intake:
@@ -43,8 +43,12 @@ class Intake:
             if not future.done():
                 future.set_exception(ConnectionError("server is shutting down"))
 
-    async def submit(self, feedback: NewFeedback) -> StoredAnswer:
-        future: asyncio.Future[StoredAnswer] = asyncio.get_running_loop().create_future()
+    async def submit(self, feedback: NewFeedback) -> StoredAnswer | None:
+        """The stored answer for the feedback's request id once committed, or None when
+        nothing was stored because the recipient directory moved past the version the
+        feedback's recipients were chosen at (choose them again and resubmit); never None
+        for feedback without a directory version."""
+        future: asyncio.Future[StoredAnswer | None] = asyncio.get_running_loop().create_future()
         await self._queue.put((feedback, future))
         return await future
 

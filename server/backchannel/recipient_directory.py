@@ -1,11 +1,14 @@
 """An in-process view of the live recipients, for choosing subscribers without reading
 every recipient on each request.
 
-Every change to recipients bumps a version in the same transaction. Before choosing
-subscribers, a request reads that version (one indexed row) and, if the view is older,
-waits for a fresh read: a recipient change acknowledged on any replica is seen by the
-next request on every replica. Notifications keep the view fresh in the background. An
-id the view does not know is looked up in the database before being called unknown.
+Every change to recipients bumps a version in the same transaction. Requests choose their
+recipients from the view and the statement that stores them checks, in its own snapshot,
+that the version is still the view's (no extra round trip); if it moved, nothing is
+stored and the request chooses again after :meth:`RecipientDirectory.current`, which
+waits for a view at least as new as every change acknowledged before the call. So a
+recipient change acknowledged on any replica is seen by the next request on every
+replica. Notifications keep the view fresh in the background. An id the view does not
+know is looked up in the database before being called unknown.
 """
 
 from __future__ import annotations
@@ -113,9 +116,14 @@ class RecipientDirectory:
         if known is None or known.revision <= record.revision:
             self._by_id[recipient_id] = record
 
+    @property
+    def version(self) -> int:
+        """The directory version the view is as of."""
+        return self._version
+
     async def find(self, recipient_ids: Iterable[str]) -> dict[str, RecipientRecord]:
-        """The named recipients that exist, as of every acknowledged recipient change."""
-        await self.current()
+        """The named recipients that exist, as of the view (an id it does not know is
+        looked up in the database)."""
         wanted = list(recipient_ids)
         found = {i: self._by_id[i] for i in wanted if i in self._by_id}
         missing = [i for i in wanted if i not in found]
@@ -128,9 +136,8 @@ class RecipientDirectory:
         return found
 
     async def subscribers(self, kind: str, source_id: str) -> list[RecipientRecord]:
-        """Recipients that are not disabled and whose subscription matches, as of every
-        acknowledged recipient change."""
-        await self.current()
+        """Recipients that are not disabled and whose subscription matches, as of the
+        view."""
         return sorted(
             (
                 r

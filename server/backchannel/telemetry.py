@@ -33,3 +33,12 @@ def configure_tracing(exporter: str, endpoint: str) -> TracerProvider:
         provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(provider)
     return provider
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the current span (what the trace-context propagator
+    would write), or None when there is no valid span."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"

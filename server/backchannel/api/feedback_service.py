@@ -9,7 +9,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-from opentelemetry import propagate
 
 from backchannel.api.conversions import (
     PROCESSING_STATUSES,
@@ -43,6 +42,7 @@ from backchannel.store.records import (
     RecipientRecord,
     StoredAnswer,
 )
+from backchannel.telemetry import current_traceparent
 from backchannel.v1 import (
     feedback_pb2,
     feedback_service_pb2,
@@ -72,67 +72,27 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
     ) -> feedback_service_pb2.SendFeedbackResponse:
         validate_send_feedback(request)
         digest = hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
-        try:
-            recipients = await self._recipients_for(request)
-        except ApiError:
-            # A repeat must get the first answer even if its recipients changed since.
-            earlier = await feedback_store.stored_answer(self._pool, request.request_id)
-            if earlier is None:
-                raise
-            return _first_answer(earlier, digest)
-        accept_time = datetime.now(UTC)
-        feedback = feedback_pb2.Feedback()
-        feedback.CopyFrom(request.feedback)
-        feedback.id = new_id("fb")
-        feedback.request_id = request.request_id
-        feedback.accept_time.CopyFrom(timestamp(accept_time))
-        if not feedback.HasField("feedback_time"):
-            feedback.feedback_time.CopyFrom(feedback.accept_time)
-        deliveries = tuple(
-            NewDelivery(
-                id=new_id("dlv"),
-                recipient_id=r.id,
-                state="pending" if r.state == "active" else "held",
-            )
-            for r in recipients
-        )
-        response = feedback_service_pb2.SendFeedbackResponse(
-            feedback=feedback,
-            deliveries=[
-                feedback_service_pb2.Delivery(
-                    id=d.id,
-                    feedback_id=feedback.id,
-                    recipient_id=d.recipient_id,
-                    state=(
-                        feedback_service_pb2.DELIVERY_STATE_PENDING
-                        if d.state == "pending"
-                        else feedback_service_pb2.DELIVERY_STATE_HELD
-                    ),
-                    next_attempt_time=feedback.accept_time if d.state == "pending" else None,
-                    create_time=feedback.accept_time,
-                    update_time=feedback.accept_time,
-                )
-                for d in deliveries
-            ],
-        )
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        answer = await self._intake.submit(
-            NewFeedback(
-                id=feedback.id,
-                request_id=request.request_id,
-                request_digest=digest,
-                kind=kind_name(feedback.kind),
-                lead_id=feedback.lead.lead_id,
-                source_id=feedback.lead.source_id,
-                record=feedback.SerializeToString(deterministic=True),
-                response=response.SerializeToString(deterministic=True),
-                traceparent=carrier.get("traceparent"),
-                accept_time=accept_time,
-                deliveries=deliveries,
-            )
-        )
-        return _first_answer(answer, digest)
+        # Recipients are first chosen from the directory's view as it is, and the
+        # statement storing the feedback refuses it if the directory changed since. Then
+        # (and before refusing a recipient) they are chosen from a view as new as every
+        # recipient change acknowledged by now, and stored without that check.
+        for version in (self._directory.version, None):
+            if version is None:
+                await self._directory.current()
+            try:
+                recipients = await self._recipients_for(request)
+            except ApiError:
+                if version is not None:
+                    continue
+                # A repeat must get the first answer even if its recipients changed since.
+                earlier = await feedback_store.stored_answer(self._pool, request.request_id)
+                if earlier is None:
+                    raise
+                return _first_answer(earlier, digest)
+            answer = await self._intake.submit(_new_feedback(request, digest, recipients, version))
+            if answer is not None:
+                return _first_answer(answer, digest)
+        raise AssertionError("feedback stored without a directory check has an answer")
 
     async def _recipients_for(
         self, request: feedback_service_pb2.SendFeedbackRequest
@@ -235,6 +195,66 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
             last = self._hub.position
         async for response in self._stream.run(event_filter, last):
             yield response
+
+
+def _new_feedback(
+    request: feedback_service_pb2.SendFeedbackRequest,
+    digest: bytes,
+    recipients: list[RecipientRecord],
+    directory_version: int | None,
+) -> NewFeedback:
+    """The feedback to store for ``request``, one delivery per recipient, with the answer
+    a repeat of the request will get."""
+    accept_time = datetime.now(UTC)
+    accepted_at = timestamp(accept_time)
+    feedback = feedback_pb2.Feedback()
+    feedback.CopyFrom(request.feedback)
+    feedback.id = new_id("fb")
+    feedback.request_id = request.request_id
+    feedback.accept_time.CopyFrom(accepted_at)
+    if not feedback.HasField("feedback_time"):
+        feedback.feedback_time.CopyFrom(accepted_at)
+    deliveries = tuple(
+        NewDelivery(
+            id=new_id("dlv"),
+            recipient_id=r.id,
+            state="pending" if r.state == "active" else "held",
+        )
+        for r in recipients
+    )
+    response = feedback_service_pb2.SendFeedbackResponse(
+        feedback=feedback,
+        deliveries=[
+            feedback_service_pb2.Delivery(
+                id=d.id,
+                feedback_id=feedback.id,
+                recipient_id=d.recipient_id,
+                state=(
+                    feedback_service_pb2.DELIVERY_STATE_PENDING
+                    if d.state == "pending"
+                    else feedback_service_pb2.DELIVERY_STATE_HELD
+                ),
+                next_attempt_time=accepted_at if d.state == "pending" else None,
+                create_time=accepted_at,
+                update_time=accepted_at,
+            )
+            for d in deliveries
+        ],
+    )
+    return NewFeedback(
+        id=feedback.id,
+        request_id=request.request_id,
+        request_digest=digest,
+        kind=kind_name(feedback.kind),
+        lead_id=feedback.lead.lead_id,
+        source_id=feedback.lead.source_id,
+        record=feedback.SerializeToString(deterministic=True),
+        response=response.SerializeToString(deterministic=True),
+        traceparent=current_traceparent(),
+        accept_time=accept_time,
+        deliveries=deliveries,
+        directory_version=directory_version,
+    )
 
 
 def _first_answer(answer: StoredAnswer, digest: bytes) -> feedback_service_pb2.SendFeedbackResponse:

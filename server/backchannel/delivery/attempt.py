@@ -21,6 +21,7 @@ from backchannel.ids import new_id
 from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.store.records import ORIGIN, AttemptOutcome, ClaimedDelivery, EventRecord
+from backchannel.telemetry import current_traceparent
 from backchannel.v1 import feedback_pb2
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,6 @@ async def perform_attempt(
                     response_excerpt=f"format {recipient.format!r} failed to render",
                 )
             else:
-                carrier: dict[str, Any] = {}
-                propagate.inject(carrier)
                 message = OutboundMessage(
                     delivery_id=claimed.delivery_id,
                     feedback_id=claimed.feedback_id,
@@ -108,7 +107,7 @@ async def perform_attempt(
                     content=content,
                     settings=recipient.transport_settings,
                     secrets=recipient.secret_settings,
-                    traceparent=carrier.get("traceparent"),
+                    traceparent=current_traceparent(),
                     document=document,
                 )
                 result = await _send(transport.send(message), settings.send_deadline)

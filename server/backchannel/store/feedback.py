@@ -13,11 +13,12 @@ from backchannel.store.records import DeliveryRow, NewFeedback, StoredAnswer
 
 async def insert_feedback_batch(
     connection: DbConnection, batch: Sequence[NewFeedback]
-) -> dict[str, StoredAnswer]:
+) -> dict[str, StoredAnswer | None]:
     """Stores every feedback whose request id is new, with its deliveries, in one
-    statement (one transaction), and returns the stored answer for every request id of the
-    batch: the new ones, and the first answer of those already stored. Request ids must be
-    unique within the batch."""
+    statement (one transaction), and returns for every request id of the batch the stored
+    answer (the new ones, and the first answer of those already stored), or None when
+    nothing is stored under it because the recipient directory moved past the version its
+    recipients were chosen at. Request ids must be unique within the batch."""
     deliveries = [(f, d) for f in batch for d in f.deliveries]
     rows = await connection.fetch(
         sql("accept_feedback_batch"),
@@ -34,12 +35,16 @@ async def insert_feedback_batch(
         [d.id for _, d in deliveries],
         [f.id for f, _ in deliveries],
         [d.recipient_id for _, d in deliveries],
+        [f.directory_version for f in batch],
     )
     inserted = {row["request_id"] for row in rows}
-    answers = {
-        f.request_id: StoredAnswer(f.request_id, f.request_digest, f.response)
+    answers: dict[str, StoredAnswer | None] = {
+        f.request_id: (
+            StoredAnswer(f.request_id, f.request_digest, f.response)
+            if f.request_id in inserted
+            else None
+        )
         for f in batch
-        if f.request_id in inserted
     }
     repeated = [f.request_id for f in batch if f.request_id not in inserted]
     if repeated:

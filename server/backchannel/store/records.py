@@ -78,6 +78,9 @@ class NewFeedback:
     traceparent: str | None
     accept_time: datetime
     deliveries: tuple[NewDelivery, ...]
+    #: The recipient directory version the deliveries' recipients were chosen at; the
+    #: feedback is stored only if it is still current. None: stored without that check.
+    directory_version: int | None
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,28 @@
 -- Stores a batch of accepted feedback and its deliveries in ONE statement (its own
 -- transaction, one round trip, one commit). Feedback whose request id is already stored
--- is skipped, and so are its deliveries; the request ids stored are returned. A delivery's
--- state is decided here, against its recipient's committed state.
-WITH new_feedback AS (
+-- is skipped, and so are its deliveries; so is feedback whose recipients were chosen from
+-- a recipient directory older than the one this statement sees ($14: the directory
+-- version each feedback's recipients were chosen at; NULL: not checked). The request ids
+-- stored are returned. A delivery's state is decided here, against its recipient's
+-- committed state.
+WITH directory AS (
+    SELECT version FROM recipient_directory_version
+), new_feedback AS (
     INSERT INTO feedback (
         id, request_id, request_digest, kind, lead_id, source_id, record, response,
         traceparent, accept_time
     )
-    SELECT * FROM unnest(
+    SELECT id, request_id, request_digest, kind, lead_id, source_id, record, response,
+           traceparent, accept_time
+    FROM unnest(
         $1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::bytea[],
-        $8::bytea[], $9::text[], $10::timestamptz[]
+        $8::bytea[], $9::text[], $10::timestamptz[], $14::bigint[]
+    ) AS f (
+        id, request_id, request_digest, kind, lead_id, source_id, record, response,
+        traceparent, accept_time, directory_version
     )
+    WHERE f.directory_version IS NULL
+       OR f.directory_version = (SELECT version FROM directory)
     ON CONFLICT (request_id) DO NOTHING
     RETURNING id, request_id, lead_id, accept_time
 ), new_deliveries AS (
