@@ -1,7 +1,10 @@
 """Group commit for SendFeedback: concurrent accepts share one statement, one transaction
 and one WAL flush, so a durable accept costs a fraction of a commit under load. A request
-is answered only after the transaction holding it has committed. Each writer keeps its
-own connection; while one writer's commit is in flight, the next batch builds up."""
+is answered only after the transaction holding it has committed. A writer keeps its own
+connection; while its commit is in flight, the next batch builds up in the queue. One
+writer is the default: a second one takes requests as they trickle in, so batches stay
+near one request each and every accept pays for a statement of its own (server CPU per
+accept 650 us with one writer, 780 us with two, at 64 requests in flight)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ _Item = tuple[NewFeedback, asyncio.Future[StoredAnswer | None]]
 
 
 class Intake:
-    def __init__(self, pool: asyncpg.Pool, writers: int = 2, max_batch: int = 256) -> None:
+    def __init__(self, pool: asyncpg.Pool, writers: int = 1, max_batch: int = 256) -> None:
         self._pool = pool
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._writers = writers
