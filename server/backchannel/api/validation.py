@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -27,60 +27,97 @@ MAX_RECIPIENTS = 100
 _MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31
 
 
-def _struct_strings(value: struct_pb2.Value, path: str) -> Iterator[tuple[str, str]]:
+def _struct_value_text(
+    value: struct_pb2.Value, path: str, max_len: int, violations: Violations
+) -> None:
     kind = value.WhichOneof("kind")
     if kind == "string_value":
-        yield path, value.string_value
+        _check_one_text(value.string_value, path, max_len, violations)
     elif kind == "struct_value":
-        yield from _strings(value.struct_value, path)
+        _check_message_text(value.struct_value, path, max_len, violations)
     elif kind == "list_value":
         for index, item in enumerate(value.list_value.values):
-            yield from _struct_strings(item, f"{path}[{index}]")
+            _struct_value_text(item, f"{path}[{index}]", max_len, violations)
 
 
-def _strings(message: Message, path: str) -> Iterator[tuple[str, str]]:
-    """Every text value (and map key) inside a message, with its field path; free-form
-    structs are named by their keys (``feedback.attributes.note``)."""
+def _check_one_text(value: str, path: str, max_len: int, violations: Violations) -> None:
+    if "\x00" in value:
+        violations.add(path, "must not contain NUL (\\x00) characters")
+    elif len(value) > max_len:
+        violations.add(path, f"must be at most {max_len} characters")
+
+
+def _check_key(key: object, path: str, violations: Violations) -> None:
+    if isinstance(key, str) and "\x00" in key:
+        violations.add(f"{path} (key)", "must not contain NUL (\\x00) characters")
+
+
+# How check_text walks each kind of field, worked out once per field descriptor.
+_SKIP, _TEXT, _TEXTS, _MESSAGE, _MESSAGES, _MAP_OF_TEXT, _MAP_OF_MESSAGES, _MAP = range(8)
+_walks: dict[FieldDescriptor, int] = {}
+
+
+def _walk_of(field: FieldDescriptor) -> int:
+    walk = _walks.get(field)
+    if walk is None:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_type = field.message_type.fields_by_name["value"].type
+            walk = (
+                _MAP_OF_TEXT
+                if value_type == FieldDescriptor.TYPE_STRING
+                else _MAP_OF_MESSAGES
+                if value_type == FieldDescriptor.TYPE_MESSAGE
+                else _MAP
+            )
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            walk = _MESSAGES if field.is_repeated else _MESSAGE
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            walk = _TEXTS if field.is_repeated else _TEXT
+        else:
+            walk = _SKIP
+        _walks[field] = walk
+    return walk
+
+
+def _check_message_text(message: Message, path: str, max_len: int, violations: Violations) -> None:
+    """Every text value (and map key) inside a message, named by its field path; free-form
+    structs are named by their keys (``feedback.attributes.note``). A path is built only
+    for a value that is refused."""
     if isinstance(message, struct_pb2.Struct):
         for key, item in message.fields.items():
-            yield f"{path}.{key} (key)", key
-            yield from _struct_strings(item, f"{path}.{key}")
+            _check_key(key, f"{path}.{key}", violations)
+            _struct_value_text(item, f"{path}.{key}", max_len, violations)
         return
     for field, value in message.ListFields():
+        walk = _walk_of(field)
+        if walk == _SKIP or (walk == _TEXT and "\x00" not in value and len(value) <= max_len):
+            continue
         here = f"{path}.{field.name}" if path else field.name
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            value_field = field.message_type.fields_by_name["value"]
+        if walk == _TEXT:
+            _check_one_text(value, here, max_len, violations)
+        elif walk == _MESSAGE:
+            _check_message_text(value, here, max_len, violations)
+        elif walk == _TEXTS:
+            for index, item in enumerate(value):
+                _check_one_text(item, f"{here}[{index}]", max_len, violations)
+        elif walk == _MESSAGES:
+            for index, item in enumerate(value):
+                _check_message_text(item, f"{here}[{index}]", max_len, violations)
+        else:
             for key in value:
-                if isinstance(key, str):
-                    yield f"{here}[{key!r}] (key)", key
-                item = value[key]
-                if value_field.type == FieldDescriptor.TYPE_STRING:
-                    yield f"{here}[{key!r}]", item
-                elif value_field.type == FieldDescriptor.TYPE_MESSAGE:
-                    yield from _strings(item, f"{here}[{key!r}]")
-        elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            if field.is_repeated:
-                for index, item in enumerate(value):
-                    yield from _strings(item, f"{here}[{index}]")
-            else:
-                yield from _strings(value, here)
-        elif field.type == FieldDescriptor.TYPE_STRING:
-            if field.is_repeated:
-                for index, item in enumerate(value):
-                    yield f"{here}[{index}]", item
-            else:
-                yield here, value
+                _check_key(key, f"{here}[{key!r}]", violations)
+                if walk == _MAP_OF_TEXT:
+                    _check_one_text(value[key], f"{here}[{key!r}]", max_len, violations)
+                elif walk == _MAP_OF_MESSAGES:
+                    _check_message_text(value[key], f"{here}[{key!r}]", max_len, violations)
 
 
 def check_text(
     message: Message, path: str, violations: Violations, max_len: int = MAX_TEXT
 ) -> None:
-    """Refuses NUL characters (Postgres cannot store them) and overlong text anywhere."""
-    for field, value in _strings(message, path):
-        if "\x00" in value:
-            violations.add(field, "must not contain NUL (\\x00) characters")
-        elif len(value) > max_len and not field.endswith("(key)"):
-            violations.add(field, f"must be at most {max_len} characters")
+    """Refuses NUL characters (Postgres cannot store them) anywhere, and text longer than
+    ``max_len`` in any value (map keys and struct keys have their own limits)."""
+    _check_message_text(message, path, max_len, violations)
 
 
 def _check_struct_numbers(value: struct_pb2.Value, path: str, violations: Violations) -> None:
