@@ -9,7 +9,6 @@ is what ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` writes,
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,8 +83,8 @@ def _fast_encoded(value: Any, pretty: bool) -> str:
     else:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=placeholder)
     text.encode("utf-8")  # a lone surrogate cannot be written as UTF-8: the slow writer can
-    if decimals:
-        text = re.sub(f'"{nonce}:([0-9]+)"', lambda match: decimals[int(match[1])], text)
+    for index, digits in enumerate(decimals):
+        text = text.replace(f'"{nonce}:{index}"', digits, 1)
     return text
 
 
