@@ -91,9 +91,12 @@ class OutboundMessage:
     #: A dotted event name, e.g. ``feedback.conversion``.
     event_type: str
     content: RenderedContent
-    #: The recipient's transport settings (not secret).
+    #: The recipient's transport settings (not secret). Read-only: every message to one
+    #: revision of a recipient carries the same mapping objects, so a transport may keep
+    #: what it parsed from them keyed by their identity (holding on to the mappings).
     settings: Mapping[str, Any]
-    #: The recipient's secret settings. Never log, echo or return them.
+    #: The recipient's secret settings. Never log, echo or return them. Read-only, the
+    #: same objects for one revision of a recipient, like ``settings``.
     secrets: Mapping[str, Any]
     #: W3C trace context of the attempt, to propagate where the protocol allows.
     traceparent: str | None = None

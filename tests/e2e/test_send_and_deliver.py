@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 
 from conftest import RunningServer
-from google.protobuf import json_format
+from google.protobuf import field_mask_pb2, json_format
 from standardwebhooks.webhooks import Webhook
 from support.receiver import WebhookReceiver
 
@@ -118,3 +119,45 @@ async def wait_for_event(
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("no event recorded")
         await asyncio.sleep(0.05)
+
+
+async def test_after_an_update_deliveries_use_the_new_url_and_signing_secret(
+    backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
+) -> None:
+    """Transports may keep what they parsed from a recipient's settings; a change to the
+    recipient must reach the very next delivery all the same."""
+    await create_webhook_recipient(backchannel, "acme", receiver.url, signing_secret)
+    first = await backchannel.feedback.SendFeedback(
+        feedback_service_pb2.SendFeedbackRequest(
+            request_id="before", feedback=brief_example_feedback(), recipient_ids=["acme"]
+        )
+    )
+    await wait_for_event(backchannel, first.feedback.id)
+    moved = WebhookReceiver()
+    await moved.start()
+    try:
+        new_secret = "whsec_" + base64.b64encode(b"another signing key of 32 bytes!").decode()
+        update = recipient_pb2.Recipient(id="acme")
+        update.transport_settings.update({"url": moved.url})
+        update.secret_settings.update({"signing_secrets": new_secret})
+        await backchannel.recipients.UpdateRecipient(
+            recipient_service_pb2.UpdateRecipientRequest(
+                recipient=update,
+                update_mask=field_mask_pb2.FieldMask(
+                    paths=["transport_settings", "secret_settings"]
+                ),
+            )
+        )
+        second = await backchannel.feedback.SendFeedback(
+            feedback_service_pb2.SendFeedbackRequest(
+                request_id="after", feedback=brief_example_feedback(), recipient_ids=["acme"]
+            )
+        )
+        event = await wait_for_event(backchannel, second.feedback.id)
+
+        assert event.processing_status == event_pb2.PROCESSING_STATUS_SUCCEEDED
+        assert len(receiver.requests) == 1
+        [request] = moved.requests
+        Webhook(new_secret).verify(request.body, request.headers)
+    finally:
+        await moved.stop()

@@ -45,6 +45,7 @@ class Dispatcher:
         recipient_concurrency: int = 32,
     ) -> None:
         self._pool = pool
+        self._recipient_revisions = delivery_store.RecipientRevisions()
         self._plugins = plugins
         self._recorder = recorder
         self._attempt_settings = attempt_settings
@@ -63,8 +64,11 @@ class Dispatcher:
         #: Claimed deliveries waiting for a slot of their recipient (leased, renewed).
         self._waiting: dict[str, deque[ClaimedDelivery]] = {}
         self._waiting_count = 0
-        #: At most this many may wait per recipient: one claim batch always fits.
-        self._waiting_room = max(claim_batch_size, 2 * recipient_concurrency)
+        #: At most this many may wait per recipient: a recipient is claimed for while
+        #: fewer than its slots' worth wait, so one more claim batch always fits.
+        self._waiting_room = claim_batch_size + recipient_concurrency
+        #: Whether the last claim was cut short by its limit, so more may be due now.
+        self._more_may_be_due = True
         self._loop_task: asyncio.Task[None] | None = None
         self._reaper_task: asyncio.Task[None] | None = None
 
@@ -114,15 +118,18 @@ class Dispatcher:
                         limit,
                         self._lease_seconds,
                         retry_limit=self._retry_capacity - self._retries_in_flight,
-                        # A recipient using all its slots gets nothing more until one frees;
-                        # what is already waiting for it starts then.
+                        recipients=self._recipient_revisions,
+                        # A recipient using all its slots, with a slots' worth of claimed
+                        # deliveries waiting, gets nothing more until fewer wait.
                         busy_recipients=[
                             r
                             for r, running in self._in_flight_by_recipient.items()
                             if running >= self._recipient_concurrency
+                            and len(self._waiting.get(r, ())) >= self._recipient_concurrency
                         ],
                     )
                     claimed = batch.deliveries
+                    self._more_may_be_due = len(claimed) == limit
                     if batch.recheck_after is not None:
                         wait = min(wait, max(batch.recheck_after, 0.01))
                 except _DB_ERRORS as error:
@@ -184,6 +191,11 @@ class Dispatcher:
                 self._start(queue.popleft(), counted=True)
                 if not queue:
                     del self._waiting[recipient_id]
+                if len(queue) >= self._recipient_concurrency or not self._more_may_be_due:
+                    # The slot went to a delivery already claimed, and either enough wait
+                    # for this recipient or the last claim took every due delivery it could
+                    # (new deliveries wake the loop with their notification).
+                    return
         busy = len(self._in_flight) + self._waiting_count
         if busy <= max(0, self._concurrency - self._claim_batch_size):
             self._wake.set()

@@ -19,6 +19,7 @@ from backchannel.store.records import (
     ClaimedDelivery,
     EventRecord,
     RecipientHealthRecord,
+    RecipientRecord,
 )
 
 #: How long a delivery held back by a half-open circuit or a concurrency limit waits
@@ -45,13 +46,37 @@ async def claim_due_deliveries(
     limit: int,
     lease_seconds: float,
     retry_limit: int,
+    recipients: RecipientRevisions,
     busy_recipients: Sequence[str] = (),
 ) -> ClaimBatch:
     """Claims up to ``limit`` due deliveries, at most ``retry_limit`` of them retries,
-    none for ``busy_recipients``."""
+    none for ``busy_recipients``. Deliveries whose recipient needs no admission step are
+    claimed in one statement; the others (limits, circuit) only when such recipients
+    exist, in a transaction that admits them."""
+    busy = list(busy_recipients)
+    rows = await pool.fetch(
+        sql("claim_admission_free"), limit, busy, max(0, retry_limit), lease_seconds
+    )
+    claimed = _claimed([row for row in rows if row["delivery_id"] is not None], recipients)
+    if not rows[0]["needs_admission"] or len(claimed) >= limit:
+        return ClaimBatch(claimed, None)
+    retries = sum(1 for d in claimed if d.attempt > 1)
+    admitted = await _claim_with_admission(
+        pool, limit - len(claimed), lease_seconds, retry_limit - retries, recipients, busy
+    )
+    return ClaimBatch(claimed + admitted.deliveries, admitted.recheck_after)
+
+
+async def _claim_with_admission(
+    pool: asyncpg.Pool,
+    limit: int,
+    lease_seconds: float,
+    retry_limit: int,
+    recipients: RecipientRevisions,
+    busy: list[str],
+) -> ClaimBatch:
     async with pool.acquire() as connection, connection.transaction():
         now: datetime = await connection.fetchval(sql("transaction_time"))
-        busy = list(busy_recipients)
         candidates = list(await connection.fetch(sql("claim_candidates_first"), limit, busy))
         room_for_retries = min(limit - len(candidates), retry_limit)
         if room_for_retries > 0:
@@ -73,10 +98,33 @@ async def claim_due_deliveries(
         if not admission.admitted:
             return ClaimBatch([], recheck_after)
         rows = await connection.fetch(sql("mark_claimed"), admission.admitted, lease_seconds)
-    return ClaimBatch(_claimed(rows), recheck_after)
+    return ClaimBatch(_claimed(rows, recipients), recheck_after)
 
 
-def _claimed(rows: Sequence[asyncpg.Record]) -> list[ClaimedDelivery]:
+class RecipientRevisions:
+    """Recipients as claimed, by (id, revision): every change bumps the revision, so in one
+    database one revision is one content. Deliveries to one revision share one record, and
+    so the same settings mappings, which transports may key what they parse on. One per
+    dispatcher (ids and revisions are only unique within a database)."""
+
+    _KEPT = 4096
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, int], RecipientRecord] = {}
+
+    def of(self, row: asyncpg.Record) -> RecipientRecord:
+        key = (row["id"], row["revision"])
+        record = self._records.get(key)
+        if record is None:
+            if len(self._records) >= self._KEPT:
+                self._records.clear()
+            record = self._records[key] = recipient_from_row(row)
+        return record
+
+
+def _claimed(
+    rows: Sequence[asyncpg.Record], recipients: RecipientRevisions
+) -> list[ClaimedDelivery]:
     return [
         ClaimedDelivery(
             delivery_id=row["delivery_id"],
@@ -86,7 +134,7 @@ def _claimed(rows: Sequence[asyncpg.Record]) -> list[ClaimedDelivery]:
             record=bytes(row["record"]),
             traceparent=row["traceparent"],
             accept_time=row["accept_time"],
-            recipient=recipient_from_row(row),
+            recipient=recipients.of(row),
             requested_by=row["requested_by"],
             policy_attempt_offset=row["policy_attempt_offset"],
             policy_start_time=row["policy_start_time"],

@@ -1,0 +1,67 @@
+-- Claims, in ONE statement, due deliveries of recipients that need no admission step (no
+-- rate or concurrency limit, circuit closed): up to $1 in the first-attempt lane, then up
+-- to $3 retries while the total stays within $1; none for recipients in $2, which already
+-- have all the work this process can take for them; leases of $4 seconds. With ordered
+-- delivery, only the oldest open delivery of each lead is a candidate. There is always a
+-- row: when nothing is claimed its delivery_id is NULL. needs_admission says whether any
+-- recipient needs the admission step (claim_candidates_* and mark_claimed then run too).
+WITH first_lane AS (
+    SELECT d.id
+    FROM deliveries d
+    JOIN recipients r ON r.id = d.recipient_id
+    LEFT JOIN recipient_health h ON h.recipient_id = d.recipient_id
+    WHERE d.state = 'pending' AND r.state = 'active' AND r.delete_time IS NULL
+      AND d.recipient_id <> ALL($2::text[]) AND d.attempt_count = 0
+      AND d.next_attempt_time <= now()
+      AND r.max_per_second = 0 AND r.max_concurrency = 0
+      AND coalesce(h.circuit_state, 'closed') = 'closed'
+      AND (NOT r.ordered_delivery OR NOT EXISTS (
+          SELECT 1 FROM deliveries e
+          WHERE e.recipient_id = d.recipient_id AND e.lead_id = d.lead_id
+            AND e.state IN ('pending', 'held', 'in_flight')
+            AND (e.create_time, e.id) < (d.create_time, d.id)
+      ))
+    ORDER BY d.next_attempt_time
+    LIMIT $1
+    FOR UPDATE OF d SKIP LOCKED
+), retry_lane AS (
+    SELECT d.id
+    FROM deliveries d
+    JOIN recipients r ON r.id = d.recipient_id
+    LEFT JOIN recipient_health h ON h.recipient_id = d.recipient_id
+    WHERE d.state = 'pending' AND r.state = 'active' AND r.delete_time IS NULL
+      AND d.recipient_id <> ALL($2::text[]) AND d.attempt_count > 0
+      AND d.next_attempt_time <= now()
+      AND r.max_per_second = 0 AND r.max_concurrency = 0
+      AND coalesce(h.circuit_state, 'closed') = 'closed'
+      AND (NOT r.ordered_delivery OR NOT EXISTS (
+          SELECT 1 FROM deliveries e
+          WHERE e.recipient_id = d.recipient_id AND e.lead_id = d.lead_id
+            AND e.state IN ('pending', 'held', 'in_flight')
+            AND (e.create_time, e.id) < (d.create_time, d.id)
+      ))
+    ORDER BY d.next_attempt_time
+    LIMIT greatest(0, least($3::int, $1::int - (SELECT count(*) FROM first_lane)))
+    FOR UPDATE OF d SKIP LOCKED
+), claimed AS (
+    UPDATE deliveries d SET
+        state = 'in_flight',
+        attempt_count = d.attempt_count + 1,
+        lease_until = now() + make_interval(secs => $4),
+        lease_token = gen_random_uuid(),
+        update_time = now()
+    FROM feedback f, recipients r
+    WHERE d.id IN (SELECT id FROM first_lane UNION ALL SELECT id FROM retry_lane)
+      AND f.id = d.feedback_id AND r.id = d.recipient_id
+    RETURNING d.id AS delivery_id, d.feedback_id, d.attempt_count, d.lease_token::text,
+              d.requested_by, d.policy_attempt_offset, d.policy_start_time,
+              f.record, f.traceparent, f.accept_time, r.*
+)
+SELECT claimed.*, admission.needs_admission
+FROM (
+    SELECT EXISTS (SELECT 1 FROM recipients WHERE delete_time IS NULL
+                     AND (max_per_second > 0 OR max_concurrency > 0))
+        OR EXISTS (SELECT 1 FROM recipient_health WHERE circuit_state <> 'closed')
+        AS needs_admission
+) admission
+LEFT JOIN claimed ON true
