@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -42,3 +44,21 @@ def current_traceparent() -> str | None:
     if not context.is_valid:
         return None
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+
+
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+def span_context_of(traceparent: str | None) -> trace.SpanContext | None:
+    """The remote span a stored ``traceparent`` (version 00, as written by
+    :func:`current_traceparent`) names, or None if it names none."""
+    match = _TRACEPARENT.fullmatch(traceparent or "")
+    if match is None:
+        return None
+    context = trace.SpanContext(
+        trace_id=int(match[1], 16),
+        span_id=int(match[2], 16),
+        is_remote=True,
+        trace_flags=trace.TraceFlags(int(match[3], 16)),
+    )
+    return context if context.is_valid else None

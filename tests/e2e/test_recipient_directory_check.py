@@ -67,8 +67,7 @@ async def test_a_subscription_changed_behind_the_servers_back_chooses_the_new_su
     await create_webhook_recipient(backchannel, "new-subscriber", receiver.url, signing_secret)
     await change_unannounced(
         database_url,
-        "UPDATE recipients SET subscribed_source_ids = '{ELSEWHERE}' "
-        "WHERE id = 'new-subscriber'",
+        "UPDATE recipients SET subscribed_source_ids = '{ELSEWHERE}' WHERE id = 'new-subscriber'",
     )
     request = SendFeedbackRequest(request_id="before", feedback=brief_example_feedback())
     before = await backchannel.feedback.SendFeedback(request)

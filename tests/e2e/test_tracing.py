@@ -68,3 +68,31 @@ async def _check_attempt_span_linked_to_accept(
     assert format(link.context.span_id, "016x") == accept_span_id
     [request] = receiver.requests
     assert request.headers["traceparent"].startswith(f"00-{event.trace_id}-{event.span_id}-")
+
+
+async def test_the_accepting_rpc_continues_the_callers_trace(
+    backchannel: RunningServer,
+    receiver: WebhookReceiver,
+    signing_secret: str,
+    database_url: str,
+) -> None:
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    await create_webhook_recipient(backchannel, "traced", receiver.url, signing_secret)
+
+    await backchannel.feedback.SendFeedback(
+        feedback_service_pb2.SendFeedbackRequest(
+            request_id="traced-1", feedback=brief_example_feedback(), recipient_ids=["traced"]
+        ),
+        metadata=(("traceparent", f"00-{caller_trace}-{caller_span}-01"),),
+    )
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        traceparent = await connection.fetchval(
+            "SELECT traceparent FROM feedback WHERE request_id = 'traced-1'"
+        )
+    finally:
+        await connection.close()
+    version, trace_id, span_id, flags = traceparent.split("-")
+    assert (version, trace_id, flags) == ("00", caller_trace, "01")
+    assert span_id != caller_span  # the server's own span, a child of the caller's

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from backchannel import __version__
@@ -21,7 +21,7 @@ from backchannel.ids import new_id
 from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.store.records import ORIGIN, AttemptOutcome, ClaimedDelivery, EventRecord
-from backchannel.telemetry import current_traceparent
+from backchannel.telemetry import current_traceparent, span_context_of
 from backchannel.v1 import feedback_pb2
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,8 @@ def _tracer() -> trace.Tracer:
 
 
 def _linked_context(traceparent: str | None) -> list[Link]:
-    if not traceparent:
-        return []
-    context = propagate.extract({"traceparent": traceparent})
-    span_context = trace.get_current_span(context).get_span_context()
-    return [Link(span_context)] if span_context.is_valid else []
+    span_context = span_context_of(traceparent)
+    return [Link(span_context)] if span_context is not None else []
 
 
 async def perform_attempt(
@@ -177,7 +174,8 @@ def feedback_document_kind(feedback: feedback_pb2.Feedback) -> str:
 
 async def _send(sending: Any, deadline: float) -> DeliveryResult:
     try:
-        result: DeliveryResult = await asyncio.wait_for(sending, deadline)
+        async with asyncio.timeout(deadline):
+            result: DeliveryResult = await sending
         return result
     except TimeoutError:
         return DeliveryResult(

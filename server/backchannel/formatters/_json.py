@@ -9,7 +9,7 @@ is what ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` writes,
 from __future__ import annotations
 
 import json
-import secrets
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -68,7 +68,7 @@ def encode_json(value: Any, *, pretty: bool) -> str:
 
 def _fast_encoded(value: Any, pretty: bool) -> str:
     decimals: list[str] = []
-    nonce = secrets.token_hex(4)
+    nonce = os.urandom(6).hex()
 
     def placeholder(item: object) -> object:
         if isinstance(item, Decimal):
