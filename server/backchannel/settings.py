@@ -57,7 +57,7 @@ class Settings:
     delivery_concurrency: int = 256
     #: Attempts in flight at once to any one recipient, per process: one recipient that
     #: never answers can hold at most this many of the delivery slots.
-    recipient_concurrency: int = 64
+    recipient_concurrency: int = 32
     #: Deliveries claimed per claim query.
     claim_batch_size: int = 100
     #: Seconds a claim lasts; a crashed worker's deliveries are taken again after it.

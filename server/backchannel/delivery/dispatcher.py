@@ -42,7 +42,7 @@ class Dispatcher:
         lease_seconds: float,
         poll_interval: float,
         retry_share: float = 0.5,
-        recipient_concurrency: int = 64,
+        recipient_concurrency: int = 32,
     ) -> None:
         self._pool = pool
         self._recipient_revisions = delivery_store.RecipientRevisions()
