@@ -222,7 +222,19 @@ async def release_claims(
 
 
 def _health_from_row(row: asyncpg.Record) -> RecipientHealthRecord:
-    return RecipientHealthRecord(**dict(row))
+    values = dict(row)
+    values.pop("transaction_time", None)
+    return RecipientHealthRecord(**values)
+
+
+def _health_values(health: RecipientHealthRecord) -> tuple[object, ...]:
+    """The columns save_recipients_health takes, in its order."""
+    return (
+        health.recipient_id, health.consecutive_failures, health.failing_since,
+        health.last_success_time, health.circuit_state, health.open_until,
+        health.open_count, health.window_start, health.window_attempts,
+        health.window_failures,
+    )  # fmt: skip
 
 
 HealthUpdater = Callable[
@@ -239,28 +251,32 @@ async def record_attempts(
     transaction. An attempt whose lease was lost is still recorded as an event (it did
     happen) but no longer changes the delivery."""
     async with pool.acquire() as connection, connection.transaction():
-        now: datetime = await connection.fetchval(sql("transaction_time"))
         events = [o.event for o in outcomes]
         by_recipient: dict[str, list[AttemptOutcome]] = {}
         for outcome in outcomes:
             by_recipient.setdefault(outcome.event.recipient_id, []).append(outcome)
-        for recipient_id in sorted(by_recipient):  # a fixed lock order: no deadlocks
-            await connection.execute(sql("ensure_recipient_health"), recipient_id, 0.0)
-            row = await connection.fetchrow(sql("lock_recipient_health"), recipient_id)
-            assert row is not None
+        recipient_ids = sorted(by_recipient)
+        await connection.execute(sql("ensure_recipients_health"), recipient_ids)
+        rows = await connection.fetch(sql("lock_recipients_health"), recipient_ids)
+        now: datetime = rows[0]["transaction_time"]
+        updated: list[RecipientHealthRecord] = []
+        disabling: list[tuple[str, str, list[EventRecord]]] = []
+        for row in rows:
+            recipient_id = row["recipient_id"]
             health, extra_events, disable_reason = update_health(
                 _health_from_row(row), by_recipient[recipient_id], now
             )
-            await connection.execute(
-                sql("save_recipient_health"),
-                health.recipient_id, health.consecutive_failures, health.failing_since,
-                health.last_success_time, health.circuit_state, health.open_until,
-                health.open_count, health.window_start, health.window_attempts,
-                health.window_failures,
-            )  # fmt: skip
-            if disable_reason is not None and await connection.fetchval(
-                sql("disable_recipient"), recipient_id, disable_reason
-            ):
+            updated.append(health)
+            if disable_reason is not None:
+                disabling.append((recipient_id, disable_reason, extra_events))
+            else:
+                events += [e for e in extra_events if e.category != "recipient_disabled"]
+        await connection.execute(
+            sql("save_recipients_health"),
+            *(list(column) for column in zip(*(_health_values(h) for h in updated), strict=True)),
+        )
+        for recipient_id, disable_reason, extra_events in disabling:
+            if await connection.fetchval(sql("disable_recipient"), recipient_id, disable_reason):
                 await connection.execute(sql("hold_deliveries_of_recipient"), recipient_id)
                 await connection.execute(sql("notify_recipient_changed"), recipient_id)
             else:
