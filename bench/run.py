@@ -311,12 +311,15 @@ class Env:
             await admin.close()
         return self.cluster.url(name)
 
-    async def start_backchannel(self, database_url: str, dispatcher: bool) -> Child:
+    async def start_backchannel(
+        self, database_url: str, dispatcher: bool, delivery_processes: int = 0
+    ) -> Child:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BACKCHANNEL_")}
         env.update(
             BACKCHANNEL_DATABASE_URL=database_url,
             BACKCHANNEL_LISTEN=f"127.0.0.1:{free_port()}",
             BACKCHANNEL_DISPATCHER_ENABLED="true" if dispatcher else "false",
+            BACKCHANNEL_DELIVERY_PROCESSES=str(delivery_processes),
             BACKCHANNEL_OUTBOUND_ALLOW_NETWORKS="127.0.0.0/8",
             BACKCHANNEL_LOG_LEVEL="WARNING",
         )
@@ -773,21 +776,25 @@ async def bench_e2e_preloaded(env: Env, report: Report, raw_rate: float) -> None
 
 
 async def concurrent_once(
-    env: Env, n: int, split: bool, profile: tuple[Report, str] | None = None
+    env: Env, n: int, layout: str, profile: tuple[Report, str] | None = None
 ) -> tuple[float, str]:
     """Accepts ``n`` feedback (64 in flight) while they are delivered; times from the first
-    send to the moment all ``n`` are recorded as succeeded. ``split``: the accepting server
-    runs without a dispatcher and a second server process (same database) delivers."""
+    send to the moment all ``n`` are recorded as succeeded. ``layout``: ``one`` process
+    accepts and delivers; ``two``: the accepting server runs without a dispatcher and a
+    second server process (same database) delivers; ``child``: one ``backchannel serve``
+    with BACKCHANNEL_DELIVERY_PROCESSES=1 (it accepts, its child process delivers)."""
     plan = env.plan
     url = await env.fresh_database("e2e_conc")
-    server = await env.start_backchannel(url, dispatcher=not split)
-    deliverer = await env.start_backchannel(url, dispatcher=True) if split else None
+    server = await env.start_backchannel(
+        url, dispatcher=layout != "two", delivery_processes=1 if layout == "child" else 0
+    )
+    deliverer = await env.start_backchannel(url, dispatcher=True) if layout == "two" else None
     try:
         await create_recipient(server.port, env.sink_url)
         await accept_all(env, server.port, plan.e2e_warmup)
         await wait_for_succeeded(url, plan.e2e_warmup, 120.0)
         await sink_reset(env)
-        pids = [server.pid] if deliverer is None else [server.pid, deliverer.pid]
+        pids = process_tree(server.pid) + ([] if deliverer is None else [deliverer.pid])
         meter = env.meter(servers=lambda: pids, sink=lambda: [env.sink.pid])
 
         async def accept_and_deliver() -> tuple[LoadResult, float, int]:
@@ -818,32 +825,40 @@ async def concurrent_once(
 async def bench_e2e_concurrent(env: Env, report: Report, raw_rate: float) -> None:
     plan = env.plan
     n = plan.e2e_count
-    for split, key, label in (
-        (False, "2b", "concurrent, 1 process"),
-        (True, "2c", "concurrent, 2 processes"),
+    for layout, key, label, how in (
+        ("one", "2b", "concurrent, 1 process", "one process accepts and delivers"),
+        (
+            "two",
+            "2c",
+            "concurrent, 2 processes",
+            "one process accepts (no dispatcher), another delivers",
+        ),
+        (
+            "child",
+            "2d",
+            "concurrent, DELIVERY_PROCESSES=1",
+            "one backchannel serve with BACKCHANNEL_DELIVERY_PROCESSES=1 (it accepts, "
+            "its child process delivers)",
+        ),
     ):
-        how = (
-            "one process accepts (no dispatcher), another delivers"
-            if split
-            else "one process accepts and delivers"
-        )
         say(f"\n[{key}] end-to-end, concurrent, {how}: {plan.runs} x {n} feedback")
         rates = []
         for run in range(plan.runs):
-            rate, text = await concurrent_once(env, n, split)
+            rate, text = await concurrent_once(env, n, layout)
             rates.append(rate)
             report.detail(f"run {run + 1} {text}")
-        if env.py_spy is not None and not split:
-            await concurrent_once(env, n, split, (report, "accept + deliver, one process"))
+        if env.py_spy is not None and layout == "one":
+            await concurrent_once(env, n, layout, (report, "accept + deliver, one process"))
         value = median(rates)
+        aimed = layout == "one"
         report.rows.append(
             Row(
                 f"{key} E2E deliveries/s, {label}",
                 f"{value:,.0f} deliveries/s",
                 f"{raw_rate:,.0f} POST/s raw aiohttp",
                 value / raw_rate,
-                ">= 0.5x" if not split else "(info)",
-                verdict_ratio(value / raw_rate, 0.5) if not split else "",
+                ">= 0.5x" if aimed else "(info)",
+                verdict_ratio(value / raw_rate, 0.5) if aimed else "",
             )
         )
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -23,10 +21,7 @@ from backchannel.api.feedback_service import FeedbackService
 from backchannel.api.recipient_service import RecipientService
 from backchannel.api.rpc_handlers import add_service
 from backchannel.background import cancelling, stop_task
-from backchannel.delivery.attempt import AttemptSettings
-from backchannel.delivery.dispatcher import Dispatcher
-from backchannel.delivery.health import BreakerPolicy, health_updater
-from backchannel.delivery.recorder import AttemptRecorder
+from backchannel.delivery.engine import DeliveryEngine
 from backchannel.embedded_postgres import EmbeddedPostgres
 from backchannel.event_hub import EventHub
 from backchannel.intake import Intake
@@ -78,6 +73,8 @@ class BackchannelServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.port = 0
+        #: The database it uses (the embedded one's address when none was configured).
+        self.database_url = settings.database_url
         self._embedded: EmbeddedPostgres | None = None
         self._pool: asyncpg.Pool | None = None
         self._plugins: LoadedPlugins | None = None
@@ -85,8 +82,7 @@ class BackchannelServer:
         self._health = health_async.HealthServicer()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: Listener | None = None
-        self._dispatcher: Dispatcher | None = None
-        self._recorder: AttemptRecorder | None = None
+        self._delivery: DeliveryEngine | None = None
         self._intake: Intake | None = None
         self._hub: EventHub | None = None
         self._directory: RecipientDirectory | None = None
@@ -101,6 +97,7 @@ class BackchannelServer:
             log.info("started embedded Postgres with its data in %s", self._embedded.data_dir)
         else:
             log.info("using Postgres at %s", redact_url(dsn))
+        self.database_url = dsn
         self._pool = pool = await create_pool(dsn, s.database_pool_size)
         async with pool.acquire() as connection:
             await apply_migrations(connection)
@@ -130,34 +127,10 @@ class BackchannelServer:
         }
         on_reconnect: list[Callable[[], None]] = [directory.reconnected, hub.wake]
         if s.dispatcher_enabled:
-            worker_id = f"{socket.gethostname()}:{os.getpid()}"
-            breaker = BreakerPolicy(
-                failure_threshold=s.circuit_failure_threshold,
-                open_seconds=s.circuit_open_seconds,
-                auto_disable_after_seconds=s.auto_disable_after_seconds,
-            )
-            self._recorder = AttemptRecorder(pool, health_updater(breaker, worker_id))
-            self._recorder.start()
-            self._dispatcher = Dispatcher(
-                pool,
-                plugins,
-                self._recorder,
-                AttemptSettings(
-                    retry_schedule=s.retry_schedule,
-                    send_deadline=s.outbound_timeout_seconds + 5.0,
-                    worker_id=worker_id,
-                    throttle_min_delay=s.throttle_min_delay_seconds,
-                ),
-                concurrency=s.delivery_concurrency,
-                claim_batch_size=s.claim_batch_size,
-                lease_seconds=s.lease_seconds,
-                poll_interval=s.poll_interval_seconds,
-                retry_share=s.retry_share,
-                recipient_concurrency=s.recipient_concurrency,
-            )
-            self._dispatcher.start()
-            handlers[DELIVERIES_CHANNEL] = self._dispatcher.wake
-            on_reconnect.append(self._dispatcher.wake)
+            self._delivery = delivery = DeliveryEngine(pool, plugins, s)
+            delivery.start()
+            handlers[DELIVERIES_CHANNEL] = delivery.wake
+            on_reconnect.append(delivery.wake)
         self._listener = Listener(dsn, handlers, on_reconnect)
         self._listener.start()
         self._tasks.append(asyncio.create_task(self._prune_events(), name="event-pruning"))
@@ -208,11 +181,11 @@ class BackchannelServer:
             await self._health.enter_graceful_shutdown()
         if self._server is not None:
             await self._server.stop(grace)
-        if self._dispatcher is not None:
-            await self._dispatcher.stop(grace)
+        if self._delivery is not None:
+            await self._delivery.stop()
         for task in self._tasks:
             await stop_task(task)
-        for component in (self._recorder, self._intake, self._hub, self._listener, self._directory):
+        for component in (self._intake, self._hub, self._listener, self._directory):
             if component is not None:
                 await component.stop()
         if self._plugins is not None:

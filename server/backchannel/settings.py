@@ -51,8 +51,12 @@ class Settings:
     listen: str = "127.0.0.1:50051"
     #: Connections in the database pool.
     database_pool_size: int = 10
-    #: Run the delivery dispatcher in this process.
+    #: Deliver feedback (run the dispatcher); false: accept only.
     dispatcher_enabled: bool = True
+    #: With the dispatcher enabled, how many child processes ``backchannel serve`` starts
+    #: to deliver (``backchannel deliver``), so accepting and delivering use a core each;
+    #: 0: the serving process delivers itself.
+    delivery_processes: int = 0
     #: Deliveries sent at once by this process.
     delivery_concurrency: int = 256
     #: Attempts in flight at once to any one recipient, per process: one recipient that
@@ -133,6 +137,13 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
 def _share(text: str) -> float:
     value = float(text)
     if not 0 < value <= 1:
@@ -179,6 +190,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "listen": _listen,
     "database_pool_size": _positive(int),
     "dispatcher_enabled": _bool,
+    "delivery_processes": _count,
     "delivery_concurrency": _positive(int),
     "recipient_concurrency": _positive(int),
     "claim_batch_size": _positive(int),

@@ -28,7 +28,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = (
     exit_codes.USAGE,
     exit_codes.CONFIG,
 )
-_SERVER_COMMANDS = ("serve", "migrate", "plugins")
+_SERVER_COMMANDS = ("serve", "deliver", "migrate", "plugins")
 
 
 def _epilog() -> str:
@@ -54,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the gRPC server and the delivery engine")
     serve.add_argument("--config", help="TOML settings file")
+    deliver = commands.add_parser(
+        "deliver",
+        help="run only the delivery engine, on BACKCHANNEL_DATABASE_URL (serve starts these "
+        "with BACKCHANNEL_DELIVERY_PROCESSES)",
+    )
+    deliver.add_argument("--config", help="TOML settings file")
+    deliver.add_argument(
+        "--stop-with-stdin",
+        action="store_true",
+        help="stop when stdin closes (how serve's delivery processes follow serve)",
+    )
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config", help="TOML settings file")
     plugins = commands.add_parser("plugins", help="list installed plugins")
@@ -76,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = service.settings(args.config)
         service.configure_logging(settings.log_level)
         if args.command == "serve":
-            return asyncio.run(service.serve(settings))
+            return asyncio.run(service.serve(settings, args.config))
+        if args.command == "deliver":
+            return asyncio.run(service.deliver(settings, args.stop_with_stdin))
         if args.command == "migrate":
             return asyncio.run(service.migrate(settings))
         return service.plugins(settings, args.json)

@@ -1,8 +1,9 @@
-"""The server's own commands: serve, migrate, plugins."""
+"""The server's own commands: serve, deliver, migrate, plugins."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -36,27 +37,76 @@ def configure_logging(level: str) -> None:
     )
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, config_file: str | None = None) -> int:
     from backchannel.app import BackchannelServer
+    from backchannel.cli.delivery_processes import DeliveryProcesses
     from backchannel.plugin_host import PluginConflictError
 
-    server = BackchannelServer(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    # With delivery processes, this one only accepts; they deliver.
+    separate = settings.dispatcher_enabled and settings.delivery_processes > 0
+    server = BackchannelServer(
+        dataclasses.replace(settings, dispatcher_enabled=False) if separate else settings
+    )
+    stop = _stop_on_signals()
     try:
         await server.start()
     except PluginConflictError as error:
         print(f"backchannel: plugin conflict: {error}", file=sys.stderr)
         await server.stop()
         return exit_codes.CONFIG
+    delivering: DeliveryProcesses | None = None
+    if separate:
+        delivering = DeliveryProcesses(
+            settings.delivery_processes, server.database_url, config_file
+        )
+        await delivering.start()
     print(f"Backchannel listening on {settings.listen_host_port[0]}:{server.port}", flush=True)
     waiting = asyncio.create_task(server.wait())
     await asyncio.wait([waiting, asyncio.create_task(stop.wait())], return_when="FIRST_COMPLETED")
     logging.getLogger("backchannel").info("shutting down")
+    if delivering is not None:
+        await delivering.stop(settings.shutdown_grace_seconds)
     await server.stop()
     return exit_codes.OK
+
+
+async def deliver(settings: Settings, stop_with_stdin: bool) -> int:
+    from backchannel.delivery_worker import DeliveryWorker
+
+    if not settings.database_url:
+        print(
+            "backchannel: deliver needs BACKCHANNEL_DATABASE_URL (the database serve uses)",
+            file=sys.stderr,
+        )
+        return exit_codes.CONFIG
+    worker = DeliveryWorker(settings)
+    stop = _stop_on_signals()
+    if stop_with_stdin:
+        loop = asyncio.get_running_loop()
+        await loop.connect_read_pipe(lambda: _EndOfInput(stop), sys.stdin)
+    await worker.start()
+    logging.getLogger("backchannel").info("delivering (pid %d)", os.getpid())
+    await stop.wait()
+    await worker.stop()
+    return exit_codes.OK
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+class _EndOfInput(asyncio.Protocol):
+    """Sets ``stop`` when the pipe on stdin closes (the process that started us is gone)."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop.set()
 
 
 async def migrate(settings: Settings) -> int:

@@ -1,0 +1,60 @@
+"""The delivery side of a process: the dispatcher that claims and sends, and the recorder
+that writes what became of each attempt, wired from the settings."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import asyncpg
+
+from backchannel.delivery.attempt import AttemptSettings
+from backchannel.delivery.dispatcher import Dispatcher
+from backchannel.delivery.health import BreakerPolicy, health_updater
+from backchannel.delivery.recorder import AttemptRecorder
+from backchannel.plugin_host import LoadedPlugins
+from backchannel.settings import Settings
+
+
+class DeliveryEngine:
+    def __init__(self, pool: asyncpg.Pool, plugins: LoadedPlugins, settings: Settings) -> None:
+        s = settings
+        worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        breaker = BreakerPolicy(
+            failure_threshold=s.circuit_failure_threshold,
+            open_seconds=s.circuit_open_seconds,
+            auto_disable_after_seconds=s.auto_disable_after_seconds,
+        )
+        self._recorder = AttemptRecorder(pool, health_updater(breaker, worker_id))
+        self._dispatcher = Dispatcher(
+            pool,
+            plugins,
+            self._recorder,
+            AttemptSettings(
+                retry_schedule=s.retry_schedule,
+                send_deadline=s.outbound_timeout_seconds + 5.0,
+                worker_id=worker_id,
+                throttle_min_delay=s.throttle_min_delay_seconds,
+            ),
+            concurrency=s.delivery_concurrency,
+            claim_batch_size=s.claim_batch_size,
+            lease_seconds=s.lease_seconds,
+            poll_interval=s.poll_interval_seconds,
+            retry_share=s.retry_share,
+            recipient_concurrency=s.recipient_concurrency,
+        )
+        self._grace = s.shutdown_grace_seconds
+
+    def start(self) -> None:
+        self._recorder.start()
+        self._dispatcher.start()
+
+    def wake(self, _payload: str = "") -> None:
+        """Deliveries may be due: claim now rather than at the next poll."""
+        self._dispatcher.wake()
+
+    async def stop(self) -> None:
+        """Stops claiming, lets attempts in flight finish within the shutdown grace and
+        records them, hands the rest back."""
+        await self._dispatcher.stop(self._grace)
+        await self._recorder.stop()
