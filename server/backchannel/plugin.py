@@ -1,4 +1,5 @@
-"""The public plugin API: the only module a transport or formatter author imports.
+"""The public plugin API: the only module a transport or formatter author must import.
+(:mod:`backchannel.plugin_support` adds optional helpers every transport needs alike.)
 
 A plugin is an ordinary distribution with an entry point in the ``backchannel`` group whose
 module implements one or both registration hooks::

@@ -1,13 +1,9 @@
-"""Which addresses the Teams transport may connect to, enforced where sockets connect.
+"""Which destination addresses an outbound connection may reach.
 
-A Workflows URL is untrusted input like any other: it (or a name it resolves to) may point at
-this machine, the private network or a cloud metadata service. :func:`refusal_reason`
-classifies one address; :class:`GuardedResolver` applies it to every name aiohttp resolves, so
-the connection goes to an address that was checked (aiohttp connects to the resolved address:
-it is pinned). aiohttp does not resolve hosts that already look like IP addresses, so the
-transport checks those itself with :func:`address_literal` before it connects.
-
-A private copy of the webhook plugin's guard: plugins never import one another.
+Recipient settings are untrusted: a host (or a name it resolves to) may point at this
+machine, the private network or a cloud metadata service. :func:`refusal_reason` classifies
+one address; a transport applies it to every address it is about to connect to, and connects
+to the address it checked, so a second DNS answer cannot change where the connection lands.
 """
 
 from __future__ import annotations
@@ -16,10 +12,9 @@ import ipaddress
 import socket
 from collections.abc import Sequence
 
-from aiohttp.abc import AbstractResolver, ResolveResult
+from backchannel.plugin import IPNetwork
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _networks(*cidrs: str) -> tuple[IPNetwork, ...]:
@@ -43,8 +38,9 @@ _REFUSED_RANGES: tuple[tuple[str, tuple[IPNetwork, ...]], ...] = (
 _NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 
 
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address stands for, where it is only a wrapper around one."""
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, where it only wraps one: IPv4-mapped
+    (``::ffff:a.b.c.d``), 6to4 (``2002::/16``) or NAT64 (``64:ff9b::/96``)."""
     if address.ipv4_mapped is not None:
         return address.ipv4_mapped
     if address.sixtofour is not None:
@@ -54,14 +50,25 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     return None
 
 
+def _in_any(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
+
+
+def is_allowlisted(address: IPAddress, allowed_networks: Sequence[IPNetwork]) -> bool:
+    """Whether ``address`` falls in one of ``allowed_networks`` (of its own IP version)."""
+    return _in_any(address, allowed_networks)
+
+
 def refusal_reason(
     address: IPAddress | str, allowed_networks: Sequence[IPNetwork] = ()
 ) -> str | None:
-    """Why a connection to ``address`` is refused, or None when it may go ahead.
+    """Why an outbound connection to ``address`` is refused, or None when it may go ahead.
 
+    The reason names the range (``"loopback"``, ``"private"``, ``"cloud metadata"``...).
     An IPv6 address that only wraps an IPv4 one (``::ffff:a.b.c.d``, 6to4, NAT64) is judged by
-    that IPv4 address. ``allowed_networks`` admits ranges that would otherwise be refused.
-    A string that is not an IP address is refused: only addresses are classified here.
+    that IPv4 address, and a zone (``fe80::1%eth0``) is ignored. ``allowed_networks`` admits
+    ranges that would otherwise be refused. A string that is not an IP address is refused:
+    only addresses are classified here.
     """
     if isinstance(address, str):
         try:
@@ -71,13 +78,13 @@ def refusal_reason(
     if isinstance(address, ipaddress.IPv6Address):
         # A zone (fe80::1%eth0) does not change which range the address is in.
         address = address if address.scope_id is None else ipaddress.IPv6Address(int(address))
-        embedded = _embedded_ipv4(address)
+        embedded = embedded_ipv4(address)
         if embedded is not None:
             address = embedded
-    if any(address.version == net.version and address in net for net in allowed_networks):
+    if is_allowlisted(address, allowed_networks):
         return None
     for reason, networks in _REFUSED_RANGES:
-        if any(address.version == net.version and address in net for net in networks):
+        if _in_any(address, networks):
             return reason
     if not address.is_global or address.is_reserved:
         return "reserved"
@@ -85,15 +92,16 @@ def refusal_reason(
 
 
 def looks_like_address_literal(host: str) -> bool:
-    """Whether aiohttp treats ``host`` as an address and so never asks the resolver about it."""
+    """Whether ``host`` is spelled like an IP address (has a colon, or only digits and dots):
+    HTTP clients such as aiohttp connect to such a host without resolving it."""
     return ":" in host or host.rstrip(".").replace(".", "").isdigit()
 
 
 def address_literal(host: str) -> IPAddress | None:
     """The address ``host`` spells, in any spelling the C library accepts, or None for a name.
 
-    Besides the canonical forms this reads what ``inet_aton`` reads: ``127.1``,
-    ``2130706433``, ``0x7f000001``, ``0177.0.0.1``.
+    Besides the canonical forms (an IPv6 address may be in brackets) this reads what
+    ``inet_aton`` reads: ``127.1``, ``2130706433``, ``0x7f000001``, ``0177.0.0.1``.
     """
     candidate = host.strip("[]").rstrip(".")
     try:
@@ -110,32 +118,14 @@ def address_literal(host: str) -> IPAddress | None:
 
 
 class DestinationRefused(OSError):
-    """The destination resolved only to addresses the transport may not reach."""
+    """The destination has only addresses the transport may not reach.
 
-    def __init__(self, reason: str) -> None:
-        # The address stays out of the message: it would tell where a secret URL points.
+    The message names the reason, never the address: it would tell where a secret URL
+    points. ``address``, when given, is the first refused address, for a transport to show
+    only where the destination is not a secret.
+    """
+
+    def __init__(self, reason: str, address: str | None = None) -> None:
         super().__init__(f"refused: destination address is {reason} (not allowlisted)")
         self.reason = reason
-
-
-class GuardedResolver(AbstractResolver):
-    """Resolves with another resolver, then keeps only the addresses that may be reached."""
-
-    def __init__(self, inner: AbstractResolver, allowed_networks: Sequence[IPNetwork] = ()) -> None:
-        self._inner = inner
-        self._allowed_networks = tuple(allowed_networks)
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        reasons = [refusal_reason(result["host"], self._allowed_networks) for result in results]
-        admitted = [result for result, reason in zip(results, reasons, strict=True) if not reason]
-        if admitted:
-            return admitted
-        if reasons:
-            raise DestinationRefused(str(reasons[0]))
-        raise OSError("no address found for the endpoint's host")
-
-    async def close(self) -> None:
-        await self._inner.close()
+        self.address = address
