@@ -6,7 +6,6 @@ no description of a problem contains any part of it.
 
 from __future__ import annotations
 
-import math
 import re
 import ssl
 from collections.abc import Mapping
@@ -16,8 +15,7 @@ from typing import Any, Final
 from yarl import URL
 
 from backchannel.plugin import FieldProblem
-
-from ._address_guard import address_literal, looks_like_address_literal
+from backchannel.plugin_support import address_literal, looks_like_address_literal, positive_number
 
 PLAIN: Final = "transport_settings"
 SECRET: Final = "secret_settings"
@@ -92,11 +90,19 @@ class _Reader:
         title = self.read_title()
         include_personal_data = self.read_flag("include_personal_data")
         ca_certificate = self.read_ca_certificate()
-        connect_timeout = self.read_number(
-            "connect_timeout_seconds", MAX_CONNECT_TIMEOUT_SECONDS, "a number of seconds"
+        connect_timeout = positive_number(
+            self.settings, "connect_timeout_seconds", MAX_CONNECT_TIMEOUT_SECONDS, self.problems
         )
-        timeout = self.read_number("timeout_seconds", MAX_TIMEOUT_SECONDS, "a number of seconds")
-        rate = self.read_number("max_requests_per_second", MAX_REQUESTS_PER_SECOND, "a number")
+        timeout = positive_number(
+            self.settings, "timeout_seconds", MAX_TIMEOUT_SECONDS, self.problems
+        )
+        rate = positive_number(
+            self.settings,
+            "max_requests_per_second",
+            MAX_REQUESTS_PER_SECOND,
+            self.problems,
+            what="a number",
+        )
         if url is None:
             return None
         return Workflow(
@@ -220,20 +226,6 @@ class _Reader:
             self.problem(field, "is not a readable PEM certificate")
             return None
         return value
-
-    def read_number(self, name: str, maximum: float, what: str) -> float | None:
-        value = self.settings.get(name)
-        if value is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or not 0 < value <= maximum
-        ):
-            self.problem(f"{PLAIN}.{name}", f"must be {what} above 0, at most {maximum:g}")
-            return None
-        return float(value)
 
 
 #: URL parts shorter than this are too common to mask (``sv=1.0``, ``/invoke``).

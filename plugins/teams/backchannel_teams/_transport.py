@@ -18,17 +18,15 @@ from backchannel.plugin import (
     ProbeStep,
     TransportContext,
 )
-
-from ._address_guard import (
-    DestinationRefused,
+from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, excerpt
+from backchannel.plugin_support.aiohttp import (
     GuardedResolver,
-    IPNetwork,
-    address_literal,
-    looks_like_address_literal,
-    refusal_reason,
+    read_bounded,
+    refuse_address_literal,
 )
+
 from ._card import feedback_message, probe_message
-from ._outcome import EXCERPT_CHARS, TARGET, error_result, excerpt, response_result
+from ._outcome import TARGET, error_result, response_result
 from ._rate_limit import RequestSpacing
 from ._settings import SECRET_SETTINGS, Workflow, read_workflow
 
@@ -146,7 +144,7 @@ class TeamsTransport:
             )
         await asyncio.sleep(wait)
         try:
-            _refuse_address_literal(workflow, self._context.allowed_networks)
+            refuse_address_literal(workflow.url, self._context.allowed_networks)
             async with session.post(
                 workflow.url,
                 data=body,
@@ -158,7 +156,7 @@ class TeamsTransport:
                 ssl=self._tls_context(workflow.ca_certificate),
                 timeout=aiohttp.ClientTimeout(total=timeout - wait, sock_connect=connect_timeout),
             ) as response:
-                raw, body_note = await _read_bounded(response)
+                raw, body_note = await read_bounded(response, RESPONSE_READ_LIMIT)
                 return response_result(
                     status=response.status,
                     headers=response.headers,
@@ -201,37 +199,3 @@ def _invalid_settings(problems: Sequence[FieldProblem]) -> DeliveryResult:
     return DeliveryResult(
         succeeded=False, response_excerpt=f"invalid settings: {listed}"[:EXCERPT_CHARS]
     )
-
-
-def _refuse_address_literal(workflow: Workflow, allowed_networks: Sequence[IPNetwork]) -> None:
-    """Refuses a URL whose host is an address aiohttp would connect to without resolving it.
-
-    Names go through :class:`GuardedResolver`; addresses (in any spelling) are checked here.
-    """
-    host = workflow.url.host or ""
-    address = address_literal(host)
-    if address is None:
-        if looks_like_address_literal(workflow.url.raw_host or host):
-            raise DestinationRefused("unrecognisable")
-        return
-    reason = refusal_reason(address, allowed_networks)
-    if reason is not None:
-        raise DestinationRefused(reason)
-
-
-async def _read_bounded(response: aiohttp.ClientResponse) -> tuple[bytes, str | None]:
-    """Up to :data:`RESPONSE_READ_LIMIT` bytes of the body, and a note when that is not all."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        while size < RESPONSE_READ_LIMIT:
-            chunk = await response.content.read(RESPONSE_READ_LIMIT - size)
-            if not chunk:
-                return b"".join(chunks), None
-            chunks.append(chunk)
-            size += len(chunk)
-    except (aiohttp.ClientError, TimeoutError) as error:
-        return b"".join(chunks), f"incomplete: {type(error).__name__} while reading"
-    if response.content.at_eof():
-        return b"".join(chunks), None
-    return b"".join(chunks), f"truncated: only the first {RESPONSE_READ_LIMIT} bytes were read"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from backchannel.plugin import RegisterTransport, hookimpl
+from backchannel.plugin_support import refusal_reason
 
-from ._address_guard import refusal_reason
 from ._transport import WebhookTransport
 
 __all__ = ["WebhookTransport", "refusal_reason", "register_transports"]

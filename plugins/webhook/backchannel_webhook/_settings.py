@@ -6,7 +6,6 @@ Descriptions of problems never contain a secret value, nor any part of a URL giv
 from __future__ import annotations
 
 import base64
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,8 +14,13 @@ from typing import Any, Final
 from yarl import URL
 
 from backchannel.plugin import FieldProblem
+from backchannel.plugin_support import (
+    address_literal,
+    looks_like_address_literal,
+    positive_number,
+    setting_name_problems,
+)
 
-from ._address_guard import address_literal, looks_like_address_literal
 from ._signing import InvalidSigningSecret, signing_key
 
 PLAIN: Final = "transport_settings"
@@ -115,8 +119,12 @@ class _Reader:
         headers = self.read_headers()
         auth_headers = self.read_auth(headers, url)
         signing_keys = self.read_signing_keys()
-        connect_timeout = self.read_seconds("connect_timeout_seconds", MAX_CONNECT_TIMEOUT_SECONDS)
-        timeout = self.read_seconds("timeout_seconds", MAX_TIMEOUT_SECONDS)
+        connect_timeout = positive_number(
+            self.settings, "connect_timeout_seconds", MAX_CONNECT_TIMEOUT_SECONDS, self.problems
+        )
+        timeout = positive_number(
+            self.settings, "timeout_seconds", MAX_TIMEOUT_SECONDS, self.problems
+        )
         if url is None:
             return None
         return Endpoint(
@@ -130,22 +138,13 @@ class _Reader:
         )
 
     def check_names(self) -> None:
-        for where, given, known, elsewhere in (
-            (PLAIN, self.settings, PLAIN_SETTINGS, SECRET),
-            (SECRET, self.secrets, SECRET_SETTINGS, PLAIN),
-        ):
-            belongs_elsewhere = SECRET_SETTINGS if where == PLAIN else PLAIN_SETTINGS
-            for name in given:
-                if name in known:
-                    continue
-                if name in belongs_elsewhere:
-                    kind = "secret" if where == PLAIN else "not secret"
-                    self.problem(f"{where}.{name}", f"is {kind}: give it in {elsewhere}")
-                else:
-                    known_names = ", ".join(sorted(known))
-                    self.problem(
-                        f"{where}.{name}", f"is not a webhook setting (known: {known_names})"
-                    )
+        self.problems += setting_name_problems(
+            self.settings,
+            self.secrets,
+            plain_names=PLAIN_SETTINGS,
+            secret_names=SECRET_SETTINGS,
+            unknown="a webhook setting",
+        )
 
     # --- url -------------------------------------------------------------------------------
 
@@ -315,22 +314,6 @@ class _Reader:
         return tuple(keys)
 
     # --- timeouts --------------------------------------------------------------------------
-
-    def read_seconds(self, name: str, maximum: float) -> float | None:
-        value = self.settings.get(name)
-        if value is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or not 0 < value <= maximum
-        ):
-            self.problem(
-                f"{PLAIN}.{name}", f"must be a number of seconds above 0, at most {maximum:g}"
-            )
-            return None
-        return float(value)
 
     # --- masking ---------------------------------------------------------------------------
 

@@ -18,16 +18,14 @@ from backchannel.plugin import (
     RenderedContent,
     TransportContext,
 )
-
-from ._address_guard import (
-    DestinationRefused,
+from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, excerpt
+from backchannel.plugin_support.aiohttp import (
     GuardedResolver,
-    IPNetwork,
-    address_literal,
-    looks_like_address_literal,
-    refusal_reason,
+    read_bounded,
+    refuse_address_literal,
 )
-from ._outcome import EXCERPT_CHARS, error_result, excerpt, response_result
+
+from ._outcome import error_result, response_result
 from ._settings import SECRET_SETTINGS, Endpoint, read_endpoint
 from ._signing import signature_header
 
@@ -94,7 +92,7 @@ class WebhookTransport:
         timeout = endpoint.timeout or self._context.total_timeout
         target = _target(endpoint)
         try:
-            _refuse_address_literal(endpoint, self._context.allowed_networks)
+            refuse_address_literal(endpoint.url, self._context.allowed_networks)
             async with session.post(
                 endpoint.url,
                 data=body,
@@ -102,7 +100,7 @@ class WebhookTransport:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
             ) as response:
-                raw, body_note = await _read_bounded(response)
+                raw, body_note = await read_bounded(response, RESPONSE_READ_LIMIT)
                 return response_result(
                     status=response.status,
                     headers=response.headers,
@@ -222,37 +220,3 @@ def _target(endpoint: Endpoint) -> str:
     if endpoint.url_is_secret:
         return "the endpoint"
     return f"{endpoint.url.host_port_subcomponent or endpoint.url.host}"
-
-
-def _refuse_address_literal(endpoint: Endpoint, allowed_networks: Sequence[IPNetwork]) -> None:
-    """Refuses a URL whose host is an address aiohttp would connect to without resolving it.
-
-    Names go through :class:`GuardedResolver`; addresses (in any spelling) are checked here.
-    """
-    host = endpoint.url.host or ""
-    address = address_literal(host)
-    if address is None:
-        if looks_like_address_literal(endpoint.url.raw_host or host):
-            raise DestinationRefused("unrecognisable", host)
-        return
-    reason = refusal_reason(address, allowed_networks)
-    if reason is not None:
-        raise DestinationRefused(reason, str(address))
-
-
-async def _read_bounded(response: aiohttp.ClientResponse) -> tuple[bytes, str | None]:
-    """Up to :data:`RESPONSE_READ_LIMIT` bytes of the body, and a note when that is not all."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        while size < RESPONSE_READ_LIMIT:
-            chunk = await response.content.read(RESPONSE_READ_LIMIT - size)
-            if not chunk:
-                return b"".join(chunks), None
-            chunks.append(chunk)
-            size += len(chunk)
-    except (aiohttp.ClientError, TimeoutError) as error:
-        return b"".join(chunks), f"incomplete: {type(error).__name__} while reading"
-    if response.content.at_eof():
-        return b"".join(chunks), None
-    return b"".join(chunks), f"truncated: only the first {RESPONSE_READ_LIMIT} bytes were read"
