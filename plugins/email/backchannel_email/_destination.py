@@ -14,54 +14,8 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-_METADATA = (
-    ipaddress.ip_network("169.254.169.254/32"),
-    ipaddress.ip_network("fd00:ec2::254/128"),
-    ipaddress.ip_network("100.100.100.200/32"),
-)
-_NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
-
-
-class DestinationRefused(OSError):
-    """The host resolved only to addresses the transport may not reach."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"refused: destination address is {reason} (not allowlisted)")
-        self.reason = reason
-
-
-def refusal_reason(address: IPAddress, allowed_networks: Sequence[IPNetwork] = ()) -> str | None:
-    """Why connecting to ``address`` is refused, or None when it may go ahead.
-
-    An IPv6 address that only wraps an IPv4 one (``::ffff:a.b.c.d``, 6to4, NAT64) is judged by
-    that IPv4 address. ``allowed_networks`` admits ranges that would otherwise be refused.
-    """
-    if isinstance(address, ipaddress.IPv6Address):
-        address = ipaddress.IPv6Address(int(address))  # without a zone (fe80::1%eth0)
-        if address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        elif address.sixtofour is not None:
-            address = address.sixtofour
-        elif address in _NAT64_PREFIX:
-            address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    if any(address.version == net.version and address in net for net in allowed_networks):
-        return None
-    checks = (
-        (
-            "cloud metadata",
-            any(address in net for net in _METADATA if net.version == address.version),
-        ),
-        ("unspecified", address.is_unspecified),
-        ("loopback", address.is_loopback),
-        ("link-local", address.is_link_local),
-        ("multicast", address.is_multicast),
-        ("private", address.is_private),
-        ("reserved", address.is_reserved or not address.is_global),
-    )
-    return next((reason for reason, refused in checks if refused), None)
+from backchannel.plugin import IPNetwork
+from backchannel.plugin_support import DestinationRefused, refusal_reason
 
 
 async def connect_socket(

@@ -19,12 +19,10 @@ from typing import Final
 import aiosmtplib
 
 from backchannel.plugin import DeliveryResult
+from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, mask
 
-from ._destination import DestinationRefused
 from ._settings import EmailSettings
 
-EXCERPT_CHARS: Final = 256
-MASK: Final = "***"
 MAX_REMOTE_ID_CHARS: Final = 256
 #: How SMTP servers name the queue entry in the reply to DATA: Postfix and Sendmail
 #: ("queued as 4Q7..."), Exim ("id=1r..."), Exchange ("<id> Queued mail for delivery").
@@ -58,15 +56,6 @@ class Failure:
     retryable: bool
     remote_code: int | None = None
     details: Mapping[str, str] = field(default_factory=dict)
-
-
-def mask(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret in it replaced by ``***`` (secrets given longest first),
-    and without NUL characters (Postgres text cannot hold them)."""
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text.replace("\x00", "\ufffd")
 
 
 def queue_id(reply: str) -> str | None:

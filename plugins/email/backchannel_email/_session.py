@@ -15,7 +15,9 @@ from typing import Final
 
 import aiosmtplib
 
-from ._destination import IPNetwork, connect_socket
+from backchannel.plugin import IPNetwork
+
+from ._destination import connect_socket
 from ._outcome import CONNECT, LOGIN, TLS
 from ._settings import EmailSettings, Server
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import math
 import re
 import ssl
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from email.headerregistry import Address
 from typing import Any, Final
 
 from backchannel.plugin import FieldProblem
+from backchannel.plugin_support import positive_number, setting_name_problems
 
 from ._templates import (
     DEFAULT_BODY_TEMPLATE,
@@ -176,22 +176,13 @@ class _Reader:
         return EmailSettings(server=server, mail=mail, password=password)
 
     def check_names(self) -> None:
-        for where, given, known, elsewhere in (
-            (PLAIN, self.settings, PLAIN_SETTINGS, SECRET),
-            (SECRET, self.secrets, SECRET_SETTINGS, PLAIN),
-        ):
-            belongs_elsewhere = SECRET_SETTINGS if where == PLAIN else PLAIN_SETTINGS
-            for name in given:
-                if name in known:
-                    continue
-                if name in belongs_elsewhere:
-                    kind = "secret" if where == PLAIN else "not secret"
-                    self.problem(f"{where}.{name}", f"is {kind}: give it in {elsewhere}")
-                else:
-                    known_names = ", ".join(sorted(known))
-                    self.problem(
-                        f"{where}.{name}", f"is not an email setting (known: {known_names})"
-                    )
+        self.problems += setting_name_problems(
+            self.settings,
+            self.secrets,
+            plain_names=PLAIN_SETTINGS,
+            secret_names=SECRET_SETTINGS,
+            unknown="an email setting",
+        )
 
     # --- the server ------------------------------------------------------------------------
 
@@ -202,8 +193,12 @@ class _Reader:
         verify = self.read_bool("verify_certificate", default=True)
         ca_certificate = self.read_ca_certificate()
         username = self.read_username()
-        connect_timeout = self.read_seconds("connect_timeout_seconds", MAX_CONNECT_TIMEOUT_SECONDS)
-        timeout = self.read_seconds("timeout_seconds", MAX_TIMEOUT_SECONDS)
+        connect_timeout = positive_number(
+            self.settings, "connect_timeout_seconds", MAX_CONNECT_TIMEOUT_SECONDS, self.problems
+        )
+        timeout = positive_number(
+            self.settings, "timeout_seconds", MAX_TIMEOUT_SECONDS, self.problems
+        )
         if host is None or tls is None or port is None:
             return None
         return Server(
@@ -311,22 +306,6 @@ class _Reader:
         if not has_username:
             self.problem(field, f"is given without {PLAIN}.username")
         return value
-
-    def read_seconds(self, name: str, maximum: float) -> float | None:
-        value = self.plain(name)
-        if value is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or not 0 < value <= maximum
-        ):
-            self.problem(
-                f"{PLAIN}.{name}", f"must be a number of seconds above 0, at most {maximum:g}"
-            )
-            return None
-        return float(value)
 
     # --- the mail --------------------------------------------------------------------------
 

@@ -17,16 +17,15 @@ from backchannel.plugin import (
     ProbeStep,
     TransportContext,
 )
+from backchannel.plugin_support import EXCERPT_CHARS, mask
 
 from ._message import build_message
 from ._outcome import (
-    EXCERPT_CHARS,
     SEND,
     SENDER,
     describe_failure,
     describe_refused,
     failure_result,
-    mask,
     sent_result,
 )
 from ._session import Progress, TlsContexts, close_session, open_session

@@ -14,16 +14,8 @@ import ipaddress
 import socket
 from collections.abc import Sequence
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class DestinationRefused(OSError):
-    """The host resolved only to addresses this transport may not reach."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"refused: destination address is {reason} (not allowlisted)")
-        self.reason = reason
+from backchannel.plugin import IPNetwork
+from backchannel.plugin_support import DestinationRefused, IPAddress, is_allowlisted
 
 
 def refusal_reason(
@@ -38,7 +30,7 @@ def refusal_reason(
         address = ipaddress.ip_address(address)
     if isinstance(address, ipaddress.IPv6Address):
         address = address.ipv4_mapped or ipaddress.IPv6Address(int(address))
-    if any(address.version == net.version and address in net for net in allowed_networks):
+    if is_allowlisted(address, allowed_networks):
         return None
     if address.is_loopback:
         return "loopback"

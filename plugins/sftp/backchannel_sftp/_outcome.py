@@ -15,15 +15,12 @@ from collections.abc import Sequence
 import asyncssh
 
 from backchannel.plugin import DeliveryResult
+from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, mask
 
-from ._destination import DestinationRefused
 from ._filename import UnsafePath
 from ._session import OpenFailed
 from ._settings import Account
 from ._upload import RemoteStepFailed
-
-EXCERPT_CHARS = 256
-MASK = "***"
 
 #: Server answers that only a change of settings or of the server's set-up can fix.
 _PERMANENT_SFTP_ERRORS: tuple[type[asyncssh.SFTPError], ...] = (
@@ -58,15 +55,6 @@ _STEP_PHRASES = {
     "rename": "cannot rename the upload to",
     "remove": "cannot remove",
 }
-
-
-def mask(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret in it replaced by ``***`` (secrets given longest first),
-    and no NUL character (Postgres text cannot hold one)."""
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text.replace("\x00", "\ufffd")
 
 
 def failure(

@@ -14,7 +14,9 @@ from typing import Literal
 
 import asyncssh
 
-from ._destination import IPNetwork, pinned_address
+from backchannel.plugin import IPNetwork
+
+from ._destination import pinned_address
 from ._settings import Account
 
 #: Seconds without traffic after which a keepalive checks that an idle connection lives.

@@ -19,6 +19,7 @@ from typing import Any, Final, NamedTuple
 import asyncssh
 
 from backchannel.plugin import FieldProblem
+from backchannel.plugin_support import positive_number, setting_name_problems
 
 from ._filename import DEFAULT_TEMPLATE, template_problems
 
@@ -130,8 +131,12 @@ class _Reader:
         template = self.read_template()
         known_hosts = self.read_known_hosts(host, port)
         gzip = self.read_bool("gzip")
-        connect_timeout = self.read_seconds("connect_timeout_seconds", MAX_CONNECT_TIMEOUT_SECONDS)
-        timeout = self.read_seconds("timeout_seconds", MAX_TIMEOUT_SECONDS)
+        connect_timeout = positive_number(
+            self.settings, "connect_timeout_seconds", MAX_CONNECT_TIMEOUT_SECONDS, self.problems
+        )
+        timeout = positive_number(
+            self.settings, "timeout_seconds", MAX_TIMEOUT_SECONDS, self.problems
+        )
         rename_strategy = self.read_rename_strategy()
         password, private_key = self.read_credentials()
         if (
@@ -169,22 +174,13 @@ class _Reader:
         )
 
     def check_names(self) -> None:
-        for where, given, known, elsewhere in (
-            (PLAIN, self.settings, PLAIN_SETTINGS, SECRET),
-            (SECRET, self.secrets, SECRET_SETTINGS, PLAIN),
-        ):
-            belongs_elsewhere = SECRET_SETTINGS if where == PLAIN else PLAIN_SETTINGS
-            for name in given:
-                if name in known:
-                    continue
-                if name in belongs_elsewhere:
-                    kind = "secret" if where == PLAIN else "not secret"
-                    self.problem(f"{where}.{name}", f"is {kind}: give it in {elsewhere}")
-                else:
-                    known_names = ", ".join(sorted(known))
-                    self.problem(
-                        f"{where}.{name}", f"is not an sftp setting (known: {known_names})"
-                    )
+        self.problems += setting_name_problems(
+            self.settings,
+            self.secrets,
+            plain_names=PLAIN_SETTINGS,
+            secret_names=SECRET_SETTINGS,
+            unknown="an sftp setting",
+        )
 
     # --- where -----------------------------------------------------------------------------
 
@@ -324,22 +320,6 @@ class _Reader:
             self.problem(f"{PLAIN}.{name}", "must be true or false")
             return False
         return value
-
-    def read_seconds(self, name: str, maximum: float) -> float | None:
-        value = self.settings.get(name)
-        if value is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or not 0 < value <= maximum
-        ):
-            self.problem(
-                f"{PLAIN}.{name}", f"must be a number of seconds above 0, at most {maximum:g}"
-            )
-            return None
-        return float(value)
 
     def read_rename_strategy(self) -> str:
         value = self.settings.get("rename_strategy", RENAME_STRATEGIES[0])

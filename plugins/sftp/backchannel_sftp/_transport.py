@@ -22,9 +22,10 @@ from backchannel.plugin import (
     ProbeStep,
     TransportContext,
 )
+from backchannel.plugin_support import EXCERPT_CHARS, mask
 
 from ._filename import UnsafePath, placeholder_values, render_path
-from ._outcome import EXCERPT_CHARS, error_result, failure, is_connection_error, mask
+from ._outcome import error_result, failure, is_connection_error
 from ._pool import ConnectionPool
 from ._session import OpenFailed, open_session
 from ._settings import SECRET_SETTINGS, Account, read_account
