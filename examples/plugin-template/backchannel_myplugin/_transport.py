@@ -8,7 +8,6 @@ Replace each TODO with your protocol and keep the suite green.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,12 +21,18 @@ from backchannel.plugin import (
     ProbeStep,
     TransportContext,
 )
+from backchannel.plugin_support import (
+    EXCERPT_CHARS,
+    DestinationRefused,
+    is_retryable_status,
+    refusal_reason,
+    setting_name_problems,
+)
 
 # TODO: the settings your transport reads. Secrets (passwords, tokens, URLs that carry a
 # credential) go in SECRET_SETTINGS and are refused in plain settings.
 PLAIN_SETTINGS = frozenset({"url"})
 SECRET_SETTINGS = frozenset({"token"})
-EXCERPT_CHARS = 256
 
 
 class MyTransport:
@@ -42,17 +47,13 @@ class MyTransport:
         self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
     ) -> Sequence[FieldProblem]:
         """Every problem at once, each named by its field; never quote a secret."""
-        problems: list[FieldProblem] = []
-        for key in settings:
-            if key in SECRET_SETTINGS:
-                problems.append(
-                    FieldProblem(f"transport_settings.{key}", "is secret: use secret_settings")
-                )
-            elif key not in PLAIN_SETTINGS:
-                problems.append(FieldProblem(f"transport_settings.{key}", "is not a setting"))
-        for key in secrets:
-            if key not in SECRET_SETTINGS:
-                problems.append(FieldProblem(f"secret_settings.{key}", "is not a secret setting"))
+        problems = setting_name_problems(
+            settings,
+            secrets,
+            plain_names=PLAIN_SETTINGS,
+            secret_names=SECRET_SETTINGS,
+            unknown="a myplugin setting",  # TODO: your transport's name
+        )
         url = settings.get("url")
         if not isinstance(url, str) or URL(url).scheme not in ("http", "https"):
             problems.append(FieldProblem("transport_settings.url", "is required: an http(s) URL"))
@@ -113,21 +114,17 @@ class MyTransport:
 
     async def _refusal(self, host: str) -> str | None:
         """Why ``host`` may not be reached: loopback, private, link-local and metadata
-        addresses need an ``allowed_networks`` entry. (Checked before connecting; for a
-        resolver that pins the checked address, see examples/slack.)"""
+        addresses need an ``allowed_networks`` entry. (Checked before connecting; to pin the
+        checked address where aiohttp connects, use ``GuardedResolver`` from
+        ``backchannel.plugin_support.aiohttp``, as examples/slack does.)"""
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None)
         except OSError:
             return None  # the send itself reports the DNS failure, retryably
         for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-            allowed = any(
-                address in net
-                for net in self._context.allowed_networks
-                if net.version == address.version
-            )
-            if not allowed and not address.is_global:
-                return "refused: the destination is not a public address (not allowlisted)"
+            reason = refusal_reason(str(info[4][0]), self._context.allowed_networks)
+            if reason is not None:
+                return str(DestinationRefused(reason))
         return None
 
     async def _post(
@@ -153,7 +150,7 @@ class MyTransport:
             )
         return DeliveryResult(
             succeeded=200 <= status <= 299,
-            retryable=status in (408, 429) or status >= 500,
+            retryable=is_retryable_status(status),
             remote_code=status,
             bytes_sent=len(body),
             response_excerpt=text[:EXCERPT_CHARS],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -11,6 +10,7 @@ from typing import Any, Final
 from yarl import URL
 
 from backchannel.plugin import FieldProblem
+from backchannel.plugin_support import positive_number
 
 PLAIN_SETTINGS: Final = frozenset({"title", "connect_timeout_seconds", "timeout_seconds"})
 SECRET_SETTINGS: Final = frozenset({"url"})
@@ -54,8 +54,10 @@ def read_settings(
             )
     url = _url(secrets.get("url"), problems)
     title = _title(settings.get("title"), problems)
-    connect = _seconds(settings, "connect_timeout_seconds", MAX_CONNECT_TIMEOUT, problems)
-    timeout = _seconds(settings, "timeout_seconds", MAX_TIMEOUT, problems)
+    connect = positive_number(
+        settings, "connect_timeout_seconds", MAX_CONNECT_TIMEOUT, problems, what="a number"
+    )
+    timeout = positive_number(settings, "timeout_seconds", MAX_TIMEOUT, problems, what="a number")
     if problems or url is None:
         return None, problems
     return SlackSettings(url, title, connect, timeout), []
@@ -110,24 +112,3 @@ def _title(value: Any, problems: list[FieldProblem]) -> str | None:
         )
         return None
     return value
-
-
-def _seconds(
-    settings: Mapping[str, Any], key: str, maximum: float, problems: list[FieldProblem]
-) -> float | None:
-    value = settings.get(key)
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0 < value <= maximum
-    ):
-        problems.append(
-            FieldProblem(
-                f"transport_settings.{key}", f"must be a number above 0, at most {maximum:g}"
-            )
-        )
-        return None
-    return float(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,12 +16,22 @@ from backchannel.plugin import (
     ProbeStep,
     TransportContext,
 )
+from backchannel.plugin_support import (
+    EXCERPT_CHARS,
+    DestinationRefused,
+    is_retryable_status,
+    mask,
+    parse_retry_after,
+)
+from backchannel.plugin_support.aiohttp import (
+    GuardedResolver,
+    destination_refusal,
+    refuse_address_literal,
+)
 
-from ._destination import DestinationRefused, GuardedResolver, address_literal, refusal_reason
 from ._message import probe_payload, slack_payload
 from ._settings import SECRET_SETTINGS, SlackSettings, read_settings
 
-EXCERPT_CHARS = 256
 MAX_ANSWER_BYTES = 16 * 1024
 #: Answers that mean the webhook no longer exists: stop sending to it.
 GONE_ANSWERS = frozenset({"no_service", "channel_is_archived", "team_disabled"})
@@ -90,10 +100,10 @@ class SlackTransport:
     ) -> DeliveryResult:
         if self._session is None:
             raise RuntimeError("the slack transport was not started")
-        literal = address_literal(settings.url.host or "")
-        reason = literal and refusal_reason(literal, self._context.allowed_networks)
-        if reason:
-            return DeliveryResult(succeeded=False, response_excerpt=str(DestinationRefused(reason)))
+        try:
+            refuse_address_literal(settings.url, self._context.allowed_networks)
+        except DestinationRefused as refused:
+            return DeliveryResult(succeeded=False, response_excerpt=str(refused))
         body = json.dumps(payload, ensure_ascii=False).encode()
         timeout = aiohttp.ClientTimeout(
             total=settings.timeout or self._context.total_timeout,
@@ -116,17 +126,17 @@ class SlackTransport:
 def _answered(
     status: int, headers: Mapping[str, str], answer: bytes, sent: int, secrets: Sequence[str]
 ) -> DeliveryResult:
-    text = _mask(answer.decode("utf-8", errors="replace").strip(), secrets)[:EXCERPT_CHARS]
+    text = mask(answer.decode("utf-8", errors="replace").strip(), secrets)[:EXCERPT_CHARS]
     if 200 <= status <= 299:
         return DeliveryResult(
             succeeded=True, remote_code=status, bytes_sent=sent, response_excerpt=text
         )
-    retryable = status in (408, 429) or status >= 500
+    retryable = is_retryable_status(status)
     return DeliveryResult(
         succeeded=False,
         retryable=retryable,
         remote_code=status,
-        retry_after=_retry_after(headers.get("retry-after")),
+        retry_after=parse_retry_after(headers.get("retry-after"), time.time()),
         bytes_sent=sent,
         response_excerpt=text or f"Slack answered {status}",
         gone=status == 410 or text in GONE_ANSWERS,
@@ -134,11 +144,7 @@ def _answered(
 
 
 def _unanswered(error: BaseException, secrets: Sequence[str]) -> DeliveryResult:
-    refused = error if isinstance(error, DestinationRefused) else None
-    if isinstance(error, aiohttp.ClientConnectorError) and isinstance(
-        error.os_error, DestinationRefused
-    ):
-        refused = error.os_error
+    refused = destination_refusal(error)
     if refused is not None:
         return DeliveryResult(succeeded=False, response_excerpt=str(refused))
     if isinstance(error, TimeoutError):
@@ -150,24 +156,10 @@ def _unanswered(error: BaseException, secrets: Sequence[str]) -> DeliveryResult:
     return DeliveryResult(
         succeeded=False,
         retryable=True,
-        response_excerpt=_mask(f"{what} ({type(error).__name__})", secrets),
+        response_excerpt=mask(f"{what} ({type(error).__name__})", secrets),
         details={"error": type(error).__name__},
     )
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
 def _secret_texts(secrets: Mapping[str, Any]) -> list[str]:
     return sorted((v for v in secrets.values() if isinstance(v, str) and v), key=len, reverse=True)
-
-
-def _mask(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
