@@ -14,7 +14,6 @@ from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from backchannel import __version__
 from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
@@ -25,8 +24,8 @@ from backchannel.delivery.engine import DeliveryEngine
 from backchannel.embedded_postgres import EmbeddedPostgres
 from backchannel.event_hub import EventHub
 from backchannel.intake import Intake
-from backchannel.plugin import TransportContext
-from backchannel.plugin_host import LoadedPlugins, load_plugins
+from backchannel.plugin_host import LoadedPlugins
+from backchannel.process_setup import close_transports, migrated_pool, started_plugins
 from backchannel.recipient_directory import RecipientDirectory
 from backchannel.settings import Settings
 from backchannel.store import events as event_store
@@ -36,9 +35,7 @@ from backchannel.store.database import (
     EVENTS_CHANNEL,
     RECIPIENTS_CHANNEL,
     Listener,
-    create_pool,
 )
-from backchannel.store.migrations import apply_migrations
 from backchannel.telemetry import configure_tracing
 from backchannel.v1 import (
     delivery_service_pb2,
@@ -98,22 +95,8 @@ class BackchannelServer:
         else:
             log.info("using Postgres at %s", redact_url(dsn))
         self.database_url = dsn
-        self._pool = pool = await create_pool(dsn, s.database_pool_size)
-        async with pool.acquire() as connection:
-            await apply_migrations(connection)
-        self._plugins = plugins = load_plugins(frozenset(s.disabled_plugins))
-        for failed in plugins.failed:
-            log.error(
-                "plugin %s %s failed to load: %s", failed.distribution, failed.version, failed.error
-            )
-        context = TransportContext(
-            allowed_networks=s.outbound_allow_networks,
-            user_agent=f"Backchannel/{__version__}",
-            connect_timeout=s.outbound_connect_timeout_seconds,
-            total_timeout=s.outbound_timeout_seconds,
-        )
-        for transport in plugins.transports.values():
-            await transport.start(context)
+        self._pool = pool = await migrated_pool(dsn, s)
+        self._plugins = plugins = await started_plugins(s)
 
         self._directory = directory = RecipientDirectory(pool)
         await directory.start()
@@ -189,9 +172,7 @@ class BackchannelServer:
             if component is not None:
                 await component.stop()
         if self._plugins is not None:
-            for transport in self._plugins.transports.values():
-                with contextlib.suppress(Exception):
-                    await transport.aclose()
+            await close_transports(self._plugins)
         if self._pool is not None:
             await self._pool.close()
         if self._embedded is not None:
