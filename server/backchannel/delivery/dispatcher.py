@@ -112,6 +112,14 @@ class Dispatcher:
             wait = self._poll_interval
             if capacity > 0:
                 limit = min(self._claim_batch_size, capacity)
+                # A recipient using all its slots, with a slots' worth of claimed
+                # deliveries waiting, gets nothing more until fewer wait.
+                busy = [
+                    r
+                    for r, running in self._in_flight_by_recipient.items()
+                    if running >= self._recipient_concurrency
+                    and len(self._waiting.get(r, ())) >= self._recipient_concurrency
+                ]
                 try:
                     batch = await delivery_store.claim_due_deliveries(
                         self._pool,
@@ -119,17 +127,11 @@ class Dispatcher:
                         self._lease_seconds,
                         retry_limit=self._retry_capacity - self._retries_in_flight,
                         recipients=self._recipient_revisions,
-                        # A recipient using all its slots, with a slots' worth of claimed
-                        # deliveries waiting, gets nothing more until fewer wait.
-                        busy_recipients=[
-                            r
-                            for r, running in self._in_flight_by_recipient.items()
-                            if running >= self._recipient_concurrency
-                            and len(self._waiting.get(r, ())) >= self._recipient_concurrency
-                        ],
+                        busy_recipients=busy,
                     )
                     claimed = batch.deliveries
-                    self._more_may_be_due = len(claimed) == limit
+                    # Deliveries of the recipients left out may be due as well.
+                    self._more_may_be_due = len(claimed) == limit or bool(busy)
                     if batch.recheck_after is not None:
                         wait = min(wait, max(batch.recheck_after, 0.01))
                 except _DB_ERRORS as error:
