@@ -266,6 +266,13 @@ async def test_an_unreachable_server_exits_6_and_says_so() -> None:
     assert "--server or BACKCHANNEL_SERVER" in run.stderr
 
 
+async def test_deliver_without_a_database_exits_3_and_names_the_setting() -> None:
+    run = await cli("deliver", running=None)
+
+    assert run.code == 3
+    assert "deliver needs BACKCHANNEL_DATABASE_URL" in run.stderr
+
+
 async def test_a_bad_command_line_exits_2() -> None:
     run = await cli("send", "--kind", "conversion", running=None)
 
