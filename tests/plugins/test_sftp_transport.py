@@ -595,12 +595,14 @@ async def test_loopback_is_refused_unless_allowlisted(
         ("10.1.2.3", "private"),
         ("172.16.0.1", "private"),
         ("192.168.1.1", "private"),
-        ("100.64.0.1", "reserved"),
-        ("169.254.169.254", "link-local"),
-        ("fc00::1", "private"),
+        ("100.64.0.1", "carrier-grade NAT"),
+        ("169.254.169.254", "cloud metadata"),
+        ("fc00::1", "unique-local"),
         ("fe80::1", "link-local"),
         ("::ffff:127.0.0.1", "loopback"),
-        ("0.0.0.0", "private"),
+        ("64:ff9b::a01:203", "private"),  # NAT64 spelling of 10.1.2.3
+        ("2002:7f00:1::1", "loopback"),  # 6to4 spelling of 127.0.0.1
+        ("0.0.0.0", "unspecified"),
         ("224.0.0.1", "multicast"),
     ],
 )

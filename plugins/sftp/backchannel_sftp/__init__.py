@@ -4,8 +4,8 @@ are pinned."""
 from __future__ import annotations
 
 from backchannel.plugin import RegisterTransport, hookimpl
+from backchannel.plugin_support import refusal_reason
 
-from ._destination import refusal_reason
 from ._transport import SftpTransport
 
 __all__ = ["SftpTransport", "refusal_reason", "register_transports"]

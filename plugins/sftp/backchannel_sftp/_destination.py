@@ -3,8 +3,10 @@
 A recipient's host is untrusted like any outbound destination: it may name this machine,
 the private network or a cloud metadata service. Unless the host's
 ``TransportContext.allowed_networks`` admits it, an address that is not globally routable
-is refused before any packet is sent to it. The connection then goes to the address that
-was checked, so a second DNS answer cannot change where it lands.
+is refused before any packet is sent to it (``backchannel.plugin_support.refusal_reason``,
+the classifier every transport uses, which also sees through IPv6 spellings of IPv4
+addresses such as NAT64 and 6to4). The connection then goes to the address that was
+checked, so a second DNS answer cannot change where it lands.
 """
 
 from __future__ import annotations
@@ -15,35 +17,7 @@ import socket
 from collections.abc import Sequence
 
 from backchannel.plugin import IPNetwork
-from backchannel.plugin_support import DestinationRefused, IPAddress, is_allowlisted
-
-
-def refusal_reason(
-    address: IPAddress | str, allowed_networks: Sequence[IPNetwork] = ()
-) -> str | None:
-    """Why a connection to ``address`` is refused, or None when it may go ahead.
-
-    An IPv4-mapped IPv6 address (``::ffff:a.b.c.d``) is judged by its IPv4 address.
-    ``allowed_networks`` admits ranges that would otherwise be refused.
-    """
-    if isinstance(address, str):
-        address = ipaddress.ip_address(address)
-    if isinstance(address, ipaddress.IPv6Address):
-        address = address.ipv4_mapped or ipaddress.IPv6Address(int(address))
-    if is_allowlisted(address, allowed_networks):
-        return None
-    if address.is_loopback:
-        return "loopback"
-    if address.is_link_local:
-        # 169.254.169.254, the metadata service of most clouds, is link-local.
-        return "link-local"
-    if address.is_multicast:
-        return "multicast"
-    if address.is_private:
-        return "private"
-    if not address.is_global:
-        return "reserved"
-    return None
+from backchannel.plugin_support import DestinationRefused, IPAddress, refusal_reason
 
 
 async def pinned_address(host: str, port: int, allowed_networks: Sequence[IPNetwork]) -> str:
