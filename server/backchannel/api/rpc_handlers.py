@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import grpc
@@ -114,26 +114,46 @@ async def _abort(context: ServicerContext, error: ApiError) -> None:
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
+class _Call:
+    """One call's span and the status code it ends with."""
+
+    def __init__(self, span_of: _RpcSpan, context: ServicerContext, method: str) -> None:
+        self.span = span_of.start(context)
+        self.code = grpc.StatusCode.OK
+        self._context = context
+        self._method = method
+
+    async def fail(self, error: BaseException) -> NoReturn:
+        """Answers the caller for ``error`` (an abort the servicer made stands)."""
+        if isinstance(error, grpc.aio.AbortError):
+            self.code = self._context.code() or grpc.StatusCode.UNKNOWN
+            raise error
+        if not isinstance(error, Exception):
+            self.code = grpc.StatusCode.CANCELLED
+            raise error
+        failure = _as_api_error(error, self._method)
+        self.code = failure.code
+        await _abort(self._context, failure)
+        raise AssertionError("context.abort returned")
+
+    def end(self) -> None:
+        _RpcSpan.end(self.span, self.code)
+
+
 def _wrap_unary(handler: MethodHandler, method: str) -> MethodHandler:
     inner = handler.unary_unary
     deserializer = handler.request_deserializer
     span_of = _RpcSpan(method)
 
     async def behavior(raw: Any, context: ServicerContext) -> Any:
-        span = span_of.start(context)
-        code = grpc.StatusCode.OK
+        call = _Call(span_of, context, method)
         try:
-            with trace.use_span(span, end_on_exit=False):
+            with trace.use_span(call.span, end_on_exit=False):
                 return await inner(_decode(deserializer, raw), context)
-        except grpc.aio.AbortError:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            raise
         except Exception as error:
-            failure = _as_api_error(error, method)
-            code = failure.code
-            await _abort(context, failure)
+            await call.fail(error)
         finally:
-            span_of.end(span, code)
+            call.end()
 
     return grpc.unary_unary_rpc_method_handler(
         behavior, request_deserializer=None, response_serializer=handler.response_serializer
@@ -146,24 +166,15 @@ def _wrap_stream(handler: MethodHandler, method: str) -> MethodHandler:
     span_of = _RpcSpan(method)
 
     async def behavior(raw: Any, context: ServicerContext) -> AsyncIterator[Any]:
-        span = span_of.start(context)
-        code = grpc.StatusCode.OK
+        call = _Call(span_of, context, method)
         try:
-            with trace.use_span(span, end_on_exit=False):
+            with trace.use_span(call.span, end_on_exit=False):
                 async for item in inner(_decode(deserializer, raw), context):
                     yield item
-        except grpc.aio.AbortError:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            raise
-        except Exception as error:
-            failure = _as_api_error(error, method)
-            code = failure.code
-            await _abort(context, failure)
-        except BaseException:
-            code = grpc.StatusCode.CANCELLED
-            raise
+        except BaseException as error:  # a stream ended by its client ends in CancelledError
+            await call.fail(error)
         finally:
-            span_of.end(span, code)
+            call.end()
 
     return grpc.unary_stream_rpc_method_handler(
         behavior, request_deserializer=None, response_serializer=handler.response_serializer
