@@ -5,48 +5,23 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from google.protobuf import json_format
+from backchannel.v1 import feedback_service_pb2
 
-from backchannel.v1 import feedback_pb2, feedback_service_pb2
+# The example feedback is the tests' own (tests/support), so every benchmark process can
+# import it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.brief_example import brief_example_feedback
 
 SEND_FEEDBACK = "/backchannel.v1.FeedbackService/SendFeedback"
 SIGNING_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 RECIPIENT_ID = "bench-sink"
-
-#: The individual-feedback example of the product brief (same as tests/e2e).
-BRIEF_EXAMPLE = {
-    "kind": "FEEDBACK_KIND_CONVERSION",
-    "lead": {"leadId": "LC123456789", "sourceId": "SOURCE_ABC"},
-    "feedbackTime": "2024-01-15T10:30:00Z",
-    "outcome": {
-        "status": "converted",
-        "occurTime": "2024-01-14T15:45:00Z",
-        "value": {"currencyCode": "USD", "amount": "1250.00"},
-        "product": "home_insurance",
-    },
-    "quality": {
-        "overallScore": 85,
-        "dimensions": {
-            "data_quality": 90,
-            "conversion_likelihood": 80,
-            "customer_satisfaction": 88,
-        },
-    },
-    "attribution": {
-        "campaign": "winter_2024",
-        "creative": "banner_v2",
-        "keyword": "home insurance quotes",
-    },
-}
-
-
-def brief_example_feedback() -> feedback_pb2.Feedback:
-    return json_format.ParseDict(BRIEF_EXAMPLE, feedback_pb2.Feedback())
 
 
 def send_request(request_id: str | None = None) -> feedback_service_pb2.SendFeedbackRequest:

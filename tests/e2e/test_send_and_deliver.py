@@ -7,47 +7,17 @@ import base64
 import json
 
 from conftest import RunningServer
-from google.protobuf import field_mask_pb2, json_format
+from google.protobuf import field_mask_pb2
 from standardwebhooks.webhooks import Webhook
+from support.brief_example import brief_example_feedback
 from support.receiver import WebhookReceiver
 
 from backchannel.v1 import (
     event_pb2,
-    feedback_pb2,
     feedback_service_pb2,
     recipient_pb2,
     recipient_service_pb2,
 )
-
-
-def brief_example_feedback() -> feedback_pb2.Feedback:
-    return json_format.ParseDict(
-        {
-            "kind": "FEEDBACK_KIND_CONVERSION",
-            "lead": {"leadId": "LC123456789", "sourceId": "SOURCE_ABC"},
-            "feedbackTime": "2024-01-15T10:30:00Z",
-            "outcome": {
-                "status": "converted",
-                "occurTime": "2024-01-14T15:45:00Z",
-                "value": {"currencyCode": "USD", "amount": "1250.00"},
-                "product": "home_insurance",
-            },
-            "quality": {
-                "overallScore": 85,
-                "dimensions": {
-                    "data_quality": 90,
-                    "conversion_likelihood": 80,
-                    "customer_satisfaction": 88,
-                },
-            },
-            "attribution": {
-                "campaign": "winter_2024",
-                "creative": "banner_v2",
-                "keyword": "home insurance quotes",
-            },
-        },
-        feedback_pb2.Feedback(),
-    )
 
 
 async def create_webhook_recipient(

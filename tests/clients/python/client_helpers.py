@@ -12,32 +12,6 @@ import asyncpg
 from conftest import RunningServer, start_server
 from conftest import test_settings as settings_for_test
 
-#: The brief's individual lead feedback, in proto JSON (as buf curl and grpcurl take it).
-BRIEF_EXAMPLE: dict[str, Any] = {
-    "kind": "FEEDBACK_KIND_CONVERSION",
-    "lead": {"leadId": "LC123456789", "sourceId": "SOURCE_ABC"},
-    "feedbackTime": "2024-01-15T10:30:00Z",
-    "outcome": {
-        "status": "converted",
-        "occurTime": "2024-01-14T15:45:00Z",
-        "value": {"currencyCode": "USD", "amount": "1250.00"},
-        "product": "home_insurance",
-    },
-    "quality": {
-        "overallScore": 85,
-        "dimensions": {
-            "data_quality": 90,
-            "conversion_likelihood": 80,
-            "customer_satisfaction": 88,
-        },
-    },
-    "attribution": {
-        "campaign": "winter_2024",
-        "creative": "banner_v2",
-        "keyword": "home insurance quotes",
-    },
-}
-
 #: A default wait for anything asynchronous to settle in these tests.
 SETTLE_SECONDS = 30.0
 

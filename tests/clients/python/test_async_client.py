@@ -27,7 +27,6 @@ from backchannel_client import (
 )
 from backchannel_client.v1 import event_pb2
 from client_helpers import (
-    BRIEF_EXAMPLE,
     SETTLE_SECONDS,
     sent_event_ids,
     server_on,
@@ -39,6 +38,7 @@ from client_helpers import (
     webhook_recipient,
 )
 from conftest import RunningServer
+from support.brief_example import BRIEF_EXAMPLE
 from support.postgres_cluster import free_port
 from support.receiver import WebhookReceiver
 

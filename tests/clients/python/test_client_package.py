@@ -26,11 +26,11 @@ from backchannel_client import (
     recipient_from_dict,
 )
 from backchannel_client.v1 import feedback_pb2, feedback_service_pb2
-from client_helpers import BRIEF_EXAMPLE
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from support.brief_example import BRIEF_EXAMPLE
 
 
 def test_the_public_api_is_exactly_these_names() -> None:

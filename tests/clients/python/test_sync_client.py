@@ -19,7 +19,6 @@ from backchannel_client import (
     build_feedback,
 )
 from client_helpers import (
-    BRIEF_EXAMPLE,
     SETTLE_SECONDS,
     server_on,
     start_on,
@@ -30,6 +29,7 @@ from client_helpers import (
     webhook_recipient,
 )
 from conftest import RunningServer
+from support.brief_example import BRIEF_EXAMPLE
 from support.postgres_cluster import free_port
 from support.receiver import WebhookReceiver
 
