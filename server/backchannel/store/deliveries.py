@@ -188,8 +188,8 @@ async def _limited_room(
     rate, burst_setting = recipient["max_per_second"], recipient["burst"]
     burst = burst_setting or max(1, math.ceil(rate))
     recipient_id = recipient["recipient_id"]
-    await connection.execute(sql("ensure_recipient_health"), recipient_id, float(burst))
-    health = await connection.fetchrow(sql("lock_recipient_health"), recipient_id)
+    await connection.execute(sql("ensure_recipients_health"), [recipient_id], float(burst))
+    health = await connection.fetchrow(sql("lock_recipients_health"), [recipient_id])
     assert health is not None
     room, wait = wanted, _RECHECK
     if recipient["max_concurrency"] > 0:
@@ -256,7 +256,7 @@ async def record_attempts(
         for outcome in outcomes:
             by_recipient.setdefault(outcome.event.recipient_id, []).append(outcome)
         recipient_ids = sorted(by_recipient)
-        await connection.execute(sql("ensure_recipients_health"), recipient_ids)
+        await connection.execute(sql("ensure_recipients_health"), recipient_ids, 0.0)
         rows = await connection.fetch(sql("lock_recipients_health"), recipient_ids)
         now: datetime = rows[0]["transaction_time"]
         updated: list[RecipientHealthRecord] = []
