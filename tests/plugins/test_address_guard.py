@@ -1,4 +1,5 @@
-"""The webhook transport's destination-address classifier, checked without opening a connection.
+"""The webhook transport's destination-address classifier (the plugin API's shared one, in
+backchannel.plugin_support), checked without opening a connection.
 
 Only loopback is ever connected to (in test_webhook_transport.py); every other range is
 proved here by calling the classifier, so no test sends a packet off this machine.
@@ -12,12 +13,9 @@ from ipaddress import ip_address, ip_network
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from backchannel.plugin_support import DestinationRefused, address_literal
+from backchannel.plugin_support.aiohttp import GuardedResolver
 from backchannel_webhook import refusal_reason
-from backchannel_webhook._address_guard import (
-    DestinationRefused,
-    GuardedResolver,
-    address_literal,
-)
 
 
 @pytest.mark.parametrize(
