@@ -26,6 +26,7 @@ def test_the_public_names_change_only_on_purpose() -> None:
         "MAX_RETRY_AFTER_SECONDS",
         "PLAIN",
         "SECRET",
+        "SettingsMemo",
         "address_literal",
         "embedded_ipv4",
         "excerpt",

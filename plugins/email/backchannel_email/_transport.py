@@ -17,7 +17,7 @@ from backchannel.plugin import (
     ProbeStep,
     TransportContext,
 )
-from backchannel.plugin_support import EXCERPT_CHARS, mask
+from backchannel.plugin_support import EXCERPT_CHARS, SettingsMemo, mask
 
 from ._message import build_message
 from ._outcome import (
@@ -45,6 +45,7 @@ class EmailTransport:
 
     def __init__(self) -> None:
         self._context = TransportContext()
+        self._read_settings = SettingsMemo(read_settings)
         self._tls_contexts = TlsContexts()
         self._local_hostname: str | None = None
 
@@ -61,7 +62,7 @@ class EmailTransport:
         """Nothing to release: every attempt opens and closes its own session."""
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
-        settings, problems = read_settings(message.settings, message.secrets)
+        settings, problems = self._read_settings(message.settings, message.secrets)
         if settings is None:
             return DeliveryResult(
                 succeeded=False,

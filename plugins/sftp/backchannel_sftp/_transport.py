@@ -22,7 +22,7 @@ from backchannel.plugin import (
     ProbeStep,
     TransportContext,
 )
-from backchannel.plugin_support import EXCERPT_CHARS, mask
+from backchannel.plugin_support import EXCERPT_CHARS, SettingsMemo, mask
 
 from ._filename import UnsafePath, placeholder_values, render_path
 from ._outcome import error_result, failure, is_connection_error
@@ -54,6 +54,7 @@ class SftpTransport:
         self._idle_timeout = idle_timeout
         self._max_uploads_per_connection = max_uploads_per_connection
         self._context = TransportContext()
+        self._read_settings = SettingsMemo(read_account)
         self._pool: ConnectionPool | None = None
 
     def check_settings(
@@ -79,7 +80,7 @@ class SftpTransport:
         pool = self._pool
         if pool is None:
             raise RuntimeError("the sftp transport is not started")
-        account, problems = read_account(message.settings, message.secrets)
+        account, problems = self._read_settings(message.settings, message.secrets)
         if account is None:
             listed = "; ".join(f"{p.field} {p.description}" for p in problems)
             return failure(f"invalid settings: {listed}", retryable=False)

@@ -18,7 +18,7 @@ from backchannel.plugin import (
     ProbeStep,
     TransportContext,
 )
-from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, excerpt
+from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, SettingsMemo, excerpt
 from backchannel.plugin_support.aiohttp import (
     GuardedResolver,
     read_bounded,
@@ -46,6 +46,7 @@ class TeamsTransport:
         self._max_connections = max_connections
         self._context = TransportContext()
         self._session: aiohttp.ClientSession | None = None
+        self._read_settings = SettingsMemo(read_workflow)
         self._spacing = RequestSpacing()
         self._tls_contexts: dict[bytes, ssl.SSLContext] = {}
 
@@ -75,7 +76,7 @@ class TeamsTransport:
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         """Posts a card built from ``message.document``; the rendered content is not used."""
-        workflow, problems = read_workflow(message.settings, message.secrets)
+        workflow, problems = self._read_settings(message.settings, message.secrets)
         if workflow is None:
             return _invalid_settings(problems)
         # A host that gives no document still gets a card that names the feedback.

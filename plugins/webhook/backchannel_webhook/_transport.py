@@ -18,7 +18,7 @@ from backchannel.plugin import (
     RenderedContent,
     TransportContext,
 )
-from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, excerpt
+from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, SettingsMemo, excerpt
 from backchannel.plugin_support.aiohttp import (
     GuardedResolver,
     read_bounded,
@@ -46,7 +46,7 @@ class WebhookTransport:
         self._max_connections_per_host = max_connections_per_host
         self._context = TransportContext()
         self._session: aiohttp.ClientSession | None = None
-        self._endpoints = _EndpointCache()
+        self._endpoints = SettingsMemo(read_endpoint)
 
     def check_settings(
         self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
@@ -81,7 +81,7 @@ class WebhookTransport:
         session = self._session
         if session is None:
             raise RuntimeError("the webhook transport is not started")
-        endpoint, problems = self._endpoints.read(message.settings, message.secrets)
+        endpoint, problems = self._endpoints(message.settings, message.secrets)
         if endpoint is None:
             listed = "; ".join(f"{p.field} {p.description}" for p in problems)
             return DeliveryResult(
@@ -185,34 +185,6 @@ class WebhookTransport:
             headers["traceparent"] = message.traceparent
         headers.extend(endpoint.headers)
         return headers
-
-
-class _EndpointCache:
-    """Endpoints read from settings, by the identity of the settings mappings: the host
-    passes the same read-only mappings to every delivery to one revision of a recipient,
-    so their settings are read once, not on every send. The mappings themselves are kept,
-    so an id is never taken for another object's."""
-
-    _SIZE = 1024
-
-    def __init__(self) -> None:
-        self._entries: dict[
-            tuple[int, int],
-            tuple[Mapping[str, Any], Mapping[str, Any], tuple[Endpoint | None, list[FieldProblem]]],
-        ] = {}
-
-    def read(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> tuple[Endpoint | None, list[FieldProblem]]:
-        key = (id(settings), id(secrets))
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] is settings and entry[1] is secrets:
-            return entry[2]
-        read = read_endpoint(settings, secrets)
-        if len(self._entries) >= self._SIZE:
-            self._entries.clear()
-        self._entries[key] = (settings, secrets, read)
-        return read
 
 
 def _target(endpoint: Endpoint) -> str:

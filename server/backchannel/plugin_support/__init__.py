@@ -5,7 +5,8 @@ things the same way. Part of the public plugin API, like :mod:`backchannel.plugi
   :func:`address_literal`, :func:`looks_like_address_literal`, :class:`DestinationRefused`.
 - HTTP answers: :func:`parse_retry_after`, :func:`is_retryable_status`, :func:`excerpt`,
   :func:`mask`, :func:`remote_id`.
-- Settings checks: :func:`setting_name_problems`, :func:`positive_number`.
+- Settings checks: :func:`setting_name_problems`, :func:`positive_number`; reading a
+  recipient's settings once per revision: :class:`SettingsMemo`.
 
 These need only the standard library. Transports built on aiohttp also find a guarded
 resolver and error descriptions in :mod:`backchannel.plugin_support.aiohttp`.
@@ -33,6 +34,7 @@ from ._http_answers import (
     remote_id,
 )
 from ._settings import PLAIN, SECRET, positive_number, setting_name_problems
+from ._settings_memo import SettingsMemo
 
 __all__ = [
     "EXCERPT_CHARS",
@@ -42,6 +44,7 @@ __all__ = [
     "SECRET",
     "DestinationRefused",
     "IPAddress",
+    "SettingsMemo",
     "address_literal",
     "embedded_ipv4",
     "excerpt",
