@@ -32,10 +32,6 @@ class DeliveryProcesses:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._processes.values() if p.returncode is None]
-
     async def start(self) -> None:
         for index in range(self._count):
             await self._spawn(index)
