@@ -81,14 +81,10 @@ class Intake:
 
     async def _write(self, connection: DbConnection, batch: list[_Item]) -> bool:
         """Writes the batch and answers each request; False if the connection failed."""
-        # Two requests with one request id in a batch: the first is written, both get its answer.
-        unique: dict[str, NewFeedback] = {}
-        for feedback, _ in batch:
-            unique.setdefault(feedback.request_id, feedback)
         try:
-            answers = await insert_feedback_batch(connection, list(unique.values()))
+            answers = await insert_feedback_batch(connection, _one_per_request_id(batch))
         except asyncpg.IntegrityConstraintViolationError as error:
-            if len(unique) > 1:
+            if len({feedback.request_id for feedback, _ in batch}) > 1:
                 # One bad row spoils the batch; write them one by one to isolate it.
                 return all([await self._write(connection, [item]) for item in batch])
             _fail(batch, error)
@@ -103,6 +99,28 @@ class Intake:
             if not future.done():
                 future.set_result(answers[feedback.request_id])
         return True
+
+
+def _one_per_request_id(batch: list[_Item]) -> list[NewFeedback]:
+    """What to write for a batch holding several requests with one request id: one of
+    them, and every one gets its answer. The one written is the one whose recipients were
+    chosen last (without a directory check, else at the newest directory version): if it
+    is refused as chosen from an old directory, so would every other, and each chooses
+    again; one stored without a check answers them all."""
+    chosen: dict[str, NewFeedback] = {}
+    for feedback, _ in batch:
+        earlier = chosen.get(feedback.request_id)
+        if earlier is None or _chosen_later(feedback, earlier):
+            chosen[feedback.request_id] = feedback
+    return list(chosen.values())
+
+
+def _chosen_later(feedback: NewFeedback, other: NewFeedback) -> bool:
+    if other.directory_version is None:
+        return False
+    return (
+        feedback.directory_version is None or feedback.directory_version > other.directory_version
+    )
 
 
 def _fail(batch: list[_Item], error: Exception) -> None:

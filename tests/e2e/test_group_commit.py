@@ -1,0 +1,120 @@
+"""Group commit: concurrent accepts share one statement and one commit, and several
+requests with one request id in a batch all get the one stored answer."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from conftest import RunningServer
+from support.brief_example import brief_example_feedback
+from support.receiver import WebhookReceiver
+from test_send_and_deliver import create_webhook_recipient
+
+from backchannel.intake import Intake
+from backchannel.store.database import create_pool
+from backchannel.store.migrations import apply_migrations
+from backchannel.store.records import NewDelivery, NewFeedback
+from backchannel.v1 import feedback_service_pb2
+
+RECIPIENT = "acme"
+_serials = itertools.count(1)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, 4)
+    async with pool.acquire() as connection:
+        await apply_migrations(connection)
+        await connection.execute(
+            "INSERT INTO recipients (id, recipient_type, transport, format, state)"
+            " VALUES ($1, 'source', 'webhook', 'json', 'active')",
+            RECIPIENT,
+        )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def new_feedback(request_id: str, directory_version: int | None = None) -> NewFeedback:
+    serial = next(_serials)
+    return NewFeedback(
+        id=f"fb_{serial:026d}",
+        request_id=request_id,
+        request_digest=b"digest",
+        kind="conversion",
+        lead_id="LC1",
+        source_id="SRC",
+        record=b"",
+        response=f"answer {serial}".encode(),
+        traceparent=None,
+        accept_time=datetime.now(UTC),
+        deliveries=(NewDelivery(id=f"dlv_{serial:026d}", recipient_id=RECIPIENT, state="pending"),),
+        directory_version=directory_version,
+    )
+
+
+async def transactions_of(pool: asyncpg.Pool, request_ids: list[str]) -> list[str]:
+    """The writing transaction of each request id's feedback row, in the given order."""
+    rows = await pool.fetch(
+        "SELECT request_id, xmin::text AS xid FROM feedback WHERE request_id = ANY($1)",
+        request_ids,
+    )
+    by_id = {row["request_id"]: row["xid"] for row in rows}
+    return [by_id[r] for r in request_ids]
+
+
+async def test_concurrent_accepts_share_commits(
+    backchannel: RunningServer,
+    receiver: WebhookReceiver,
+    signing_secret: str,
+    database_url: str,
+) -> None:
+    await create_webhook_recipient(backchannel, RECIPIENT, receiver.url, signing_secret)
+    requests = [
+        feedback_service_pb2.SendFeedbackRequest(
+            request_id=f"burst-{i}", feedback=brief_example_feedback(), recipient_ids=[RECIPIENT]
+        )
+        for i in range(32)
+    ]
+
+    await asyncio.gather(*(backchannel.feedback.SendFeedback(r) for r in requests))
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows, transactions = await connection.fetchrow(
+            "SELECT count(*), count(DISTINCT xmin::text) FROM feedback"
+        )
+    finally:
+        await connection.close()
+    assert rows == 32
+    assert transactions < rows
+
+
+async def test_duplicates_in_one_batch_all_get_the_answer_of_the_one_written(
+    pool: asyncpg.Pool,
+) -> None:
+    # One request id twice in a batch: once chosen at a directory version that is no
+    # longer current, once chosen again without a check. The second is the one stored,
+    # and both get its answer (a refused copy must not leave the other without one).
+    stale = await pool.fetchval("SELECT version FROM recipient_directory_version") - 1
+    intake = Intake(pool)
+    intake.start()
+    try:
+        answers = await asyncio.wait_for(
+            asyncio.gather(
+                intake.submit(new_feedback("twice", directory_version=stale)),
+                intake.submit(unchecked := new_feedback("twice")),
+            ),
+            10.0,
+        )
+    finally:
+        await intake.stop()
+
+    assert [a.response if a else None for a in answers] == [unchecked.response] * 2
+    assert await pool.fetchval("SELECT count(*) FROM feedback") == 1
