@@ -1,5 +1,6 @@
-"""Group commit: concurrent accepts share one statement and one commit, and several
-requests with one request id in a batch all get the one stored answer."""
+"""Group commit: concurrent accepts share one statement and one commit, the writer lingers
+only while requests keep arriving, and several requests with one request id in a batch
+all get the one stored answer."""
 
 from __future__ import annotations
 
@@ -96,6 +97,39 @@ async def test_concurrent_accepts_share_commits(
     assert transactions < rows
 
 
+async def test_a_lone_request_is_written_without_lingering(pool: asyncpg.Pool) -> None:
+    # A writer that lingered for a lone request would hold it for a minute.
+    intake = Intake(pool, linger_seconds=60.0)
+    intake.start()
+    try:
+        answer = await asyncio.wait_for(intake.submit(new_feedback("lone")), 10.0)
+    finally:
+        await intake.stop()
+
+    assert answer is not None and answer.request_id == "lone"
+
+
+async def test_requests_arriving_while_the_writer_lingers_join_its_statement(
+    pool: asyncpg.Pool,
+) -> None:
+    intake = Intake(pool, linger_seconds=30.0, linger_step_seconds=0.5)
+    intake.start()
+    try:
+        # Two at once make a batch of two: the writer lingers; the third arrives while it
+        # waits; then a wait brings nothing more and it writes.
+        first = asyncio.gather(
+            intake.submit(new_feedback("first")), intake.submit(new_feedback("second"))
+        )
+        await asyncio.sleep(0.05)
+        third = await asyncio.wait_for(intake.submit(new_feedback("third")), 20.0)
+        await first
+    finally:
+        await intake.stop()
+
+    assert third is not None
+    assert len(set(await transactions_of(pool, ["first", "second", "third"]))) == 1
+
+
 async def test_duplicates_in_one_batch_all_get_the_answer_of_the_one_written(
     pool: asyncpg.Pool,
 ) -> None:
@@ -103,7 +137,7 @@ async def test_duplicates_in_one_batch_all_get_the_answer_of_the_one_written(
     # longer current, once chosen again without a check. The second is the one stored,
     # and both get its answer (a refused copy must not leave the other without one).
     stale = await pool.fetchval("SELECT version FROM recipient_directory_version") - 1
-    intake = Intake(pool)
+    intake = Intake(pool, linger_seconds=0.0)
     intake.start()
     try:
         answers = await asyncio.wait_for(
