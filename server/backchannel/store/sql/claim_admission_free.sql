@@ -5,17 +5,26 @@
 -- delivery, only the oldest open delivery of each lead is a candidate. There is always a
 -- row: when nothing is claimed its delivery_id is NULL. needs_admission says whether any
 -- recipient needs the admission step (claim_candidates_* and mark_claimed then run too).
-WITH first_lane AS (
-    SELECT d.id
-    FROM deliveries d
-    JOIN recipients r ON r.id = d.recipient_id
-    LEFT JOIN recipient_health h ON h.recipient_id = d.recipient_id
-    WHERE d.state = 'pending' AND r.state = 'active' AND r.delete_time IS NULL
-      AND d.recipient_id <> ALL($2::text[]) AND d.attempt_count = 0
-      AND d.next_attempt_time <= now()
+--
+-- The recipients that may be claimed for are listed first, so each lane is one walk of
+-- its partial index in due order that stops after its limit: the work is that of the rows
+-- claimed, however many are due. (Joined row by row to recipients and recipient_health,
+-- the planner sorted every due delivery on each claim: 12 ms with 10,000 due.)
+WITH eligible AS MATERIALIZED (
+    SELECT coalesce(array_agg(r.id), '{}') AS ids,
+           coalesce(array_agg(r.id) FILTER (WHERE r.ordered_delivery), '{}') AS ordered_ids
+    FROM recipients r
+    LEFT JOIN recipient_health h ON h.recipient_id = r.id
+    WHERE r.state = 'active' AND r.delete_time IS NULL
       AND r.max_per_second = 0 AND r.max_concurrency = 0
       AND coalesce(h.circuit_state, 'closed') = 'closed'
-      AND (NOT r.ordered_delivery OR NOT EXISTS (
+      AND r.id <> ALL($2::text[])
+), first_lane AS (
+    SELECT d.id
+    FROM deliveries d
+    WHERE d.state = 'pending' AND d.attempt_count = 0 AND d.next_attempt_time <= now()
+      AND d.recipient_id = ANY((SELECT ids FROM eligible)::text[])
+      AND (d.recipient_id <> ALL((SELECT ordered_ids FROM eligible)::text[]) OR NOT EXISTS (
           SELECT 1 FROM deliveries e
           WHERE e.recipient_id = d.recipient_id AND e.lead_id = d.lead_id
             AND e.state IN ('pending', 'held', 'in_flight')
@@ -27,14 +36,9 @@ WITH first_lane AS (
 ), retry_lane AS (
     SELECT d.id
     FROM deliveries d
-    JOIN recipients r ON r.id = d.recipient_id
-    LEFT JOIN recipient_health h ON h.recipient_id = d.recipient_id
-    WHERE d.state = 'pending' AND r.state = 'active' AND r.delete_time IS NULL
-      AND d.recipient_id <> ALL($2::text[]) AND d.attempt_count > 0
-      AND d.next_attempt_time <= now()
-      AND r.max_per_second = 0 AND r.max_concurrency = 0
-      AND coalesce(h.circuit_state, 'closed') = 'closed'
-      AND (NOT r.ordered_delivery OR NOT EXISTS (
+    WHERE d.state = 'pending' AND d.attempt_count > 0 AND d.next_attempt_time <= now()
+      AND d.recipient_id = ANY((SELECT ids FROM eligible)::text[])
+      AND (d.recipient_id <> ALL((SELECT ordered_ids FROM eligible)::text[]) OR NOT EXISTS (
           SELECT 1 FROM deliveries e
           WHERE e.recipient_id = d.recipient_id AND e.lead_id = d.lead_id
             AND e.state IN ('pending', 'held', 'in_flight')
@@ -51,7 +55,9 @@ WITH first_lane AS (
         lease_token = gen_random_uuid(),
         update_time = now()
     FROM feedback f, recipients r
-    WHERE d.id IN (SELECT id FROM first_lane UNION ALL SELECT id FROM retry_lane)
+    -- An array, not IN (...): the rows are fetched by primary key, not by a hash join
+    -- over the whole table.
+    WHERE d.id = ANY(ARRAY(SELECT id FROM first_lane UNION ALL SELECT id FROM retry_lane))
       AND f.id = d.feedback_id AND r.id = d.recipient_id
     RETURNING d.id AS delivery_id, d.feedback_id, d.attempt_count, d.lease_token::text,
               d.requested_by, d.policy_attempt_offset, d.policy_start_time,
