@@ -76,7 +76,7 @@ async def _claim_with_admission(
     busy: list[str],
 ) -> ClaimBatch:
     async with pool.acquire() as connection, connection.transaction():
-        now: datetime = await connection.fetchval(sql("transaction_time"))
+        now: datetime = await connection.fetchval(sql("begin_claim"))
         candidates = list(await connection.fetch(sql("claim_candidates_first"), limit, busy))
         room_for_retries = min(limit - len(candidates), retry_limit)
         if room_for_retries > 0:

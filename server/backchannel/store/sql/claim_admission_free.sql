@@ -10,7 +10,16 @@
 -- its partial index in due order that stops after its limit: the work is that of the rows
 -- claimed, however many are due. (Joined row by row to recipients and recipient_health,
 -- the planner sorted every due delivery on each claim: 12 ms with 10,000 due.)
-WITH eligible AS MATERIALIZED (
+--
+-- The claim commits without waiting for its WAL to reach the disk: a claim acknowledges
+-- nothing. One lost with a crash of Postgres leaves its deliveries pending, to be claimed
+-- again under the same attempt number and sent again: at least once, as when a lease is
+-- lost, and a crash before an attempt is recorded loses its event either way. The durable
+-- commit that records an attempt flushes its claim's WAL first (WAL is flushed in order).
+-- Saves a disk flush (0.3-1 ms here) per claim, which the claim loop used to wait out.
+WITH asynchronous_commit AS MATERIALIZED (
+    SELECT set_config('synchronous_commit', 'off', true)
+), eligible AS MATERIALIZED (
     SELECT coalesce(array_agg(r.id), '{}') AS ids,
            coalesce(array_agg(r.id) FILTER (WHERE r.ordered_delivery), '{}') AS ordered_ids
     FROM recipients r
@@ -64,7 +73,7 @@ WITH eligible AS MATERIALIZED (
               f.record, f.traceparent, f.accept_time, r.*
 )
 SELECT claimed.*, admission.needs_admission
-FROM (
+FROM asynchronous_commit, (
     SELECT EXISTS (SELECT 1 FROM recipients WHERE delete_time IS NULL
                      AND (max_per_second > 0 OR max_concurrency > 0))
         OR EXISTS (SELECT 1 FROM recipient_health WHERE circuit_state <> 'closed')
