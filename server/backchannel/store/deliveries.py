@@ -57,7 +57,9 @@ async def claim_due_deliveries(
     rows = await pool.fetch(
         sql("claim_admission_free"), limit, busy, max(0, retry_limit), lease_seconds
     )
-    claimed = _claimed([row for row in rows if row["delivery_id"] is not None], recipients)
+    claimed = await _claimed(
+        pool, [row for row in rows if row["delivery_id"] is not None], recipients
+    )
     if not rows[0]["needs_admission"] or len(claimed) >= limit:
         return ClaimBatch(claimed, None)
     retries = sum(1 for d in claimed if d.attempt > 1)
@@ -75,56 +77,74 @@ async def _claim_with_admission(
     recipients: RecipientRevisions,
     busy: list[str],
 ) -> ClaimBatch:
-    async with pool.acquire() as connection, connection.transaction():
-        now: datetime = await connection.fetchval(sql("begin_claim"))
-        candidates = list(await connection.fetch(sql("claim_candidates_first"), limit, busy))
-        room_for_retries = min(limit - len(candidates), retry_limit)
-        if room_for_retries > 0:
-            candidates += await connection.fetch(
-                sql("claim_candidates_retry"), room_for_retries, busy
-            )
-        if not candidates:
-            return ClaimBatch([], None)
-        admission = await _admit(connection, candidates, now, lease_seconds)
-        recheck_after = None
-        if admission.postponed:
-            await connection.execute(
-                sql("postpone_deliveries"),
-                [i for i, _ in admission.postponed],
-                [t for _, t in admission.postponed],
-            )
-            earliest = min(t for _, t in admission.postponed)
-            recheck_after = max(0.0, (earliest - now).total_seconds())
-        if not admission.admitted:
-            return ClaimBatch([], recheck_after)
-        rows = await connection.fetch(sql("mark_claimed"), admission.admitted, lease_seconds)
-    return ClaimBatch(_claimed(rows, recipients), recheck_after)
+    async with pool.acquire() as connection:
+        async with connection.transaction():
+            now: datetime = await connection.fetchval(sql("begin_claim"))
+            candidates = list(await connection.fetch(sql("claim_candidates_first"), limit, busy))
+            room_for_retries = min(limit - len(candidates), retry_limit)
+            if room_for_retries > 0:
+                candidates += await connection.fetch(
+                    sql("claim_candidates_retry"), room_for_retries, busy
+                )
+            if not candidates:
+                return ClaimBatch([], None)
+            admission = await _admit(connection, candidates, now, lease_seconds)
+            recheck_after = None
+            if admission.postponed:
+                await connection.execute(
+                    sql("postpone_deliveries"),
+                    [i for i, _ in admission.postponed],
+                    [t for _, t in admission.postponed],
+                )
+                earliest = min(t for _, t in admission.postponed)
+                recheck_after = max(0.0, (earliest - now).total_seconds())
+            if not admission.admitted:
+                return ClaimBatch([], recheck_after)
+            rows = await connection.fetch(sql("mark_claimed"), admission.admitted, lease_seconds)
+        return ClaimBatch(await _claimed(connection, rows, recipients), recheck_after)
 
 
 class RecipientRevisions:
     """Recipients as claimed, by (id, revision): every change bumps the revision, so in one
-    database one revision is one content. Deliveries to one revision share one record, and
-    so the same settings mappings, which transports may key what they parse on. One per
-    dispatcher (ids and revisions are only unique within a database)."""
+    database one revision is one content. A claim names each delivery's recipient by id and
+    revision, and a revision is read from the database once, when first claimed for.
+    Deliveries to one revision share one record, and so the same settings mappings, which
+    transports may key what they parse on. One per dispatcher (ids and revisions are only
+    unique within a database)."""
 
     _KEPT = 4096
 
     def __init__(self) -> None:
         self._records: dict[tuple[str, int], RecipientRecord] = {}
 
-    def of(self, row: asyncpg.Record) -> RecipientRecord:
-        key = (row["id"], row["revision"])
-        record = self._records.get(key)
-        if record is None:
-            if len(self._records) >= self._KEPT:
-                self._records.clear()
-            record = self._records[key] = recipient_from_row(row)
-        return record
+    async def of_rows(
+        self, database: asyncpg.Pool | DbConnection, rows: Sequence[asyncpg.Record]
+    ) -> dict[tuple[str, int], RecipientRecord]:
+        """The recipient of each claimed row, by (id, revision); the revisions not read
+        before are read now (a recipient changed again meanwhile comes as it is now)."""
+        wanted = {(row["recipient_id"], row["recipient_revision"]) for row in rows}
+        found = {key: self._records[key] for key in wanted if key in self._records}
+        missing = wanted - found.keys()
+        if not missing:
+            return found
+        if len(self._records) + len(missing) > self._KEPT:
+            self._records.clear()
+        newest: dict[str, RecipientRecord] = {}
+        ids = sorted({recipient_id for recipient_id, _ in missing})
+        for row in await database.fetch(sql("select_recipients_any_state"), ids):
+            record = recipient_from_row(row)
+            self._records[(record.id, record.revision)] = newest[record.id] = record
+        for key in missing:
+            found[key] = self._records.get(key) or newest[key[0]]
+        return found
 
 
-def _claimed(
-    rows: Sequence[asyncpg.Record], recipients: RecipientRevisions
+async def _claimed(
+    database: asyncpg.Pool | DbConnection,
+    rows: Sequence[asyncpg.Record],
+    recipients: RecipientRevisions,
 ) -> list[ClaimedDelivery]:
+    records = await recipients.of_rows(database, rows) if rows else {}
     return [
         ClaimedDelivery(
             delivery_id=row["delivery_id"],
@@ -134,7 +154,7 @@ def _claimed(
             record=bytes(row["record"]),
             traceparent=row["traceparent"],
             accept_time=row["accept_time"],
-            recipient=recipients.of(row),
+            recipient=records[(row["recipient_id"], row["recipient_revision"])],
             requested_by=row["requested_by"],
             policy_attempt_offset=row["policy_attempt_offset"],
             policy_start_time=row["policy_start_time"],

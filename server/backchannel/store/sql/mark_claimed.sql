@@ -10,4 +10,5 @@ FROM feedback f, recipients r
 WHERE d.id = ANY($1::text[]) AND f.id = d.feedback_id AND r.id = d.recipient_id
 RETURNING d.id AS delivery_id, d.feedback_id, d.attempt_count, d.lease_token::text,
           d.requested_by, d.policy_attempt_offset, d.policy_start_time,
-          f.record, f.traceparent, f.accept_time, r.*
+          f.record, f.traceparent, f.accept_time, r.id AS recipient_id,
+          r.revision AS recipient_revision

@@ -1,0 +1,109 @@
+"""Claims name each delivery's recipient by id and revision; the dispatcher reads a
+revision from the database once, shares its record between deliveries, reads a changed
+recipient again, and finds recipients deleted after their deliveries were claimed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from backchannel.store.database import create_pool
+from backchannel.store.deliveries import RecipientRevisions, claim_due_deliveries
+from backchannel.store.migrations import apply_migrations
+from backchannel.store.queries import sql
+
+
+class CountingPool:
+    """The real pool, counting how often each named statement runs through it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self.counts: dict[str, int] = {}
+
+    def ran(self, name: str) -> int:
+        return self.counts.get(sql(name), 0)
+
+    async def fetch(self, statement: str, *args: Any) -> list[asyncpg.Record]:
+        self.counts[statement] = self.counts.get(statement, 0) + 1
+        return await self._pool.fetch(statement, *args)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, 4)
+    async with pool.acquire() as connection:
+        await apply_migrations(connection)
+        await connection.execute(
+            "INSERT INTO recipients (id, recipient_type, transport, format, state,"
+            " transport_settings) VALUES ('acme', 'source', 'webhook', 'json', 'active',"
+            ' \'{"url": "http://127.0.0.1:9/one"}\')'
+        )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def add_due(pool: asyncpg.Pool, names: list[str]) -> None:
+    for name in names:
+        await pool.execute(
+            "WITH f AS (INSERT INTO feedback (id, request_id, request_digest, kind, lead_id,"
+            " source_id, record, response, accept_time) VALUES ($1, $1, '', 'conversion',"
+            " 'LC1', 'S', '', '', now()) RETURNING id, accept_time)"
+            " INSERT INTO deliveries (id, feedback_id, recipient_id, lead_id, state,"
+            " next_attempt_time, create_time, update_time, policy_start_time)"
+            " SELECT 'dlv_' || id, id, 'acme', 'LC1', 'pending', accept_time, accept_time,"
+            " accept_time, accept_time FROM f",
+            name,
+        )
+
+
+async def claim(pool: CountingPool, revisions: RecipientRevisions) -> list[Any]:
+    batch = await claim_due_deliveries(pool, 10, 30.0, 10, revisions)  # type: ignore[arg-type]
+    return batch.deliveries
+
+
+async def test_a_revision_is_read_once_and_its_record_shared(pool: asyncpg.Pool) -> None:
+    counting, revisions = CountingPool(pool), RecipientRevisions()
+    await add_due(pool, ["a", "b"])
+    first = await claim(counting, revisions)
+    await add_due(pool, ["c"])
+    second = await claim(counting, revisions)
+
+    assert len(first) == 2 and len(second) == 1
+    assert counting.ran("select_recipients_any_state") == 1
+    assert first[0].recipient is first[1].recipient is second[0].recipient
+    assert first[0].recipient.transport_settings == {"url": "http://127.0.0.1:9/one"}
+
+
+async def test_a_changed_recipient_is_read_again(pool: asyncpg.Pool) -> None:
+    counting, revisions = CountingPool(pool), RecipientRevisions()
+    await add_due(pool, ["a"])
+    [before] = await claim(counting, revisions)
+    await pool.execute(
+        'UPDATE recipients SET transport_settings = \'{"url": "http://127.0.0.1:9/two"}\','
+        " revision = revision + 1 WHERE id = 'acme'"
+    )
+    await add_due(pool, ["b"])
+    [after] = await claim(counting, revisions)
+
+    assert counting.ran("select_recipients_any_state") == 2
+    assert after.recipient.revision == before.recipient.revision + 1
+    assert after.recipient.transport_settings == {"url": "http://127.0.0.1:9/two"}
+
+
+async def test_a_recipient_deleted_after_the_claim_is_still_found(pool: asyncpg.Pool) -> None:
+    revisions = RecipientRevisions()
+    await add_due(pool, ["a"])
+    claimed = await pool.fetch(sql("claim_admission_free"), 10, [], 10, 30.0)
+    await pool.execute(sql("soft_delete_recipient"), "acme")
+
+    records = await revisions.of_rows(pool, claimed)
+
+    # Read after the delete: the claimed revision is gone, the recipient as it is now
+    # stands in for it.
+    [record] = records.values()
+    assert record.id == "acme" and record.revision == claimed[0]["recipient_revision"] + 1
