@@ -4,6 +4,7 @@ without holding back other leads."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -103,3 +104,47 @@ async def test_ordered_feedback_about_another_lead_is_not_held_back_by_a_stuck_o
         received = await ordered_recipient_receiving(server, sink)
 
         assert received.index("other-lead") < received.index("second")
+
+
+def first_four_held(receiver: ScriptedReceiver, releases: list[asyncio.Event]) -> Answer:
+    """Holds each of the first four requests until its own event in ``releases`` is set;
+    answers later ones at once."""
+
+    async def answer(arrival: Arrival, _request: web.Request) -> web.StreamResponse:
+        index = receiver.arrivals.index(arrival)
+        if index < len(releases):
+            await releases[index].wait()
+        return web.Response(status=204)
+
+    return answer
+
+
+async def test_freed_slots_are_refilled_before_every_attempt_in_flight_has_ended(
+    database_url: str,
+) -> None:
+    # Four slots, claim batches of 100, a poll once a minute, nothing accepted meanwhile:
+    # only an attempt that ends can start more.
+    settings: dict[str, Any] = {
+        "delivery_concurrency": 4,
+        "claim_batch_size": 100,
+        "poll_interval_seconds": 60.0,
+    }
+    async with servers(database_url, **settings) as [server], receivers() as [sink]:
+        releases = [asyncio.Event() for _ in range(4)]
+        sink.answer = first_four_held(sink, releases)
+        await create_recipient(server, "slow", sink.url, timeout_seconds=60.0)
+        for _ in range(8):
+            await send(server, ["slow"])
+        await sink.wait_for(4)
+
+        # Two of the four end: their slots are claimed for again while the other two are
+        # still held (a dispatcher that waited for all four would send nothing more).
+        releases[0].set()
+        releases[1].set()
+        await sink.wait_for(6, timeout=10.0)
+        held = sink.in_flight
+
+        for release in releases:
+            release.set()
+
+    assert held >= 2

@@ -69,6 +69,10 @@ class Dispatcher:
         self._waiting_room = claim_batch_size + recipient_concurrency
         #: Whether the last claim was cut short by its limit, so more may be due now.
         self._more_may_be_due = True
+        #: A finished attempt wakes the claim loop once this few are busy: when a whole
+        #: claim batch fits, or half the slots are free if the batch is larger than that
+        #: (a pipeline emptied before each claim would stall on every claim's round trip).
+        self._refill_at = concurrency - min(claim_batch_size, max(1, (concurrency + 1) // 2))
         self._loop_task: asyncio.Task[None] | None = None
         self._reaper_task: asyncio.Task[None] | None = None
 
@@ -198,8 +202,7 @@ class Dispatcher:
                     # for this recipient or the last claim took every due delivery it could
                     # (new deliveries wake the loop with their notification).
                     return
-        busy = len(self._in_flight) + self._waiting_count
-        if busy <= max(0, self._concurrency - self._claim_batch_size):
+        if len(self._in_flight) + self._waiting_count <= self._refill_at:
             self._wake.set()
 
     async def _attempt(self, delivery: ClaimedDelivery) -> None:
