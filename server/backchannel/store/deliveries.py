@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from backchannel.store.database import DbConnection
-from backchannel.store.event_rows import event_values
+from backchannel.store.event_rows import write_events
 from backchannel.store.queries import sql
 from backchannel.store.recipients import recipient_from_row
 from backchannel.store.records import (
@@ -247,16 +247,6 @@ def _health_from_row(row: asyncpg.Record) -> RecipientHealthRecord:
     return RecipientHealthRecord(**values)
 
 
-def _health_values(health: RecipientHealthRecord) -> tuple[object, ...]:
-    """The columns save_recipients_health takes, in its order."""
-    return (
-        health.recipient_id, health.consecutive_failures, health.failing_since,
-        health.last_success_time, health.circuit_state, health.open_until,
-        health.open_count, health.window_start, health.window_attempts,
-        health.window_failures,
-    )  # fmt: skip
-
-
 HealthUpdater = Callable[
     [RecipientHealthRecord, Sequence[AttemptOutcome], datetime],
     tuple[RecipientHealthRecord, list[EventRecord], str | None],
@@ -268,49 +258,37 @@ async def record_attempts(
 ) -> None:
     """Records every attempt as a feedback-sent event and moves its delivery on, updates
     each recipient's health (with the operator events that produces), in one
-    transaction. An attempt whose lease was lost is still recorded as an event (it did
-    happen) but no longer changes the delivery."""
+    transaction of three round trips (lock and read the health rows, write, commit) but
+    when a recipient is disabled. An attempt whose lease was lost is still recorded as an
+    event (it did happen) but no longer changes the delivery."""
     async with pool.acquire() as connection, connection.transaction():
         events = [o.event for o in outcomes]
         by_recipient: dict[str, list[AttemptOutcome]] = {}
         for outcome in outcomes:
             by_recipient.setdefault(outcome.event.recipient_id, []).append(outcome)
-        recipient_ids = sorted(by_recipient)
-        await connection.execute(sql("ensure_recipients_health"), recipient_ids, 0.0)
-        rows = await connection.fetch(sql("lock_recipients_health"), recipient_ids)
+        rows = await connection.fetch(sql("lock_health_for_recording"), sorted(by_recipient))
         now: datetime = rows[0]["transaction_time"]
         updated: list[RecipientHealthRecord] = []
-        disabling: list[tuple[str, str, list[EventRecord]]] = []
-        for row in rows:
+        for row in sorted(rows, key=lambda r: r["recipient_id"]):
             recipient_id = row["recipient_id"]
             health, extra_events, disable_reason = update_health(
                 _health_from_row(row), by_recipient[recipient_id], now
             )
             updated.append(health)
-            if disable_reason is not None:
-                disabling.append((recipient_id, disable_reason, extra_events))
-            else:
-                events += [e for e in extra_events if e.category != "recipient_disabled"]
-        await connection.execute(
-            sql("save_recipients_health"),
-            *(list(column) for column in zip(*(_health_values(h) for h in updated), strict=True)),
-        )
-        for recipient_id, disable_reason, extra_events in disabling:
-            if await connection.fetchval(sql("disable_recipient"), recipient_id, disable_reason):
-                await connection.execute(sql("hold_deliveries_of_recipient"), recipient_id)
-                await connection.execute(sql("notify_recipient_changed"), recipient_id)
-            else:
-                extra_events = [e for e in extra_events if e.category != "recipient_disabled"]
-            events += extra_events
-        await connection.executemany(sql("insert_event"), [event_values(e) for e in events])
-        await connection.execute(
-            sql("finish_attempts"),
-            [o.event.delivery_id for o in outcomes],
-            [o.lease_token for o in outcomes],
-            [o.new_state for o in outcomes],
-            [o.next_attempt_time for o in outcomes],
-        )
-        await connection.execute(sql("notify_events_recorded"))
+            disabled = disable_reason is not None and await _disable(
+                connection, recipient_id, disable_reason
+            )
+            events += [e for e in extra_events if disabled or e.category != "recipient_disabled"]
+        await write_events(connection, events, updated, outcomes)
+
+
+async def _disable(connection: DbConnection, recipient_id: str, reason: str) -> bool:
+    """Disables the recipient and holds its pending deliveries; False if it already was."""
+    if not await connection.fetchval(sql("disable_recipient"), recipient_id, reason):
+        return False
+    await connection.execute(sql("hold_deliveries_of_recipient"), recipient_id)
+    await connection.execute(sql("notify_recipient_changed"), recipient_id)
+    return True
 
 
 async def health_of_recipients(

@@ -8,7 +8,7 @@ from datetime import datetime
 from backchannel.ids import new_id
 from backchannel.store.database import DbConnection
 from backchannel.store.queries import sql
-from backchannel.store.records import ORIGIN, EventRecord
+from backchannel.store.records import ORIGIN, AttemptOutcome, EventRecord, RecipientHealthRecord
 
 
 def event_values(e: EventRecord) -> tuple[object, ...]:
@@ -37,6 +37,35 @@ def operator_event(
     )  # fmt: skip
 
 
-async def insert_operator_events(connection: DbConnection, events: Sequence[EventRecord]) -> None:
-    await connection.executemany(sql("insert_event"), [event_values(e) for e in events])
-    await connection.execute(sql("notify_events_recorded"))
+def health_values(health: RecipientHealthRecord) -> tuple[object, ...]:
+    """The health columns record_events takes, in its order."""
+    return (
+        health.recipient_id, health.consecutive_failures, health.failing_since,
+        health.last_success_time, health.circuit_state, health.open_until,
+        health.open_count, health.window_start, health.window_attempts,
+        health.window_failures,
+    )  # fmt: skip
+
+
+async def write_events(
+    connection: DbConnection,
+    events: Sequence[EventRecord],
+    health: Sequence[RecipientHealthRecord] = (),
+    outcomes: Sequence[AttemptOutcome] = (),
+) -> None:
+    """Inserts ``events``, saves ``health`` and moves the deliveries of ``outcomes`` on, in
+    one statement (record_events)."""
+    await connection.execute(
+        sql("record_events"),
+        *_columns([health_values(h) for h in health], 10),
+        *_columns([event_values(e) for e in events], 31),
+        [o.event.delivery_id for o in outcomes],
+        [o.lease_token for o in outcomes],
+        [o.new_state for o in outcomes],
+        [o.next_attempt_time for o in outcomes],
+    )
+
+
+def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
+    """The rows as ``width`` column lists (the arrays a statement unnests)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from backchannel.store.database import DbConnection
-from backchannel.store.event_rows import insert_operator_events, operator_event
+from backchannel.store.event_rows import operator_event, write_events
 from backchannel.store.queries import sql
 from backchannel.store.records import RecipientRecord
 
@@ -150,7 +150,7 @@ async def save_recipient(
             event = operator_event(
                 "recipient_enabled", after.id, f"set {after.state} by an operator", now
             )
-        await insert_operator_events(connection, [event])
+        await write_events(connection, [event])
     await connection.execute(sql("notify_recipient_changed"), after.id)
     return recipient_from_row(row)
 
