@@ -8,6 +8,7 @@ ever rounds it.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,80 +26,98 @@ KIND_NAMES = {
 }
 
 
+_EPOCH = datetime(1970, 1, 1)
+_MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31
+
+
 def rfc3339(timestamp: Timestamp) -> str:
-    return timestamp.ToJsonString()
+    """What ``Timestamp.ToJsonString`` writes (3, 6 or 9 fractional digits as the time
+    needs, none for whole seconds), in integer arithmetic at half its cost: each document
+    holds up to four times."""
+    seconds, nanos = timestamp.seconds, timestamp.nanos
+    if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000):
+        raise ValueError(f"not a valid timestamp: {seconds} s, {nanos} ns")
+    text = (_EPOCH + timedelta(seconds=seconds)).isoformat()
+    if not nanos:
+        return text + "Z"
+    if not nanos % 1_000_000:
+        return f"{text}.{nanos // 1_000_000:03d}Z"
+    if not nanos % 1000:
+        return f"{text}.{nanos // 1000:06d}Z"
+    return f"{text}.{nanos:09d}Z"
 
 
 def _score(value: float) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-def _without_empty(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value not in ("", None, {}, [])}
+def _put(document: dict[str, Any], key: str, value: Any) -> None:
+    """Puts a value that is not empty ("", None, {} or [])."""
+    if value or (value is not None and value != "" and not isinstance(value, dict | list)):
+        document[key] = value
 
 
 def feedback_document(feedback: feedback_pb2.Feedback) -> dict[str, Any]:
+    """The document of ``feedback``: every part that is set, in a fixed order; empty values
+    ("", None, {} and []) are left out at every level."""
+    document: dict[str, Any] = {}
+    _put(document, "feedback_id", feedback.id)
+    document["kind"] = KIND_NAMES.get(feedback.kind, "unspecified")
     lead = feedback.lead
-    document: dict[str, Any] = {
-        "feedback_id": feedback.id,
-        "kind": KIND_NAMES.get(feedback.kind, "unspecified"),
-        "lead_id": lead.lead_id,
-        "source_id": lead.source_id,
-        "flow_id": lead.flow_id,
-        "event_id": lead.event_id,
-        "click_id": lead.click_id,
-        "transaction_id": lead.transaction_id,
-        "feedback_date": rfc3339(feedback.feedback_time)
-        if feedback.HasField("feedback_time")
-        else None,
-        "accepted_at": rfc3339(feedback.accept_time) if feedback.HasField("accept_time") else None,
-    }
+    _put(document, "lead_id", lead.lead_id)
+    _put(document, "source_id", lead.source_id)
+    _put(document, "flow_id", lead.flow_id)
+    _put(document, "event_id", lead.event_id)
+    _put(document, "click_id", lead.click_id)
+    _put(document, "transaction_id", lead.transaction_id)
+    if feedback.HasField("feedback_time"):
+        document["feedback_date"] = rfc3339(feedback.feedback_time)
+    if feedback.HasField("accept_time"):
+        document["accepted_at"] = rfc3339(feedback.accept_time)
     if feedback.HasField("outcome"):
         outcome = feedback.outcome
-        document["outcome"] = _without_empty(
-            {
-                "status": outcome.status,
-                "conversion_date": rfc3339(outcome.occur_time)
-                if outcome.HasField("occur_time")
-                else None,
-                "value": Decimal(outcome.value.amount) if outcome.value.amount else None,
-                "currency": outcome.value.currency_code,
-                "product": outcome.product,
-            }
-        )
+        part: dict[str, Any] = {}
+        _put(part, "status", outcome.status)
+        if outcome.HasField("occur_time"):
+            part["conversion_date"] = rfc3339(outcome.occur_time)
+        money = outcome.value
+        if money.amount:
+            part["value"] = Decimal(money.amount)
+        _put(part, "currency", money.currency_code)
+        _put(part, "product", outcome.product)
+        _put(document, "outcome", part)
     if feedback.HasField("return_details"):
         details = feedback.return_details
-        document["return"] = _without_empty(
-            {
-                "reason_code": details.reason_code,
-                "reason_text": details.reason_text,
-                "return_date": rfc3339(details.return_time)
-                if details.HasField("return_time")
-                else None,
-            }
-        )
+        part = {}
+        _put(part, "reason_code", details.reason_code)
+        _put(part, "reason_text", details.reason_text)
+        if details.HasField("return_time"):
+            part["return_date"] = rfc3339(details.return_time)
+        _put(document, "return", part)
     if feedback.HasField("quality"):
-        quality: dict[str, Any] = {}
-        if feedback.quality.HasField("overall_score"):
-            quality["overall_score"] = _score(feedback.quality.overall_score)
-        for name in sorted(feedback.quality.dimensions):
-            quality[name] = _score(feedback.quality.dimensions[name])
-        document["quality"] = quality
+        scores = feedback.quality
+        part = {}
+        if scores.HasField("overall_score"):
+            part["overall_score"] = _score(scores.overall_score)
+        for name, score in sorted(scores.dimensions.items()):
+            part[name] = _score(score)
+        _put(document, "quality", part)
     if feedback.HasField("attribution"):
         attribution = feedback.attribution
-        document["attribution"] = _without_empty(
-            {
-                "campaign": attribution.campaign,
-                "creative": attribution.creative,
-                "keyword": attribution.keyword,
-                "sub_ids": dict(sorted(attribution.sub_ids.items())),
-            }
-        )
-    if feedback.consents:
-        document["consents"] = [
-            _without_empty({"provider": c.provider, "reference": c.reference})
-            for c in feedback.consents
-        ]
+        part = {}
+        _put(part, "campaign", attribution.campaign)
+        _put(part, "creative", attribution.creative)
+        _put(part, "keyword", attribution.keyword)
+        if attribution.sub_ids:
+            part["sub_ids"] = dict(sorted(attribution.sub_ids.items()))
+        _put(document, "attribution", part)
+    consents: list[dict[str, Any]] = []
+    for consent in feedback.consents:
+        part = {}
+        _put(part, "provider", consent.provider)
+        _put(part, "reference", consent.reference)
+        consents.append(part)
+    _put(document, "consents", consents)
     if feedback.HasField("attributes"):
-        document["attributes"] = json_format.MessageToDict(feedback.attributes)
-    return _without_empty(document)
+        _put(document, "attributes", json_format.MessageToDict(feedback.attributes))
+    return document
