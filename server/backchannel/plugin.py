@@ -60,7 +60,10 @@ class Formatter(Protocol):
         ...
 
     def render(self, document: Mapping[str, Any], options: Mapping[str, Any]) -> RenderedContent:
-        """Renders one feedback document (the canonical JSON shape of a feedback record)."""
+        """Renders one feedback document (the canonical JSON shape of a feedback record).
+        ``options`` are the recipient's format options, read-only: the same mapping for
+        every render of one revision of a recipient, so what is read from them may be kept
+        by their identity."""
         ...
 
 

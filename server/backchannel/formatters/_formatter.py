@@ -4,6 +4,7 @@ and to render with them, and the field mapping (``drop``, ``rename``, ``constant
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
@@ -16,6 +17,7 @@ from backchannel.formatters._field_mapping import (
 )
 from backchannel.formatters._options import OptionReader
 from backchannel.plugin import FieldProblem, RenderedContent
+from backchannel.plugin_support import SettingsMemo
 
 OptionsT = TypeVar("OptionsT")
 
@@ -53,10 +55,18 @@ class BuiltinFormatter(ABC, Generic[OptionsT]):
         return self._read(options)[1]
 
     def render(self, document: Mapping[str, Any], options: Mapping[str, Any]) -> RenderedContent:
-        (read, mapping), problems = self._read(options)
+        # The host renders every delivery to one recipient revision with the same read-only
+        # options mapping, so they are read once per revision, kept by identity.
+        (read, mapping), problems = self._read_once(options, options)
         if problems:
             raise InvalidFormatOptionsError(self.name, problems)
         return self.render_with(apply_field_mapping(document, mapping), read)
+
+    @functools.cached_property
+    def _read_once(
+        self,
+    ) -> SettingsMemo[tuple[tuple[OptionsT, FieldMapping], list[FieldProblem]]]:
+        return SettingsMemo(lambda options, _same_options: self._read(options))
 
     def _read(
         self, options: Mapping[str, Any]
