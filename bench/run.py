@@ -538,12 +538,17 @@ async def bench_commit_latency(env: Env, report: Report) -> None:
     report.rows.append(Row("0  Postgres commit, 1 conn (context)", f"p50 {p50:.2f} ms", aim="-"))
 
 
-async def bench_accepts(env: Env, report: Report) -> None:
+async def bench_accepts(env: Env, report: Report) -> float:
+    """Rows 1a-1**; returns the echo ceiling's rate."""
     plan = env.plan
     say(f"\n[1] durable accepts: {plan.runs} x {plan.accept_count} calls, {IN_FLIGHT} in flight")
     echo = await env.processes.start("echo-server", python_argv("echo_server.py"), "PORT")
     echo_wrapped = await env.processes.start(
         "echo-server-wrapped", python_argv("echo_server.py", "--wrapped"), "PORT"
+    )
+    floor_url = await env.fresh_database("accept_floor")
+    floor = await env.processes.start(
+        "floor-server", python_argv("floor_server.py", "--database-url", floor_url), "PORT"
     )
     off_url = await env.fresh_database("accept_off")
     off = await env.start_backchannel(off_url, dispatcher=False)
@@ -554,6 +559,7 @@ async def bench_accepts(env: Env, report: Report) -> None:
     targets = {
         "echo": echo,
         "echo+wrapping": echo_wrapped,
+        "durable floor": floor,
         "dispatcher-off": off,
         "dispatcher-on": on,
     }
@@ -604,7 +610,7 @@ async def bench_accepts(env: Env, report: Report) -> None:
     finally:
         for channel in channels.values():
             await channel.close()
-        for child in (echo, echo_wrapped, off, on):
+        for child in (echo, echo_wrapped, floor, off, on):
             await env.processes.stop(child)
     echo_rate = median(rates["echo"])
     for name, label in (
@@ -633,6 +639,16 @@ async def bench_accepts(env: Env, report: Report) -> None:
             "(info)",
         )
     )
+    floor_rate = median(rates["durable floor"])
+    report.rows.append(
+        Row(
+            "1** echo + durable group commit (floor, diag.)",
+            f"{floor_rate:,.0f} RPC/s",
+            f"{echo_rate:,.0f} RPC/s grpc.aio echo",
+            floor_rate / echo_rate,
+            "(info)",
+        )
+    )
     report.detail(
         "medians: " + ", ".join(f"{n} {median(v):,.0f} ({runs_text(v)})" for n, v in rates.items())
     )
@@ -641,6 +657,7 @@ async def bench_accepts(env: Env, report: Report) -> None:
         "dispatcher-off / echo run by run (each pair measured back to back): "
         + " / ".join(f"{r:.2f}x" for r in paired)
     )
+    return echo_rate
 
 
 def raw_payload() -> tuple[bytes, dict[str, str]]:
@@ -783,6 +800,57 @@ async def bench_e2e_preloaded(env: Env, report: Report, raw_rate: float) -> None
     )
 
 
+async def floor_deliveries_once(env: Env, n: int) -> tuple[float, str]:
+    """The outbox floor (floor_dispatcher.py) delivering ``n`` pre-loaded rows to the sink."""
+    url = await env.fresh_database("deliver_floor")
+    body_file = env.processes.workdir / "floor-body.json"
+    body_file.write_bytes(raw_payload()[0])
+    await sink_reset(env)
+    floor = await env.processes.start(
+        "floor-dispatcher",
+        python_argv(
+            "floor_dispatcher.py",
+            *("--database-url", url, "--sink", env.sink_url, "--count", str(n)),
+            *("--body-file", str(body_file)),
+        ),
+        "READY",
+    )
+    meter = env.meter(server=lambda: [floor.pid], sink=lambda: [env.sink.pid])
+    meter.start()
+    try:
+        assert floor.process.stdout is not None
+        line = await asyncio.wait_for(floor.process.stdout.readline(), 300.0)
+        meter.stop()
+        if not line.startswith(b"RATE "):
+            raise RuntimeError(f"the floor dispatcher failed; see {floor.log_path}")
+    finally:
+        await env.processes.stop(floor)
+    rate = float(line.split()[1])
+    return rate, f"{rate:7,.0f} deliveries/s  cpu: {meter.describe()}"
+
+
+async def bench_floor_deliveries(env: Env, report: Report, raw_rate: float) -> None:
+    plan = env.plan
+    n = plan.e2e_count
+    say(f"\n[2**] outbox floor, pre-loaded: {plan.runs} x {n} rows, claim/POST/record only")
+    rates = []
+    for run in range(plan.runs):
+        await env.wait_quiet()
+        rate, text = await floor_deliveries_once(env, n)
+        rates.append(rate)
+        report.detail(f"run {run + 1} floor {text}")
+    value = median(rates)
+    report.rows.append(
+        Row(
+            "2** raw POST + durable claim/record (floor, diag.)",
+            f"{value:,.0f} deliveries/s",
+            f"{raw_rate:,.0f} POST/s raw aiohttp",
+            value / raw_rate,
+            "(info)",
+        )
+    )
+
+
 async def concurrent_once(
     env: Env, n: int, layout: str, profile: tuple[Report, str] | None = None
 ) -> tuple[float, str]:
@@ -869,6 +937,23 @@ async def bench_e2e_concurrent(env: Env, report: Report, raw_rate: float) -> Non
                 verdict_ratio(value / raw_rate, 0.5) if aimed else "",
             )
         )
+
+
+def report_concurrent_bound(report: Report, echo_rate: float, raw_rate: float) -> None:
+    """What 2b could reach here if Backchannel cost nothing: each feedback is one call as
+    cheap as an echo call and one POST as cheap as a raw one, on the same two cores, and
+    both ceilings keep both cores busy (client and server, client and sink), so the two
+    costs add: 1 / (1/echo + 1/raw)."""
+    bound = 1 / (1 / echo_rate + 1 / raw_rate)
+    report.rows.append(
+        Row(
+            "2^ bound for 2b: an echo call + a raw POST each",
+            f"{bound:,.0f} deliveries/s",
+            f"{raw_rate:,.0f} POST/s raw aiohttp",
+            bound / raw_rate,
+            "(info)",
+        )
+    )
 
 
 async def one_at_a_time(
@@ -1030,11 +1115,14 @@ async def run(plan: Plan, mode: str, only: set[str], keep: bool, py_spy: str | N
 
         await bench_commit_latency(env, report)
         if "accept" in only:
-            await bench_accepts(env, report)
+            echo_rate = await bench_accepts(env, report)
         if "e2e" in only:
             raw_rate = await bench_raw_posts(env, report)
             await bench_e2e_preloaded(env, report, raw_rate)
+            await bench_floor_deliveries(env, report, raw_rate)
             await bench_e2e_concurrent(env, report, raw_rate)
+            if "accept" in only:
+                report_concurrent_bound(report, echo_rate, raw_rate)
         if "latency" in only:
             await bench_latency(env, report)
         waited = env.quiet_waited
