@@ -18,6 +18,8 @@ from support.receiver import WebhookReceiver
 
 from backchannel.app import BackchannelServer
 from backchannel.settings import Settings
+from backchannel.store.database import create_pool
+from backchannel.store.migrations import apply_migrations
 from backchannel.v1 import feedback_service_pb2_grpc, recipient_service_pb2_grpc
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -88,6 +90,24 @@ async def start_server(settings: Settings) -> RunningServer:
         feedback_service_pb2_grpc.FeedbackServiceStub(channel),
         recipient_service_pb2_grpc.RecipientServiceStub(channel),
     )
+
+
+@pytest.fixture
+async def store_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The store's own pool on the test's database, migrated, holding one active webhook
+    recipient, ``acme``, whose url is ``http://127.0.0.1:9/one`` (never called)."""
+    pool = await create_pool(database_url, 4)
+    async with pool.acquire() as connection:
+        await apply_migrations(connection)
+        await connection.execute(
+            "INSERT INTO recipients (id, recipient_type, transport, format, state,"
+            " transport_settings) VALUES ('acme', 'source', 'webhook', 'json', 'active',"
+            ' \'{"url": "http://127.0.0.1:9/one"}\')'
+        )
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @pytest.fixture

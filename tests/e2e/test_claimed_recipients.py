@@ -4,15 +4,11 @@ recipient again, and finds recipients deleted after their deliveries were claime
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
 
-from backchannel.store.database import create_pool
 from backchannel.store.deliveries import RecipientRevisions, claim_due_deliveries
-from backchannel.store.migrations import apply_migrations
 from backchannel.store.queries import sql
 
 
@@ -29,22 +25,6 @@ class CountingPool:
     async def fetch(self, statement: str, *args: Any) -> list[asyncpg.Record]:
         self.counts[statement] = self.counts.get(statement, 0) + 1
         return await self._pool.fetch(statement, *args)
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database_url, 4)
-    async with pool.acquire() as connection:
-        await apply_migrations(connection)
-        await connection.execute(
-            "INSERT INTO recipients (id, recipient_type, transport, format, state,"
-            " transport_settings) VALUES ('acme', 'source', 'webhook', 'json', 'active',"
-            ' \'{"url": "http://127.0.0.1:9/one"}\')'
-        )
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def add_due(pool: asyncpg.Pool, names: list[str]) -> None:
@@ -66,11 +46,11 @@ async def claim(pool: CountingPool, revisions: RecipientRevisions) -> list[Any]:
     return batch.deliveries
 
 
-async def test_a_revision_is_read_once_and_its_record_shared(pool: asyncpg.Pool) -> None:
-    counting, revisions = CountingPool(pool), RecipientRevisions()
-    await add_due(pool, ["a", "b"])
+async def test_a_revision_is_read_once_and_its_record_shared(store_pool: asyncpg.Pool) -> None:
+    counting, revisions = CountingPool(store_pool), RecipientRevisions()
+    await add_due(store_pool, ["a", "b"])
     first = await claim(counting, revisions)
-    await add_due(pool, ["c"])
+    await add_due(store_pool, ["c"])
     second = await claim(counting, revisions)
 
     assert len(first) == 2 and len(second) == 1
@@ -79,15 +59,15 @@ async def test_a_revision_is_read_once_and_its_record_shared(pool: asyncpg.Pool)
     assert first[0].recipient.transport_settings == {"url": "http://127.0.0.1:9/one"}
 
 
-async def test_a_changed_recipient_is_read_again(pool: asyncpg.Pool) -> None:
-    counting, revisions = CountingPool(pool), RecipientRevisions()
-    await add_due(pool, ["a"])
+async def test_a_changed_recipient_is_read_again(store_pool: asyncpg.Pool) -> None:
+    counting, revisions = CountingPool(store_pool), RecipientRevisions()
+    await add_due(store_pool, ["a"])
     [before] = await claim(counting, revisions)
-    await pool.execute(
+    await store_pool.execute(
         'UPDATE recipients SET transport_settings = \'{"url": "http://127.0.0.1:9/two"}\','
         " revision = revision + 1 WHERE id = 'acme'"
     )
-    await add_due(pool, ["b"])
+    await add_due(store_pool, ["b"])
     [after] = await claim(counting, revisions)
 
     assert counting.ran("select_recipients_any_state") == 2
@@ -95,13 +75,13 @@ async def test_a_changed_recipient_is_read_again(pool: asyncpg.Pool) -> None:
     assert after.recipient.transport_settings == {"url": "http://127.0.0.1:9/two"}
 
 
-async def test_a_recipient_deleted_after_the_claim_is_still_found(pool: asyncpg.Pool) -> None:
+async def test_a_recipient_deleted_after_the_claim_is_still_found(store_pool: asyncpg.Pool) -> None:
     revisions = RecipientRevisions()
-    await add_due(pool, ["a"])
-    claimed = await pool.fetch(sql("claim_admission_free"), 10, [], 10, 30.0)
-    await pool.execute(sql("soft_delete_recipient"), "acme")
+    await add_due(store_pool, ["a"])
+    claimed = await store_pool.fetch(sql("claim_admission_free"), 10, [], 10, 30.0)
+    await store_pool.execute(sql("soft_delete_recipient"), "acme")
 
-    records = await revisions.of_rows(pool, claimed)
+    records = await revisions.of_rows(store_pool, claimed)
 
     # Read after the delete: the claimed revision is gone, the recipient as it is now
     # stands in for it.

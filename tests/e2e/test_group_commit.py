@@ -6,40 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
-import pytest
 from conftest import RunningServer
 from support.brief_example import brief_example_feedback
 from support.receiver import WebhookReceiver
 from test_send_and_deliver import create_webhook_recipient
 
 from backchannel.intake import Intake
-from backchannel.store.database import create_pool
-from backchannel.store.migrations import apply_migrations
 from backchannel.store.records import NewDelivery, NewFeedback
 from backchannel.v1 import feedback_service_pb2
 
 RECIPIENT = "acme"
 _serials = itertools.count(1)
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database_url, 4)
-    async with pool.acquire() as connection:
-        await apply_migrations(connection)
-        await connection.execute(
-            "INSERT INTO recipients (id, recipient_type, transport, format, state)"
-            " VALUES ($1, 'source', 'webhook', 'json', 'active')",
-            RECIPIENT,
-        )
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def new_feedback(request_id: str, directory_version: int | None = None) -> NewFeedback:
@@ -97,9 +77,9 @@ async def test_concurrent_accepts_share_commits(
     assert transactions < rows
 
 
-async def test_a_lone_request_is_written_without_lingering(pool: asyncpg.Pool) -> None:
+async def test_a_lone_request_is_written_without_lingering(store_pool: asyncpg.Pool) -> None:
     # A writer that lingered for a lone request would hold it for a minute.
-    intake = Intake(pool, linger_seconds=60.0)
+    intake = Intake(store_pool, linger_seconds=60.0)
     intake.start()
     try:
         answer = await asyncio.wait_for(intake.submit(new_feedback("lone")), 10.0)
@@ -110,9 +90,9 @@ async def test_a_lone_request_is_written_without_lingering(pool: asyncpg.Pool) -
 
 
 async def test_requests_arriving_while_the_writer_lingers_join_its_statement(
-    pool: asyncpg.Pool,
+    store_pool: asyncpg.Pool,
 ) -> None:
-    intake = Intake(pool, linger_seconds=30.0, linger_step_seconds=0.5)
+    intake = Intake(store_pool, linger_seconds=30.0, linger_step_seconds=0.5)
     intake.start()
     try:
         # Two at once make a batch of two: the writer lingers; the third arrives while it
@@ -127,17 +107,17 @@ async def test_requests_arriving_while_the_writer_lingers_join_its_statement(
         await intake.stop()
 
     assert third is not None
-    assert len(set(await transactions_of(pool, ["first", "second", "third"]))) == 1
+    assert len(set(await transactions_of(store_pool, ["first", "second", "third"]))) == 1
 
 
 async def test_duplicates_in_one_batch_all_get_the_answer_of_the_one_written(
-    pool: asyncpg.Pool,
+    store_pool: asyncpg.Pool,
 ) -> None:
     # One request id twice in a batch: once chosen at a directory version that is no
     # longer current, once chosen again without a check. The second is the one stored,
     # and both get its answer (a refused copy must not leave the other without one).
-    stale = await pool.fetchval("SELECT version FROM recipient_directory_version") - 1
-    intake = Intake(pool, linger_seconds=0.0)
+    stale = await store_pool.fetchval("SELECT version FROM recipient_directory_version") - 1
+    intake = Intake(store_pool, linger_seconds=0.0)
     intake.start()
     try:
         answers = await asyncio.wait_for(
@@ -151,4 +131,4 @@ async def test_duplicates_in_one_batch_all_get_the_answer_of_the_one_written(
         await intake.stop()
 
     assert [a.response if a else None for a in answers] == [unchecked.response] * 2
-    assert await pool.fetchval("SELECT count(*) FROM feedback") == 1
+    assert await store_pool.fetchval("SELECT count(*) FROM feedback") == 1
