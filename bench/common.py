@@ -3,7 +3,10 @@ answer of the echo server, a process CPU meter and small statistics helpers."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
 import statistics
 import sys
 import time
@@ -153,3 +156,14 @@ class CpuMeter:
         if self.result.get("other", 0) + self.result.get("steal", 0) > DISTURBED_PERCENT:
             text += "  [DISTURBED: something else ran on the machine]"
         return text
+
+
+async def until_stopped(max_seconds: float) -> None:
+    """Returns on SIGTERM or SIGINT, or after ``max_seconds``: how a benchmark process that
+    run.py started waits while it serves."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max_seconds)

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 from typing import Any
 
 import grpc
-from common import canned_response
+from common import canned_response, until_stopped
 
 from backchannel.v1 import feedback_service_pb2, feedback_service_pb2_grpc
 
@@ -54,12 +52,7 @@ async def serve(port: int, max_seconds: float, wrapped: bool) -> None:
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     print(f"PORT {bound}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), max_seconds)
+    await until_stopped(max_seconds)
     await server.stop(1.0)
 
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import signal
 
 import asyncpg
 import grpc
-from common import canned_response
+from common import canned_response, until_stopped
 
 LINGER_SECONDS, LINGER_STEP_SECONDS, MAX_BATCH = 0.002, 0.00025, 256
 _Item = tuple[bytes, asyncio.Future[None]]
@@ -94,12 +92,7 @@ async def serve(port: int, database_url: str, max_seconds: float) -> None:
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     print(f"PORT {bound}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), max_seconds)
+    await until_stopped(max_seconds)
     await server.stop(1.0)
     writing.cancel()
     await connection.close()

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import time
 
 from aiohttp import web
+from common import until_stopped
 
 
 class Sink:
@@ -68,12 +67,7 @@ async def serve(port: int, max_seconds: float) -> None:
     server = site._server
     assert server is not None
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)  # type: ignore[union-attr]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), max_seconds)
+    await until_stopped(max_seconds)
     await runner.cleanup()
 
 
