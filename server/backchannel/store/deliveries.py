@@ -208,8 +208,9 @@ async def _limited_room(
     rate, burst_setting = recipient["max_per_second"], recipient["burst"]
     burst = burst_setting or max(1, math.ceil(rate))
     recipient_id = recipient["recipient_id"]
-    await connection.execute(sql("ensure_recipients_health"), [recipient_id], float(burst))
-    health = await connection.fetchrow(sql("lock_recipients_health"), [recipient_id])
+    health = await connection.fetchrow(
+        sql("ensure_and_lock_recipients_health"), [recipient_id], float(burst)
+    )
     assert health is not None
     room, wait = wanted, _RECHECK
     if recipient["max_concurrency"] > 0:
@@ -266,7 +267,9 @@ async def record_attempts(
         by_recipient: dict[str, list[AttemptOutcome]] = {}
         for outcome in outcomes:
             by_recipient.setdefault(outcome.event.recipient_id, []).append(outcome)
-        rows = await connection.fetch(sql("lock_health_for_recording"), sorted(by_recipient))
+        rows = await connection.fetch(
+            sql("ensure_and_lock_recipients_health"), sorted(by_recipient), 0.0
+        )
         now: datetime = rows[0]["transaction_time"]
         updated: list[RecipientHealthRecord] = []
         for row in sorted(rows, key=lambda r: r["recipient_id"]):

@@ -37,7 +37,7 @@ def operator_event(
     )  # fmt: skip
 
 
-def health_values(health: RecipientHealthRecord) -> tuple[object, ...]:
+def _health_values(health: RecipientHealthRecord) -> tuple[object, ...]:
     """The health columns record_events takes, in its order."""
     return (
         health.recipient_id, health.consecutive_failures, health.failing_since,
@@ -57,7 +57,7 @@ async def write_events(
     one statement (record_events)."""
     await connection.execute(
         sql("record_events"),
-        *_columns([health_values(h) for h in health], 10),
+        *_columns([_health_values(h) for h in health], 10),
         *_columns([event_values(e) for e in events], 31),
         [o.event.delivery_id for o in outcomes],
         [o.lease_token for o in outcomes],
@@ -68,4 +68,6 @@ async def write_events(
 
 def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
     """The rows as ``width`` column lists (the arrays a statement unnests)."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
