@@ -1,6 +1,6 @@
 """The durable-accept floor: a bare grpc.aio server that stores each SendFeedback request's
-bytes durably before answering, group-committed as Backchannel's intake does (one writer;
-while requests keep arriving it lingers in 0.25 ms steps up to 2 ms), with none of
+bytes durably before answering, group-committed with Backchannel's intake batching (one
+writer; backchannel.commit_batches: it lingers while requests keep arriving), with none of
 SendFeedback's own work: no decoding, validation, ids, record, recipients, span or
 idempotency. It answers the echo server's canned response.
 
@@ -20,24 +20,26 @@ import asyncpg
 import grpc
 from common import canned_response, until_stopped
 
-LINGER_SECONDS, LINGER_STEP_SECONDS, MAX_BATCH = 0.002, 0.00025, 256
+from backchannel.commit_batches import CommitBatches
+
 _Item = tuple[bytes, asyncio.Future[None]]
 
 
 class GroupCommit:
+    """The intake's batching (CommitBatches) writing only the request bytes."""
+
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._last_batch = 0
+        self._batches: CommitBatches[_Item] = CommitBatches()
 
     async def store(self, body: bytes) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((body, done))
+        self._batches.put((body, done))
         await done
 
     async def run(self) -> None:
         while True:
-            batch = await self._next_batch()
+            batch = await self._batches.next_batch()
             ids = [os.urandom(16).hex() for _ in batch]
             await self._connection.execute(
                 "INSERT INTO accepted (id, body) SELECT * FROM unnest($1::text[], $2::bytea[])",
@@ -47,24 +49,6 @@ class GroupCommit:
             for _, done in batch:
                 if not done.done():
                     done.set_result(None)
-
-    async def _next_batch(self) -> list[_Item]:
-        batch = [await self._queue.get()]
-        self._take(batch)
-        if len(batch) > 1 or self._last_batch > 1:
-            deadline = asyncio.get_running_loop().time() + LINGER_SECONDS
-            while len(batch) < MAX_BATCH and asyncio.get_running_loop().time() < deadline:
-                before = len(batch)
-                await asyncio.sleep(LINGER_STEP_SECONDS)
-                self._take(batch)
-                if len(batch) == before:
-                    break
-        self._last_batch = len(batch)
-        return batch
-
-    def _take(self, batch: list[_Item]) -> None:
-        while len(batch) < MAX_BATCH and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
 
 
 async def serve(port: int, database_url: str, max_seconds: float) -> None:

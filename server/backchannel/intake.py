@@ -4,14 +4,8 @@ is answered only after the transaction holding it has committed. A writer keeps 
 connection; while its commit is in flight, the next batch builds up in the queue. One
 writer is the default: a second one takes requests as they trickle in, so batches stay
 near one request each and every accept pays for a statement of its own (server CPU per
-accept 650 us with one writer, 780 us with two, at 64 requests in flight).
-
-Under concurrent load the writer also lingers before writing, as Postgres's own
-commit_delay does: while requests keep arriving (each short wait brings more), it waits a
-little longer, up to a bound, so one statement carries more of them; the statement's cost
-and Postgres's are per batch, so bigger batches leave more of both processes for requests.
-A request arriving alone, after a batch of one, is written at once: light load pays no
-latency for it."""
+accept 650 us with one writer, 780 us with two, at 64 requests in flight). Under
+concurrent load the writer lingers while requests keep arriving (see commit_batches)."""
 
 from __future__ import annotations
 
@@ -22,6 +16,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from backchannel.background import stop_task
+from backchannel.commit_batches import CommitBatches
 from backchannel.store.database import DbConnection
 from backchannel.store.feedback import insert_feedback_batch
 from backchannel.store.records import NewFeedback, StoredAnswer
@@ -41,12 +36,10 @@ class Intake:
         linger_step_seconds: float = 0.00025,
     ) -> None:
         self._pool = pool
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._batches: CommitBatches[_Item] = CommitBatches(
+            max_batch, linger_seconds, linger_step_seconds
+        )
         self._writers = writers
-        self._max_batch = max_batch
-        self._linger = linger_seconds
-        self._linger_step = linger_step_seconds
-        self._last_batch_size = 0
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -58,8 +51,7 @@ class Intake:
     async def stop(self) -> None:
         for task in self._tasks:
             await stop_task(task)
-        while not self._queue.empty():
-            _, future = self._queue.get_nowait()
+        for _, future in self._batches.take_all():
             if not future.done():
                 future.set_exception(ConnectionError("server is shutting down"))
 
@@ -69,35 +61,14 @@ class Intake:
         feedback's recipients were chosen at (choose them again and resubmit); never None
         for feedback without a directory version."""
         future: asyncio.Future[StoredAnswer | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((feedback, future))
+        self._batches.put((feedback, future))
         return await future
-
-    async def _next_batch(self) -> list[_Item]:
-        """What the next statement writes: everything waiting, and, under concurrent load,
-        what keeps arriving while the writer lingers (see the module's docstring)."""
-        batch = [await self._queue.get()]
-        self._take_waiting(batch)
-        if len(batch) > 1 or self._last_batch_size > 1:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self._linger
-            while len(batch) < self._max_batch and loop.time() < deadline:
-                before = len(batch)
-                await asyncio.sleep(self._linger_step)
-                self._take_waiting(batch)
-                if len(batch) == before:
-                    break
-        self._last_batch_size = len(batch)
-        return batch
-
-    def _take_waiting(self, batch: list[_Item]) -> None:
-        while len(batch) < self._max_batch and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
 
     async def _write_batches(self) -> None:
         connection: PoolConnectionProxy | None = None
         try:
             while True:
-                batch = await self._next_batch()
+                batch = await self._batches.next_batch()
                 live = [(f, fut) for f, fut in batch if not fut.cancelled()]
                 if not live:
                     continue
