@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
-import hmac
 import time
 
 import aiohttp
 import asyncpg
 from common import SIGNING_SECRET
+
+from backchannel_webhook._signing import signature_header, signing_key
 
 IN_FLIGHT = 64
 CLAIM_BATCH = 100
@@ -68,7 +67,7 @@ WHERE o.id = u.id
 class FloorDispatcher:
     def __init__(self, pool: asyncpg.Pool, session: aiohttp.ClientSession, sink: str) -> None:
         self._pool, self._session, self._sink = pool, session, sink
-        self._key = base64.b64decode(SIGNING_SECRET.removeprefix("whsec_") + "==")
+        self._keys = [signing_key(SIGNING_SECRET)]
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
@@ -92,14 +91,12 @@ class FloorDispatcher:
             await self._slot_freed.wait()
 
     async def _deliver(self, delivery_id: str, body: bytes) -> None:
-        timestamp = str(int(time.time()))
-        signed = f"{delivery_id}.{timestamp}.".encode() + body
-        signature = base64.b64encode(hmac.digest(self._key, signed, hashlib.sha256)).decode()
+        timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
             "webhook-id": delivery_id,
-            "webhook-timestamp": timestamp,
-            "webhook-signature": f"v1,{signature}",
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(self._keys, delivery_id, timestamp, body),
         }
         started = time.perf_counter()
         async with self._session.post(self._sink, data=body, headers=headers) as response:
