@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from support.due_deliveries import add_due_deliveries
 
 from backchannel.store.migrations import apply_migrations
 from backchannel.store.queries import sql
@@ -32,31 +33,6 @@ async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
-
-
-async def add_due_deliveries(
-    connection: asyncpg.Connection, recipient: str, first: int, count: int
-) -> None:
-    await connection.execute(
-        """
-        WITH f AS (
-            INSERT INTO feedback (id, request_id, request_digest, kind, lead_id, source_id,
-                                  record, response, accept_time)
-            SELECT $1 || '_fb_' || n, $1 || '_rq_' || n, '', 'conversion', 'LC' || n, 'S', '',
-                   '', now() - interval '1 hour'
-            FROM generate_series($2::int, $2::int + $3::int - 1) AS n
-            RETURNING id, lead_id, accept_time
-        )
-        INSERT INTO deliveries (id, feedback_id, recipient_id, lead_id, state,
-                                next_attempt_time, create_time, update_time, policy_start_time)
-        SELECT 'dlv_' || f.id, f.id, $1, f.lead_id, 'pending', f.accept_time, f.accept_time,
-               f.accept_time, f.accept_time
-        FROM f
-        """,
-        recipient,
-        first,
-        count,
-    )
 
 
 async def buffers_of(connection: asyncpg.Connection, statement: str, *args: Any) -> int:

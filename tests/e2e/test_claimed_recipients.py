@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+from support.due_deliveries import add_due_deliveries
 
 from backchannel.store.deliveries import RecipientRevisions, claim_due_deliveries
 from backchannel.store.queries import sql
@@ -27,20 +28,6 @@ class CountingPool:
         return await self._pool.fetch(statement, *args)
 
 
-async def add_due(pool: asyncpg.Pool, names: list[str]) -> None:
-    for name in names:
-        await pool.execute(
-            "WITH f AS (INSERT INTO feedback (id, request_id, request_digest, kind, lead_id,"
-            " source_id, record, response, accept_time) VALUES ($1, $1, '', 'conversion',"
-            " 'LC1', 'S', '', '', now()) RETURNING id, accept_time)"
-            " INSERT INTO deliveries (id, feedback_id, recipient_id, lead_id, state,"
-            " next_attempt_time, create_time, update_time, policy_start_time)"
-            " SELECT 'dlv_' || id, id, 'acme', 'LC1', 'pending', accept_time, accept_time,"
-            " accept_time, accept_time FROM f",
-            name,
-        )
-
-
 async def claim(pool: CountingPool, revisions: RecipientRevisions) -> list[Any]:
     batch = await claim_due_deliveries(pool, 10, 30.0, 10, revisions)  # type: ignore[arg-type]
     return batch.deliveries
@@ -48,9 +35,9 @@ async def claim(pool: CountingPool, revisions: RecipientRevisions) -> list[Any]:
 
 async def test_a_revision_is_read_once_and_its_record_shared(store_pool: asyncpg.Pool) -> None:
     counting, revisions = CountingPool(store_pool), RecipientRevisions()
-    await add_due(store_pool, ["a", "b"])
+    await add_due_deliveries(store_pool, "acme", 1, 2)
     first = await claim(counting, revisions)
-    await add_due(store_pool, ["c"])
+    await add_due_deliveries(store_pool, "acme", 3, 1)
     second = await claim(counting, revisions)
 
     assert len(first) == 2 and len(second) == 1
@@ -61,13 +48,13 @@ async def test_a_revision_is_read_once_and_its_record_shared(store_pool: asyncpg
 
 async def test_a_changed_recipient_is_read_again(store_pool: asyncpg.Pool) -> None:
     counting, revisions = CountingPool(store_pool), RecipientRevisions()
-    await add_due(store_pool, ["a"])
+    await add_due_deliveries(store_pool, "acme", 1, 1)
     [before] = await claim(counting, revisions)
     await store_pool.execute(
         'UPDATE recipients SET transport_settings = \'{"url": "http://127.0.0.1:9/two"}\','
         " revision = revision + 1 WHERE id = 'acme'"
     )
-    await add_due(store_pool, ["b"])
+    await add_due_deliveries(store_pool, "acme", 2, 1)
     [after] = await claim(counting, revisions)
 
     assert counting.ran("select_recipients_any_state") == 2
@@ -77,7 +64,7 @@ async def test_a_changed_recipient_is_read_again(store_pool: asyncpg.Pool) -> No
 
 async def test_a_recipient_deleted_after_the_claim_is_still_found(store_pool: asyncpg.Pool) -> None:
     revisions = RecipientRevisions()
-    await add_due(store_pool, ["a"])
+    await add_due_deliveries(store_pool, "acme", 1, 1)
     claimed = await store_pool.fetch(sql("claim_admission_free"), 10, [], 10, 30.0)
     await store_pool.execute(sql("soft_delete_recipient"), "acme")
 
