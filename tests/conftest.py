@@ -13,6 +13,8 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from support.postgres_cluster import PostgresCluster
 from support.receiver import WebhookReceiver
 
@@ -23,6 +25,12 @@ from backchannel.store.migrations import apply_migrations
 from backchannel.v1 import feedback_service_pb2_grpc, recipient_service_pb2_grpc
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+# The servers these tests run in their own process share this tracer provider, which
+# samples every trace (OpenTelemetry's default), so a test can add a processor and look at
+# the spans. A server left to itself with no exporter samples none (see
+# backchannel.telemetry); tests/e2e/test_tracing.py checks that on a `backchannel serve`.
+trace.set_tracer_provider(TracerProvider())
 
 
 @pytest.fixture(scope="session")

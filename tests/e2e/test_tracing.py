@@ -1,18 +1,24 @@
 """OpenTelemetry: the accept span's context is stored with the feedback, and each
-delivery attempt is a span linked to it whose ids are on the event."""
+delivery attempt is a span linked to it whose ids are on the event. With no exporter,
+the ids are all there but new traces are not sampled."""
 
 from __future__ import annotations
 
 import asyncpg
+import pytest
 from conftest import RunningServer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.receiver import WebhookReceiver
+from support.server_process import ServerLauncher
 from test_send_and_deliver import brief_example_feedback, create_webhook_recipient, wait_for_event
 
 from backchannel.v1 import feedback_service_pb2
+
+#: The sampled bit of a traceparent's flags (W3C Trace Context).
+SAMPLED = 0x01
 
 
 async def test_each_attempt_is_a_span_linked_to_the_accepting_rpc(
@@ -96,3 +102,37 @@ async def test_the_accepting_rpc_continues_the_callers_trace(
     version, trace_id, span_id, flags = traceparent.split("-")
     assert (version, trace_id, flags) == ("00", caller_trace, "01")
     assert span_id != caller_span  # the server's own span, a child of the caller's
+
+
+async def test_with_no_exporter_spans_carry_ids_but_new_traces_are_not_sampled(
+    database_url: str,
+    receiver: WebhookReceiver,
+    signing_secret: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    async with ServerLauncher(database_url, otel_exporter="none") as servers:
+        server = await servers.start()
+        await create_webhook_recipient(server, "traced", receiver.url, signing_secret)
+        answer = await server.feedback.SendFeedback(
+            feedback_service_pb2.SendFeedbackRequest(
+                request_id="untraced-1", feedback=brief_example_feedback(), recipient_ids=["traced"]
+            )
+        )
+        event = await wait_for_event(server, answer.feedback.id)
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        traceparent = await connection.fetchval(
+            "SELECT traceparent FROM feedback WHERE id = $1", answer.feedback.id
+        )
+    finally:
+        await connection.close()
+    version, trace_id, span_id, flags = traceparent.split("-")
+    assert version == "00" and int(trace_id, 16) != 0 and int(span_id, 16) != 0
+    assert not int(flags, 16) & SAMPLED
+    assert int(event.trace_id, 16) != 0 and int(event.span_id, 16) != 0
+    [request] = receiver.requests
+    version, trace_id, span_id, flags = request.headers["traceparent"].split("-")
+    assert (trace_id, span_id) == (event.trace_id, event.span_id)
+    assert not int(flags, 16) & SAMPLED
