@@ -94,3 +94,25 @@ async def test_children_stop_with_serve_on_sigterm_and_when_serve_is_killed(
         orphans = children_of(killed.pid)
         await killed.kill()
         assert await wait_until(lambda: not {c for c in orphans if _alive(c)}, 30), orphans
+
+
+async def test_by_default_serve_on_two_cpus_delivers_from_one_child_process(
+    postgres: PostgresCluster, signing_secret: str
+) -> None:
+    assert len(os.sched_getaffinity(0)) >= 2, "this machine gives the tests two CPUs or more"
+    async with (
+        scratch_database(postgres) as database_url,
+        RecordingSink() as sink,
+        ServerLauncher(database_url, delivery_processes="auto") as servers,
+    ):
+        serve = await servers.start()
+        await create_webhook_recipient(serve, "acme", sink.url(), signing_secret)
+        assert await wait_until(lambda: len(children_of(serve.pid)) == 1, 30), serve.log()
+        [child] = children_of(serve.pid)
+
+        sent = await send_batch(serve, "default")
+        assert await wait_for_succeeded(database_url, BATCH, timeout=60), serve.log()
+
+        assert sink.received() == sent.delivery_ids()
+        workers = {a.worker_id.rsplit(":", 1)[1] for a in await attempts(database_url)}
+        assert workers == {str(child)}

@@ -29,9 +29,12 @@ _LISTENING = re.compile(r"Backchannel listening on \S+:(\d+)")
 _KEPT_LINES = 400
 
 #: Settings every fault test starts from: a free loopback port, webhooks to loopback
-#: allowed, quick polling, logs at INFO (they say what was released and handed back).
+#: allowed, quick polling, logs at INFO (they say what was released and handed back), and
+#: the serving process delivering itself, so killing it kills the delivering process too
+#: (serve's delivery child processes have tests of their own: test_delivery_processes).
 BASE_SETTINGS = {
     "listen": "127.0.0.1:0",
+    "delivery_processes": "0",
     "outbound_allow_networks": "127.0.0.0/8",
     "poll_interval_seconds": "0.2",
     "log_level": "INFO",

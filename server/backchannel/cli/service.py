@@ -43,7 +43,8 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
     from backchannel.plugin_host import PluginConflictError
 
     # With delivery processes, this one only accepts; they deliver.
-    separate = settings.dispatcher_enabled and settings.delivery_processes > 0
+    processes = settings.delivery_process_count
+    separate = settings.dispatcher_enabled and processes > 0
     server = BackchannelServer(
         dataclasses.replace(settings, dispatcher_enabled=False) if separate else settings
     )
@@ -56,9 +57,7 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         return exit_codes.CONFIG
     delivering: DeliveryProcesses | None = None
     if separate:
-        delivering = DeliveryProcesses(
-            settings.delivery_processes, server.database_url, config_file
-        )
+        delivering = DeliveryProcesses(processes, server.database_url, config_file)
         await delivering.start()
     print(f"Backchannel listening on {settings.listen_host_port[0]}:{server.port}", flush=True)
     waiting = asyncio.create_task(server.wait())
