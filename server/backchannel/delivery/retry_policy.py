@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from backchannel.plugin import DeliveryResult
 from backchannel.store.records import RecipientRecord
@@ -16,8 +16,7 @@ JITTER = 0.2
 THROTTLING_CODES = frozenset({429, 502, 503, 504})
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     #: The delay before each retry, seconds; the last repeats if attempts outnumber it.
     retry_delays: tuple[float, ...]
     max_attempts: int
@@ -41,8 +40,7 @@ class RetryPolicy:
         return cls(delays, max_attempts, recipient.max_age_seconds, throttle_min_delay)
 
 
-@dataclass(frozen=True)
-class NextStep:
+class NextStep(NamedTuple):
     delivery_state: str
     processing_status: str
     next_attempt_time: datetime | None

@@ -1,10 +1,15 @@
-"""Rows the store hands to the rest of the server."""
+"""Rows the store hands to the rest of the server.
+
+Records made for every accept or attempt are named tuples, the others frozen dataclasses:
+both are immutable, and a named tuple is built in a third of the time (a frozen
+dataclass sets each field through object.__setattr__; an event has 32 fields).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -56,15 +61,13 @@ class RecipientHealthRecord:
     tokens_time: datetime
 
 
-@dataclass(frozen=True)
-class NewDelivery:
+class NewDelivery(NamedTuple):
     id: str
     recipient_id: str
     state: str
 
 
-@dataclass(frozen=True)
-class NewFeedback:
+class NewFeedback(NamedTuple):
     """One accepted SendFeedback, ready to be written with its deliveries."""
 
     id: str
@@ -83,8 +86,7 @@ class NewFeedback:
     directory_version: int | None
 
 
-@dataclass(frozen=True)
-class StoredAnswer:
+class StoredAnswer(NamedTuple):
     """What the store holds for a request id: the first answer and what it answered."""
 
     request_id: str
@@ -92,8 +94,7 @@ class StoredAnswer:
     response: bytes
 
 
-@dataclass(frozen=True)
-class ClaimedDelivery:
+class ClaimedDelivery(NamedTuple):
     delivery_id: str
     feedback_id: str
     attempt: int
@@ -139,8 +140,7 @@ class EventPosition:
 ORIGIN = EventPosition(0, 0)
 
 
-@dataclass(frozen=True)
-class EventRecord:
+class EventRecord(NamedTuple):
     position: EventPosition
     id: str
     feedback_id: str
@@ -177,8 +177,7 @@ class EventRecord:
     requested_by: str = ""
 
 
-@dataclass(frozen=True)
-class AttemptOutcome:
+class AttemptOutcome(NamedTuple):
     """The result of one attempt, to record as an event and a delivery state change."""
 
     event: EventRecord
