@@ -26,6 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from backchannel import __version__
 from backchannel.api.errors import ApiError
+from backchannel.telemetry import unsampled_root_span
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +95,11 @@ class _RpcSpan:
         self._attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
     def start(self, context: ServicerContext) -> trace.Span:
+        caller = _caller_trace(context)
+        if caller is None and (unsampled := unsampled_root_span()) is not None:
+            return unsampled
         return self._tracer.start_span(
-            self._name,
-            context=_caller_trace(context),
-            kind=SpanKind.SERVER,
-            attributes=self._attributes,
+            self._name, context=caller, kind=SpanKind.SERVER, attributes=self._attributes
         )
 
     @staticmethod

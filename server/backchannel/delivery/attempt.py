@@ -21,7 +21,7 @@ from backchannel.ids import new_id
 from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.store.records import ORIGIN, AttemptOutcome, ClaimedDelivery, EventRecord
-from backchannel.telemetry import current_traceparent, span_context_of
+from backchannel.telemetry import current_traceparent, span_context_of, unsampled_root_span
 from backchannel.v1 import feedback_pb2
 
 log = logging.getLogger(__name__)
@@ -59,17 +59,22 @@ async def perform_attempt(
     tracer = _tracer()
     content: RenderedContent | None = None
     distribution, version = "", ""
-    with tracer.start_as_current_span(
-        "backchannel.deliver",
-        kind=SpanKind.CLIENT,
-        links=_linked_context(claimed.traceparent),
-        attributes={
-            "backchannel.delivery_id": claimed.delivery_id,
-            "backchannel.feedback_id": claimed.feedback_id,
-            "backchannel.recipient_id": recipient.id,
-            "backchannel.transport": recipient.transport,
-            "backchannel.attempt": claimed.attempt,
-        },
+    unsampled = unsampled_root_span()
+    with (
+        tracer.start_as_current_span(
+            "backchannel.deliver",
+            kind=SpanKind.CLIENT,
+            links=_linked_context(claimed.traceparent),
+            attributes={
+                "backchannel.delivery_id": claimed.delivery_id,
+                "backchannel.feedback_id": claimed.feedback_id,
+                "backchannel.recipient_id": recipient.id,
+                "backchannel.transport": recipient.transport,
+                "backchannel.attempt": claimed.attempt,
+            },
+        )
+        if unsampled is None
+        else trace.use_span(unsampled, end_on_exit=True)
     ) as span:
         start_wall = datetime.now(UTC)
         started = time.perf_counter()
