@@ -550,6 +550,12 @@ async def bench_accepts(env: Env, report: Report) -> float:
     floor = await env.processes.start(
         "floor-server", python_argv("floor_server.py", "--database-url", floor_url), "PORT"
     )
+    storage_url = await env.fresh_database("accept_storage_floor")
+    storage_floor = await env.processes.start(
+        "storage-floor-server",
+        python_argv("storage_floor_server.py", "--database-url", storage_url),
+        "PORT",
+    )
     off_url = await env.fresh_database("accept_off")
     off = await env.start_backchannel(off_url, dispatcher=False)
     on_url = await env.fresh_database("accept_on")
@@ -560,6 +566,7 @@ async def bench_accepts(env: Env, report: Report) -> float:
         "echo": echo,
         "echo+wrapping": echo_wrapped,
         "durable floor": floor,
+        "storage floor": storage_floor,
         "dispatcher-off": off,
         "dispatcher-on": on,
     }
@@ -610,7 +617,7 @@ async def bench_accepts(env: Env, report: Report) -> float:
     finally:
         for channel in channels.values():
             await channel.close()
-        for child in (echo, echo_wrapped, floor, off, on):
+        for child in (echo, echo_wrapped, floor, storage_floor, off, on):
             await env.processes.stop(child)
     echo_rate = median(rates["echo"])
     for name, label in (
@@ -646,6 +653,16 @@ async def bench_accepts(env: Env, report: Report) -> float:
             f"{floor_rate:,.0f} RPC/s",
             f"{echo_rate:,.0f} RPC/s grpc.aio echo",
             floor_rate / echo_rate,
+            "(info)",
+        )
+    )
+    storage_rate = median(rates["storage floor"])
+    report.rows.append(
+        Row(
+            "1*** echo + Backchannel's storage (floor, diag.)",
+            f"{storage_rate:,.0f} RPC/s",
+            f"{echo_rate:,.0f} RPC/s grpc.aio echo",
+            storage_rate / echo_rate,
             "(info)",
         )
     )

@@ -1,0 +1,95 @@
+"""The storage floor of SendFeedback: a bare grpc.aio server that stores each request
+through Backchannel's own storage path (the intake's group commit and the accept
+statement on the real schema: a feedback row and a delivery row with their indexes and
+checks) before answering, with none of SendFeedback's own work: no decoding, validation,
+recipient lookup, record or answer building, span or error mapping. Each request is
+stored as a copy of one prepared feedback with fresh ids, and answered with the echo
+server's canned response.
+
+What it measures is the most SendFeedback could reach here if all its own Python cost
+nothing (diagnostic row 1***). Run as its own process by run.py:
+``python bench/storage_floor_server.py --port N --database-url URL``; it prints
+``PORT <n>`` once listening and stops by itself after ``--max-seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+from datetime import UTC, datetime
+
+import grpc
+from common import RECIPIENT_ID, canned_response, send_request, until_stopped
+
+from backchannel.ids import new_id
+from backchannel.intake import Intake
+from backchannel.store.database import create_pool
+from backchannel.store.migrations import apply_migrations
+from backchannel.store.records import NewDelivery, NewFeedback
+
+
+async def serve(port: int, database_url: str, max_seconds: float) -> None:
+    pool = await create_pool(database_url, 4)
+    async with pool.acquire() as connection:
+        await apply_migrations(connection)
+        await connection.execute(
+            "INSERT INTO recipients (id, recipient_type, transport, format, state)"
+            " VALUES ($1, 'source', 'webhook', 'json', 'active')",
+            RECIPIENT_ID,
+        )
+    intake = Intake(pool)
+    intake.start()
+    example = send_request("storage-floor")
+    record = example.feedback.SerializeToString()
+    answer = canned_response().SerializeToString()
+
+    async def send_feedback(request: bytes, _context: object) -> bytes:
+        feedback_id = new_id("fb")
+        await intake.submit(
+            NewFeedback(
+                id=feedback_id,
+                request_id=feedback_id,
+                request_digest=hashlib.sha256(request).digest(),
+                kind="conversion",
+                lead_id=example.feedback.lead.lead_id,
+                source_id=example.feedback.lead.source_id,
+                record=record,
+                response=answer,
+                traceparent=None,
+                accept_time=datetime.now(UTC),
+                deliveries=(NewDelivery(new_id("dlv"), RECIPIENT_ID, "pending"),),
+                directory_version=None,
+            )
+        )
+        return answer
+
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "backchannel.v1.FeedbackService",
+                {"SendFeedback": grpc.unary_unary_rpc_method_handler(send_feedback)},
+            ),
+        )
+    )
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    print(f"PORT {bound}", flush=True)
+    await until_stopped(max_seconds)
+    await server.stop(1.0)
+    await intake.stop()
+    await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--max-seconds", type=float, default=900.0)
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.database_url, args.max_seconds))
+
+
+if __name__ == "__main__":
+    main()
