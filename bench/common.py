@@ -130,6 +130,7 @@ class CpuMeter:
     _before: dict[str, float] = field(default_factory=dict)
     _began: float = 0.0
     result: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
 
     def _sample(self) -> dict[str, float]:
         sample = {name: sum(_cpu_seconds(p) for p in pids()) for name, pids in self.groups.items()}
@@ -148,7 +149,12 @@ class CpuMeter:
         self.result = {
             name: 100.0 * (after[name] - self._before.get(name, 0.0)) / elapsed for name in after
         }
+        self.elapsed = elapsed
         return self.result
+
+    def micros_each(self, name: str, count: int) -> float:
+        """CPU microseconds the group ``name`` used per item, for ``count`` items."""
+        return self.result[name] / 100.0 * self.elapsed / count * 1e6
 
     def describe(self) -> str:
         # Clock ticks are 10 ms: over a short interval a share can round below zero.

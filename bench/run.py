@@ -572,6 +572,7 @@ async def bench_accepts(env: Env, report: Report) -> float:
     }
     channels = {n: grpc.aio.insecure_channel(f"127.0.0.1:{c.port}") for n, c in targets.items()}
     rates: dict[str, list[float]] = {n: [] for n in targets}
+    server_micros: dict[str, list[float]] = {n: [] for n in targets}
     delivered_on = 0
     try:
         for name, channel in channels.items():
@@ -588,9 +589,11 @@ async def bench_accepts(env: Env, report: Report) -> float:
                 meter.stop()
                 check(result, name)
                 rates[name].append(result.rate)
+                server_micros[name].append(meter.micros_each("server", result.count))
                 report.detail(
                     f"run {run + 1} {name:17s} {result.rate:7,.0f} calls/s  "
-                    f"({result.seconds:.2f} s)  cpu: {meter.describe()}"
+                    f"({result.seconds:.2f} s, server {server_micros[name][-1]:.0f} us/call)  "
+                    f"cpu: {meter.describe()}"
                 )
                 if name == "dispatcher-on":
                     # Let the backlog drain so the next run starts from quiet.
@@ -668,6 +671,13 @@ async def bench_accepts(env: Env, report: Report) -> float:
     )
     report.detail(
         "medians: " + ", ".join(f"{n} {median(v):,.0f} ({runs_text(v)})" for n, v in rates.items())
+    )
+    report.detail(
+        "server CPU per call (median): "
+        + ", ".join(f"{n} {median(v):.0f} us" for n, v in server_micros.items())
+        + "; SendFeedback's own work (dispatcher-off minus storage floor): "
+        f"{median(server_micros['dispatcher-off']) - median(server_micros['storage floor']):.0f}"
+        " us"
     )
     paired = [off / echo for off, echo in zip(rates["dispatcher-off"], rates["echo"], strict=True)]
     report.detail(
