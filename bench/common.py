@@ -3,6 +3,7 @@ answer of the echo server, a process CPU meter and small statistics helpers."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -11,9 +12,11 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import grpc
 
 from backchannel.v1 import feedback_service_pb2
 
@@ -162,6 +165,39 @@ class CpuMeter:
         if self.result.get("other", 0) + self.result.get("steal", 0) > DISTURBED_PERCENT:
             text += "  [DISTURBED: something else ran on the machine]"
         return text
+
+
+async def serve_raw_send_feedback(
+    port: int, send_feedback: Callable[[bytes, object], Awaitable[bytes]], max_seconds: float
+) -> None:
+    """Serves ``send_feedback`` as backchannel.v1.FeedbackService/SendFeedback on a bare
+    grpc.aio server, bytes in and bytes out (no decoding), on loopback; prints
+    ``PORT <n>`` once listening and returns once stopped (see until_stopped)."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "backchannel.v1.FeedbackService",
+                {"SendFeedback": grpc.unary_unary_rpc_method_handler(send_feedback)},
+            ),
+        )
+    )
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    print(f"PORT {bound}", flush=True)
+    await until_stopped(max_seconds)
+    await server.stop(1.0)
+
+
+def run_floor_server(description: str, serve: Callable[[int, str, float], Awaitable[None]]) -> None:
+    """The command line of a floor server: ``--port N --database-url URL
+    [--max-seconds S]``, then ``serve(port, database_url, max_seconds)``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--max-seconds", type=float, default=900.0)
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.database_url, args.max_seconds))
 
 
 async def until_stopped(max_seconds: float) -> None:

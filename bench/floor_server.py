@@ -12,13 +12,11 @@ listening and stops by itself after ``--max-seconds``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 
 import asyncpg
-import grpc
-from common import canned_response, until_stopped
+from common import canned_response, run_floor_server, serve_raw_send_feedback
 
 from backchannel.commit_batches import CommitBatches
 
@@ -64,32 +62,10 @@ async def serve(port: int, database_url: str, max_seconds: float) -> None:
         await writer.store(request)
         return answer
 
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "backchannel.v1.FeedbackService",
-                {"SendFeedback": grpc.unary_unary_rpc_method_handler(send_feedback)},
-            ),
-        )
-    )
-    bound = server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    print(f"PORT {bound}", flush=True)
-    await until_stopped(max_seconds)
-    await server.stop(1.0)
+    await serve_raw_send_feedback(port, send_feedback, max_seconds)
     writing.cancel()
     await connection.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--max-seconds", type=float, default=900.0)
-    args = parser.parse_args()
-    asyncio.run(serve(args.port, args.database_url, args.max_seconds))
-
-
 if __name__ == "__main__":
-    main()
+    run_floor_server(__doc__, serve)

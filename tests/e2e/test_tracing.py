@@ -12,13 +12,40 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.receiver import WebhookReceiver
-from support.server_process import ServerLauncher
+from support.server_process import ServerLauncher, ServerProcess
 from test_send_and_deliver import brief_example_feedback, create_webhook_recipient, wait_for_event
 
 from backchannel.v1 import feedback_service_pb2
 
 #: The sampled bit of a traceparent's flags (W3C Trace Context).
 SAMPLED = 0x01
+
+
+async def _send_to_a_traced_recipient(
+    running: RunningServer | ServerProcess,
+    receiver: WebhookReceiver,
+    signing_secret: str,
+    metadata: tuple[tuple[str, str], ...] = (),
+) -> feedback_service_pb2.SendFeedbackResponse:
+    await create_webhook_recipient(running, "traced", receiver.url, signing_secret)
+    answer: feedback_service_pb2.SendFeedbackResponse = await running.feedback.SendFeedback(
+        feedback_service_pb2.SendFeedbackRequest(
+            request_id="traced-1", feedback=brief_example_feedback(), recipient_ids=["traced"]
+        ),
+        metadata=metadata,
+    )
+    return answer
+
+
+async def _stored_traceparent(database_url: str, feedback_id: str) -> str:
+    connection = await asyncpg.connect(database_url)
+    try:
+        traceparent: str = await connection.fetchval(
+            "SELECT traceparent FROM feedback WHERE id = $1", feedback_id
+        )
+    finally:
+        await connection.close()
+    return traceparent
 
 
 async def test_each_attempt_is_a_span_linked_to_the_accepting_rpc(
@@ -46,22 +73,10 @@ async def _check_attempt_span_linked_to_accept(
     database_url: str,
     spans: InMemorySpanExporter,
 ) -> None:
-    await create_webhook_recipient(backchannel, "traced", receiver.url, signing_secret)
-
-    answer = await backchannel.feedback.SendFeedback(
-        feedback_service_pb2.SendFeedbackRequest(
-            request_id="traced-1", feedback=brief_example_feedback(), recipient_ids=["traced"]
-        )
-    )
+    answer = await _send_to_a_traced_recipient(backchannel, receiver, signing_secret)
     event = await wait_for_event(backchannel, answer.feedback.id)
 
-    connection = await asyncpg.connect(database_url)
-    try:
-        traceparent = await connection.fetchval(
-            "SELECT traceparent FROM feedback WHERE id = $1", answer.feedback.id
-        )
-    finally:
-        await connection.close()
+    traceparent = await _stored_traceparent(database_url, answer.feedback.id)
     _, accept_trace_id, accept_span_id, _ = traceparent.split("-")
     finished = {format(s.context.span_id, "016x"): s for s in spans.get_finished_spans()}
     server_span = finished[accept_span_id]
@@ -83,22 +98,14 @@ async def test_the_accepting_rpc_continues_the_callers_trace(
     database_url: str,
 ) -> None:
     caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-    await create_webhook_recipient(backchannel, "traced", receiver.url, signing_secret)
-
-    await backchannel.feedback.SendFeedback(
-        feedback_service_pb2.SendFeedbackRequest(
-            request_id="traced-1", feedback=brief_example_feedback(), recipient_ids=["traced"]
-        ),
+    answer = await _send_to_a_traced_recipient(
+        backchannel,
+        receiver,
+        signing_secret,
         metadata=(("traceparent", f"00-{caller_trace}-{caller_span}-01"),),
     )
 
-    connection = await asyncpg.connect(database_url)
-    try:
-        traceparent = await connection.fetchval(
-            "SELECT traceparent FROM feedback WHERE request_id = 'traced-1'"
-        )
-    finally:
-        await connection.close()
+    traceparent = await _stored_traceparent(database_url, answer.feedback.id)
     version, trace_id, span_id, flags = traceparent.split("-")
     assert (version, trace_id, flags) == ("00", caller_trace, "01")
     assert span_id != caller_span  # the server's own span, a child of the caller's
@@ -113,21 +120,10 @@ async def test_with_no_exporter_spans_carry_ids_but_new_traces_are_not_sampled(
     monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
     async with ServerLauncher(database_url, otel_exporter="none") as servers:
         server = await servers.start()
-        await create_webhook_recipient(server, "traced", receiver.url, signing_secret)
-        answer = await server.feedback.SendFeedback(
-            feedback_service_pb2.SendFeedbackRequest(
-                request_id="untraced-1", feedback=brief_example_feedback(), recipient_ids=["traced"]
-            )
-        )
+        answer = await _send_to_a_traced_recipient(server, receiver, signing_secret)
         event = await wait_for_event(server, answer.feedback.id)
 
-    connection = await asyncpg.connect(database_url)
-    try:
-        traceparent = await connection.fetchval(
-            "SELECT traceparent FROM feedback WHERE id = $1", answer.feedback.id
-        )
-    finally:
-        await connection.close()
+    traceparent = await _stored_traceparent(database_url, answer.feedback.id)
     version, trace_id, span_id, flags = traceparent.split("-")
     assert version == "00" and int(trace_id, 16) != 0 and int(span_id, 16) != 0
     assert not int(flags, 16) & SAMPLED
