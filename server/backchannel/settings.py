@@ -113,12 +113,20 @@ class Settings:
         child delivering reached 1,167/s (bench/run.py, rows 2b and 2d)."""
         if self.delivery_processes != "auto":
             return self.delivery_processes
-        return 1 if len(os.sched_getaffinity(0)) >= 2 else 0
+        return 1 if _usable_cpus() >= 2 else 0
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
         host, _, port = self.listen.rpartition(":")
         return host.strip("[]"), int(port)
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the system tells it, as Linux
+    does; else every CPU of the machine)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _bool(text: str) -> bool:

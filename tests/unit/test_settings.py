@@ -57,3 +57,12 @@ def test_auto_delivers_from_one_child_process_on_two_cpus() -> None:
     cpus = os.sched_getaffinity(0)
     assert len(cpus) >= 2, "this machine gives the tests two CPUs or more"
     assert _auto_count_on_cpus(set(sorted(cpus)[:2])) == 1
+
+
+@pytest.mark.parametrize(("cpus", "count"), [(1, 0), (2, 1), (8, 1)])
+def test_auto_counts_the_machines_cpus_where_no_affinity_is_known(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, count: int
+) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity")  # as on macOS
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    assert Settings().delivery_process_count == count
