@@ -2,14 +2,16 @@
 
 Spans are recorded only when something exports them. With no exporter, spans are still
 started, so every RPC and attempt has trace and span ids (stored with the feedback, on
-events, sent in ``traceparent``), but new traces are not sampled (flags ``00``): building
-and ending a recorded span cost about a seventh of a SendFeedback call's CPU here, for
-spans nobody would see. A caller's sampled trace is still continued as sampled, and
-``OTEL_TRACES_SAMPLER`` (OpenTelemetry's own setting) overrides the choice.
+events, sent in ``traceparent``), but new traces are not sampled (the sampled bit of
+their flags is clear): building and ending a recorded span cost about a seventh of a
+SendFeedback call's CPU here, for spans nobody would see. A caller's sampled trace is
+still continued as sampled, and ``OTEL_TRACES_SAMPLER`` (OpenTelemetry's own setting)
+overrides the choice.
 
 A root span such a provider would drop is made here directly (:func:`unsampled_root_span`):
 the SDK's way to the same non-recording span (sampler call with the span's links and
-attributes, context checks, its own metrics) cost 15 us per attempt alone, 3 us this way.
+attributes, context checks, its own metrics) cost 14.6 us per attempt alone, 4.6 us this
+way.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def configure_tracing(exporter: str, endpoint: str) -> TracerProvider:
     return provider
 
 
+#: The sampler of a process that exports no span: new traces unsampled, callers' traces
+#: continued as they are.
+_NEW_TRACES_UNSAMPLED = ParentBased(ALWAYS_OFF)
+
+
 def default_sampler(exporter: str, environ: Mapping[str, str]) -> Sampler | None:
     """The sampler for ``exporter``: None (OpenTelemetry's default, or the one
     ``OTEL_TRACES_SAMPLER`` names) when spans are exported or the environment chooses;
@@ -69,9 +76,6 @@ def default_sampler(exporter: str, environ: Mapping[str, str]) -> Sampler | None
     if exporter != "none" or environ.get("OTEL_TRACES_SAMPLER"):
         return None
     return _NEW_TRACES_UNSAMPLED
-
-
-_NEW_TRACES_UNSAMPLED = ParentBased(ALWAYS_OFF)
 
 
 def unsampled_root_span() -> trace.Span | None:
