@@ -176,17 +176,13 @@ def validate_send_feedback(request: feedback_service_pb2.SendFeedbackRequest) ->
     recipient_ids = request.recipient_ids
     if len(recipient_ids) > MAX_RECIPIENTS:
         v.add("recipient_ids", f"must name at most {MAX_RECIPIENTS} recipients")
-    if len(recipient_ids) == 1:
-        if not RECIPIENT_ID.fullmatch(recipient_ids[0]):
-            v.add("recipient_ids[0]", "is not a valid recipient id")
-    elif recipient_ids:
-        seen: set[str] = set()
-        for index, recipient_id in enumerate(recipient_ids):
-            if not RECIPIENT_ID.fullmatch(recipient_id):
-                v.add(f"recipient_ids[{index}]", "is not a valid recipient id")
-            elif recipient_id in seen:
-                v.add(f"recipient_ids[{index}]", f"names {recipient_id!r} twice")
-            seen.add(recipient_id)
+    seen: set[str] = set()
+    for index, recipient_id in enumerate(recipient_ids):
+        if not RECIPIENT_ID.fullmatch(recipient_id):
+            v.add(f"recipient_ids[{index}]", "is not a valid recipient id")
+        elif recipient_id in seen:
+            v.add(f"recipient_ids[{index}]", f"names {recipient_id!r} twice")
+        seen.add(recipient_id)
     v.raise_if_any()
 
 
