@@ -43,8 +43,9 @@ async def serve(port: int, database_url: str, max_seconds: float) -> None:
         )
     intake = Intake(pool)
     intake.start()
-    example = send_request("storage-floor")
-    record = example.feedback.SerializeToString()
+    example = send_request("storage-floor").feedback
+    record = example.SerializeToString()
+    lead_id, source_id = example.lead.lead_id, example.lead.source_id
     answer = canned_response().SerializeToString()
 
     async def send_feedback(request: bytes, _context: object) -> bytes:
@@ -55,8 +56,8 @@ async def serve(port: int, database_url: str, max_seconds: float) -> None:
                 request_id=feedback_id,
                 request_digest=hashlib.sha256(request).digest(),
                 kind="conversion",
-                lead_id=example.feedback.lead.lead_id,
-                source_id=example.feedback.lead.source_id,
+                lead_id=lead_id,
+                source_id=source_id,
                 record=record,
                 response=answer,
                 traceparent=None,
