@@ -201,7 +201,10 @@ type Follower struct {
 // it is closed when the context ends or the stream fails for good (see Err).
 func (f *Follower) Events() <-chan *pb.StreamFeedbackEventsResponse { return f.items }
 
-// Cursor is the cursor of the last event or heartbeat received: resume after it.
+// Cursor is the cursor of the last item handed over through Events (or heartbeat read):
+// resume after it. It moves just after the handover, from the follower's goroutine, so it
+// may still be the previous item's for an instant after a receive; to checkpoint an item
+// you have processed, store that item's own cursor (e.g. event.Cursor).
 func (f *Follower) Cursor() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

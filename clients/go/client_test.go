@@ -133,6 +133,18 @@ func nextEvent(t *testing.T, f *backchannel.Follower, within time.Duration) *pb.
 	}
 }
 
+// cursorReaches waits (bounded) for the follower's cursor to become want; it returns the last seen.
+func cursorReaches(f *backchannel.Follower, want string, within time.Duration) string {
+	deadline := time.Now().Add(within)
+	for {
+		got := f.Cursor()
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestSendExampleFeedbackAndFollowItsEvent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -162,8 +174,12 @@ func TestSendExampleFeedbackAndFollowItsEvent(t *testing.T) {
 	if event.ProcessingStatus != pb.ProcessingStatus_PROCESSING_STATUS_SUCCEEDED || event.ResponseStatus.GetCode() != 204 {
 		t.Fatalf("event did not succeed: %v", event)
 	}
-	if event.Cursor == "" || follower.Cursor() != event.Cursor {
-		t.Fatalf("cursor %q, follower at %q", event.Cursor, follower.Cursor())
+	if event.Cursor == "" {
+		t.Fatalf("event without a cursor: %v", event)
+	}
+	// The follower's cursor moves just after the handover, in its own goroutine.
+	if got := cursorReaches(follower, event.Cursor, 10*time.Second); got != event.Cursor {
+		t.Fatalf("cursor %q, follower at %q", event.Cursor, got)
 	}
 	if ids := hook.webhookIDs(); len(ids) != 1 || ids[0] != event.DeliveryId {
 		t.Fatalf("receiver saw %v, want [%s]", ids, event.DeliveryId)
@@ -191,10 +207,11 @@ func TestFollowEventsReconnectsAndResumesAfterItsCursor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if event := nextEvent(t, follower, 30*time.Second); event.FeedbackId != first.Feedback.Id {
-		t.Fatalf("first event: %v", event)
+	firstEvent := nextEvent(t, follower, 30*time.Second)
+	if firstEvent.FeedbackId != first.Feedback.Id {
+		t.Fatalf("first event: %v", firstEvent)
 	}
-	afterFirst := follower.Cursor()
+	afterFirst := firstEvent.Cursor
 
 	link.DropAll() // the stream breaks; the follower reconnects after its cursor
 	second, err := direct.SendFeedback(ctx, exampleFeedback("LC-"+suffix()), []string{recipient}, nil)
