@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 import itertools
+import logging
 import random
 import re
 import uuid
@@ -22,8 +23,13 @@ import pytest
 from aiohttp import web
 from conftest import RunningServer, start_server
 from conftest import test_settings as settings_for_test
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.receiver import Received, WebhookReceiver
 from support.rpc_errors import rich_error
+from support.waiting import wait_until
 from test_send_and_deliver import brief_example_feedback, create_webhook_recipient, wait_for_event
 
 from backchannel.store.database import create_pool
@@ -515,6 +521,51 @@ async def test_a_subscriber_that_stops_reading_is_ended_and_resumes_from_its_las
 
     assert len(read_by_reader) == event_count
     assert [e.event_id for e in got_before_end + rest] == [e.event_id for e in read_by_reader]
+
+
+async def test_a_stalled_subscriber_hanging_up_ends_its_stream_as_cancelled_with_nothing_logged(
+    database_url: str,
+    receiver: WebhookReceiver,
+    signing_secret: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The server is blocked writing to the stalled stream when the client hangs up, so
+    # its handler is left suspended mid-stream and closed afterwards, from another task.
+    event_count = 10
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    spans = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    try:
+        async with server_with(database_url) as running:
+            await create_webhook_recipient(running, "acme", receiver.url, signing_secret)
+            stalled_channel = grpc.aio.insecure_channel(
+                running.address, options=STALLED_CLIENT_OPTIONS
+            )
+            try:
+                stalled = await subscribe_from_now(
+                    feedback_service_pb2_grpc.FeedbackServiceStub(stalled_channel)
+                )
+                for i in range(event_count):
+                    await send_feedback(running, f"stalled-{i}", ["acme"])
+                await wait_for_event_count(database_url, event_count)
+                stalled.cancel()
+                ended = await wait_until(
+                    lambda: any(
+                        s.name.endswith("/StreamFeedbackEvents") for s in spans.get_finished_spans()
+                    ),
+                    SETTLE_TIMEOUT,
+                )
+            finally:
+                await stalled_channel.close()
+    finally:
+        spans.shutdown()
+
+    assert ended, "the stream's server span did not end"
+    [span] = [s for s in spans.get_finished_spans() if s.name.endswith("/StreamFeedbackEvents")]
+    assert span.attributes is not None
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_a_reading_subscriber_is_not_ended_when_more_events_than_its_queue_arrive_at_once(

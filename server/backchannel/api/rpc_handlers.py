@@ -13,8 +13,9 @@ a ``traceparent``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, NoReturn
 
 import asyncpg
@@ -166,15 +167,26 @@ def _wrap_stream(handler: MethodHandler, method: str) -> MethodHandler:
     deserializer = handler.request_deserializer
     span_of = _RpcSpan(method)
 
-    async def behavior(raw: Any, context: ServicerContext) -> AsyncIterator[Any]:
+    async def behavior(raw: Any, context: ServicerContext) -> None:
+        # Items are written here (grpc.aio's writer API) rather than yielded to grpc: a
+        # write that fails because the client hung up mid-write ends the call as
+        # CANCELLED, quietly, as a hang-up between writes does; yielded items that fail
+        # to send are logged by grpc as errors of the server.
         call = _Call(span_of, context, method)
+        items: AsyncGenerator[Any, None] | None = None
         try:
             with trace.use_span(call.span, end_on_exit=False):
-                async for item in inner(_decode(deserializer, raw), context):
-                    yield item
+                items = inner(_decode(deserializer, raw), context)
+                async for item in items:
+                    try:
+                        await context.write(item)
+                    except grpc.aio.InternalError:
+                        raise asyncio.CancelledError("the stream's client is gone") from None
         except BaseException as error:  # a stream ended by its client ends in CancelledError
             await call.fail(error)
         finally:
+            if items is not None:
+                await items.aclose()
             call.end()
 
     return grpc.unary_stream_rpc_method_handler(
