@@ -58,6 +58,15 @@ class CommitCuttingProxy:
         await self._server.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Closing the proxy cancels its connections. The task ends normally then: on
+        # Python 3.11 asyncio's stream callback asks a cancelled task for its exception,
+        # which raises and is logged as an error.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._serve_connection(reader, writer)
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
