@@ -24,6 +24,12 @@ from backchannel.delivery.engine import DeliveryEngine
 from backchannel.embedded_postgres import EmbeddedPostgres
 from backchannel.event_hub import EventHub
 from backchannel.intake import Intake
+from backchannel.metrics import (
+    configure_metrics,
+    metric_export_interval_seconds,
+    metrics_exported,
+    set_open_deliveries,
+)
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.process_setup import close_transports, migrated_pool, started_plugins
 from backchannel.recipient_directory import RecipientDirectory
@@ -36,6 +42,7 @@ from backchannel.store.database import (
     RECIPIENTS_CHANNEL,
     Listener,
 )
+from backchannel.store.deliveries import count_open_deliveries
 from backchannel.telemetry import configure_tracing
 from backchannel.v1 import (
     delivery_service_pb2,
@@ -87,6 +94,7 @@ class BackchannelServer:
     async def start(self) -> None:
         s = self.settings
         configure_tracing(s.otel_exporter, s.otel_endpoint)
+        configure_metrics(s.otel_exporter, s.otel_endpoint)
         dsn = s.database_url
         if not dsn:
             self._embedded = EmbeddedPostgres(s.data_dir)
@@ -117,6 +125,10 @@ class BackchannelServer:
         self._listener = Listener(dsn, handlers, on_reconnect)
         self._listener.start()
         self._tasks.append(asyncio.create_task(self._prune_events(), name="event-pruning"))
+        if metrics_exported():
+            self._tasks.append(
+                asyncio.create_task(self._count_open_deliveries(), name="open-deliveries")
+            )
 
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         add_service(
@@ -177,6 +189,17 @@ class BackchannelServer:
             await self._pool.close()
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.stop)
+
+    async def _count_open_deliveries(self) -> None:
+        """Keeps the open-deliveries gauge current: counted once per metric export."""
+        assert self._pool is not None
+        while True:
+            try:
+                set_open_deliveries(await count_open_deliveries(self._pool))
+            except DATABASE_ERRORS as error:
+                if cancelling():
+                    raise asyncio.CancelledError from error
+            await asyncio.sleep(metric_export_interval_seconds())
 
     async def _prune_events(self) -> None:
         assert self._pool is not None

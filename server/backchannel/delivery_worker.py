@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncpg
 
 from backchannel.delivery.engine import DeliveryEngine
+from backchannel.metrics import configure_metrics
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.process_setup import close_transports, migrated_pool, started_plugins
 from backchannel.settings import Settings
@@ -27,6 +28,7 @@ class DeliveryWorker:
     async def start(self) -> None:
         s = self.settings
         configure_tracing(s.otel_exporter, s.otel_endpoint)
+        configure_metrics(s.otel_exporter, s.otel_endpoint)
         self._pool = pool = await migrated_pool(s.database_url, s)
         self._plugins = plugins = await started_plugins(s)
         self._engine = engine = DeliveryEngine(pool, plugins, s)

@@ -17,6 +17,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from backchannel.background import stop_task
 from backchannel.commit_batches import CommitBatches
+from backchannel.metrics import count_stored_feedback
 from backchannel.store.database import DbConnection
 from backchannel.store.feedback import insert_feedback_batch
 from backchannel.store.records import NewFeedback, StoredAnswer
@@ -88,8 +89,9 @@ class Intake:
 
     async def _write(self, connection: DbConnection, batch: list[_Item]) -> bool:
         """Writes the batch and answers each request; False if the connection failed."""
+        written = _one_per_request_id(batch)
         try:
-            answers = await insert_feedback_batch(connection, _one_per_request_id(batch))
+            answers = await insert_feedback_batch(connection, written)
         except asyncpg.IntegrityConstraintViolationError as error:
             if len({feedback.request_id for feedback, _ in batch}) > 1:
                 # One bad row spoils the batch; write them one by one to isolate it.
@@ -102,6 +104,9 @@ class Intake:
         except Exception as error:
             _fail(batch, error)
             return False
+        count_stored_feedback(
+            f.kind for f in written if (answer := answers[f.request_id]) and answer.stored_now
+        )
         for feedback, future in batch:
             if not future.done():
                 future.set_result(answers[feedback.request_id])

@@ -97,7 +97,7 @@ class Settings:
     stream_heartbeat_seconds: float = 5.0
     #: Events buffered per stream subscriber before it is ended as too slow.
     stream_queue_size: int = 10000
-    #: Trace exporter: none, console or otlp.
+    #: Trace and metric exporter: none, console or otlp.
     otel_exporter: str = "none"
     #: OTLP/gRPC endpoint, for otel_exporter = otlp.
     otel_endpoint: str = "http://127.0.0.1:4317"

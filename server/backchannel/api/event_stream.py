@@ -10,7 +10,7 @@ the stream ends with RESOURCE_EXHAUSTED, and the client resumes from its last cu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,6 +21,7 @@ from backchannel.api.conversions import stream_item, timestamp
 from backchannel.api.cursors import encode_cursor
 from backchannel.api.errors import ApiError
 from backchannel.event_hub import EventHub, Subscriber
+from backchannel.metrics import stream_closed, stream_opened
 from backchannel.store import events as event_store
 from backchannel.store.records import EventFilter, EventPosition, EventRecord
 from backchannel.v1 import feedback_service_pb2
@@ -53,19 +54,25 @@ class EventStream:
         self._hub = hub
         self._settings = settings
 
-    async def run(self, event_filter: EventFilter, start: EventPosition) -> AsyncIterator[Response]:
+    async def run(
+        self, event_filter: EventFilter, start: EventPosition
+    ) -> AsyncGenerator[Response, None]:
         progress = _Progress(start, start)
-        while True:
-            async for event in self._replay(event_filter, progress):
-                yield stream_item(event)
-            subscriber = self._hub.join(event_filter, self._settings.queue_size)
-            progress.read = _later(progress.read, subscriber.joined_at)
-            try:
-                async for response in self._follow(subscriber, progress):
-                    yield response
-            finally:
-                self._hub.leave(subscriber)
-            # _follow ends only when a burst overflowed the queue of an idle stream.
+        stream_opened()
+        try:
+            while True:
+                async for event in self._replay(event_filter, progress):
+                    yield stream_item(event)
+                subscriber = self._hub.join(event_filter, self._settings.queue_size)
+                progress.read = _later(progress.read, subscriber.joined_at)
+                try:
+                    async for response in self._follow(subscriber, progress):
+                        yield response
+                finally:
+                    self._hub.leave(subscriber)
+                # _follow ends only when a burst overflowed the queue of an idle stream.
+        finally:
+            stream_closed()
 
     async def _replay(
         self, event_filter: EventFilter, progress: _Progress

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -193,8 +194,9 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
             last = ORIGIN
         else:
             last = self._hub.position
-        async for response in self._stream.run(event_filter, last):
-            yield response
+        async with contextlib.aclosing(self._stream.run(event_filter, last)) as responses:
+            async for response in responses:
+                yield response
 
 
 def _new_feedback(

@@ -8,6 +8,7 @@ import logging
 import asyncpg
 
 from backchannel.background import cancelling, stop_task
+from backchannel.metrics import count_recorded_attempts
 from backchannel.store.database import DATABASE_ERRORS
 from backchannel.store.deliveries import HealthUpdater, record_attempts
 from backchannel.store.records import AttemptOutcome
@@ -53,6 +54,7 @@ class AttemptRecorder:
             while True:
                 try:
                     await record_attempts(self._pool, batch, self._update_health)
+                    count_recorded_attempts(batch)
                     break
                 except DATABASE_ERRORS as error:
                     if cancelling():

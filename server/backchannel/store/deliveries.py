@@ -18,6 +18,7 @@ from backchannel.store.records import (
     AttemptOutcome,
     ClaimedDelivery,
     EventRecord,
+    OpenDeliveryCounts,
     RecipientHealthRecord,
     RecipientRecord,
 )
@@ -240,6 +241,12 @@ async def release_claims(
     pool: asyncpg.Pool, lease_tokens: Sequence[str], due_in_seconds: float = 0.0
 ) -> None:
     await pool.execute(sql("release_claims"), list(lease_tokens), due_in_seconds)
+
+
+async def count_open_deliveries(pool: asyncpg.Pool) -> OpenDeliveryCounts:
+    row = await pool.fetchrow(sql("count_open_deliveries"))
+    assert row is not None
+    return OpenDeliveryCounts(*row)
 
 
 def _health_from_row(row: asyncpg.Record) -> RecipientHealthRecord:

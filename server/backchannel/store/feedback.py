@@ -40,7 +40,7 @@ async def insert_feedback_batch(
     inserted = {row["request_id"] for row in rows}
     answers: dict[str, StoredAnswer | None] = {
         f.request_id: (
-            StoredAnswer(f.request_id, f.request_digest, f.response)
+            StoredAnswer(f.request_id, f.request_digest, f.response, stored_now=True)
             if f.request_id in inserted
             else None
         )

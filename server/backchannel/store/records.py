@@ -92,6 +92,8 @@ class StoredAnswer(NamedTuple):
     request_id: str
     request_digest: bytes
     response: bytes
+    #: Stored by the statement that answered, not by an earlier request.
+    stored_now: bool = False
 
 
 class ClaimedDelivery(NamedTuple):
@@ -175,6 +177,15 @@ class EventRecord(NamedTuple):
     category: str = "transmission"
     message: str = ""
     requested_by: str = ""
+
+
+class OpenDeliveryCounts(NamedTuple):
+    """How many deliveries are not finished, by state."""
+
+    pending_due: int
+    pending_later: int
+    in_flight: int
+    held: int
 
 
 class AttemptOutcome(NamedTuple):

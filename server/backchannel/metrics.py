@@ -1,0 +1,163 @@
+"""OpenTelemetry metrics: the instruments Backchannel reports, and the meter provider that
+exports them with the configured exporter (the traces' one: ``console`` or ``otlp``).
+
+What is counted is what was made durable: feedback when its statement committed, attempts
+when their events were recorded. So the counts agree with the database, and a process
+killed before recording counts nothing it has to do again.
+
+- ``backchannel.feedback.stored`` (counter): new feedback stored, by its kind (a repeated
+  request id stores nothing and counts nothing).
+- ``backchannel.delivery.attempts`` (counter) and ``backchannel.delivery.attempt.duration``
+  (histogram, seconds): every recorded transmission, by recipient id and type, transport
+  and processing status (succeeded, retry_scheduled, failed, dead...).
+- ``backchannel.deliveries.open`` (gauge): deliveries not finished, by state (pending,
+  in_flight, held) and, for pending ones, whether they are due; read from the database
+  by the serving process, every export interval.
+- ``backchannel.event_streams.open`` (up-down counter): StreamFeedbackEvents calls open.
+
+The export interval is OpenTelemetry's own ``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds,
+60000 unless set). With no exporter no provider is installed and every instrument is
+OpenTelemetry's no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Sequence
+
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.environment_variables import OTEL_METRIC_EXPORT_INTERVAL
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+
+from backchannel import __version__
+from backchannel.store.records import AttemptOutcome, OpenDeliveryCounts
+
+_meter = metrics.get_meter("backchannel", __version__)
+
+_feedback_stored = _meter.create_counter(
+    "backchannel.feedback.stored", unit="{feedback}", description="New feedback stored."
+)
+_attempts = _meter.create_counter(
+    "backchannel.delivery.attempts",
+    unit="{attempt}",
+    description="Transmissions recorded, by outcome.",
+)
+_attempt_duration = _meter.create_histogram(
+    "backchannel.delivery.attempt.duration",
+    unit="s",
+    description="How long each recorded transmission took.",
+)
+_streams_open = _meter.create_up_down_counter(
+    "backchannel.event_streams.open",
+    unit="{stream}",
+    description="StreamFeedbackEvents calls open.",
+)
+
+#: The latest counts of open deliveries, by their attributes; set by the serving process.
+_open_deliveries: list[Observation] = []
+
+
+def _observe_open_deliveries(_options: CallbackOptions) -> Iterable[Observation]:
+    return list(_open_deliveries)
+
+
+_meter.create_observable_gauge(
+    "backchannel.deliveries.open",
+    callbacks=[_observe_open_deliveries],
+    unit="{delivery}",
+    description="Deliveries not finished, by state (pending ones also by whether due).",
+)
+
+
+def configure_metrics(exporter: str, endpoint: str) -> MeterProvider | None:
+    """Installs (once per process) a meter provider exporting with ``exporter``; None,
+    and nothing installed, for ``none``."""
+    current = metrics.get_meter_provider()
+    if isinstance(current, MeterProvider):
+        return current
+    metric_exporter: MetricExporter
+    if exporter == "console":
+        metric_exporter = ConsoleMetricExporter()
+    elif exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        metric_exporter = OTLPMetricExporter(endpoint=endpoint)
+    else:
+        return None
+    # Each process (serve, its delivery children, replicas) reports its own cumulative
+    # series: the instance id keeps them apart; it is the worker id events carry.
+    resource = Resource.create(
+        {
+            "service.name": "backchannel",
+            "service.version": __version__,
+            "service.instance.id": f"{socket.gethostname()}:{os.getpid()}",
+        }
+    )
+    provider = MeterProvider(
+        metric_readers=[PeriodicExportingMetricReader(metric_exporter)], resource=resource
+    )
+    metrics.set_meter_provider(provider)
+    return provider
+
+
+def metric_export_interval_seconds() -> float:
+    """The export interval: ``OTEL_METRIC_EXPORT_INTERVAL`` milliseconds, as the SDK reads
+    it (60 s when unset or not a positive number)."""
+    try:
+        millis = float(os.environ.get(OTEL_METRIC_EXPORT_INTERVAL, "60000"))
+    except ValueError:
+        millis = 60000.0
+    return millis / 1000 if millis > 0 else 60.0
+
+
+def metrics_exported() -> bool:
+    """Whether this process reports metrics (an SDK meter provider is installed)."""
+    return isinstance(metrics.get_meter_provider(), MeterProvider)
+
+
+def count_stored_feedback(kinds: Iterable[str]) -> None:
+    for kind in kinds:
+        _feedback_stored.add(1, {"backchannel.feedback.kind": kind})
+
+
+def count_recorded_attempts(outcomes: Sequence[AttemptOutcome]) -> None:
+    for outcome in outcomes:
+        event = outcome.event
+        if event.category != "transmission":
+            continue
+        attributes = {
+            "backchannel.recipient.id": event.recipient_id,
+            "backchannel.recipient.type": event.recipient_type,
+            "backchannel.transport": event.transport,
+            "backchannel.processing_status": event.processing_status,
+        }
+        _attempts.add(1, attributes)
+        _attempt_duration.record(event.latency_us / 1_000_000, attributes)
+
+
+def stream_opened() -> None:
+    _streams_open.add(1)
+
+
+def stream_closed() -> None:
+    _streams_open.add(-1)
+
+
+def set_open_deliveries(counts: OpenDeliveryCounts) -> None:
+    """Replaces the open-delivery counts the gauge reports (every series, zeros too)."""
+    state = "backchannel.delivery.state"
+    due = "backchannel.delivery.due"
+    _open_deliveries[:] = [
+        Observation(counts.pending_due, {state: "pending", due: True}),
+        Observation(counts.pending_later, {state: "pending", due: False}),
+        Observation(counts.in_flight, {state: "in_flight"}),
+        Observation(counts.held, {state: "held"}),
+    ]

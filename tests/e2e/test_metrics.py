@@ -1,0 +1,280 @@
+"""OpenTelemetry metrics, as an observability backend receives them: ``backchannel serve``
+exports over OTLP/gRPC to a real OTLP metrics service on loopback, and the test reads
+what arrived (cumulative totals, the OTLP exporter's default)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from aiohttp import web
+from opentelemetry.proto.collector.metrics.v1 import (
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+)
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
+from support.receiver import Received, WebhookReceiver
+from support.server_process import ServerLauncher, ServerProcess
+from support.waiting import wait_until
+from test_send_and_deliver import brief_example_feedback, create_webhook_recipient
+
+from backchannel.v1 import feedback_service_pb2, recipient_pb2
+
+#: Milliseconds between exports in these tests (OpenTelemetry's default is a minute).
+EXPORT_INTERVAL_MS = 200
+#: Longest wait for the exported figures to show what the test did.
+SETTLE_TIMEOUT = 60.0
+
+Attributes = frozenset[tuple[str, Any]]
+DURATION = "backchannel.delivery.attempt.duration"
+
+
+class MetricsCollector(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """An OTLP/gRPC metrics endpoint that keeps, for every exporting process (its
+    ``service.instance.id``), the latest export of every metric."""
+
+    def __init__(self) -> None:
+        self.latest: dict[tuple[str, str], Metric] = {}
+        self.resources: dict[str, dict[str, Any]] = {}
+        self.exports = 0
+
+    async def Export(
+        self,
+        request: metrics_service_pb2.ExportMetricsServiceRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        for resource_metrics in request.resource_metrics:
+            resource = dict(_attributes(resource_metrics.resource.attributes))
+            instance = str(resource.get("service.instance.id", ""))
+            self.resources[instance] = resource
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    self.latest[(instance, metric.name)] = metric
+        self.exports += 1
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+    def points(self, name: str, instance: str | None = None) -> dict[Attributes, float]:
+        """The latest value of each series of ``name`` (a histogram's: its count), summed
+        over the exporting processes, or of ``instance`` only."""
+        totals: dict[Attributes, float] = {}
+        for (exporter, metric_name), metric in self.latest.items():
+            if metric_name != name or instance not in (None, exporter):
+                continue
+            for key, value in _metric_points(metric).items():
+                totals[key] = totals.get(key, 0) + value
+        return totals
+
+    def all_points(self) -> dict[str, dict[Attributes, float]]:
+        return {name: self.points(name) for name in sorted({n for _, n in self.latest})}
+
+    def value(self, name: str, **attributes: Any) -> float:
+        """The sum over the series of ``name`` whose attributes include ``attributes``
+        (named without their ``backchannel.`` prefix)."""
+        wanted = {(f"backchannel.{k}", v) for k, v in attributes.items()}
+        return sum(v for key, v in self.points(name).items() if wanted <= key)
+
+    def instance_of(self, pid: int) -> str:
+        [instance] = [i for i in self.resources if i.endswith(f":{pid}")]
+        return instance
+
+
+def _metric_points(metric: Metric) -> dict[Attributes, float]:
+    kind = metric.WhichOneof("data")
+    if kind == "histogram":
+        return {_attributes(p.attributes): p.count for p in metric.histogram.data_points}
+    data = getattr(metric, kind)
+    return {
+        _attributes(p.attributes): p.as_int if p.HasField("as_int") else p.as_double
+        for p in data.data_points
+    }
+
+
+def _attributes(pairs: Any) -> Attributes:
+    return frozenset((kv.key, _plain(kv.value)) for kv in pairs)
+
+
+def _plain(value: AnyValue) -> Any:
+    return getattr(value, value.WhichOneof("value"))
+
+
+class TraceSink(trace_service_pb2_grpc.TraceServiceServicer):
+    """Takes the spans the server exports to the same endpoint; they are not examined."""
+
+    async def Export(
+        self,
+        request: trace_service_pb2.ExportTraceServiceRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+@pytest.fixture
+async def collector() -> AsyncIterator[tuple[MetricsCollector, str]]:
+    service = MetricsCollector()
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(service, server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceSink(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield service, f"http://127.0.0.1:{port}"
+    finally:
+        await server.stop(None)
+
+
+def _answer_by_path(received: Received) -> web.StreamResponse:
+    return web.Response(status=503 if received.path == "/unavailable" else 204)
+
+
+async def _send(server: ServerProcess, request_id: str, recipient_id: str) -> None:
+    await server.feedback.SendFeedback(
+        feedback_service_pb2.SendFeedbackRequest(
+            request_id=request_id, feedback=brief_example_feedback(), recipient_ids=[recipient_id]
+        )
+    )
+
+
+async def test_serve_exports_stored_feedback_attempts_open_deliveries_and_streams_over_otlp(
+    database_url: str,
+    signing_secret: str,
+    collector: tuple[MetricsCollector, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metrics, endpoint = collector
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", str(EXPORT_INTERVAL_MS))
+    receiver = WebhookReceiver(respond=_answer_by_path)
+    await receiver.start()
+    try:
+        async with ServerLauncher(
+            database_url, otel_exporter="otlp", otel_endpoint=endpoint
+        ) as servers:
+            server = await servers.start()
+            base = f"http://127.0.0.1:{receiver.port}"
+            await create_webhook_recipient(server, "acme", f"{base}/ok", signing_secret)
+            await create_webhook_recipient(server, "down", f"{base}/unavailable", signing_secret)
+            await create_webhook_recipient(
+                server, "paused", f"{base}/ok", signing_secret,
+                state=recipient_pb2.RECIPIENT_STATE_PAUSED,
+            )  # fmt: skip
+            for i in range(3):
+                await _send(server, f"ok-{i}", "acme")
+            await _send(server, "ok-0", "acme")  # a repeat stores nothing
+            await _send(server, "down-0", "down")
+            await _send(server, "held-0", "paused")
+            stream = server.feedback.StreamFeedbackEvents(
+                feedback_service_pb2.StreamFeedbackEventsRequest(from_beginning=True)
+            )
+            await stream.read()
+
+            shown = await wait_until(
+                lambda: (
+                    metrics.value("backchannel.delivery.attempts", **{"recipient.id": "acme"}) == 3
+                    and metrics.value("backchannel.delivery.attempts", **{"recipient.id": "down"})
+                    >= 1
+                    and metrics.value("backchannel.event_streams.open") == 1
+                    and metrics.value("backchannel.deliveries.open", **{"delivery.state": "held"})
+                    == 1
+                ),
+                SETTLE_TIMEOUT,
+            )
+            assert shown, f"exported: {metrics.all_points()}\n{server.log()}"
+            stream.cancel()
+            closed = await wait_until(
+                lambda: metrics.value("backchannel.event_streams.open") == 0, SETTLE_TIMEOUT
+            )
+    finally:
+        await receiver.stop()
+
+    assert closed, "the closed stream is still counted as open"
+    assert list(metrics.resources) == [metrics.instance_of(server.pid)]
+    assert metrics.resources[metrics.instance_of(server.pid)]["service.name"] == "backchannel"
+    assert metrics.points("backchannel.feedback.stored") == {
+        frozenset({("backchannel.feedback.kind", "conversion")}): 5
+    }
+    attempts = metrics.points("backchannel.delivery.attempts")
+    acme = frozenset(
+        {
+            ("backchannel.recipient.id", "acme"),
+            ("backchannel.recipient.type", "source"),
+            ("backchannel.transport", "webhook"),
+            ("backchannel.processing_status", "succeeded"),
+        }
+    )
+    assert attempts[acme] == 3
+    down = {
+        status: count
+        for key, count in attempts.items()
+        if ("backchannel.recipient.id", "down") in key
+        for name, status in key
+        if name == "backchannel.processing_status"
+    }
+    assert down.get("retry_scheduled", 0) >= 1 and "succeeded" not in down, down
+    durations = metrics.points(DURATION)
+    assert durations[acme] == 3
+    assert metrics.latest[(metrics.instance_of(server.pid), DURATION)].unit == "s"
+    open_deliveries = metrics.points("backchannel.deliveries.open")
+    state, due = "backchannel.delivery.state", "backchannel.delivery.due"
+    assert set(open_deliveries) == {
+        frozenset({(state, "pending"), (due, True)}),
+        frozenset({(state, "pending"), (due, False)}),
+        frozenset({(state, "in_flight")}),
+        frozenset({(state, "held")}),
+    }
+    assert open_deliveries[frozenset({(state, "held")})] == 1
+
+
+async def test_with_no_exporter_nothing_is_exported(
+    database_url: str,
+    signing_secret: str,
+    collector: tuple[MetricsCollector, str],
+    receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metrics, endpoint = collector
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", str(EXPORT_INTERVAL_MS))
+    launcher = ServerLauncher(database_url, otel_exporter="none", otel_endpoint=endpoint)
+    async with launcher as servers:
+        server = await servers.start()
+        await create_webhook_recipient(server, "acme", receiver.url, signing_secret)
+        await _send(server, "quiet-0", "acme")
+        await receiver.wait_for(1)
+        await asyncio.sleep(EXPORT_INTERVAL_MS * 5 / 1000)  # several intervals go by
+
+    assert metrics.exports == 0
+
+
+async def test_delivery_processes_export_their_own_attempts_beside_serve(
+    database_url: str,
+    signing_secret: str,
+    collector: tuple[MetricsCollector, str],
+    receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metrics, endpoint = collector
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", str(EXPORT_INTERVAL_MS))
+    launcher = ServerLauncher(
+        database_url, otel_exporter="otlp", otel_endpoint=endpoint, delivery_processes=1
+    )
+    async with launcher as servers:
+        server = await servers.start()
+        await create_webhook_recipient(server, "acme", receiver.url, signing_secret)
+        for i in range(3):
+            await _send(server, f"child-{i}", "acme")
+        shown = await wait_until(
+            lambda: (
+                metrics.value("backchannel.delivery.attempts") == 3 and len(metrics.resources) == 2
+            ),
+            SETTLE_TIMEOUT,
+        )
+        assert shown, f"exported: {metrics.all_points()} by {list(metrics.resources)}"
+
+    serving = metrics.instance_of(server.pid)
+    [child] = [i for i in metrics.resources if i != serving]
+    assert metrics.points("backchannel.delivery.attempts", child) != {}
+    assert metrics.points("backchannel.delivery.attempts", serving) == {}
+    assert sum(metrics.points("backchannel.feedback.stored", serving).values()) == 3
