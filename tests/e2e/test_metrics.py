@@ -114,7 +114,12 @@ class TraceSink(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 @pytest.fixture
-async def collector() -> AsyncIterator[tuple[MetricsCollector, str]]:
+async def collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[MetricsCollector, str]]:
+    """The collector and its endpoint; servers started meanwhile export every
+    EXPORT_INTERVAL_MS (they inherit the environment)."""
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", str(EXPORT_INTERVAL_MS))
     service = MetricsCollector()
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(service, server)
@@ -143,10 +148,8 @@ async def test_serve_exports_stored_feedback_attempts_open_deliveries_and_stream
     database_url: str,
     signing_secret: str,
     collector: tuple[MetricsCollector, str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     metrics, endpoint = collector
-    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", str(EXPORT_INTERVAL_MS))
     receiver = WebhookReceiver(respond=_answer_by_path)
     await receiver.start()
     try:
@@ -233,10 +236,8 @@ async def test_with_no_exporter_nothing_is_exported(
     signing_secret: str,
     collector: tuple[MetricsCollector, str],
     receiver: WebhookReceiver,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     metrics, endpoint = collector
-    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", str(EXPORT_INTERVAL_MS))
     launcher = ServerLauncher(database_url, otel_exporter="none", otel_endpoint=endpoint)
     async with launcher as servers:
         server = await servers.start()
@@ -253,10 +254,8 @@ async def test_delivery_processes_export_their_own_attempts_beside_serve(
     signing_secret: str,
     collector: tuple[MetricsCollector, str],
     receiver: WebhookReceiver,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     metrics, endpoint = collector
-    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", str(EXPORT_INTERVAL_MS))
     launcher = ServerLauncher(
         database_url, otel_exporter="otlp", otel_endpoint=endpoint, delivery_processes=1
     )
