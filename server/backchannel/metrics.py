@@ -50,10 +50,14 @@ _attempts = _meter.create_counter(
     unit="{attempt}",
     description="Transmissions recorded, by outcome.",
 )
+#: Bucket bounds in seconds (OpenTelemetry's HTTP duration buckets): the SDK's default
+#: bounds are meant for milliseconds and would put every attempt under 5 s in one bucket.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 _attempt_duration = _meter.create_histogram(
     "backchannel.delivery.attempt.duration",
     unit="s",
     description="How long each recorded transmission took.",
+    explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
 )
 _streams_open = _meter.create_up_down_counter(
     "backchannel.event_streams.open",

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 from aiohttp import web
@@ -23,6 +24,7 @@ from support.server_process import ServerLauncher, ServerProcess
 from support.waiting import wait_until
 from test_send_and_deliver import brief_example_feedback, create_webhook_recipient
 
+from backchannel.metrics import DURATION_BUCKETS
 from backchannel.v1 import feedback_service_pb2, recipient_pb2
 
 #: Milliseconds between exports in these tests (OpenTelemetry's default is a minute).
@@ -136,6 +138,18 @@ def _answer_by_path(received: Received) -> web.StreamResponse:
     return web.Response(status=503 if received.path == "/unavailable" else 204)
 
 
+async def _recorded_latency_us(database_url: str, recipient_id: str) -> int:
+    connection = await asyncpg.connect(database_url)
+    try:
+        total: int = await connection.fetchval(
+            "SELECT sum(latency_us)::bigint FROM feedback_events WHERE recipient_id = $1",
+            recipient_id,
+        )
+    finally:
+        await connection.close()
+    return total
+
+
 async def _send(server: ServerProcess, request_id: str, recipient_id: str) -> None:
     await server.feedback.SendFeedback(
         feedback_service_pb2.SendFeedbackRequest(
@@ -219,7 +233,12 @@ async def test_serve_exports_stored_feedback_attempts_open_deliveries_and_stream
     assert down.get("retry_scheduled", 0) >= 1 and "succeeded" not in down, down
     durations = metrics.points(DURATION)
     assert durations[acme] == 3
-    assert metrics.latest[(metrics.instance_of(server.pid), DURATION)].unit == "s"
+    duration = metrics.latest[(metrics.instance_of(server.pid), DURATION)]
+    assert duration.unit == "s"
+    [point] = [p for p in duration.histogram.data_points if _attributes(p.attributes) == acme]
+    assert tuple(point.explicit_bounds) == DURATION_BUCKETS
+    recorded_us = await _recorded_latency_us(database_url, "acme")
+    assert point.sum == pytest.approx(recorded_us / 1_000_000)  # the events' latencies, in s
     open_deliveries = metrics.points("backchannel.deliveries.open")
     state, due = "backchannel.delivery.state", "backchannel.delivery.due"
     assert set(open_deliveries) == {
