@@ -23,7 +23,6 @@ OpenTelemetry's no-op.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterable, Sequence
 
 from opentelemetry import metrics
@@ -38,6 +37,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 
 from backchannel import __version__
+from backchannel.ids import worker_id
 from backchannel.store.records import AttemptOutcome, OpenDeliveryCounts
 
 _meter = metrics.get_meter("backchannel", __version__)
@@ -97,12 +97,12 @@ def configure_metrics(exporter: str, endpoint: str) -> MeterProvider | None:
     else:
         return None
     # Each process (serve, its delivery children, replicas) reports its own cumulative
-    # series: the instance id keeps them apart; it is the worker id events carry.
+    # series: the instance id keeps them apart.
     resource = Resource.create(
         {
             "service.name": "backchannel",
             "service.version": __version__,
-            "service.instance.id": f"{socket.gethostname()}:{os.getpid()}",
+            "service.instance.id": worker_id(),
         }
     )
     provider = MeterProvider(

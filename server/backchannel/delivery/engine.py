@@ -3,15 +3,13 @@ that writes what became of each attempt, wired from the settings."""
 
 from __future__ import annotations
 
-import os
-import socket
-
 import asyncpg
 
 from backchannel.delivery.attempt import AttemptSettings
 from backchannel.delivery.dispatcher import Dispatcher
 from backchannel.delivery.health import BreakerPolicy, health_updater
 from backchannel.delivery.recorder import AttemptRecorder
+from backchannel.ids import worker_id
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.settings import Settings
 
@@ -19,13 +17,13 @@ from backchannel.settings import Settings
 class DeliveryEngine:
     def __init__(self, pool: asyncpg.Pool, plugins: LoadedPlugins, settings: Settings) -> None:
         s = settings
-        worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        worker = worker_id()
         breaker = BreakerPolicy(
             failure_threshold=s.circuit_failure_threshold,
             open_seconds=s.circuit_open_seconds,
             auto_disable_after_seconds=s.auto_disable_after_seconds,
         )
-        self._recorder = AttemptRecorder(pool, health_updater(breaker, worker_id))
+        self._recorder = AttemptRecorder(pool, health_updater(breaker, worker))
         self._dispatcher = Dispatcher(
             pool,
             plugins,
@@ -33,7 +31,7 @@ class DeliveryEngine:
             AttemptSettings(
                 retry_schedule=s.retry_schedule,
                 send_deadline=s.outbound_timeout_seconds + 5.0,
-                worker_id=worker_id,
+                worker_id=worker,
                 throttle_min_delay=s.throttle_min_delay_seconds,
             ),
             concurrency=s.delivery_concurrency,
