@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -124,10 +124,18 @@ class BackchannelServer:
             on_reconnect.append(delivery.wake)
         self._listener = Listener(dsn, handlers, on_reconnect)
         self._listener.start()
-        self._tasks.append(asyncio.create_task(self._prune_events(), name="event-pruning"))
+        self._tasks.append(
+            asyncio.create_task(
+                _repeat(self._prune_events, _PRUNE_EVERY_SECONDS), name="event-pruning"
+            )
+        )
         if metrics_exported():
+            # The open-deliveries gauge is counted once per metric export.
             self._tasks.append(
-                asyncio.create_task(self._count_open_deliveries(), name="open-deliveries")
+                asyncio.create_task(
+                    _repeat(self._count_open_deliveries, metric_export_interval_seconds()),
+                    name="open-deliveries",
+                )
             )
 
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
@@ -191,23 +199,22 @@ class BackchannelServer:
             await asyncio.to_thread(self._embedded.stop)
 
     async def _count_open_deliveries(self) -> None:
-        """Keeps the open-deliveries gauge current: counted once per metric export."""
         assert self._pool is not None
-        while True:
-            try:
-                set_open_deliveries(await count_open_deliveries(self._pool))
-            except DATABASE_ERRORS as error:
-                if cancelling():
-                    raise asyncio.CancelledError from error
-            await asyncio.sleep(metric_export_interval_seconds())
+        set_open_deliveries(await count_open_deliveries(self._pool))
 
     async def _prune_events(self) -> None:
         assert self._pool is not None
-        while True:
-            cutoff = datetime.now(UTC) - timedelta(days=self.settings.event_retention_days)
-            try:
-                await event_store.prune_events(self._pool, cutoff)
-            except DATABASE_ERRORS as error:
-                if cancelling():
-                    raise asyncio.CancelledError from error
-            await asyncio.sleep(_PRUNE_EVERY_SECONDS)
+        cutoff = datetime.now(UTC) - timedelta(days=self.settings.event_retention_days)
+        await event_store.prune_events(self._pool, cutoff)
+
+
+async def _repeat(action: Callable[[], Awaitable[None]], every_seconds: float) -> None:
+    """Runs ``action`` every ``every_seconds`` until cancelled; a database error leaves
+    the work to the next turn."""
+    while True:
+        try:
+            await action()
+        except DATABASE_ERRORS as error:
+            if cancelling():
+                raise asyncio.CancelledError from error
+        await asyncio.sleep(every_seconds)
