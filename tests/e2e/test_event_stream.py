@@ -23,11 +23,8 @@ import pytest
 from aiohttp import web
 from conftest import RunningServer, start_server
 from conftest import test_settings as settings_for_test
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.receiver import Received, WebhookReceiver
+from support.recorded_spans import recorded_spans
 from support.rpc_errors import rich_error
 from support.waiting import wait_until
 from test_send_and_deliver import brief_example_feedback, create_webhook_recipient, wait_for_event
@@ -532,11 +529,7 @@ async def test_a_stalled_subscriber_hanging_up_ends_its_stream_as_cancelled_with
     # The server is blocked writing to the stalled stream when the client hangs up, so
     # its handler is left suspended mid-stream and closed afterwards, from another task.
     event_count = 10
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
-    spans = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
-    try:
+    with recorded_spans() as spans:
         async with server_with(database_url) as running:
             await create_webhook_recipient(running, "acme", receiver.url, signing_secret)
             stalled_channel = grpc.aio.insecure_channel(
@@ -558,8 +551,6 @@ async def test_a_stalled_subscriber_hanging_up_ends_its_stream_as_cancelled_with
                 )
             finally:
                 await stalled_channel.close()
-    finally:
-        spans.shutdown()
 
     assert ended, "the stream's server span did not end"
     [span] = [s for s in spans.get_finished_spans() if s.name.endswith("/StreamFeedbackEvents")]

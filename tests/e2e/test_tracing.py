@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncpg
 import pytest
 from conftest import RunningServer
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.receiver import WebhookReceiver
+from support.recorded_spans import recorded_spans
 from support.server_process import ServerLauncher, ServerProcess
 from test_send_and_deliver import brief_example_feedback, create_webhook_recipient, wait_for_event
 
@@ -54,16 +52,10 @@ async def test_each_attempt_is_a_span_linked_to_the_accepting_rpc(
     signing_secret: str,
     database_url: str,
 ) -> None:
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
-    spans = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
-    try:
+    with recorded_spans() as spans:
         await _check_attempt_span_linked_to_accept(
             backchannel, receiver, signing_secret, database_url, spans
         )
-    finally:
-        spans.shutdown()
 
 
 async def _check_attempt_span_linked_to_accept(
