@@ -27,9 +27,9 @@ from common import (
 
 from backchannel.ids import new_id
 from backchannel.intake import Intake
+from backchannel.model import NewDelivery, NewFeedback
 from backchannel.store.database import create_pool
 from backchannel.store.migrations import apply_migrations
-from backchannel.store.records import NewDelivery, NewFeedback
 
 
 async def serve(port: int, database_url: str, max_seconds: float) -> None:

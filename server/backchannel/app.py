@@ -19,7 +19,7 @@ from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
 from backchannel.api.recipient_service import RecipientService
 from backchannel.api.rpc_handlers import add_service
-from backchannel.background import cancelling, stop_task
+from backchannel.background import stop_task
 from backchannel.delivery.engine import DeliveryEngine
 from backchannel.embedded_postgres import EmbeddedPostgres
 from backchannel.event_hub import EventHub
@@ -36,11 +36,11 @@ from backchannel.recipient_directory import RecipientDirectory
 from backchannel.settings import Settings
 from backchannel.store import events as event_store
 from backchannel.store.database import (
-    DATABASE_ERRORS,
     DELIVERIES_CHANNEL,
     EVENTS_CHANNEL,
     RECIPIENTS_CHANNEL,
     Listener,
+    log_database_error,
 )
 from backchannel.store.deliveries import count_open_deliveries
 from backchannel.telemetry import configure_tracing
@@ -214,7 +214,6 @@ async def _repeat(action: Callable[[], Awaitable[None]], every_seconds: float) -
     while True:
         try:
             await action()
-        except DATABASE_ERRORS as error:
-            if cancelling():
-                raise asyncio.CancelledError from error
+        except Exception as error:
+            log_database_error(log, action.__name__.strip("_").replace("_", " "), error)
         await asyncio.sleep(every_seconds)

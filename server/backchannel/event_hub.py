@@ -14,10 +14,10 @@ import logging
 
 import asyncpg
 
-from backchannel.background import cancelling, stop_task
+from backchannel.background import stop_task
+from backchannel.model import EventFilter, EventPosition, EventRecord
 from backchannel.store import events as event_store
-from backchannel.store.database import DATABASE_ERRORS
-from backchannel.store.records import EventFilter, EventPosition, EventRecord
+from backchannel.store.database import log_database_error
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +91,8 @@ class EventHub:
             self._wake.clear()
             try:
                 await self._read_all()
-            except DATABASE_ERRORS as error:
-                if cancelling():
-                    raise asyncio.CancelledError from error
-                log.warning("event hub could not read events: %s", type(error).__name__)
+            except Exception as error:
+                log_database_error(log, "event hub reading events", error)
                 await asyncio.sleep(self._poll_interval)
 
     async def _read_all(self) -> None:

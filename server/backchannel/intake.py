@@ -18,9 +18,9 @@ from asyncpg.pool import PoolConnectionProxy
 from backchannel.background import stop_task
 from backchannel.commit_batches import CommitBatches
 from backchannel.metrics import count_stored_feedback
+from backchannel.model import NewFeedback, StoredAnswer
 from backchannel.store.database import DbConnection
 from backchannel.store.feedback import insert_feedback_batch
-from backchannel.store.records import NewFeedback, StoredAnswer
 
 log = logging.getLogger(__name__)
 

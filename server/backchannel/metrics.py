@@ -38,7 +38,7 @@ from opentelemetry.sdk.resources import Resource
 
 from backchannel import __version__
 from backchannel.ids import worker_id
-from backchannel.store.records import AttemptOutcome, OpenDeliveryCounts
+from backchannel.model import AttemptOutcome, DeliveryState, EventCategory, OpenDeliveryCounts
 
 _meter = metrics.get_meter("backchannel", __version__)
 
@@ -135,13 +135,13 @@ def count_stored_feedback(kinds: Iterable[str]) -> None:
 def count_recorded_attempts(outcomes: Sequence[AttemptOutcome]) -> None:
     for outcome in outcomes:
         event = outcome.event
-        if event.category != "transmission":
+        if event.category != EventCategory.TRANSMISSION:
             continue
         attributes = {
             "backchannel.recipient.id": event.recipient_id,
             "backchannel.recipient.type": event.recipient_type,
             "backchannel.transport": event.transport,
-            "backchannel.processing_status": event.processing_status,
+            "backchannel.processing_status": str(event.processing_status),
         }
         _attempts.add(1, attributes)
         _attempt_duration.record(event.latency_us / 1_000_000, attributes)
@@ -160,8 +160,8 @@ def set_open_deliveries(counts: OpenDeliveryCounts) -> None:
     state = "backchannel.delivery.state"
     due = "backchannel.delivery.due"
     _open_deliveries[:] = [
-        Observation(counts.pending_due, {state: "pending", due: True}),
-        Observation(counts.pending_later, {state: "pending", due: False}),
-        Observation(counts.in_flight, {state: "in_flight"}),
-        Observation(counts.held, {state: "held"}),
+        Observation(counts.pending_due, {state: str(DeliveryState.PENDING), due: True}),
+        Observation(counts.pending_later, {state: str(DeliveryState.PENDING), due: False}),
+        Observation(counts.in_flight, {state: str(DeliveryState.IN_FLIGHT)}),
+        Observation(counts.held, {state: str(DeliveryState.HELD)}),
     ]

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from backchannel.background import cancelling, stop_task
+from backchannel.background import stop_task
+from backchannel.model import RecipientRecord, RecipientState
 from backchannel.store import recipients as recipient_store
-from backchannel.store.database import DATABASE_ERRORS
-from backchannel.store.records import RecipientRecord
+from backchannel.store.database import log_database_error
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,8 @@ class RecipientDirectory:
             await asyncio.sleep(self._full_refresh_seconds)
             try:
                 await self.refresh_all()
-            except DATABASE_ERRORS as error:
-                if cancelling():
-                    raise asyncio.CancelledError from error
+            except Exception as error:
+                log_database_error(log, "reading the recipient directory", error)
 
     def remember(self, recipient_id: str, record: RecipientRecord | None) -> None:
         """Takes a recipient this process just wrote (None: deleted). The version is not
@@ -142,7 +141,7 @@ class RecipientDirectory:
             (
                 r
                 for r in self._by_id.values()
-                if r.state != "disabled"
+                if r.state != RecipientState.DISABLED
                 and (not r.subscribed_kinds or kind in r.subscribed_kinds)
                 and (not r.subscribed_source_ids or source_id in r.subscribed_source_ids)
             ),

@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 from support.due_deliveries import add_due_deliveries
 
-from backchannel.store.deliveries import RecipientRevisions, claim_due_deliveries
+from backchannel.delivery.claims import claim_due_deliveries
+from backchannel.store.deliveries import RecipientRevisions
 from backchannel.store.queries import sql
 
 

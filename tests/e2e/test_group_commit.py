@@ -15,7 +15,7 @@ from support.receiver import WebhookReceiver
 from test_send_and_deliver import create_webhook_recipient
 
 from backchannel.intake import Intake
-from backchannel.store.records import NewDelivery, NewFeedback
+from backchannel.model import NewDelivery, NewFeedback
 from backchannel.v1 import feedback_service_pb2
 
 RECIPIENT = "acme"

@@ -12,7 +12,7 @@ from backchannel.delivery.health import (
     advance_health,
     failing_too_long,
 )
-from backchannel.store.records import RecipientHealthRecord
+from backchannel.model import CircuitState, RecipientHealthRecord
 
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 POLICY = BreakerPolicy(
@@ -34,7 +34,7 @@ def healthy(**changes: object) -> RecipientHealthRecord:
         consecutive_failures=0,
         failing_since=None,
         last_success_time=None,
-        circuit_state="closed",
+        circuit_state=CircuitState.CLOSED,
         open_until=None,
         open_count=0,
         window_start=NOW,

@@ -12,9 +12,9 @@ from backchannel.delivery.retry_policy import (
     RetryPolicy,
     next_step,
 )
+from backchannel.model import RecipientRecord
 from backchannel.plugin import DeliveryResult
 from backchannel.settings import DEFAULT_RETRY_SCHEDULE
-from backchannel.store.records import RecipientRecord
 
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 #: Draws enough that a jitter narrower than +-20%, or none, shows up.

@@ -12,11 +12,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from backchannel.api.cursors import encode_cursor
 from backchannel.feedback_document import KIND_NAMES
-from backchannel.store.records import (
+from backchannel.model import (
+    AggregationLevel,
+    CircuitState,
     DeliveryRow,
+    DeliveryState,
+    EventCategory,
     EventRecord,
+    ProcessingStatus,
     RecipientHealthRecord,
     RecipientRecord,
+    RecipientState,
 )
 from backchannel.v1 import event_pb2, feedback_pb2, feedback_service_pb2, recipient_pb2
 
@@ -29,36 +35,36 @@ RECIPIENT_TYPES = {
 RECIPIENT_TYPE_VALUES = {name: value for value, name in RECIPIENT_TYPES.items()}
 
 RECIPIENT_STATES = {
-    recipient_pb2.RECIPIENT_STATE_ACTIVE: "active",
-    recipient_pb2.RECIPIENT_STATE_PAUSED: "paused",
-    recipient_pb2.RECIPIENT_STATE_DISABLED: "disabled",
+    recipient_pb2.RECIPIENT_STATE_ACTIVE: RecipientState.ACTIVE,
+    recipient_pb2.RECIPIENT_STATE_PAUSED: RecipientState.PAUSED,
+    recipient_pb2.RECIPIENT_STATE_DISABLED: RecipientState.DISABLED,
 }
 RECIPIENT_STATE_VALUES = {name: value for value, name in RECIPIENT_STATES.items()}
 
 KIND_VALUES = {name: value for value, name in KIND_NAMES.items()}
 
 PROCESSING_STATUSES = {
-    event_pb2.PROCESSING_STATUS_SUCCEEDED: "succeeded",
-    event_pb2.PROCESSING_STATUS_RETRY_SCHEDULED: "retry_scheduled",
-    event_pb2.PROCESSING_STATUS_FAILED: "failed",
-    event_pb2.PROCESSING_STATUS_DEAD: "dead",
+    event_pb2.PROCESSING_STATUS_SUCCEEDED: ProcessingStatus.SUCCEEDED,
+    event_pb2.PROCESSING_STATUS_RETRY_SCHEDULED: ProcessingStatus.RETRY_SCHEDULED,
+    event_pb2.PROCESSING_STATUS_FAILED: ProcessingStatus.FAILED,
+    event_pb2.PROCESSING_STATUS_DEAD: ProcessingStatus.DEAD,
 }
 PROCESSING_STATUS_VALUES = {name: value for value, name in PROCESSING_STATUSES.items()}
 
 AGGREGATION_LEVEL_VALUES = {
-    "individual": event_pb2.AGGREGATION_LEVEL_INDIVIDUAL,
-    "batch": event_pb2.AGGREGATION_LEVEL_BATCH,
-    "summary": event_pb2.AGGREGATION_LEVEL_SUMMARY,
+    AggregationLevel.INDIVIDUAL: event_pb2.AGGREGATION_LEVEL_INDIVIDUAL,
+    AggregationLevel.BATCH: event_pb2.AGGREGATION_LEVEL_BATCH,
+    AggregationLevel.SUMMARY: event_pb2.AGGREGATION_LEVEL_SUMMARY,
 }
 
 DELIVERY_STATE_VALUES = {
-    "pending": feedback_service_pb2.DELIVERY_STATE_PENDING,
-    "held": feedback_service_pb2.DELIVERY_STATE_HELD,
-    "in_flight": feedback_service_pb2.DELIVERY_STATE_IN_FLIGHT,
-    "succeeded": feedback_service_pb2.DELIVERY_STATE_SUCCEEDED,
-    "failed": feedback_service_pb2.DELIVERY_STATE_FAILED,
-    "dead": feedback_service_pb2.DELIVERY_STATE_DEAD,
-    "cancelled": feedback_service_pb2.DELIVERY_STATE_CANCELLED,
+    DeliveryState.PENDING: feedback_service_pb2.DELIVERY_STATE_PENDING,
+    DeliveryState.HELD: feedback_service_pb2.DELIVERY_STATE_HELD,
+    DeliveryState.IN_FLIGHT: feedback_service_pb2.DELIVERY_STATE_IN_FLIGHT,
+    DeliveryState.SUCCEEDED: feedback_service_pb2.DELIVERY_STATE_SUCCEEDED,
+    DeliveryState.FAILED: feedback_service_pb2.DELIVERY_STATE_FAILED,
+    DeliveryState.DEAD: feedback_service_pb2.DELIVERY_STATE_DEAD,
+    DeliveryState.CANCELLED: feedback_service_pb2.DELIVERY_STATE_CANCELLED,
 }
 
 
@@ -124,9 +130,9 @@ def _duration(seconds: float) -> Duration:
 
 
 CIRCUIT_STATE_VALUES = {
-    "closed": recipient_pb2.CIRCUIT_STATE_CLOSED,
-    "open": recipient_pb2.CIRCUIT_STATE_OPEN,
-    "half_open": recipient_pb2.CIRCUIT_STATE_HALF_OPEN,
+    CircuitState.CLOSED: recipient_pb2.CIRCUIT_STATE_CLOSED,
+    CircuitState.OPEN: recipient_pb2.CIRCUIT_STATE_OPEN,
+    CircuitState.HALF_OPEN: recipient_pb2.CIRCUIT_STATE_HALF_OPEN,
 }
 
 
@@ -141,7 +147,10 @@ def health_message(
         message.consecutive_failures = health.consecutive_failures
         for name, value in (
             ("failing_since", health.failing_since),
-            ("open_until", health.open_until if health.circuit_state != "closed" else None),
+            (
+                "open_until",
+                health.open_until if health.circuit_state != CircuitState.CLOSED else None,
+            ),
             ("last_success_time", health.last_success_time),
         ):
             if value is not None:
@@ -162,8 +171,8 @@ def event_message(event: EventRecord) -> event_pb2.FeedbackSentEvent:
         recipient_id=event.recipient_id,
         transport=event.transport,
         data_format=event_pb2.DataFormat(name=event.format_name, content_type=event.content_type),
-        aggregation_level=AGGREGATION_LEVEL_VALUES.get(event.aggregation_level, 0),  # type: ignore[arg-type]
-        processing_status=PROCESSING_STATUS_VALUES.get(event.processing_status, 0),  # type: ignore[arg-type]
+        aggregation_level=_aggregation_level(event.aggregation_level),
+        processing_status=_processing_status(event.processing_status),
         response_status=event_pb2.ResponseStatus(
             code=event.response_code, excerpt=event.response_excerpt, remote_id=event.remote_id
         ),
@@ -189,14 +198,26 @@ def event_message(event: EventRecord) -> event_pb2.FeedbackSentEvent:
     return message
 
 
+def _aggregation_level(level: AggregationLevel | None) -> event_pb2.AggregationLevel.ValueType:
+    if level is None:
+        return event_pb2.AGGREGATION_LEVEL_UNSPECIFIED
+    return AGGREGATION_LEVEL_VALUES[level]
+
+
+def _processing_status(status: ProcessingStatus | None) -> event_pb2.ProcessingStatus.ValueType:
+    if status is None:
+        return event_pb2.PROCESSING_STATUS_UNSPECIFIED
+    return PROCESSING_STATUS_VALUES[status]
+
+
 OPERATOR_EVENT_TYPES = {
-    "recipient_failing": event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_FAILING,
-    "recipient_recovered": event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_RECOVERED,
-    "circuit_opened": event_pb2.OPERATOR_EVENT_TYPE_CIRCUIT_OPENED,
-    "circuit_closed": event_pb2.OPERATOR_EVENT_TYPE_CIRCUIT_CLOSED,
-    "delivery_exhausted": event_pb2.OPERATOR_EVENT_TYPE_DELIVERY_EXHAUSTED,
-    "recipient_disabled": event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED,
-    "recipient_enabled": event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED,
+    EventCategory.RECIPIENT_FAILING: event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_FAILING,
+    EventCategory.RECIPIENT_RECOVERED: event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_RECOVERED,
+    EventCategory.CIRCUIT_OPENED: event_pb2.OPERATOR_EVENT_TYPE_CIRCUIT_OPENED,
+    EventCategory.CIRCUIT_CLOSED: event_pb2.OPERATOR_EVENT_TYPE_CIRCUIT_CLOSED,
+    EventCategory.DELIVERY_EXHAUSTED: event_pb2.OPERATOR_EVENT_TYPE_DELIVERY_EXHAUSTED,
+    EventCategory.RECIPIENT_DISABLED: event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED,
+    EventCategory.RECIPIENT_ENABLED: event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED,
 }
 
 
@@ -214,7 +235,7 @@ def operator_event_message(event: EventRecord) -> event_pb2.OperatorEvent:
 
 
 def stream_item(event: EventRecord) -> feedback_service_pb2.StreamFeedbackEventsResponse:
-    if event.category == "transmission":
+    if event.category == EventCategory.TRANSMISSION:
         return feedback_service_pb2.StreamFeedbackEventsResponse(event=event_message(event))
     return feedback_service_pb2.StreamFeedbackEventsResponse(
         operator_event=operator_event_message(event)
@@ -234,7 +255,7 @@ def delivery_message(
         update_time=timestamp(row.update_time),
         attempts=[event_message(e) for e in attempts],
     )
-    if row.state == "pending":
+    if row.state == DeliveryState.PENDING:
         message.next_attempt_time.CopyFrom(timestamp(row.next_attempt_time))
     return message
 

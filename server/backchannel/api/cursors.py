@@ -10,7 +10,7 @@ import re
 import grpc
 
 from backchannel.api.errors import ApiError
-from backchannel.store.records import EventPosition
+from backchannel.model import EventPosition
 
 _CURSOR = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 

@@ -11,6 +11,7 @@ import grpc
 from backchannel.api.conversions import delivery_message
 from backchannel.api.errors import ApiError, Violations, not_found
 from backchannel.api.validation import RECIPIENT_ID, check_text
+from backchannel.model import RecipientState
 from backchannel.store import feedback as feedback_store
 from backchannel.store import operator_actions
 from backchannel.store import recipients as recipient_store
@@ -38,7 +39,7 @@ class DeliveryService(delivery_service_pb2_grpc.DeliveryServiceServicer):
         recipient = await recipient_store.get_recipient(self._pool, recipient_id)
         if recipient is None:
             raise not_found("recipient", recipient_id, "RECIPIENT_NOT_FOUND")
-        if recipient.state == "disabled":
+        if recipient.state == RecipientState.DISABLED:
             raise ApiError(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 "RECIPIENT_DISABLED",

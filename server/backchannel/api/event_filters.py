@@ -13,7 +13,7 @@ import grpc
 
 from backchannel.api.conversions import PROCESSING_STATUS_VALUES
 from backchannel.api.errors import ApiError
-from backchannel.store.records import EventFilter
+from backchannel.model import EventFilter
 
 _TOKEN = re.compile(
     r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<op><=|>=|!=|=|<|>)|(?P<word>[^\s"<>=!]+))'

@@ -22,8 +22,8 @@ from backchannel.api.cursors import encode_cursor
 from backchannel.api.errors import ApiError
 from backchannel.event_hub import EventHub, Subscriber
 from backchannel.metrics import stream_closed, stream_opened
+from backchannel.model import EventFilter, EventPosition, EventRecord
 from backchannel.store import events as event_store
-from backchannel.store.records import EventFilter, EventPosition, EventRecord
 from backchannel.v1 import feedback_service_pb2
 
 _REPLAY_BATCH = 500

@@ -32,17 +32,19 @@ from backchannel.api.validation import validate_send_feedback
 from backchannel.event_hub import EventHub
 from backchannel.ids import new_id
 from backchannel.intake import Intake
-from backchannel.recipient_directory import RecipientDirectory
-from backchannel.store import events as event_store
-from backchannel.store import feedback as feedback_store
-from backchannel.store.records import (
+from backchannel.model import (
     ORIGIN,
+    DeliveryState,
     EventFilter,
     NewDelivery,
     NewFeedback,
     RecipientRecord,
+    RecipientState,
     StoredAnswer,
 )
+from backchannel.recipient_directory import RecipientDirectory
+from backchannel.store import events as event_store
+from backchannel.store import feedback as feedback_store
 from backchannel.telemetry import current_traceparent
 from backchannel.v1 import (
     feedback_pb2,
@@ -111,7 +113,7 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
                 f"no recipient {', '.join(repr(m) for m in missing)}; nothing was stored",
                 metadata={"recipient_ids": ",".join(missing)},
             )
-        disabled = [i for i in request.recipient_ids if found[i].state == "disabled"]
+        disabled = [i for i in request.recipient_ids if found[i].state == RecipientState.DISABLED]
         if disabled:
             raise ApiError(
                 grpc.StatusCode.FAILED_PRECONDITION,
@@ -220,7 +222,9 @@ def _new_feedback(
         NewDelivery(
             id=new_id("dlv"),
             recipient_id=r.id,
-            state="pending" if r.state == "active" else "held",
+            state=(
+                DeliveryState.PENDING if r.state == RecipientState.ACTIVE else DeliveryState.HELD
+            ),
         )
         for r in recipients
     )
@@ -233,10 +237,10 @@ def _new_feedback(
                 recipient_id=d.recipient_id,
                 state=(
                     feedback_service_pb2.DELIVERY_STATE_PENDING
-                    if d.state == "pending"
+                    if d.state == DeliveryState.PENDING
                     else feedback_service_pb2.DELIVERY_STATE_HELD
                 ),
-                next_attempt_time=accepted_at if d.state == "pending" else None,
+                next_attempt_time=accepted_at if d.state == DeliveryState.PENDING else None,
                 create_time=accepted_at,
                 update_time=accepted_at,
             )

@@ -20,11 +20,11 @@ from backchannel.api.conversions import (
 from backchannel.api.cursors import page_size_of
 from backchannel.api.errors import ApiError, Violations, not_found
 from backchannel.api.validation import RECIPIENT_ID, validate_recipient
+from backchannel.model import RecipientRecord, RecipientState
 from backchannel.plugin import Formatter, ProbeStep, Transport
 from backchannel.recipient_directory import RecipientDirectory
 from backchannel.store import recipients as recipient_store
 from backchannel.store.deliveries import health_of_recipients
-from backchannel.store.records import RecipientRecord
 from backchannel.v1 import recipient_pb2, recipient_service_pb2, recipient_service_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -65,7 +65,7 @@ def _record(recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> Reci
         format_options=_dict(recipient.format_options),
         subscribed_kinds=tuple(kind_name(k) for k in recipient.subscription.kinds),
         subscribed_source_ids=tuple(recipient.subscription.source_ids),
-        state=RECIPIENT_STATES.get(recipient.state, "active"),
+        state=RECIPIENT_STATES.get(recipient.state, RecipientState.ACTIVE),
         revision=0,
         create_time=now,
         update_time=now,

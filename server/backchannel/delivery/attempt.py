@@ -18,9 +18,15 @@ from backchannel import __version__
 from backchannel.delivery.retry_policy import RetryPolicy, next_step
 from backchannel.feedback_document import feedback_document
 from backchannel.ids import new_id
+from backchannel.model import (
+    ORIGIN,
+    AggregationLevel,
+    AttemptOutcome,
+    ClaimedDelivery,
+    EventRecord,
+)
 from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
 from backchannel.plugin_host import LoadedPlugins
-from backchannel.store.records import ORIGIN, AttemptOutcome, ClaimedDelivery, EventRecord
 from backchannel.telemetry import current_traceparent, span_context_of, unsampled_root_span
 from backchannel.v1 import feedback_pb2
 
@@ -143,7 +149,7 @@ async def perform_attempt(
         transport=recipient.transport,
         format_name=recipient.format,
         content_type=content.content_type if content is not None else "",
-        aggregation_level="individual",
+        aggregation_level=AggregationLevel.INDIVIDUAL,
         processing_status=step.processing_status,
         response_code=result.remote_code or 0,
         response_excerpt=result.response_excerpt[:EXCERPT_LIMIT],

@@ -15,17 +15,17 @@ from collections import Counter, deque
 
 import asyncpg
 
-from backchannel.background import cancelling, stop_task
+from backchannel.background import stop_task
 from backchannel.delivery.attempt import AttemptSettings, perform_attempt
+from backchannel.delivery.claims import claim_due_deliveries
 from backchannel.delivery.recorder import AttemptRecorder
+from backchannel.model import ClaimedDelivery
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.store import deliveries as delivery_store
-from backchannel.store.database import DATABASE_ERRORS
-from backchannel.store.records import ClaimedDelivery
+from backchannel.store.database import log_database_error
 
 log = logging.getLogger(__name__)
 
-_DB_ERRORS = DATABASE_ERRORS
 #: How long a delivery handed back for a busy recipient waits before it is claimed again.
 _BUSY_RECIPIENT_WAIT = 0.05
 
@@ -104,7 +104,10 @@ class Dispatcher:
             try:
                 await delivery_store.release_claims(self._pool, tokens)
                 log.warning("handed back %d deliveries unfinished at shutdown", len(tokens))
-            except _DB_ERRORS:
+            except Exception as error:
+                log_database_error(
+                    log, f"handing back {len(tokens)} deliveries unfinished at shutdown", error
+                )
                 log.warning(
                     "%d deliveries unfinished at shutdown wait for their lease", len(tokens)
                 )
@@ -125,7 +128,7 @@ class Dispatcher:
                     and len(self._waiting.get(r, ())) >= self._recipient_concurrency
                 ]
                 try:
-                    batch = await delivery_store.claim_due_deliveries(
+                    batch = await claim_due_deliveries(
                         self._pool,
                         limit,
                         self._lease_seconds,
@@ -138,10 +141,8 @@ class Dispatcher:
                     self._more_may_be_due = len(claimed) == limit or bool(busy)
                     if batch.recheck_after is not None:
                         wait = min(wait, max(batch.recheck_after, 0.01))
-                except _DB_ERRORS as error:
-                    if cancelling():
-                        raise asyncio.CancelledError from error
-                    log.warning("could not claim deliveries: %s", type(error).__name__)
+                except Exception as error:
+                    log_database_error(log, "claiming deliveries", error)
                 handed_back: list[str] = []
                 for delivery in claimed:
                     recipient_id = delivery.recipient.id
@@ -169,10 +170,9 @@ class Dispatcher:
     async def _hand_back(self, lease_tokens: list[str]) -> None:
         try:
             await delivery_store.release_claims(self._pool, lease_tokens, _BUSY_RECIPIENT_WAIT)
-        except _DB_ERRORS as error:
-            if cancelling():
-                raise asyncio.CancelledError from error
+        except Exception as error:
             # Their leases expire and they come back then.
+            log_database_error(log, "handing back deliveries of busy recipients", error)
 
     def _start(self, delivery: ClaimedDelivery, counted: bool = False) -> None:
         self._in_flight_by_recipient[delivery.recipient.id] += 1
@@ -223,14 +223,12 @@ class Dispatcher:
             if tokens:
                 try:
                     await delivery_store.renew_leases(self._pool, tokens, self._lease_seconds)
-                except _DB_ERRORS as error:
-                    if cancelling():
-                        raise asyncio.CancelledError from error
+                except Exception as error:
+                    log_database_error(log, "renewing leases", error)
             try:
                 released = await delivery_store.release_expired_leases(self._pool)
-            except _DB_ERRORS as error:
-                if cancelling():
-                    raise asyncio.CancelledError from error
+            except Exception as error:
+                log_database_error(log, "releasing expired leases", error)
                 continue
             if released:
                 log.info("released %d deliveries whose lease expired", released)

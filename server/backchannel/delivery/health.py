@@ -4,13 +4,27 @@ previous state and one attempt's outcome. The store persists it; every replica s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from backchannel.store.deliveries import HealthUpdater
-from backchannel.store.event_rows import operator_event
-from backchannel.store.records import AttemptOutcome, EventRecord, RecipientHealthRecord
+from backchannel.model import (
+    AttemptOutcome,
+    CircuitState,
+    DeliveryState,
+    EventCategory,
+    EventRecord,
+    ProcessingStatus,
+    RecipientHealthRecord,
+    operator_event,
+)
+
+#: Moves a recipient's health on for a batch of its attempts: the new health, the operator
+#: events that produces, and a reason to disable the recipient (None: keep it).
+HealthUpdater = Callable[
+    [RecipientHealthRecord, Sequence[AttemptOutcome], datetime],
+    tuple[RecipientHealthRecord, list[EventRecord], str | None],
+]
 
 
 @dataclass(frozen=True)
@@ -33,7 +47,7 @@ class BreakerPolicy:
 class HealthChange:
     """An operator event a change of health produced: (event type, message)."""
 
-    category: str
+    category: EventCategory
     message: str
 
 
@@ -53,13 +67,15 @@ def advance_health(
         if health.failing_since is not None:
             changes.append(
                 HealthChange(
-                    "recipient_recovered",
+                    EventCategory.RECIPIENT_RECOVERED,
                     f"succeeded again after {health.consecutive_failures} failed attempts",
                 )
             )
-        if health.circuit_state != "closed":
+        if health.circuit_state != CircuitState.CLOSED:
             changes.append(
-                HealthChange("circuit_closed", "a probe succeeded; deliveries flow again")
+                HealthChange(
+                    EventCategory.CIRCUIT_CLOSED, "a probe succeeded; deliveries flow again"
+                )
             )
         return (
             dataclasses.replace(
@@ -67,7 +83,7 @@ def advance_health(
                 consecutive_failures=0,
                 failing_since=None,
                 last_success_time=now,
-                circuit_state="closed",
+                circuit_state=CircuitState.CLOSED,
                 open_until=None,
                 open_count=0,
                 window_start=window_start,
@@ -81,20 +97,22 @@ def advance_health(
     failing_since = health.failing_since
     if failing_since is None:
         failing_since = now
-        changes.append(HealthChange("recipient_failing", "an attempt failed after a success"))
+        changes.append(
+            HealthChange(EventCategory.RECIPIENT_FAILING, "an attempt failed after a success")
+        )
     state, open_until, open_count = health.circuit_state, health.open_until, health.open_count
     rate_tripped = (
         attempts >= policy.min_window_attempts and failures / attempts >= policy.failure_rate
     )
-    if state == "half_open" or (
-        state == "closed" and (consecutive >= policy.failure_threshold or rate_tripped)
+    if state == CircuitState.HALF_OPEN or (
+        state == CircuitState.CLOSED and (consecutive >= policy.failure_threshold or rate_tripped)
     ):
         open_count += 1
         seconds = min(policy.open_seconds * 2 ** (open_count - 1), policy.max_open_seconds)
-        state, open_until = "open", now + timedelta(seconds=seconds)
+        state, open_until = CircuitState.OPEN, now + timedelta(seconds=seconds)
         why = (
             "the probe failed"
-            if health.circuit_state == "half_open"
+            if health.circuit_state == CircuitState.HALF_OPEN
             else (
                 f"{consecutive} failures in a row"
                 if consecutive >= policy.failure_threshold
@@ -102,7 +120,9 @@ def advance_health(
             )
         )
         changes.append(
-            HealthChange("circuit_opened", f"{why}; deliveries wait {seconds:g} s for a probe")
+            HealthChange(
+                EventCategory.CIRCUIT_OPENED, f"{why}; deliveries wait {seconds:g} s for a probe"
+            )
         )
     return (
         dataclasses.replace(
@@ -138,7 +158,7 @@ def health_updater(policy: BreakerPolicy, worker_id: str) -> HealthUpdater:
         for outcome in outcomes:
             sent = outcome.event
             health, changes = advance_health(
-                health, sent.processing_status == "succeeded", now, policy
+                health, sent.processing_status == ProcessingStatus.SUCCEEDED, now, policy
             )
             events += [
                 operator_event(
@@ -147,10 +167,10 @@ def health_updater(policy: BreakerPolicy, worker_id: str) -> HealthUpdater:
                 )
                 for c in changes
             ]  # fmt: skip
-            if outcome.new_state == "dead":
+            if outcome.new_state == DeliveryState.DEAD:
                 events.append(
                     operator_event(
-                        "delivery_exhausted", sent.recipient_id,
+                        EventCategory.DELIVERY_EXHAUSTED, sent.recipient_id,
                         f"delivery gave up after attempt {sent.attempt}: "
                         f"{sent.response_excerpt or 'no answer'}",
                         now, worker_id=worker_id, delivery_id=sent.delivery_id,
@@ -166,7 +186,7 @@ def health_updater(policy: BreakerPolicy, worker_id: str) -> HealthUpdater:
         if disable_reason is not None:
             events.append(
                 operator_event(
-                    "recipient_disabled", health.recipient_id,
+                    EventCategory.RECIPIENT_DISABLED, health.recipient_id,
                     f"disabled: {disable_reason}", now, worker_id=worker_id,
                 )
             )  # fmt: skip

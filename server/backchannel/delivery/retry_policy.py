@@ -6,8 +6,8 @@ import random
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from backchannel.model import DeliveryState, ProcessingStatus, RecipientRecord
 from backchannel.plugin import DeliveryResult
-from backchannel.store.records import RecipientRecord
 
 #: Retry-After is honoured up to this many seconds.
 MAX_RETRY_AFTER_SECONDS = 3600.0
@@ -41,9 +41,14 @@ class RetryPolicy(NamedTuple):
 
 
 class NextStep(NamedTuple):
-    delivery_state: str
-    processing_status: str
+    delivery_state: DeliveryState
+    processing_status: ProcessingStatus
     next_attempt_time: datetime | None
+
+
+_SUCCEEDED = NextStep(DeliveryState.SUCCEEDED, ProcessingStatus.SUCCEEDED, None)
+_FAILED = NextStep(DeliveryState.FAILED, ProcessingStatus.FAILED, None)
+_DEAD = NextStep(DeliveryState.DEAD, ProcessingStatus.DEAD, None)
 
 
 def next_step(
@@ -55,11 +60,11 @@ def next_step(
 ) -> NextStep:
     """``attempt`` counts from 1 since the policy started (accept, or an operator retry)."""
     if result.succeeded:
-        return NextStep("succeeded", "succeeded", None)
+        return _SUCCEEDED
     if not result.retryable or result.gone:
-        return NextStep("failed", "failed", None)
+        return _FAILED
     if attempt >= policy.max_attempts:
-        return NextStep("dead", "dead", None)
+        return _DEAD
     delays = policy.retry_delays or (0.0,)
     delay = delays[min(attempt - 1, len(delays) - 1)] * random.uniform(1 - JITTER, 1 + JITTER)
     if result.remote_code in THROTTLING_CODES:
@@ -70,5 +75,5 @@ def next_step(
     if policy.max_age_seconds is not None and due > policy_start + timedelta(
         seconds=policy.max_age_seconds
     ):
-        return NextStep("dead", "dead", None)
-    return NextStep("pending", "retry_scheduled", due)
+        return _DEAD
+    return NextStep(DeliveryState.PENDING, ProcessingStatus.RETRY_SCHEDULED, due)

@@ -17,14 +17,25 @@ from backchannel.background import cancelling, stop_task
 #: A connection of its own or one borrowed from the pool.
 DbConnection = asyncpg.Connection | PoolConnectionProxy
 
-#: What a lost or restarting database raises. InternalClientError comes from a pooled
-#: connection whose session the server ended mid-operation (asyncpg issue 784).
-DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-)
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be used right now (connection refused or
+    lost, server shutting down, starting or restarting) rather than that a statement is
+    wrong. Only these are worth retrying as they are; any other error is a fault to log.
+
+    InternalClientError comes from a pooled connection whose session the server ended
+    mid-operation (asyncpg issue 784); OSError includes timeouts."""
+    if isinstance(
+        error,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.InternalClientError,
+    ):
+        return True
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    return sqlstate.startswith(("08", "57P"))
+
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +111,13 @@ class Listener:
                     callback()
                 await lost.wait()
                 log.warning("LISTEN connection lost; reconnecting")
-            except DATABASE_ERRORS as error:
+            except Exception as error:
                 if cancelling():
                     raise asyncio.CancelledError from error
-                log.warning("LISTEN connection failed (%s); retrying", type(error).__name__)
+                if is_unavailable(error):
+                    log.warning("LISTEN connection failed (%s); retrying", type(error).__name__)
+                else:
+                    log.exception("LISTEN connection failed; retrying")
             finally:
                 if connection is not None and not connection.is_closed():
                     with contextlib.suppress(Exception):
@@ -120,3 +134,16 @@ def _adapt(handler: Callable[[str], None]) -> Callable[[Any, int, str, object], 
         handler(str(payload))
 
     return on_notification
+
+
+def log_database_error(logger: logging.Logger, doing: str, error: BaseException) -> None:
+    """Reports an error a background loop met while ``doing`` something (the loop then
+    goes on): an unavailable database is a warning, any other error a fault, logged with
+    its traceback. Raises CancelledError instead when the task is being cancelled, so a
+    loop stopped mid-statement stops."""
+    if cancelling():
+        raise asyncio.CancelledError from error
+    if is_unavailable(error):
+        logger.warning("%s: database unavailable (%s)", doing, type(error).__name__)
+    else:
+        logger.error("%s failed", doing, exc_info=error)

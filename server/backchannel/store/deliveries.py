@@ -1,108 +1,159 @@
-"""The outbox: claiming due deliveries under a lease (respecting each recipient's circuit
-breaker, rate and concurrency limits, and ordering), and recording each attempt."""
+"""The outbox: claiming due deliveries under a lease, and recording each attempt.
+
+Which deliveries a recipient's circuit breaker and limits let through is decided by
+``backchannel.delivery.admission`` from what the claim transaction here reads; this module
+only reads and writes."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import asyncpg
 
-from backchannel.store.database import DbConnection
-from backchannel.store.event_rows import write_events
-from backchannel.store.queries import sql
-from backchannel.store.recipients import recipient_from_row
-from backchannel.store.records import (
+from backchannel.model import (
     AttemptOutcome,
+    CircuitState,
     ClaimedDelivery,
+    DeliveryLimits,
     EventRecord,
     OpenDeliveryCounts,
     RecipientHealthRecord,
     RecipientRecord,
+    TokenBucket,
 )
-
-#: How long a delivery held back by a half-open circuit or a concurrency limit waits
-#: before it is looked at again.
-_RECHECK = timedelta(milliseconds=250)
-
-
-@dataclass(frozen=True)
-class Admission:
-    admitted: list[str]
-    postponed: list[tuple[str, datetime]]
+from backchannel.store.database import DbConnection
+from backchannel.store.event_rows import write_events
+from backchannel.store.queries import sql
+from backchannel.store.recipients import recipient_from_row
 
 
 @dataclass(frozen=True)
-class ClaimBatch:
+class AdmissionFreeClaim:
     deliveries: list[ClaimedDelivery]
-    #: Candidates were held back (limits, circuit); the earliest is due again in this many
-    #: seconds. None when none were.
-    recheck_after: float | None
+    #: Whether any recipient needs the admission step (limits, or a circuit not closed).
+    needs_admission: bool
 
 
-async def claim_due_deliveries(
+async def claim_admission_free(
     pool: asyncpg.Pool,
     limit: int,
     lease_seconds: float,
     retry_limit: int,
     recipients: RecipientRevisions,
-    busy_recipients: Sequence[str] = (),
-) -> ClaimBatch:
-    """Claims up to ``limit`` due deliveries, at most ``retry_limit`` of them retries,
-    none for ``busy_recipients``. Deliveries whose recipient needs no admission step are
-    claimed in one statement; the others (limits, circuit) only when such recipients
-    exist, in a transaction that admits them."""
-    busy = list(busy_recipients)
+    busy_recipients: Sequence[str],
+) -> AdmissionFreeClaim:
+    """Claims, in one statement, up to ``limit`` due deliveries (at most ``retry_limit``
+    of them retries, none for ``busy_recipients``) of recipients that need no admission
+    step."""
     rows = await pool.fetch(
-        sql("claim_admission_free"), limit, busy, max(0, retry_limit), lease_seconds
+        sql("claim_admission_free"),
+        limit,
+        list(busy_recipients),
+        max(0, retry_limit),
+        lease_seconds,
     )
     claimed = await _claimed(
         pool, [row for row in rows if row["delivery_id"] is not None], recipients
     )
-    if not rows[0]["needs_admission"] or len(claimed) >= limit:
-        return ClaimBatch(claimed, None)
-    retries = sum(1 for d in claimed if d.attempt > 1)
-    admitted = await _claim_with_admission(
-        pool, limit - len(claimed), lease_seconds, retry_limit - retries, recipients, busy
-    )
-    return ClaimBatch(claimed + admitted.deliveries, admitted.recheck_after)
+    return AdmissionFreeClaim(claimed, bool(rows[0]["needs_admission"]))
 
 
-async def _claim_with_admission(
-    pool: asyncpg.Pool,
-    limit: int,
-    lease_seconds: float,
-    retry_limit: int,
-    recipients: RecipientRevisions,
-    busy: list[str],
-) -> ClaimBatch:
-    async with pool.acquire() as connection:
-        async with connection.transaction():
-            now: datetime = await connection.fetchval(sql("begin_claim"))
-            candidates = list(await connection.fetch(sql("claim_candidates_first"), limit, busy))
-            room_for_retries = min(limit - len(candidates), retry_limit)
-            if room_for_retries > 0:
-                candidates += await connection.fetch(
-                    sql("claim_candidates_retry"), room_for_retries, busy
-                )
-            if not candidates:
-                return ClaimBatch([], None)
-            admission = await _admit(connection, candidates, now, lease_seconds)
-            recheck_after = None
-            if admission.postponed:
-                await connection.execute(
-                    sql("postpone_deliveries"),
-                    [i for i, _ in admission.postponed],
-                    [t for _, t in admission.postponed],
-                )
-                earliest = min(t for _, t in admission.postponed)
-                recheck_after = max(0.0, (earliest - now).total_seconds())
-            if not admission.admitted:
-                return ClaimBatch([], recheck_after)
-            rows = await connection.fetch(sql("mark_claimed"), admission.admitted, lease_seconds)
-        return ClaimBatch(await _claimed(connection, rows, recipients), recheck_after)
+@dataclass(frozen=True)
+class Candidate:
+    """A due delivery of a recipient that needs admission, locked by the claim."""
+
+    delivery_id: str
+    recipient_id: str
+    is_retry: bool
+    circuit_state: CircuitState | None
+    open_until: datetime | None
+    limits: DeliveryLimits
+
+
+class AdmissionClaim:
+    """One claim transaction for the deliveries that need admission: it locks candidates,
+    applies what admission decided (probes, token buckets, postponements), and marks the
+    admitted ones claimed. Open it with :func:`admission_claim`."""
+
+    def __init__(self, connection: DbConnection, now: datetime) -> None:
+        self._connection = connection
+        #: The transaction's time: every decision of the claim is made as of it.
+        self.now = now
+
+    async def candidates(
+        self, limit: int, retry_limit: int, busy_recipients: Sequence[str]
+    ) -> list[Candidate]:
+        """Up to ``limit`` due deliveries, first attempts before retries (at most
+        ``retry_limit`` of those), each lane in due order."""
+        busy = list(busy_recipients)
+        rows = list(await self._connection.fetch(sql("claim_candidates_first"), limit, busy))
+        room_for_retries = min(limit - len(rows), retry_limit)
+        if room_for_retries > 0:
+            rows += await self._connection.fetch(
+                sql("claim_candidates_retry"), room_for_retries, busy
+            )
+        return [
+            Candidate(
+                delivery_id=row["id"],
+                recipient_id=row["recipient_id"],
+                is_retry=row["attempt_count"] > 0,
+                circuit_state=(
+                    None if row["circuit_state"] is None else CircuitState(row["circuit_state"])
+                ),
+                open_until=row["open_until"],
+                limits=DeliveryLimits(row["max_per_second"], row["burst"], row["max_concurrency"]),
+            )
+            for row in rows
+        ]
+
+    async def start_circuit_probe(self, recipient_id: str, probe_lease_until: datetime) -> bool:
+        """Makes the recipient's circuit half-open with a probe out until the given time;
+        False when another claim won the probe first."""
+        won = await self._connection.fetchval(
+            sql("start_circuit_probe"), recipient_id, probe_lease_until
+        )
+        return won is not None
+
+    async def lock_token_bucket(self, recipient_id: str, bucket_size: int) -> TokenBucket:
+        """The recipient's token bucket (full when it has none yet), locked: replicas take
+        turns on it until this claim commits."""
+        health = await self._connection.fetchrow(
+            sql("ensure_and_lock_recipients_health"), [recipient_id], float(bucket_size)
+        )
+        assert health is not None
+        return TokenBucket(health["tokens"], health["tokens_time"])
+
+    async def count_in_flight(self, recipient_id: str) -> int:
+        count: int = await self._connection.fetchval(
+            sql("count_in_flight_of_recipient"), recipient_id
+        )
+        return count
+
+    async def save_token_bucket(self, recipient_id: str, bucket: TokenBucket) -> None:
+        await self._connection.execute(sql("save_tokens"), recipient_id, bucket.tokens, bucket.time)
+
+    async def postpone(self, postponed: Sequence[tuple[str, datetime]]) -> None:
+        """Makes these deliveries due later, without using an attempt."""
+        await self._connection.execute(
+            sql("postpone_deliveries"), [i for i, _ in postponed], [t for _, t in postponed]
+        )
+
+    async def mark_claimed(
+        self, delivery_ids: Sequence[str], lease_seconds: float, recipients: RecipientRevisions
+    ) -> list[ClaimedDelivery]:
+        rows = await self._connection.fetch(sql("mark_claimed"), list(delivery_ids), lease_seconds)
+        return await _claimed(self._connection, rows, recipients)
+
+
+@asynccontextmanager
+async def admission_claim(pool: asyncpg.Pool) -> AsyncIterator[AdmissionClaim]:
+    """A claim transaction; it commits when the block ends without an error."""
+    async with pool.acquire() as connection, connection.transaction():
+        now: datetime = await connection.fetchval(sql("begin_claim"))
+        yield AdmissionClaim(connection, now)
 
 
 class RecipientRevisions:
@@ -164,69 +215,6 @@ async def _claimed(
     ]
 
 
-async def _admit(
-    connection: DbConnection,
-    candidates: Sequence[asyncpg.Record],
-    now: datetime,
-    lease_seconds: float,
-) -> Admission:
-    by_recipient: dict[str, list[asyncpg.Record]] = {}
-    for row in candidates:
-        by_recipient.setdefault(row["recipient_id"], []).append(row)
-    admitted: list[str] = []
-    postponed: list[tuple[str, datetime]] = []
-    for recipient_id, rows in by_recipient.items():
-        ids = [r["id"] for r in rows]
-        first = rows[0]
-        circuit, open_until = first["circuit_state"], first["open_until"]
-        if circuit in ("open", "half_open") and open_until is not None and open_until > now:
-            wait_until = open_until if circuit == "open" else now + _RECHECK
-            postponed += [(i, wait_until) for i in ids]
-            continue
-        if circuit in ("open", "half_open"):
-            # The cool-down is over: one probe goes; the rest wait for its outcome.
-            won = await connection.fetchval(
-                sql("start_circuit_probe"), recipient_id, now + timedelta(seconds=lease_seconds)
-            )
-            postponed += [(i, now + _RECHECK) for i in (ids[1:] if won else ids)]
-            if won:
-                admitted.append(ids[0])
-            continue
-        if first["max_per_second"] > 0 or first["max_concurrency"] > 0:
-            room, wait = await _limited_room(connection, first, len(ids), now)
-            admitted += ids[:room]
-            postponed += [(i, now + wait) for i in ids[room:]]
-            continue
-        admitted += ids
-    return Admission(admitted, postponed)
-
-
-async def _limited_room(
-    connection: DbConnection, recipient: asyncpg.Record, wanted: int, now: datetime
-) -> tuple[int, timedelta]:
-    """How many of ``wanted`` deliveries a limited recipient takes now, and how long the
-    rest wait. The health row is locked, so replicas take turns."""
-    rate, burst_setting = recipient["max_per_second"], recipient["burst"]
-    burst = burst_setting or max(1, math.ceil(rate))
-    recipient_id = recipient["recipient_id"]
-    health = await connection.fetchrow(
-        sql("ensure_and_lock_recipients_health"), [recipient_id], float(burst)
-    )
-    assert health is not None
-    room, wait = wanted, _RECHECK
-    if recipient["max_concurrency"] > 0:
-        in_flight = await connection.fetchval(sql("count_in_flight_of_recipient"), recipient_id)
-        room = max(0, min(room, recipient["max_concurrency"] - in_flight))
-    if rate > 0:
-        elapsed = max(0.0, (now - health["tokens_time"]).total_seconds())
-        tokens = min(float(burst), health["tokens"] + elapsed * rate)
-        if math.floor(tokens) < room:
-            room = math.floor(tokens)
-            wait = timedelta(seconds=max(0.01, (1.0 - (tokens - room)) / rate))
-        await connection.execute(sql("save_tokens"), recipient_id, tokens - room, now)
-    return room, wait
-
-
 async def release_expired_leases(pool: asyncpg.Pool) -> int:
     return len(await pool.fetch(sql("release_expired_leases")))
 
@@ -252,53 +240,54 @@ async def count_open_deliveries(pool: asyncpg.Pool) -> OpenDeliveryCounts:
 def _health_from_row(row: asyncpg.Record) -> RecipientHealthRecord:
     values = dict(row)
     values.pop("transaction_time", None)
-    return RecipientHealthRecord(**values)
+    return RecipientHealthRecord(circuit_state=CircuitState(values.pop("circuit_state")), **values)
 
 
-HealthUpdater = Callable[
-    [RecipientHealthRecord, Sequence[AttemptOutcome], datetime],
-    tuple[RecipientHealthRecord, list[EventRecord], str | None],
-]
+class AttemptRecording:
+    """One transaction that records a batch of attempts: lock the recipients' health rows,
+    disable recipients if it comes to that, then write the events, the health and the
+    deliveries' new states together. Open it with :func:`attempt_recording`."""
 
+    def __init__(self, connection: DbConnection) -> None:
+        self._connection = connection
 
-async def record_attempts(
-    pool: asyncpg.Pool, outcomes: Sequence[AttemptOutcome], update_health: HealthUpdater
-) -> None:
-    """Records every attempt as a feedback-sent event and moves its delivery on, updates
-    each recipient's health (with the operator events that produces), in one
-    transaction of three round trips (lock and read the health rows, write, commit) but
-    when a recipient is disabled. An attempt whose lease was lost is still recorded as an
-    event (it did happen) but no longer changes the delivery."""
-    async with pool.acquire() as connection, connection.transaction():
-        events = [o.event for o in outcomes]
-        by_recipient: dict[str, list[AttemptOutcome]] = {}
-        for outcome in outcomes:
-            by_recipient.setdefault(outcome.event.recipient_id, []).append(outcome)
-        rows = await connection.fetch(
-            sql("ensure_and_lock_recipients_health"), sorted(by_recipient), 0.0
+    async def lock_health(
+        self, recipient_ids: Sequence[str]
+    ) -> tuple[datetime, dict[str, RecipientHealthRecord]]:
+        """The transaction's time, and the health of each recipient (created when it has
+        none), locked in id order so two recorders never deadlock."""
+        rows = await self._connection.fetch(
+            sql("ensure_and_lock_recipients_health"), sorted(set(recipient_ids)), 0.0
         )
         now: datetime = rows[0]["transaction_time"]
-        updated: list[RecipientHealthRecord] = []
-        for row in sorted(rows, key=lambda r: r["recipient_id"]):
-            recipient_id = row["recipient_id"]
-            health, extra_events, disable_reason = update_health(
-                _health_from_row(row), by_recipient[recipient_id], now
-            )
-            updated.append(health)
-            disabled = disable_reason is not None and await _disable(
-                connection, recipient_id, disable_reason
-            )
-            events += [e for e in extra_events if disabled or e.category != "recipient_disabled"]
-        await write_events(connection, events, updated, outcomes)
+        return now, {row["recipient_id"]: _health_from_row(row) for row in rows}
+
+    async def disable_recipient(self, recipient_id: str, reason: str) -> bool:
+        """Disables the recipient and holds its pending deliveries; False if it already
+        was disabled (or was deleted)."""
+        if not await self._connection.fetchval(sql("disable_recipient"), recipient_id, reason):
+            return False
+        await self._connection.execute(sql("hold_deliveries_of_recipient"), recipient_id)
+        await self._connection.execute(sql("notify_recipient_changed"), recipient_id)
+        return True
+
+    async def write(
+        self,
+        events: Sequence[EventRecord],
+        health: Sequence[RecipientHealthRecord],
+        outcomes: Sequence[AttemptOutcome],
+    ) -> None:
+        """Writes the events and health, and moves each attempted delivery on (only by the
+        holder of its lease: an attempt whose lease was lost is still an event, but no
+        longer changes its delivery)."""
+        await write_events(self._connection, events, health, outcomes)
 
 
-async def _disable(connection: DbConnection, recipient_id: str, reason: str) -> bool:
-    """Disables the recipient and holds its pending deliveries; False if it already was."""
-    if not await connection.fetchval(sql("disable_recipient"), recipient_id, reason):
-        return False
-    await connection.execute(sql("hold_deliveries_of_recipient"), recipient_id)
-    await connection.execute(sql("notify_recipient_changed"), recipient_id)
-    return True
+@asynccontextmanager
+async def attempt_recording(pool: asyncpg.Pool) -> AsyncIterator[AttemptRecording]:
+    """A recording transaction; it commits when the block ends without an error."""
+    async with pool.acquire() as connection, connection.transaction():
+        yield AttemptRecording(connection)
 
 
 async def health_of_recipients(

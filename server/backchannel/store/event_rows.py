@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-from backchannel.ids import new_id
+from backchannel.model import (
+    AttemptOutcome,
+    EventRecord,
+    RecipientHealthRecord,
+)
 from backchannel.store.database import DbConnection
 from backchannel.store.queries import sql
-from backchannel.store.records import ORIGIN, AttemptOutcome, EventRecord, RecipientHealthRecord
 
 
 def event_values(e: EventRecord) -> tuple[object, ...]:
     return (
         e.id, e.feedback_id, e.delivery_id, e.attempt, e.recipient_id, e.recipient_type,
-        e.transport, e.format_name, e.content_type, e.aggregation_level, e.processing_status,
+        e.transport, e.format_name, e.content_type, e.aggregation_level or "",
+        e.processing_status or "",
         e.response_code, e.response_excerpt, e.remote_id, e.start_time, e.end_time,
         e.latency_us, e.content_size, e.content_sha256, e.trace_id, e.span_id,
         e.plugin_distribution, e.plugin_version, e.server_version, e.worker_id,
         e.next_attempt_time, e.lead_id, e.source_id, e.category, e.message, e.requested_by,
-    )  # fmt: skip
-
-
-def operator_event(
-    category: str, recipient_id: str, message: str, now: datetime, *, worker_id: str = "",
-    delivery_id: str = "", feedback_id: str = "", recipient_type: str = "",
-) -> EventRecord:  # fmt: skip
-    return EventRecord(
-        position=ORIGIN, id=new_id("evt"), feedback_id=feedback_id, delivery_id=delivery_id,
-        attempt=0, recipient_id=recipient_id, recipient_type=recipient_type, transport="",
-        format_name="", content_type="", aggregation_level="", processing_status="",
-        response_code=0, response_excerpt="", remote_id="", start_time=now, end_time=now,
-        latency_us=0, content_size=0, content_sha256="", trace_id="", span_id="",
-        plugin_distribution="", plugin_version="", server_version="", worker_id=worker_id,
-        next_attempt_time=None, lead_id="", source_id="", category=category, message=message,
     )  # fmt: skip
 
 

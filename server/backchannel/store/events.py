@@ -6,8 +6,16 @@ from datetime import datetime
 
 import asyncpg
 
+from backchannel.model import (
+    ORIGIN,
+    AggregationLevel,
+    EventCategory,
+    EventFilter,
+    EventPosition,
+    EventRecord,
+    ProcessingStatus,
+)
 from backchannel.store.queries import sql
-from backchannel.store.records import ORIGIN, EventFilter, EventPosition, EventRecord
 
 NO_FILTER = EventFilter()
 
@@ -18,7 +26,14 @@ END = EventPosition(2**62, 2**62)
 def event_from_row(row: asyncpg.Record) -> EventRecord:
     values = dict(row)
     position = EventPosition(values.pop("xid"), values.pop("seq"))
-    return EventRecord(position=position, **values)
+    level, status = values.pop("aggregation_level"), values.pop("processing_status")
+    return EventRecord(
+        position=position,
+        aggregation_level=AggregationLevel(level) if level else None,
+        processing_status=ProcessingStatus(status) if status else None,
+        category=EventCategory(values.pop("category")),
+        **values,
+    )
 
 
 async def read_events(

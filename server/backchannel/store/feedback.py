@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from backchannel.model import DeliveryRow, DeliveryState, NewFeedback, StoredAnswer
 from backchannel.store.database import DbConnection
 from backchannel.store.queries import sql
-from backchannel.store.records import DeliveryRow, NewFeedback, StoredAnswer
 
 
 async def insert_feedback_batch(
@@ -70,4 +70,9 @@ async def get_feedback_record(pool: asyncpg.Pool, feedback_id: str) -> bytes | N
 
 async def deliveries_of_feedback(pool: asyncpg.Pool, feedback_id: str) -> list[DeliveryRow]:
     rows = await pool.fetch(sql("select_deliveries_of_feedback"), feedback_id)
-    return [DeliveryRow(**dict(row)) for row in rows]
+    return [delivery_from_row(row) for row in rows]
+
+
+def delivery_from_row(row: asyncpg.Record) -> DeliveryRow:
+    values = dict(row)
+    return DeliveryRow(state=DeliveryState(values.pop("state")), **values)

@@ -8,8 +8,9 @@ from datetime import datetime
 import asyncpg
 
 from backchannel.ids import new_id
+from backchannel.model import DeliveryRow, DeliveryState, RecipientState
+from backchannel.store.feedback import delivery_from_row
 from backchannel.store.queries import sql
-from backchannel.store.records import DeliveryRow
 
 
 class ActionRefusedError(Exception):
@@ -20,27 +21,23 @@ class DeliveryMissingError(Exception):
     """No such delivery (or feedback)."""
 
 
-def _row(record: asyncpg.Record) -> DeliveryRow:
-    return DeliveryRow(**dict(record))
-
-
 async def retry_delivery(pool: asyncpg.Pool, delivery_id: str, requested_by: str) -> DeliveryRow:
     async with pool.acquire() as connection, connection.transaction():
         current = await connection.fetchrow(sql("select_delivery_for_update"), delivery_id)
         if current is None:
             raise DeliveryMissingError(delivery_id)
-        if current["state"] == "in_flight":
+        if current["state"] == DeliveryState.IN_FLIGHT:
             raise ActionRefusedError("an attempt of this delivery is in progress")
         if current["delete_time"] is not None:
             raise ActionRefusedError(f"recipient {current['recipient_id']!r} was deleted")
-        if current["recipient_state"] == "disabled":
+        if current["recipient_state"] == RecipientState.DISABLED:
             raise ActionRefusedError(
                 f"recipient {current['recipient_id']!r} is disabled; enable it first"
             )
         row = await connection.fetchrow(sql("make_delivery_due"), delivery_id, requested_by)
         assert row is not None
         await connection.execute(sql("notify_deliveries_due"))
-        return _row(row)
+        return delivery_from_row(row)
 
 
 async def resend_feedback(
@@ -53,7 +50,7 @@ async def resend_feedback(
         if existing is not None:
             current = await connection.fetchrow(sql("select_delivery_for_update"), existing)
             assert current is not None
-            if current["state"] == "in_flight":
+            if current["state"] == DeliveryState.IN_FLIGHT:
                 raise ActionRefusedError("an attempt of this delivery is in progress")
             row = await connection.fetchrow(sql("make_delivery_due"), existing, requested_by)
         else:
@@ -65,7 +62,7 @@ async def resend_feedback(
                 raise DeliveryMissingError(feedback_id)
         assert row is not None
         await connection.execute(sql("notify_deliveries_due"))
-        return _row(row)
+        return delivery_from_row(row)
 
 
 async def recover_deliveries(

@@ -7,10 +7,10 @@ from typing import Any
 
 import asyncpg
 
+from backchannel.model import EventCategory, RecipientRecord, RecipientState, operator_event
 from backchannel.store.database import DbConnection
-from backchannel.store.event_rows import operator_event, write_events
+from backchannel.store.event_rows import write_events
 from backchannel.store.queries import sql
-from backchannel.store.records import RecipientRecord
 
 
 class RecipientExistsError(Exception):
@@ -37,7 +37,7 @@ def recipient_from_row(row: asyncpg.Record) -> RecipientRecord:
         format_options=row["format_options"],
         subscribed_kinds=tuple(row["subscribed_kinds"]),
         subscribed_source_ids=tuple(row["subscribed_source_ids"]),
-        state=row["state"],
+        state=RecipientState(row["state"]),
         revision=row["revision"],
         create_time=row["create_time"],
         update_time=row["update_time"],
@@ -135,20 +135,22 @@ async def save_recipient(
     row = await connection.fetchrow(sql("update_recipient"), *_values(after))
     if row is None:
         raise RecipientMissingError(after.id)
-    if before.state == "active" and after.state != "active":
+    if before.state == RecipientState.ACTIVE and after.state != RecipientState.ACTIVE:
         await connection.execute(sql("hold_deliveries_of_recipient"), after.id)
-    elif before.state != "active" and after.state == "active":
+    elif before.state != RecipientState.ACTIVE and after.state == RecipientState.ACTIVE:
         await connection.execute(sql("release_held_deliveries_of_recipient"), after.id)
         await connection.execute(sql("notify_deliveries_due"))
-    if before.state != after.state and "disabled" in (before.state, after.state):
+    if before.state != after.state and RecipientState.DISABLED in (before.state, after.state):
         now = row["update_time"]
-        if after.state == "disabled":
-            event = operator_event("recipient_disabled", after.id, "disabled by an operator", now)
+        if after.state == RecipientState.DISABLED:
+            event = operator_event(
+                EventCategory.RECIPIENT_DISABLED, after.id, "disabled by an operator", now
+            )
         else:
             # A fresh start: the failures that got it disabled are history.
             await connection.execute(sql("reset_recipient_health"), after.id)
             event = operator_event(
-                "recipient_enabled", after.id, f"set {after.state} by an operator", now
+                EventCategory.RECIPIENT_ENABLED, after.id, f"set {after.state} by an operator", now
             )
         await write_events(connection, [event])
     await connection.execute(sql("notify_recipient_changed"), after.id)

@@ -9,7 +9,7 @@ WITH live AS MATERIALIZED (
     FROM recipients r
     WHERE r.state = 'active' AND r.delete_time IS NULL AND r.id <> ALL($2::text[])
 ), due AS (
-    SELECT d.id, d.recipient_id, d.next_attempt_time
+    SELECT d.id, d.recipient_id, d.next_attempt_time, d.attempt_count
     FROM deliveries d
     WHERE d.state = 'pending' AND d.attempt_count > 0 AND d.next_attempt_time <= now()
       AND d.recipient_id = ANY((SELECT ids FROM live)::text[])
@@ -23,8 +23,8 @@ WITH live AS MATERIALIZED (
     LIMIT $1
     FOR UPDATE OF d SKIP LOCKED
 )
-SELECT due.id, due.recipient_id, r.max_per_second, r.burst, r.max_concurrency,
-       h.circuit_state, h.open_until
+SELECT due.id, due.recipient_id, due.attempt_count, r.max_per_second, r.burst,
+       r.max_concurrency, h.circuit_state, h.open_until
 FROM due
 JOIN recipients r ON r.id = due.recipient_id
 LEFT JOIN recipient_health h ON h.recipient_id = due.recipient_id

@@ -1,15 +1,103 @@
-"""Rows the store hands to the rest of the server.
+"""The domain model: the states a delivery, an attempt, a recipient and its circuit go
+through, and the records that flow between the API, the store and the delivery engine.
+
+The store reads and writes these; it does not define them. States are ``StrEnum``s, so a
+value read from a text column or compared with one is the same string.
 
 Records made for every accept or attempt are named tuples, the others frozen dataclasses:
-both are immutable, and a named tuple is built in a third of the time (a frozen
-dataclass sets each field through object.__setattr__; an event has 32 fields).
+both are immutable, and a named tuple is built in a third of the time (a frozen dataclass
+sets each field through ``object.__setattr__``; an event has over thirty fields).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, NamedTuple
+
+from backchannel.ids import new_id
+
+
+class DeliveryState(StrEnum):
+    """Where a delivery (one feedback to one recipient: the outbox row) stands."""
+
+    #: Waiting for its next attempt (due at ``next_attempt_time``).
+    PENDING = "pending"
+    #: Waiting for its recipient to be resumed or enabled; uses no attempts.
+    HELD = "held"
+    #: Claimed under a lease by a worker that is sending it.
+    IN_FLIGHT = "in_flight"
+    SUCCEEDED = "succeeded"
+    #: Ended by a failure that trying again cannot fix.
+    FAILED = "failed"
+    #: Ended because its retry policy ran out.
+    DEAD = "dead"
+    #: Ended because its recipient was deleted.
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self in _OPEN_DELIVERY_STATES
+
+
+_OPEN_DELIVERY_STATES = frozenset(
+    (DeliveryState.PENDING, DeliveryState.HELD, DeliveryState.IN_FLIGHT)
+)
+
+
+class ProcessingStatus(StrEnum):
+    """What one transmission attempt came to, as its feedback-sent event says."""
+
+    SUCCEEDED = "succeeded"
+    RETRY_SCHEDULED = "retry_scheduled"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+class RecipientState(StrEnum):
+    ACTIVE = "active"
+    #: Paused by an operator: its deliveries wait (held).
+    PAUSED = "paused"
+    #: Disabled by an operator or by the server (410 Gone, failing too long).
+    DISABLED = "disabled"
+
+
+class CircuitState(StrEnum):
+    """A recipient's circuit breaker."""
+
+    CLOSED = "closed"
+    #: Deliveries wait until ``open_until``, then one probe goes.
+    OPEN = "open"
+    #: A probe is in flight; the others wait for its outcome.
+    HALF_OPEN = "half_open"
+
+
+class EventCategory(StrEnum):
+    """What an entry of the event log records: a transmission (a feedback-sent event) or
+    one of the operator events, which share the log and its cursor."""
+
+    TRANSMISSION = "transmission"
+    RECIPIENT_FAILING = "recipient_failing"
+    RECIPIENT_RECOVERED = "recipient_recovered"
+    CIRCUIT_OPENED = "circuit_opened"
+    CIRCUIT_CLOSED = "circuit_closed"
+    DELIVERY_EXHAUSTED = "delivery_exhausted"
+    RECIPIENT_DISABLED = "recipient_disabled"
+    RECIPIENT_ENABLED = "recipient_enabled"
+
+    @property
+    def is_operator_event(self) -> bool:
+        return self != EventCategory.TRANSMISSION
+
+
+class AggregationLevel(StrEnum):
+    """What one transmission carried: one feedback, a batch file, or a summary report."""
+
+    INDIVIDUAL = "individual"
+    BATCH = "batch"
+    SUMMARY = "summary"
 
 
 @dataclass(frozen=True)
@@ -24,7 +112,7 @@ class RecipientRecord:
     format_options: dict[str, Any]
     subscribed_kinds: tuple[str, ...]
     subscribed_source_ids: tuple[str, ...]
-    state: str
+    state: RecipientState
     revision: int
     create_time: datetime
     update_time: datetime
@@ -51,7 +139,7 @@ class RecipientHealthRecord:
     consecutive_failures: int
     failing_since: datetime | None
     last_success_time: datetime | None
-    circuit_state: str
+    circuit_state: CircuitState
     open_until: datetime | None
     open_count: int
     window_start: datetime
@@ -61,10 +149,31 @@ class RecipientHealthRecord:
     tokens_time: datetime
 
 
+@dataclass(frozen=True)
+class DeliveryLimits:
+    """A recipient's delivery limits; 0 means none."""
+
+    max_per_second: float
+    burst: int
+    max_concurrency: int
+
+    @property
+    def bucket_size(self) -> int:
+        """Tokens the bucket holds when full: the burst, or one second's worth."""
+        return self.burst or max(1, math.ceil(self.max_per_second))
+
+
+@dataclass(frozen=True)
+class TokenBucket:
+    tokens: float
+    #: When ``tokens`` was last computed.
+    time: datetime
+
+
 class NewDelivery(NamedTuple):
     id: str
     recipient_id: str
-    state: str
+    state: DeliveryState
 
 
 class NewFeedback(NamedTuple):
@@ -118,7 +227,7 @@ class DeliveryRow:
     id: str
     feedback_id: str
     recipient_id: str
-    state: str
+    state: DeliveryState
     attempt_count: int
     next_attempt_time: datetime
     create_time: datetime
@@ -153,8 +262,10 @@ class EventRecord(NamedTuple):
     transport: str
     format_name: str
     content_type: str
-    aggregation_level: str
-    processing_status: str
+    #: None for an operator event.
+    aggregation_level: AggregationLevel | None
+    #: None for an operator event.
+    processing_status: ProcessingStatus | None
     response_code: int
     response_excerpt: str
     remote_id: str
@@ -172,11 +283,25 @@ class EventRecord(NamedTuple):
     next_attempt_time: datetime | None
     lead_id: str
     source_id: str
-    #: "transmission" for a feedback-sent event; otherwise an operator event type
-    #: (recipient_failing, circuit_opened, delivery_exhausted, recipient_disabled...).
-    category: str = "transmission"
+    category: EventCategory = EventCategory.TRANSMISSION
     message: str = ""
     requested_by: str = ""
+
+
+def operator_event(
+    category: EventCategory, recipient_id: str, message: str, now: datetime, *, worker_id: str = "",
+    delivery_id: str = "", feedback_id: str = "", recipient_type: str = "",
+) -> EventRecord:  # fmt: skip
+    """An operator event (a change of a recipient's health or state) at ``now``."""
+    return EventRecord(
+        position=ORIGIN, id=new_id("evt"), feedback_id=feedback_id, delivery_id=delivery_id,
+        attempt=0, recipient_id=recipient_id, recipient_type=recipient_type, transport="",
+        format_name="", content_type="", aggregation_level=None, processing_status=None,
+        response_code=0, response_excerpt="", remote_id="", start_time=now, end_time=now,
+        latency_us=0, content_size=0, content_sha256="", trace_id="", span_id="",
+        plugin_distribution="", plugin_version="", server_version="", worker_id=worker_id,
+        next_attempt_time=None, lead_id="", source_id="", category=category, message=message,
+    )  # fmt: skip
 
 
 class OpenDeliveryCounts(NamedTuple):
@@ -193,7 +318,7 @@ class AttemptOutcome(NamedTuple):
 
     event: EventRecord
     lease_token: str
-    new_state: str
+    new_state: DeliveryState
     next_attempt_time: datetime | None
     #: The recipient said it no longer exists (HTTP 410): disable it.
     recipient_gone: bool = False
@@ -216,7 +341,7 @@ class EventFilter:
     categories: tuple[str, ...] = ("transmission",)
 
     def matches(self, event: EventRecord) -> bool:
-        if event.category != "transmission":
+        if event.category != EventCategory.TRANSMISSION:
             return "operator" in self.categories and (
                 not self.recipient_ids or event.recipient_id in self.recipient_ids
             )
