@@ -15,14 +15,14 @@ import logging
 import asyncpg
 
 from backchannel.background import stop_task
-from backchannel.model import EventFilter, EventPosition, EventRecord
+from backchannel.event_filter import EVERY_EVENT, EventFilter
+from backchannel.model import EventPosition, EventRecord
 from backchannel.store import events as event_store
 from backchannel.store.database import log_database_error
 
 log = logging.getLogger(__name__)
 
 _READ_BATCH = 1000
-_EVERY_EVENT = EventFilter(categories=("transmission", "operator"))
 _HORIZON_RETRY_SECONDS = 0.01
 
 
@@ -106,7 +106,7 @@ class EventHub:
         delay = _HORIZON_RETRY_SECONDS
         while True:
             events = await event_store.read_events(
-                self._pool, self.position, _READ_BATCH, _EVERY_EVENT
+                self._pool, self.position, _READ_BATCH, EVERY_EVENT
             )
             if events:
                 self._publish(events)

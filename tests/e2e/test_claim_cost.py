@@ -13,7 +13,7 @@ import pytest
 from support.due_deliveries import add_due_deliveries
 
 from backchannel.store.migrations import apply_migrations
-from backchannel.store.queries import sql
+from backchannel.store.queries import query
 
 CLAIMED = 50
 
@@ -35,13 +35,15 @@ async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         await connection.close()
 
 
-async def buffers_of(connection: asyncpg.Connection, statement: str, *args: Any) -> int:
-    """Pages the statement touches when run (and rolled back)."""
+async def buffers_of(connection: asyncpg.Connection, name: str, **values: Any) -> int:
+    """Pages the named statement touches when run (and rolled back)."""
+    statement = query(name)
     transaction = connection.transaction()
     await transaction.start()
     try:
         plan = await connection.fetchval(
-            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}", *args
+            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement.text}",
+            *statement.arguments(values),
         )
     finally:
         await transaction.rollback()
@@ -52,10 +54,15 @@ async def buffers_of(connection: asyncpg.Connection, statement: str, *args: Any)
 async def claim_buffers(connection: asyncpg.Connection) -> dict[str, int]:
     return {
         "admission-free claim": await buffers_of(
-            connection, sql("claim_admission_free"), CLAIMED, [], CLAIMED, 30.0
+            connection,
+            "claim_admission_free",
+            limit=CLAIMED,
+            busy_recipients=[],
+            retry_limit=CLAIMED,
+            lease_seconds=30.0,
         ),
         "admission candidates": await buffers_of(
-            connection, sql("claim_candidates_first"), CLAIMED, []
+            connection, "claim_candidates_first", limit=CLAIMED, busy_recipients=[]
         ),
     }
 

@@ -11,7 +11,7 @@ from support.due_deliveries import add_due_deliveries
 
 from backchannel.delivery.claims import claim_due_deliveries
 from backchannel.store.deliveries import RecipientRevisions
-from backchannel.store.queries import sql
+from backchannel.store.queries import execute, fetch, query
 
 
 class CountingPool:
@@ -22,7 +22,7 @@ class CountingPool:
         self.counts: dict[str, int] = {}
 
     def ran(self, name: str) -> int:
-        return self.counts.get(sql(name), 0)
+        return self.counts.get(query(name).text, 0)
 
     async def fetch(self, statement: str, *args: Any) -> list[asyncpg.Record]:
         self.counts[statement] = self.counts.get(statement, 0) + 1
@@ -66,8 +66,15 @@ async def test_a_changed_recipient_is_read_again(store_pool: asyncpg.Pool) -> No
 async def test_a_recipient_deleted_after_the_claim_is_still_found(store_pool: asyncpg.Pool) -> None:
     revisions = RecipientRevisions()
     await add_due_deliveries(store_pool, "acme", 1, 1)
-    claimed = await store_pool.fetch(sql("claim_admission_free"), 10, [], 10, 30.0)
-    await store_pool.execute(sql("soft_delete_recipient"), "acme")
+    claimed = await fetch(
+        store_pool,
+        "claim_admission_free",
+        limit=10,
+        busy_recipients=[],
+        retry_limit=10,
+        lease_seconds=30.0,
+    )
+    await execute(store_pool, "soft_delete_recipient", recipient_id="acme")
 
     records = await revisions.of_rows(store_pool, claimed)
 

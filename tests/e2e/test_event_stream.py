@@ -618,6 +618,16 @@ FILTER_CASES = {
         ),
         lambda e, _b: e.processing_status == event_pb2.PROCESSING_STATUS_FAILED,
     ),
+    # The expression takes every field List takes, ANDed with the fields above.
+    "expression": FilterCase(
+        lambda _b: feedback_service_pb2.EventFilter(
+            recipient_ids=["ok", "refusing"],
+            expression='lead_id = "LEAD-A" AND processing_status = SUCCEEDED',
+        ),
+        lambda e, _b: (
+            e.lead_id == "LEAD-A" and e.processing_status == event_pb2.PROCESSING_STATUS_SUCCEEDED
+        ),
+    ),
 }
 
 
@@ -686,6 +696,30 @@ async def test_a_stream_filter_narrows_the_live_events(
     assert 0 < len(expected) < len(everything)
     events = await read_until_caught_up(stream, everything[-1].cursor)
     assert [e.event_id for e in events] == expected
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        pytest.param('lead_id = "a\x00b"', id="nul"),
+        pytest.param('colour = "red"', id="unknown-field"),
+        pytest.param('lead_id > "a"', id="operator-the-field-does-not-take"),
+        pytest.param('start_time >= "yesterday"', id="not-a-time"),
+    ],
+)
+async def test_a_stream_filter_expression_the_service_cannot_read_is_invalid_argument(
+    expression: str, backchannel: RunningServer
+) -> None:
+    stream = open_stream(
+        backchannel.feedback,
+        feedback_service_pb2.EventFilter(expression=expression),
+        from_beginning=True,
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError) as ended:
+        await next_item(stream)
+    assert ended.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert rich_error(ended.value).violated_fields == ["filter.expression"]
 
 
 # --- bad cursors -------------------------------------------------------------------------

@@ -187,6 +187,7 @@ async def test_comparisons_of_the_same_field_joined_by_and_must_all_hold(
         'recipient_id = "a" OR recipient_id = "b"',
         'start_time >= "yesterday"',
         "processing_status = MAYBE",
+        'lead_id = "LC\x00123"',
     ],
 )
 async def test_a_filter_the_service_cannot_read_is_invalid_argument(

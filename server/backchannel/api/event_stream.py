@@ -20,9 +20,10 @@ import grpc
 from backchannel.api.conversions import stream_item, timestamp
 from backchannel.api.cursors import encode_cursor
 from backchannel.api.errors import ApiError
+from backchannel.event_filter import EventFilter
 from backchannel.event_hub import EventHub, Subscriber
 from backchannel.metrics import stream_closed, stream_opened
-from backchannel.model import EventFilter, EventPosition, EventRecord
+from backchannel.model import EventPosition, EventRecord
 from backchannel.store import events as event_store
 from backchannel.v1 import feedback_service_pb2
 

@@ -29,13 +29,13 @@ from backchannel.api.errors import ApiError, not_found
 from backchannel.api.event_filters import parse_event_filter
 from backchannel.api.event_stream import EventStream, StreamSettings
 from backchannel.api.validation import validate_send_feedback
+from backchannel.event_filter import EventFilter
 from backchannel.event_hub import EventHub
 from backchannel.ids import new_id
 from backchannel.intake import Intake
 from backchannel.model import (
     ORIGIN,
     DeliveryState,
-    EventFilter,
     NewDelivery,
     NewFeedback,
     RecipientRecord,
@@ -155,8 +155,6 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         after = (
             decode_page_token(request.page_token, request.filter) if request.page_token else ORIGIN
         )
-        if event_filter is None:
-            return feedback_service_pb2.ListFeedbackEventsResponse()
         events = await event_store.read_events(self._pool, after, page_size + 1, event_filter)
         page = events[:page_size]
         return feedback_service_pb2.ListFeedbackEventsResponse(
@@ -286,11 +284,14 @@ def _stream_filter(request: feedback_service_pb2.StreamFeedbackEventsRequest) ->
                 [("filter.processing_statuses", f"{status} is not a processing status")],
             )
         statuses.append(PROCESSING_STATUSES[status])
-    return EventFilter(
-        recipient_ids=tuple(f.recipient_ids),
+    fields = EventFilter.where(
+        recipient_id=list(f.recipient_ids),
         feedback_id=f.feedback_id or None,
         lead_id=f.lead_id or None,
         source_id=f.source_id or None,
-        processing_statuses=tuple(statuses),
-        categories=("transmission", "operator") if f.include_operator_events else ("transmission",),
+        processing_status=statuses,
+        include_operator_events=f.include_operator_events,
     )
+    if not f.expression:
+        return fields
+    return fields.narrowed(parse_event_filter(f.expression, "filter.expression").conditions)

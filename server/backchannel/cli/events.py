@@ -48,6 +48,12 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     events.add_argument(
         "--since", metavar="TIME", help="only attempts started at or after TIME (RFC 3339)"
     )
+    events.add_argument(
+        "--filter",
+        metavar="EXPR",
+        help="any AIP-160 filter the server takes, e.g. 'transport = \"sftp\"', ANDed with "
+        "the options above",
+    )
     events.add_argument("--limit", type=int, metavar="N", help="list at most N events")
     live = events.add_argument_group("following")
     live.add_argument("--follow", "-f", action="store_true", help="then follow new events live")
@@ -138,21 +144,15 @@ def _filter_text(args: argparse.Namespace, since: datetime | None) -> str:
         parts.append(f"processing_status = {args.status.upper()}")
     if since is not None:
         parts.append(f"start_time >= {_quote(since.isoformat())}")
+    if args.filter:
+        parts.append(args.filter)
     return " AND ".join(parts)
 
 
 def _stream_filter(args: argparse.Namespace) -> EventFilter:
-    return EventFilter(
-        recipient_ids=[args.recipient] if args.recipient else [],
-        lead_id=args.lead or "",
-        feedback_id=args.feedback or "",
-        source_id=args.source or "",
-        processing_statuses=(
-            [event_pb2.ProcessingStatus.Value("PROCESSING_STATUS_" + args.status.upper())]
-            if args.status
-            else []
-        ),
-    )
+    """The stream's filter: the same expression as the listing's, without --since (the
+    follower applies that itself, so operator events are not held to it)."""
+    return EventFilter(expression=_filter_text(args, None))
 
 
 def _header() -> str:

@@ -26,7 +26,7 @@ from backchannel.model import (
 )
 from backchannel.store.database import DbConnection
 from backchannel.store.event_rows import write_events
-from backchannel.store.queries import sql
+from backchannel.store.queries import execute, fetch, fetchrow, fetchval
 from backchannel.store.recipients import recipient_from_row
 
 
@@ -48,12 +48,13 @@ async def claim_admission_free(
     """Claims, in one statement, up to ``limit`` due deliveries (at most ``retry_limit``
     of them retries, none for ``busy_recipients``) of recipients that need no admission
     step."""
-    rows = await pool.fetch(
-        sql("claim_admission_free"),
-        limit,
-        list(busy_recipients),
-        max(0, retry_limit),
-        lease_seconds,
+    rows = await fetch(
+        pool,
+        "claim_admission_free",
+        limit=limit,
+        busy_recipients=list(busy_recipients),
+        retry_limit=max(0, retry_limit),
+        lease_seconds=lease_seconds,
     )
     claimed = await _claimed(
         pool, [row for row in rows if row["delivery_id"] is not None], recipients
@@ -89,11 +90,16 @@ class AdmissionClaim:
         """Up to ``limit`` due deliveries, first attempts before retries (at most
         ``retry_limit`` of those), each lane in due order."""
         busy = list(busy_recipients)
-        rows = list(await self._connection.fetch(sql("claim_candidates_first"), limit, busy))
+        rows = await fetch(
+            self._connection, "claim_candidates_first", limit=limit, busy_recipients=busy
+        )
         room_for_retries = min(limit - len(rows), retry_limit)
         if room_for_retries > 0:
-            rows += await self._connection.fetch(
-                sql("claim_candidates_retry"), room_for_retries, busy
+            rows += await fetch(
+                self._connection,
+                "claim_candidates_retry",
+                limit=room_for_retries,
+                busy_recipients=busy,
             )
         return [
             Candidate(
@@ -112,39 +118,59 @@ class AdmissionClaim:
     async def start_circuit_probe(self, recipient_id: str, probe_lease_until: datetime) -> bool:
         """Makes the recipient's circuit half-open with a probe out until the given time;
         False when another claim won the probe first."""
-        won = await self._connection.fetchval(
-            sql("start_circuit_probe"), recipient_id, probe_lease_until
+        won = await fetchval(
+            self._connection,
+            "start_circuit_probe",
+            recipient_id=recipient_id,
+            probe_lease_until=probe_lease_until,
         )
         return won is not None
 
     async def lock_token_bucket(self, recipient_id: str, bucket_size: int) -> TokenBucket:
         """The recipient's token bucket (full when it has none yet), locked: replicas take
         turns on it until this claim commits."""
-        health = await self._connection.fetchrow(
-            sql("ensure_and_lock_recipients_health"), [recipient_id], float(bucket_size)
+        health = await fetchrow(
+            self._connection,
+            "ensure_and_lock_recipients_health",
+            recipient_ids=[recipient_id],
+            initial_tokens=float(bucket_size),
         )
         assert health is not None
         return TokenBucket(health["tokens"], health["tokens_time"])
 
     async def count_in_flight(self, recipient_id: str) -> int:
-        count: int = await self._connection.fetchval(
-            sql("count_in_flight_of_recipient"), recipient_id
+        count: int = await fetchval(
+            self._connection, "count_in_flight_of_recipient", recipient_id=recipient_id
         )
         return count
 
     async def save_token_bucket(self, recipient_id: str, bucket: TokenBucket) -> None:
-        await self._connection.execute(sql("save_tokens"), recipient_id, bucket.tokens, bucket.time)
+        await execute(
+            self._connection,
+            "save_tokens",
+            recipient_id=recipient_id,
+            tokens=bucket.tokens,
+            tokens_time=bucket.time,
+        )
 
     async def postpone(self, postponed: Sequence[tuple[str, datetime]]) -> None:
         """Makes these deliveries due later, without using an attempt."""
-        await self._connection.execute(
-            sql("postpone_deliveries"), [i for i, _ in postponed], [t for _, t in postponed]
+        await execute(
+            self._connection,
+            "postpone_deliveries",
+            delivery_ids=[i for i, _ in postponed],
+            due_times=[t for _, t in postponed],
         )
 
     async def mark_claimed(
         self, delivery_ids: Sequence[str], lease_seconds: float, recipients: RecipientRevisions
     ) -> list[ClaimedDelivery]:
-        rows = await self._connection.fetch(sql("mark_claimed"), list(delivery_ids), lease_seconds)
+        rows = await fetch(
+            self._connection,
+            "mark_claimed",
+            delivery_ids=list(delivery_ids),
+            lease_seconds=lease_seconds,
+        )
         return await _claimed(self._connection, rows, recipients)
 
 
@@ -152,7 +178,7 @@ class AdmissionClaim:
 async def admission_claim(pool: asyncpg.Pool) -> AsyncIterator[AdmissionClaim]:
     """A claim transaction; it commits when the block ends without an error."""
     async with pool.acquire() as connection, connection.transaction():
-        now: datetime = await connection.fetchval(sql("begin_claim"))
+        now: datetime = await fetchval(connection, "begin_claim")
         yield AdmissionClaim(connection, now)
 
 
@@ -183,7 +209,7 @@ class RecipientRevisions:
             self._records.clear()
         newest: dict[str, RecipientRecord] = {}
         ids = sorted({recipient_id for recipient_id, _ in missing})
-        for row in await database.fetch(sql("select_recipients_any_state"), ids):
+        for row in await fetch(database, "select_recipients_any_state", recipient_ids=ids):
             record = recipient_from_row(row)
             self._records[(record.id, record.revision)] = newest[record.id] = record
         for key in missing:
@@ -216,23 +242,27 @@ async def _claimed(
 
 
 async def release_expired_leases(pool: asyncpg.Pool) -> int:
-    return len(await pool.fetch(sql("release_expired_leases")))
+    return len(await fetch(pool, "release_expired_leases"))
 
 
 async def renew_leases(
     pool: asyncpg.Pool, lease_tokens: Sequence[str], lease_seconds: float
 ) -> None:
-    await pool.execute(sql("renew_leases"), list(lease_tokens), lease_seconds)
+    await execute(
+        pool, "renew_leases", lease_tokens=list(lease_tokens), lease_seconds=lease_seconds
+    )
 
 
 async def release_claims(
     pool: asyncpg.Pool, lease_tokens: Sequence[str], due_in_seconds: float = 0.0
 ) -> None:
-    await pool.execute(sql("release_claims"), list(lease_tokens), due_in_seconds)
+    await execute(
+        pool, "release_claims", lease_tokens=list(lease_tokens), due_in_seconds=due_in_seconds
+    )
 
 
 async def count_open_deliveries(pool: asyncpg.Pool) -> OpenDeliveryCounts:
-    row = await pool.fetchrow(sql("count_open_deliveries"))
+    row = await fetchrow(pool, "count_open_deliveries")
     assert row is not None
     return OpenDeliveryCounts(*row)
 
@@ -256,8 +286,11 @@ class AttemptRecording:
     ) -> tuple[datetime, dict[str, RecipientHealthRecord]]:
         """The transaction's time, and the health of each recipient (created when it has
         none), locked in id order so two recorders never deadlock."""
-        rows = await self._connection.fetch(
-            sql("ensure_and_lock_recipients_health"), sorted(set(recipient_ids)), 0.0
+        rows = await fetch(
+            self._connection,
+            "ensure_and_lock_recipients_health",
+            recipient_ids=sorted(set(recipient_ids)),
+            initial_tokens=0.0,
         )
         now: datetime = rows[0]["transaction_time"]
         return now, {row["recipient_id"]: _health_from_row(row) for row in rows}
@@ -265,10 +298,13 @@ class AttemptRecording:
     async def disable_recipient(self, recipient_id: str, reason: str) -> bool:
         """Disables the recipient and holds its pending deliveries; False if it already
         was disabled (or was deleted)."""
-        if not await self._connection.fetchval(sql("disable_recipient"), recipient_id, reason):
+        disabled = await fetchval(
+            self._connection, "disable_recipient", recipient_id=recipient_id, reason=reason
+        )
+        if not disabled:
             return False
-        await self._connection.execute(sql("hold_deliveries_of_recipient"), recipient_id)
-        await self._connection.execute(sql("notify_recipient_changed"), recipient_id)
+        await execute(self._connection, "hold_deliveries_of_recipient", recipient_id=recipient_id)
+        await execute(self._connection, "notify_recipient_changed", recipient_id=recipient_id)
         return True
 
     async def write(
@@ -293,5 +329,5 @@ async def attempt_recording(pool: asyncpg.Pool) -> AsyncIterator[AttemptRecordin
 async def health_of_recipients(
     pool: asyncpg.Pool, recipient_ids: Sequence[str]
 ) -> dict[str, RecipientHealthRecord]:
-    rows = await pool.fetch(sql("select_recipient_health"), list(recipient_ids))
+    rows = await fetch(pool, "select_recipient_health", recipient_ids=list(recipient_ids))
     return {row["recipient_id"]: _health_from_row(row) for row in rows}

@@ -4,35 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from backchannel.model import (
-    AttemptOutcome,
-    EventRecord,
-    RecipientHealthRecord,
-)
+from backchannel.model import AttemptOutcome, EventRecord, RecipientHealthRecord
 from backchannel.store.database import DbConnection
-from backchannel.store.queries import sql
+from backchannel.store.queries import execute
+
+#: The event fields written, each to the ``feedback_events`` column of its name (the
+#: position is the table's own: its writing transaction and sequence).
+EVENT_COLUMNS = tuple(name for name in EventRecord._fields if name != "position")
+#: The health fields record_events saves (the token bucket is the claims' own).
+HEALTH_COLUMNS = (
+    "recipient_id", "consecutive_failures", "failing_since", "last_success_time",
+    "circuit_state", "open_until", "open_count", "window_start", "window_attempts",
+    "window_failures",
+)  # fmt: skip
+#: Written as empty text when absent (operator events have neither).
+_EMPTY_WHEN_NONE = frozenset(("aggregation_level", "processing_status"))
 
 
-def event_values(e: EventRecord) -> tuple[object, ...]:
-    return (
-        e.id, e.feedback_id, e.delivery_id, e.attempt, e.recipient_id, e.recipient_type,
-        e.transport, e.format_name, e.content_type, e.aggregation_level or "",
-        e.processing_status or "",
-        e.response_code, e.response_excerpt, e.remote_id, e.start_time, e.end_time,
-        e.latency_us, e.content_size, e.content_sha256, e.trace_id, e.span_id,
-        e.plugin_distribution, e.plugin_version, e.server_version, e.worker_id,
-        e.next_attempt_time, e.lead_id, e.source_id, e.category, e.message, e.requested_by,
-    )  # fmt: skip
+def _event_arrays(events: Sequence[EventRecord]) -> dict[str, list[object]]:
+    """One array per column, named ``event_<column>``: the events' values in order."""
+    arrays: dict[str, list[object]] = {}
+    for index, name in enumerate(EVENT_COLUMNS, start=1):
+        values: list[object] = [event[index] for event in events]
+        if name in _EMPTY_WHEN_NONE:
+            values = [value or "" for value in values]
+        arrays[f"event_{name}"] = values
+    return arrays
 
 
-def _health_values(health: RecipientHealthRecord) -> tuple[object, ...]:
-    """The health columns record_events takes, in its order."""
-    return (
-        health.recipient_id, health.consecutive_failures, health.failing_since,
-        health.last_success_time, health.circuit_state, health.open_until,
-        health.open_count, health.window_start, health.window_attempts,
-        health.window_failures,
-    )  # fmt: skip
+def _health_arrays(health: Sequence[RecipientHealthRecord]) -> dict[str, list[object]]:
+    return {f"health_{name}": [getattr(h, name) for h in health] for name in HEALTH_COLUMNS}
 
 
 async def write_events(
@@ -43,19 +44,13 @@ async def write_events(
 ) -> None:
     """Inserts ``events``, saves ``health`` and moves the deliveries of ``outcomes`` on, in
     one statement (record_events)."""
-    await connection.execute(
-        sql("record_events"),
-        *_columns([_health_values(h) for h in health], 10),
-        *_columns([event_values(e) for e in events], 31),
-        [o.event.delivery_id for o in outcomes],
-        [o.lease_token for o in outcomes],
-        [o.new_state for o in outcomes],
-        [o.next_attempt_time for o in outcomes],
+    await execute(
+        connection,
+        "record_events",
+        **_health_arrays(health),
+        **_event_arrays(events),
+        delivery_id=[o.event.delivery_id for o in outcomes],
+        delivery_lease_token=[o.lease_token for o in outcomes],
+        delivery_state=[o.new_state for o in outcomes],
+        delivery_next_attempt_time=[o.next_attempt_time for o in outcomes],
     )
-
-
-def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
-    """The rows as ``width`` column lists (the arrays a statement unnests)."""
-    if not rows:
-        return [[] for _ in range(width)]
-    return [list(column) for column in zip(*rows, strict=True)]

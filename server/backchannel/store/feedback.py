@@ -8,7 +8,7 @@ import asyncpg
 
 from backchannel.model import DeliveryRow, DeliveryState, NewFeedback, StoredAnswer
 from backchannel.store.database import DbConnection
-from backchannel.store.queries import sql
+from backchannel.store.queries import fetch, fetchrow
 
 
 async def insert_feedback_batch(
@@ -20,22 +20,23 @@ async def insert_feedback_batch(
     nothing is stored under it because the recipient directory moved past the version its
     recipients were chosen at. Request ids must be unique within the batch."""
     deliveries = [(f, d) for f in batch for d in f.deliveries]
-    rows = await connection.fetch(
-        sql("accept_feedback_batch"),
-        [f.id for f in batch],
-        [f.request_id for f in batch],
-        [f.request_digest for f in batch],
-        [f.kind for f in batch],
-        [f.lead_id for f in batch],
-        [f.source_id for f in batch],
-        [f.record for f in batch],
-        [f.response for f in batch],
-        [f.traceparent for f in batch],
-        [f.accept_time for f in batch],
-        [d.id for _, d in deliveries],
-        [f.id for f, _ in deliveries],
-        [d.recipient_id for _, d in deliveries],
-        [f.directory_version for f in batch],
+    rows = await fetch(
+        connection,
+        "accept_feedback_batch",
+        id=[f.id for f in batch],
+        request_id=[f.request_id for f in batch],
+        request_digest=[f.request_digest for f in batch],
+        kind=[f.kind for f in batch],
+        lead_id=[f.lead_id for f in batch],
+        source_id=[f.source_id for f in batch],
+        record=[f.record for f in batch],
+        response=[f.response for f in batch],
+        traceparent=[f.traceparent for f in batch],
+        accept_time=[f.accept_time for f in batch],
+        directory_version=[f.directory_version for f in batch],
+        delivery_id=[d.id for _, d in deliveries],
+        delivery_feedback_id=[f.id for f, _ in deliveries],
+        delivery_recipient_id=[d.recipient_id for _, d in deliveries],
     )
     inserted = {row["request_id"] for row in rows}
     answers: dict[str, StoredAnswer | None] = {
@@ -48,7 +49,7 @@ async def insert_feedback_batch(
     }
     repeated = [f.request_id for f in batch if f.request_id not in inserted]
     if repeated:
-        for row in await connection.fetch(sql("select_answers_by_request_ids"), repeated):
+        for row in await fetch(connection, "select_answers_by_request_ids", request_ids=repeated):
             answers[row["request_id"]] = StoredAnswer(
                 row["request_id"], row["request_digest"], row["response"]
             )
@@ -56,7 +57,7 @@ async def insert_feedback_batch(
 
 
 async def stored_answer(pool: asyncpg.Pool, request_id: str) -> StoredAnswer | None:
-    rows = await pool.fetch(sql("select_answers_by_request_ids"), [request_id])
+    rows = await fetch(pool, "select_answers_by_request_ids", request_ids=[request_id])
     if not rows:
         return None
     row = rows[0]
@@ -64,12 +65,12 @@ async def stored_answer(pool: asyncpg.Pool, request_id: str) -> StoredAnswer | N
 
 
 async def get_feedback_record(pool: asyncpg.Pool, feedback_id: str) -> bytes | None:
-    row = await pool.fetchrow(sql("select_feedback"), feedback_id)
+    row = await fetchrow(pool, "select_feedback", feedback_id=feedback_id)
     return None if row is None else bytes(row["record"])
 
 
 async def deliveries_of_feedback(pool: asyncpg.Pool, feedback_id: str) -> list[DeliveryRow]:
-    rows = await pool.fetch(sql("select_deliveries_of_feedback"), feedback_id)
+    rows = await fetch(pool, "select_deliveries_of_feedback", feedback_id=feedback_id)
     return [delivery_from_row(row) for row in rows]
 
 

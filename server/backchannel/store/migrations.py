@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 
 from backchannel.store.database import DbConnection
-from backchannel.store.queries import sql
+from backchannel.store.queries import execute, fetch
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +36,23 @@ def bundled_migrations() -> list[Migration]:
 async def apply_migrations(connection: DbConnection) -> list[Migration]:
     """Applies what is missing; returns what it applied. Safe to run from many replicas."""
     applied_now = []
-    await connection.execute(sql("create_schema_migrations"))
-    await connection.execute(sql("lock_migrations"), _MIGRATION_LOCK_KEY)
+    await execute(connection, "create_schema_migrations")
+    await execute(connection, "lock_migrations", lock_key=_MIGRATION_LOCK_KEY)
     try:
-        done = {row["version"] for row in await connection.fetch(sql("applied_migrations"))}
+        done = {row["version"] for row in await fetch(connection, "applied_migrations")}
         for migration in bundled_migrations():
             if migration.version in done:
                 continue
             async with connection.transaction():
                 await connection.execute(migration.text)
-                await connection.execute(sql("record_migration"), migration.version, migration.name)
+                await execute(
+                    connection,
+                    "record_migration",
+                    version=migration.version,
+                    name=migration.name,
+                )
             log.info("applied migration %04d_%s", migration.version, migration.name)
             applied_now.append(migration)
     finally:
-        await connection.execute(sql("unlock_migrations"), _MIGRATION_LOCK_KEY)
+        await execute(connection, "unlock_migrations", lock_key=_MIGRATION_LOCK_KEY)
     return applied_now

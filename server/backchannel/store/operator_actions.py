@@ -10,7 +10,7 @@ import asyncpg
 from backchannel.ids import new_id
 from backchannel.model import DeliveryRow, DeliveryState, RecipientState
 from backchannel.store.feedback import delivery_from_row
-from backchannel.store.queries import sql
+from backchannel.store.queries import execute, fetch, fetchrow, fetchval
 
 
 class ActionRefusedError(Exception):
@@ -23,7 +23,7 @@ class DeliveryMissingError(Exception):
 
 async def retry_delivery(pool: asyncpg.Pool, delivery_id: str, requested_by: str) -> DeliveryRow:
     async with pool.acquire() as connection, connection.transaction():
-        current = await connection.fetchrow(sql("select_delivery_for_update"), delivery_id)
+        current = await fetchrow(connection, "select_delivery_for_update", delivery_id=delivery_id)
         if current is None:
             raise DeliveryMissingError(delivery_id)
         if current["state"] == DeliveryState.IN_FLIGHT:
@@ -34,9 +34,11 @@ async def retry_delivery(pool: asyncpg.Pool, delivery_id: str, requested_by: str
             raise ActionRefusedError(
                 f"recipient {current['recipient_id']!r} is disabled; enable it first"
             )
-        row = await connection.fetchrow(sql("make_delivery_due"), delivery_id, requested_by)
+        row = await fetchrow(
+            connection, "make_delivery_due", delivery_id=delivery_id, requested_by=requested_by
+        )
         assert row is not None
-        await connection.execute(sql("notify_deliveries_due"))
+        await execute(connection, "notify_deliveries_due")
         return delivery_from_row(row)
 
 
@@ -44,24 +46,33 @@ async def resend_feedback(
     pool: asyncpg.Pool, feedback_id: str, recipient_id: str, requested_by: str
 ) -> DeliveryRow:
     async with pool.acquire() as connection, connection.transaction():
-        existing = await connection.fetchval(
-            sql("select_delivery_of_feedback_for_update"), feedback_id, recipient_id
+        existing = await fetchval(
+            connection,
+            "select_delivery_of_feedback_for_update",
+            feedback_id=feedback_id,
+            recipient_id=recipient_id,
         )
         if existing is not None:
-            current = await connection.fetchrow(sql("select_delivery_for_update"), existing)
+            current = await fetchrow(connection, "select_delivery_for_update", delivery_id=existing)
             assert current is not None
             if current["state"] == DeliveryState.IN_FLIGHT:
                 raise ActionRefusedError("an attempt of this delivery is in progress")
-            row = await connection.fetchrow(sql("make_delivery_due"), existing, requested_by)
+            row = await fetchrow(
+                connection, "make_delivery_due", delivery_id=existing, requested_by=requested_by
+            )
         else:
-            row = await connection.fetchrow(
-                sql("insert_resend_delivery"), new_id("dlv"), feedback_id, recipient_id,
-                requested_by,
-            )  # fmt: skip
+            row = await fetchrow(
+                connection,
+                "insert_resend_delivery",
+                delivery_id=new_id("dlv"),
+                feedback_id=feedback_id,
+                recipient_id=recipient_id,
+                requested_by=requested_by,
+            )
             if row is None:
                 raise DeliveryMissingError(feedback_id)
         assert row is not None
-        await connection.execute(sql("notify_deliveries_due"))
+        await execute(connection, "notify_deliveries_due")
         return delivery_from_row(row)
 
 
@@ -69,9 +80,14 @@ async def recover_deliveries(
     pool: asyncpg.Pool, recipient_id: str, start: datetime, end: datetime, requested_by: str
 ) -> int:
     async with pool.acquire() as connection, connection.transaction():
-        rows = await connection.fetch(
-            sql("recover_deliveries"), recipient_id, start, end, requested_by
+        rows = await fetch(
+            connection,
+            "recover_deliveries",
+            recipient_id=recipient_id,
+            created_from=start,
+            created_before=end,
+            requested_by=requested_by,
         )
         if rows:
-            await connection.execute(sql("notify_deliveries_due"))
+            await execute(connection, "notify_deliveries_due")
         return len(rows)

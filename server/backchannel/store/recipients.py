@@ -10,7 +10,7 @@ import asyncpg
 from backchannel.model import EventCategory, RecipientRecord, RecipientState, operator_event
 from backchannel.store.database import DbConnection
 from backchannel.store.event_rows import write_events
-from backchannel.store.queries import sql
+from backchannel.store.queries import execute, fetch, fetchrow, fetchval
 
 
 class RecipientExistsError(Exception):
@@ -54,53 +54,56 @@ def recipient_from_row(row: asyncpg.Record) -> RecipientRecord:
     )
 
 
-def _values(recipient: RecipientRecord) -> tuple[Any, ...]:
-    return (
-        recipient.id,
-        recipient.display_name,
-        recipient.recipient_type,
-        recipient.transport,
-        recipient.transport_settings,
-        recipient.secret_settings,
-        recipient.format,
-        recipient.format_options,
-        list(recipient.subscribed_kinds),
-        list(recipient.subscribed_source_ids),
-        recipient.state,
-        None if recipient.retry_delays is None else list(recipient.retry_delays),
-        recipient.max_attempts,
-        recipient.max_age_seconds,
-        recipient.max_per_second,
-        recipient.burst,
-        recipient.max_concurrency,
-        recipient.ordered_delivery,
-        recipient.disabled_reason,
-    )
+def _values(recipient: RecipientRecord) -> dict[str, Any]:
+    """The recipient's columns, by name, as insert_recipient and update_recipient take them."""
+    return {
+        "id": recipient.id,
+        "display_name": recipient.display_name,
+        "recipient_type": recipient.recipient_type,
+        "transport": recipient.transport,
+        "transport_settings": recipient.transport_settings,
+        "secret_settings": recipient.secret_settings,
+        "format": recipient.format,
+        "format_options": recipient.format_options,
+        "subscribed_kinds": list(recipient.subscribed_kinds),
+        "subscribed_source_ids": list(recipient.subscribed_source_ids),
+        "state": recipient.state,
+        "retry_delays_seconds": (
+            None if recipient.retry_delays is None else list(recipient.retry_delays)
+        ),
+        "max_attempts": recipient.max_attempts,
+        "max_age_seconds": recipient.max_age_seconds,
+        "max_per_second": recipient.max_per_second,
+        "burst": recipient.burst,
+        "max_concurrency": recipient.max_concurrency,
+        "ordered_delivery": recipient.ordered_delivery,
+        "disabled_reason": recipient.disabled_reason,
+    }
 
 
 async def create_recipient(pool: asyncpg.Pool, recipient: RecipientRecord) -> RecipientRecord:
     async with pool.acquire() as connection, connection.transaction():
-        row = await connection.fetchrow(sql("insert_recipient"), *_values(recipient))
+        row = await fetchrow(connection, "insert_recipient", **_values(recipient))
         if row is None:
             raise RecipientExistsError(recipient.id)
-        await connection.execute(sql("notify_recipient_changed"), recipient.id)
+        await execute(connection, "notify_recipient_changed", recipient_id=recipient.id)
         return recipient_from_row(row)
 
 
 async def get_recipient(pool: asyncpg.Pool, recipient_id: str) -> RecipientRecord | None:
-    row = await pool.fetchrow(sql("select_recipient"), recipient_id)
+    row = await fetchrow(pool, "select_recipient", recipient_id=recipient_id)
     return None if row is None else recipient_from_row(row)
 
 
 async def get_recipients(
     pool: asyncpg.Pool, recipient_ids: Sequence[str]
 ) -> dict[str, RecipientRecord]:
-    rows = await pool.fetch(sql("select_recipients_by_ids"), list(recipient_ids))
+    rows = await fetch(pool, "select_recipients_by_ids", recipient_ids=list(recipient_ids))
     return {row["id"]: recipient_from_row(row) for row in rows}
 
 
 async def list_recipients(pool: asyncpg.Pool, after_id: str, limit: int) -> list[RecipientRecord]:
-    rows = await pool.fetch(sql("list_recipients"), after_id, limit)
+    rows = await fetch(pool, "list_recipients", after_id=after_id, limit=limit)
     return [recipient_from_row(row) for row in rows]
 
 
@@ -110,18 +113,18 @@ async def live_recipients(pool: asyncpg.Pool) -> tuple[int, list[RecipientRecord
         pool.acquire() as connection,
         connection.transaction(isolation="repeatable_read", readonly=True),
     ):
-        version: int = await connection.fetchval(sql("recipient_directory_version"))
-        rows = await connection.fetch(sql("select_live_recipients"))
+        version: int = await fetchval(connection, "recipient_directory_version")
+        rows = await fetch(connection, "select_live_recipients")
     return version, [recipient_from_row(row) for row in rows]
 
 
 async def directory_version(pool: asyncpg.Pool) -> int:
-    version: int = await pool.fetchval(sql("recipient_directory_version"))
+    version: int = await fetchval(pool, "recipient_directory_version")
     return version
 
 
 async def lock_recipient(connection: DbConnection, recipient_id: str) -> RecipientRecord:
-    row = await connection.fetchrow(sql("select_recipient_for_update"), recipient_id)
+    row = await fetchrow(connection, "select_recipient_for_update", recipient_id=recipient_id)
     if row is None:
         raise RecipientMissingError(recipient_id)
     return recipient_from_row(row)
@@ -132,14 +135,14 @@ async def save_recipient(
 ) -> RecipientRecord:
     """Writes ``after`` over a row locked with :func:`lock_recipient`; moves deliveries
     between pending and held when the state changes."""
-    row = await connection.fetchrow(sql("update_recipient"), *_values(after))
+    row = await fetchrow(connection, "update_recipient", **_values(after))
     if row is None:
         raise RecipientMissingError(after.id)
     if before.state == RecipientState.ACTIVE and after.state != RecipientState.ACTIVE:
-        await connection.execute(sql("hold_deliveries_of_recipient"), after.id)
+        await execute(connection, "hold_deliveries_of_recipient", recipient_id=after.id)
     elif before.state != RecipientState.ACTIVE and after.state == RecipientState.ACTIVE:
-        await connection.execute(sql("release_held_deliveries_of_recipient"), after.id)
-        await connection.execute(sql("notify_deliveries_due"))
+        await execute(connection, "release_held_deliveries_of_recipient", recipient_id=after.id)
+        await execute(connection, "notify_deliveries_due")
     if before.state != after.state and RecipientState.DISABLED in (before.state, after.state):
         now = row["update_time"]
         if after.state == RecipientState.DISABLED:
@@ -148,18 +151,18 @@ async def save_recipient(
             )
         else:
             # A fresh start: the failures that got it disabled are history.
-            await connection.execute(sql("reset_recipient_health"), after.id)
+            await execute(connection, "reset_recipient_health", recipient_id=after.id)
             event = operator_event(
                 EventCategory.RECIPIENT_ENABLED, after.id, f"set {after.state} by an operator", now
             )
         await write_events(connection, [event])
-    await connection.execute(sql("notify_recipient_changed"), after.id)
+    await execute(connection, "notify_recipient_changed", recipient_id=after.id)
     return recipient_from_row(row)
 
 
 async def delete_recipient(pool: asyncpg.Pool, recipient_id: str) -> None:
     async with pool.acquire() as connection, connection.transaction():
-        if await connection.fetchrow(sql("soft_delete_recipient"), recipient_id) is None:
+        if await fetchrow(connection, "soft_delete_recipient", recipient_id=recipient_id) is None:
             raise RecipientMissingError(recipient_id)
-        await connection.execute(sql("cancel_open_deliveries_of_recipient"), recipient_id)
-        await connection.execute(sql("notify_recipient_changed"), recipient_id)
+        await execute(connection, "cancel_open_deliveries_of_recipient", recipient_id=recipient_id)
+        await execute(connection, "notify_recipient_changed", recipient_id=recipient_id)

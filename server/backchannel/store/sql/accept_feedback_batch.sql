@@ -1,10 +1,10 @@
 -- Stores a batch of accepted feedback and its deliveries in ONE statement (its own
--- transaction, one round trip, one commit). Feedback whose request id is already stored
--- is skipped, and so are its deliveries; so is feedback whose recipients were chosen from
--- a recipient directory older than the one this statement sees ($14: the directory
--- version each feedback's recipients were chosen at; NULL: not checked). The request ids
--- stored are returned. A delivery's state is decided here, against its recipient's
--- committed state.
+-- transaction, one round trip, one commit). Feedback whose request id is already stored is
+-- skipped, and so are its deliveries; so is feedback whose recipients were chosen from a
+-- recipient directory older than the one this statement sees (:directory_version: the
+-- directory version each feedback's recipients were chosen at; NULL: not checked). The
+-- request ids stored are returned. A delivery's state is decided here, against its
+-- recipient's committed state.
 WITH directory AS (
     SELECT version FROM recipient_directory_version
 ), new_feedback AS (
@@ -15,8 +15,9 @@ WITH directory AS (
     SELECT id, request_id, request_digest, kind, lead_id, source_id, record, response,
            traceparent, accept_time
     FROM unnest(
-        $1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::bytea[],
-        $8::bytea[], $9::text[], $10::timestamptz[], $14::bigint[]
+        :id::text[], :request_id::text[], :request_digest::bytea[], :kind::text[],
+        :lead_id::text[], :source_id::text[], :record::bytea[], :response::bytea[],
+        :traceparent::text[], :accept_time::timestamptz[], :directory_version::bigint[]
     ) AS f (
         id, request_id, request_digest, kind, lead_id, source_id, record, response,
         traceparent, accept_time, directory_version
@@ -37,7 +38,9 @@ WITH directory AS (
                ELSE 'held'
            END,
            f.accept_time, f.accept_time, f.accept_time, f.accept_time
-    FROM unnest($11::text[], $12::text[], $13::text[]) AS d (id, feedback_id, recipient_id)
+    FROM unnest(
+        :delivery_id::text[], :delivery_feedback_id::text[], :delivery_recipient_id::text[]
+    ) AS d (id, feedback_id, recipient_id)
     JOIN new_feedback f ON f.id = d.feedback_id
     JOIN recipients r ON r.id = d.recipient_id
     RETURNING id

@@ -1,2 +1,2 @@
 UPDATE deliveries SET state = 'cancelled', update_time = now()
-WHERE recipient_id = $1 AND state IN ('pending', 'held')
+WHERE recipient_id = :recipient_id AND state IN ('pending', 'held')

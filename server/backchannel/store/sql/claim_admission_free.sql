@@ -1,15 +1,16 @@
 -- Claims, in ONE statement, due deliveries of recipients that need no admission step (no
--- rate or concurrency limit, circuit closed): up to $1 in the first-attempt lane, then up
--- to $3 retries while the total stays within $1; none for recipients in $2, which already
--- have all the work this process can take for them; leases of $4 seconds. With ordered
--- delivery, only the oldest open delivery of each lead is a candidate. There is always a
--- row: when nothing is claimed its delivery_id is NULL. needs_admission says whether any
--- recipient needs the admission step (claim_candidates_* and mark_claimed then run too).
+-- rate or concurrency limit, circuit closed): up to :limit in the first-attempt lane, then
+-- up to :retry_limit retries while the total stays within :limit; none for recipients in
+-- :busy_recipients, which already have all the work this process can take for them; leases
+-- of :lease_seconds seconds. With ordered delivery, only the oldest open delivery of each
+-- lead is a candidate. There is always a row: when nothing is claimed its delivery_id is
+-- NULL. needs_admission says whether any recipient needs the admission step
+-- (claim_candidates_* and mark_claimed then run too).
 --
--- The recipients that may be claimed for are listed first, so each lane is one walk of
--- its partial index in due order that stops after its limit: the work is that of the rows
--- claimed, however many are due. (Joined row by row to recipients and recipient_health,
--- the planner sorted every due delivery on each claim: 12 ms with 10,000 due.)
+-- The recipients that may be claimed for are listed first, so each lane is one walk of its
+-- partial index in due order that stops after its limit: the work is that of the rows
+-- claimed, however many are due. (Joined row by row to recipients and recipient_health, the
+-- planner sorted every due delivery on each claim: 12 ms with 10,000 due.)
 --
 -- The claim commits without waiting for its WAL to reach the disk: a claim acknowledges
 -- nothing. One lost with a crash of Postgres leaves its deliveries pending, to be claimed
@@ -28,7 +29,7 @@ WITH asynchronous_commit AS MATERIALIZED (
     WHERE r.state = 'active' AND r.delete_time IS NULL
       AND r.max_per_second = 0 AND r.max_concurrency = 0
       AND coalesce(h.circuit_state, 'closed') = 'closed'
-      AND r.id <> ALL($2::text[])
+      AND r.id <> ALL(:busy_recipients::text[])
 ), first_lane AS (
     SELECT d.id
     FROM deliveries d
@@ -41,7 +42,7 @@ WITH asynchronous_commit AS MATERIALIZED (
             AND (e.create_time, e.id) < (d.create_time, d.id)
       ))
     ORDER BY d.next_attempt_time
-    LIMIT $1
+    LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
 ), retry_lane AS (
     SELECT d.id
@@ -55,13 +56,15 @@ WITH asynchronous_commit AS MATERIALIZED (
             AND (e.create_time, e.id) < (d.create_time, d.id)
       ))
     ORDER BY d.next_attempt_time
-    LIMIT greatest(0, least($3::int, $1::int - (SELECT count(*) FROM first_lane)))
+    LIMIT greatest(
+        0, least(:retry_limit::int, :limit::int - (SELECT count(*) FROM first_lane))
+    )
     FOR UPDATE OF d SKIP LOCKED
 ), claimed AS (
     UPDATE deliveries d SET
         state = 'in_flight',
         attempt_count = d.attempt_count + 1,
-        lease_until = now() + make_interval(secs => $4),
+        lease_until = now() + make_interval(secs => :lease_seconds),
         lease_token = gen_random_uuid(),
         update_time = now()
     FROM feedback f, recipients r

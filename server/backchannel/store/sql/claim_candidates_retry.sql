@@ -1,13 +1,14 @@
--- Due deliveries in the retry-attempt lane (deliveries_retry_due), locked for this claim. With ordered
--- delivery, only the oldest open delivery of each lead is a candidate. Recipients in $2
--- already have all the work this process can take for them. The live recipients are
--- listed first so the lane is one walk of its index in due order, stopping at $1 (see
--- claim_admission_free).
+-- Due deliveries in the retry-attempt lane (deliveries_retry_due), locked for this claim.
+-- With ordered delivery, only the oldest open delivery of each lead is a candidate.
+-- Recipients in :busy_recipients already have all the work this process can take for them.
+-- The live recipients are listed first so the lane is one walk of its index in due order,
+-- stopping at :limit (see claim_admission_free).
 WITH live AS MATERIALIZED (
     SELECT coalesce(array_agg(r.id), '{}') AS ids,
            coalesce(array_agg(r.id) FILTER (WHERE r.ordered_delivery), '{}') AS ordered_ids
     FROM recipients r
-    WHERE r.state = 'active' AND r.delete_time IS NULL AND r.id <> ALL($2::text[])
+    WHERE r.state = 'active' AND r.delete_time IS NULL
+      AND r.id <> ALL(:busy_recipients::text[])
 ), due AS (
     SELECT d.id, d.recipient_id, d.next_attempt_time, d.attempt_count
     FROM deliveries d
@@ -20,7 +21,7 @@ WITH live AS MATERIALIZED (
             AND (e.create_time, e.id) < (d.create_time, d.id)
       ))
     ORDER BY d.next_attempt_time
-    LIMIT $1
+    LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
 )
 SELECT due.id, due.recipient_id, due.attempt_count, r.max_per_second, r.burst,

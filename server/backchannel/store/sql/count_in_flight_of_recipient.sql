@@ -1,1 +1,1 @@
-SELECT count(*) FROM deliveries WHERE recipient_id = $1 AND state = 'in_flight'
+SELECT count(*) FROM deliveries WHERE recipient_id = :recipient_id AND state = 'in_flight'

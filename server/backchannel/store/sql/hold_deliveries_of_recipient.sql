@@ -1,2 +1,2 @@
 UPDATE deliveries SET state = 'held', update_time = now()
-WHERE recipient_id = $1 AND state = 'pending'
+WHERE recipient_id = :recipient_id AND state = 'pending'

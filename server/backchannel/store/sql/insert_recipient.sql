@@ -4,7 +4,12 @@ INSERT INTO recipients AS r (
     format, format_options, subscribed_kinds, subscribed_source_ids, state,
     retry_delays_seconds, max_attempts, max_age_seconds, max_per_second, burst,
     max_concurrency, ordered_delivery, disabled_reason
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+) VALUES (
+    :id, :display_name, :recipient_type, :transport, :transport_settings, :secret_settings,
+    :format, :format_options, :subscribed_kinds, :subscribed_source_ids, :state,
+    :retry_delays_seconds, :max_attempts, :max_age_seconds, :max_per_second, :burst,
+    :max_concurrency, :ordered_delivery, :disabled_reason
+)
 ON CONFLICT (id) DO UPDATE SET
     display_name = EXCLUDED.display_name,
     recipient_type = EXCLUDED.recipient_type,

@@ -2,10 +2,10 @@ INSERT INTO deliveries (
     id, feedback_id, recipient_id, lead_id, state, next_attempt_time, create_time,
     update_time, policy_start_time, requested_by
 )
-SELECT $1, f.id, r.id, f.lead_id,
+SELECT :delivery_id, f.id, r.id, f.lead_id,
        CASE WHEN r.state = 'active' THEN 'pending' ELSE 'held' END,
-       now(), now(), now(), now(), $4
+       now(), now(), now(), now(), :requested_by
 FROM feedback f, recipients r
-WHERE f.id = $2 AND r.id = $3
+WHERE f.id = :feedback_id AND r.id = :recipient_id
 RETURNING id, feedback_id, recipient_id, state, attempt_count, next_attempt_time,
           create_time, update_time

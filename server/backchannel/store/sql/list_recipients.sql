@@ -1,4 +1,4 @@
 SELECT * FROM recipients
-WHERE delete_time IS NULL AND id > $1
+WHERE delete_time IS NULL AND id > :after_id
 ORDER BY id
-LIMIT $2
+LIMIT :limit

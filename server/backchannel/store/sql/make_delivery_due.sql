@@ -2,11 +2,11 @@
 UPDATE deliveries d SET
     state = CASE WHEN r.state = 'active' THEN 'pending' ELSE 'held' END,
     next_attempt_time = now(),
-    requested_by = $2,
+    requested_by = :requested_by,
     policy_attempt_offset = d.attempt_count,
     policy_start_time = now(),
     update_time = now()
 FROM recipients r
-WHERE d.id = $1 AND r.id = d.recipient_id
+WHERE d.id = :delivery_id AND r.id = d.recipient_id
 RETURNING d.id, d.feedback_id, d.recipient_id, d.state, d.attempt_count, d.next_attempt_time,
           d.create_time, d.update_time

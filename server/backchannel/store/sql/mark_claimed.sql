@@ -3,11 +3,11 @@
 UPDATE deliveries d SET
     state = 'in_flight',
     attempt_count = d.attempt_count + 1,
-    lease_until = now() + make_interval(secs => $2),
+    lease_until = now() + make_interval(secs => :lease_seconds),
     lease_token = gen_random_uuid(),
     update_time = now()
 FROM feedback f, recipients r
-WHERE d.id = ANY($1::text[]) AND f.id = d.feedback_id AND r.id = d.recipient_id
+WHERE d.id = ANY(:delivery_ids::text[]) AND f.id = d.feedback_id AND r.id = d.recipient_id
 RETURNING d.id AS delivery_id, d.feedback_id, d.attempt_count, d.lease_token::text,
           d.requested_by, d.policy_attempt_offset, d.policy_start_time,
           f.record, f.traceparent, f.accept_time, r.id AS recipient_id,

@@ -1,1 +1,1 @@
-SELECT pg_notify('backchannel_recipients', $1)
+SELECT pg_notify('backchannel_recipients', :recipient_id)

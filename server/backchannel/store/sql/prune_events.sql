@@ -1,8 +1,8 @@
--- Deletes events that started before $1 and remembers the newest position deleted: a
+-- Deletes events that started before :started_before and remembers the newest position deleted: a
 -- cursor before it may have missed events, and is refused as too old.
 WITH pruned AS (
     DELETE FROM feedback_events
-    WHERE start_time < $1 AND xid < pg_snapshot_xmin(pg_current_snapshot())
+    WHERE start_time < :started_before AND xid < pg_snapshot_xmin(pg_current_snapshot())
     RETURNING xid, seq
 ), newest AS (
     SELECT xid, seq FROM pruned ORDER BY xid DESC, seq DESC LIMIT 1

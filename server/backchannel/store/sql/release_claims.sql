@@ -1,5 +1,5 @@
 -- Hands back deliveries whose attempt never started or never finished (shutdown, or a
--- recipient already at this process's in-flight cap): due after $2 seconds, the attempt
+-- recipient already at this process's in-flight cap): due after :due_in_seconds seconds, the attempt
 -- not counted.
 UPDATE deliveries d SET
     state = CASE
@@ -8,6 +8,6 @@ UPDATE deliveries d SET
         ELSE 'pending'
     END,
     attempt_count = d.attempt_count - 1, lease_until = NULL, lease_token = NULL,
-    next_attempt_time = now() + make_interval(secs => $2), update_time = now()
+    next_attempt_time = now() + make_interval(secs => :due_in_seconds), update_time = now()
 FROM recipients r
-WHERE d.lease_token = ANY($1::uuid[]) AND d.state = 'in_flight' AND r.id = d.recipient_id
+WHERE d.lease_token = ANY(:lease_tokens::uuid[]) AND d.state = 'in_flight' AND r.id = d.recipient_id

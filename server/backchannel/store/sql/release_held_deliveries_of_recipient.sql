@@ -1,2 +1,2 @@
 UPDATE deliveries SET state = 'pending', next_attempt_time = now(), update_time = now()
-WHERE recipient_id = $1 AND state = 'held'
+WHERE recipient_id = :recipient_id AND state = 'held'

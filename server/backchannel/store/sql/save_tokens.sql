@@ -1,1 +1,1 @@
-UPDATE recipient_health SET tokens = $2, tokens_time = $3 WHERE recipient_id = $1
+UPDATE recipient_health SET tokens = :tokens, tokens_time = :tokens_time WHERE recipient_id = :recipient_id

@@ -1,1 +1,1 @@
-SELECT id FROM deliveries WHERE feedback_id = $1 AND recipient_id = $2 FOR UPDATE
+SELECT id FROM deliveries WHERE feedback_id = :feedback_id AND recipient_id = :recipient_id FOR UPDATE

@@ -1,3 +1,3 @@
 SELECT * FROM feedback_events
-WHERE feedback_id = $1 AND category = 'transmission'
+WHERE feedback_id = :feedback_id AND category = 'transmission'
 ORDER BY xid, seq

@@ -1,1 +1,1 @@
-SELECT id, record FROM feedback WHERE id = $1
+SELECT id, record FROM feedback WHERE id = :feedback_id

@@ -1,1 +1,1 @@
-SELECT * FROM recipients WHERE id = $1 AND delete_time IS NULL FOR UPDATE
+SELECT * FROM recipients WHERE id = :recipient_id AND delete_time IS NULL FOR UPDATE

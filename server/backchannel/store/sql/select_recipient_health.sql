@@ -1,1 +1,1 @@
-SELECT * FROM recipient_health WHERE recipient_id = ANY($1::text[])
+SELECT * FROM recipient_health WHERE recipient_id = ANY(:recipient_ids::text[])

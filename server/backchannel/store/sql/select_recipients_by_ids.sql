@@ -1,1 +1,1 @@
-SELECT * FROM recipients WHERE id = ANY($1::text[]) AND delete_time IS NULL
+SELECT * FROM recipients WHERE id = ANY(:recipient_ids::text[]) AND delete_time IS NULL

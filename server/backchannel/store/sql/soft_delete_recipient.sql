@@ -1,3 +1,3 @@
 UPDATE recipients SET delete_time = now(), update_time = now(), revision = revision + 1
-WHERE id = $1 AND delete_time IS NULL
+WHERE id = :recipient_id AND delete_time IS NULL
 RETURNING id

@@ -574,8 +574,13 @@ type EventFilter struct {
 	// Also send operator events (recipient failing, circuit opened, delivery exhausted,
 	// recipient disabled...) for the recipients the filter selects.
 	IncludeOperatorEvents bool `protobuf:"varint,6,opt,name=include_operator_events,json=includeOperatorEvents,proto3" json:"include_operator_events,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// An AIP-160 filter in the grammar of ListFeedbackEventsRequest.filter, over the same
+	// fields, ANDed with the fields above, e.g.
+	// `transport = "sftp" AND start_time >= "2024-01-01T00:00:00Z"`. Operator events are
+	// matched on recipient_id only.
+	Expression    string `protobuf:"bytes,7,opt,name=expression,proto3" json:"expression,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EventFilter) Reset() {
@@ -648,6 +653,13 @@ func (x *EventFilter) GetIncludeOperatorEvents() bool {
 		return x.IncludeOperatorEvents
 	}
 	return false
+}
+
+func (x *EventFilter) GetExpression() string {
+	if x != nil {
+		return x.Expression
+	}
+	return ""
 }
 
 // StreamFeedbackEventsRequest opens an event stream.
@@ -949,7 +961,7 @@ const file_backchannel_v1_feedback_service_proto_rawDesc = "" +
 	"\x06filter\x18\x03 \x01(\tR\x06filter\"\x7f\n" +
 	"\x1aListFeedbackEventsResponse\x129\n" +
 	"\x06events\x18\x01 \x03(\v2!.backchannel.v1.FeedbackSentEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x94\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb4\x02\n" +
 	"\vEventFilter\x12#\n" +
 	"\rrecipient_ids\x18\x01 \x03(\tR\frecipientIds\x12\x1f\n" +
 	"\vfeedback_id\x18\x02 \x01(\tR\n" +
@@ -957,7 +969,10 @@ const file_backchannel_v1_feedback_service_proto_rawDesc = "" +
 	"\alead_id\x18\x03 \x01(\tR\x06leadId\x12\x1b\n" +
 	"\tsource_id\x18\x04 \x01(\tR\bsourceId\x12Q\n" +
 	"\x13processing_statuses\x18\x05 \x03(\x0e2 .backchannel.v1.ProcessingStatusR\x12processingStatuses\x126\n" +
-	"\x17include_operator_events\x18\x06 \x01(\bR\x15includeOperatorEvents\"\xa9\x01\n" +
+	"\x17include_operator_events\x18\x06 \x01(\bR\x15includeOperatorEvents\x12\x1e\n" +
+	"\n" +
+	"expression\x18\a \x01(\tR\n" +
+	"expression\"\xa9\x01\n" +
 	"\x1bStreamFeedbackEventsRequest\x123\n" +
 	"\x06filter\x18\x01 \x01(\v2\x1b.backchannel.v1.EventFilterR\x06filter\x12#\n" +
 	"\fafter_cursor\x18\x02 \x01(\tH\x00R\vafterCursor\x12'\n" +

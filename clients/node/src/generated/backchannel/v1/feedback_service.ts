@@ -221,6 +221,13 @@ export interface EventFilter {
    * recipient disabled...) for the recipients the filter selects.
    */
   includeOperatorEvents: boolean;
+  /**
+   * An AIP-160 filter in the grammar of ListFeedbackEventsRequest.filter, over the same
+   * fields, ANDed with the fields above, e.g.
+   * `transport = "sftp" AND start_time >= "2024-01-01T00:00:00Z"`. Operator events are
+   * matched on recipient_id only.
+   */
+  expression: string;
 }
 
 /** StreamFeedbackEventsRequest opens an event stream. */
@@ -1070,6 +1077,7 @@ function createBaseEventFilter(): EventFilter {
     sourceId: "",
     processingStatuses: [],
     includeOperatorEvents: false,
+    expression: "",
   };
 }
 
@@ -1096,6 +1104,9 @@ export const EventFilter: MessageFns<EventFilter> = {
     }
     if (message.includeOperatorEvents !== false) {
       writer.uint32(48).bool(message.includeOperatorEvents);
+    }
+    if (message.expression !== "") {
+      writer.uint32(58).string(message.expression);
     }
     return writer;
   },
@@ -1171,6 +1182,14 @@ export const EventFilter: MessageFns<EventFilter> = {
             message.includeOperatorEvents = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.expression = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1215,6 +1234,7 @@ export const EventFilter: MessageFns<EventFilter> = {
         : isSet(object.include_operator_events)
         ? globalThis.Boolean(object.include_operator_events)
         : false,
+      expression: isSet(object.expression) ? globalThis.String(object.expression) : "",
     };
   },
 
@@ -1238,6 +1258,9 @@ export const EventFilter: MessageFns<EventFilter> = {
     if (message.includeOperatorEvents !== false) {
       obj.includeOperatorEvents = message.includeOperatorEvents;
     }
+    if (message.expression !== "") {
+      obj.expression = message.expression;
+    }
     return obj;
   },
 
@@ -1252,6 +1275,7 @@ export const EventFilter: MessageFns<EventFilter> = {
     message.sourceId = object.sourceId ?? "";
     message.processingStatuses = object.processingStatuses?.map((e) => e) || [];
     message.includeOperatorEvents = object.includeOperatorEvents ?? false;
+    message.expression = object.expression ?? "";
     return message;
   },
 };

@@ -323,6 +323,7 @@ class EventFilter(_message.Message):
     SOURCE_ID_FIELD_NUMBER: _builtins.int
     PROCESSING_STATUSES_FIELD_NUMBER: _builtins.int
     INCLUDE_OPERATOR_EVENTS_FIELD_NUMBER: _builtins.int
+    EXPRESSION_FIELD_NUMBER: _builtins.int
     feedback_id: _builtins.str
     """Only events for this feedback."""
     lead_id: _builtins.str
@@ -332,6 +333,12 @@ class EventFilter(_message.Message):
     include_operator_events: _builtins.bool
     """Also send operator events (recipient failing, circuit opened, delivery exhausted,
     recipient disabled...) for the recipients the filter selects.
+    """
+    expression: _builtins.str
+    """An AIP-160 filter in the grammar of ListFeedbackEventsRequest.filter, over the same
+    fields, ANDed with the fields above, e.g.
+    `transport = "sftp" AND start_time >= "2024-01-01T00:00:00Z"`. Operator events are
+    matched on recipient_id only.
     """
     @_builtins.property
     def recipient_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -350,10 +357,11 @@ class EventFilter(_message.Message):
         source_id: _builtins.str = ...,
         processing_statuses: _abc.Iterable[_event_pb2.ProcessingStatus.ValueType] | None = ...,
         include_operator_events: _builtins.bool = ...,
+        expression: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["feedback_id", b"feedback_id", "include_operator_events", b"include_operator_events", "lead_id", b"lead_id", "processing_statuses", b"processing_statuses", "recipient_ids", b"recipient_ids", "source_id", b"source_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expression", b"expression", "feedback_id", b"feedback_id", "include_operator_events", b"include_operator_events", "lead_id", b"lead_id", "processing_statuses", b"processing_statuses", "recipient_ids", b"recipient_ids", "source_id", b"source_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
