@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from conftest import RunningServer
 from support.delivery_calls import create_recipient, duration, receivers, send, servers
-from support.scripted_receiver import Answer, Arrival, ScriptedReceiver
+from support.scripted_receiver import Answer, Arrival, ScriptedReceiver, first_then, status
 
 from backchannel.v1 import recipient_pb2
 
@@ -148,3 +148,21 @@ async def test_freed_slots_are_refilled_before_every_attempt_in_flight_has_ended
             release.set()
 
     assert held >= 2
+
+
+async def test_a_sub_second_retry_delay_is_kept_with_the_default_poll_interval(
+    database_url: str,
+) -> None:
+    """Nothing announces a retry coming due; the process that scheduled it wakes for it,
+    rather than leaving it to its next poll (1 s by default)."""
+    async with servers(database_url, poll_interval_seconds=1.0) as [server], receivers() as [sink]:
+        sink.answer = first_then(status(500), status(204))
+        policy = recipient_pb2.RetryPolicy(retry_delays=[duration(0.1)], max_attempts=2)
+        await create_recipient(server, "acme", sink.url, retry_policy=policy)
+        await send(server, ["acme"])
+
+        await sink.wait_for(2, timeout=5.0)
+
+        first, retry = sink.arrivals
+        # 0.1 s +-20% jitter, plus recording and claiming; a poll would take up to 1 s.
+        assert retry.at - first.at < 0.5

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
+from aiohttp import web
 from conftest import RunningServer
 from support.delivery_calls import (
     create_recipient,
@@ -23,7 +24,7 @@ from support.delivery_calls import (
     stored_deliveries,
 )
 from support.polling import eventually
-from support.scripted_receiver import ScriptedReceiver, stall_then, status
+from support.scripted_receiver import Arrival, ScriptedReceiver, stall_then, status
 
 from backchannel.v1 import (
     event_pb2,
@@ -312,3 +313,39 @@ async def failing_recipient(
 async def _none_in_flight(database_url: str, recipient_id: str) -> bool:
     rows = await stored_deliveries(database_url, recipient_id)
     return all(r["state"] != "in_flight" for r in rows)
+
+
+async def test_an_open_circuit_recovers_for_a_recipient_that_accepts_only_retries(
+    database_url: str,
+) -> None:
+    """Endpoints that deduplicate by id refuse a webhook id the first time and take it when
+    it comes again. Probes must not always be first attempts, or the circuit of such a
+    recipient never closes while new feedback keeps coming."""
+    refused_once: set[str] = set()
+
+    async def refuse_the_first_time(arrival: Arrival, _request: web.Request) -> web.Response:
+        if arrival.webhook_id in refused_once:
+            return web.Response(status=204)
+        refused_once.add(arrival.webhook_id)
+        return web.Response(status=500)
+
+    async with servers(database_url, **breaker(0.3)) as [server], receivers() as [sink]:
+        sink.answer = refuse_the_first_time
+        await create_recipient(server, "acme", sink.url)
+
+        async def keep_sending() -> None:
+            while True:
+                await send(server, ["acme"])
+                await asyncio.sleep(0.05)
+
+        sending = asyncio.create_task(keep_sending())
+        try:
+            await recipient_where(server, "acme", circuit_open)
+
+            async def closed_again() -> bool:
+                events = await recorded_operator_events(database_url, "acme")
+                return "circuit_closed" in events[events.index("circuit_opened") :]
+
+            await eventually(closed_again, timeout=8.0)
+        finally:
+            sending.cancel()

@@ -12,6 +12,7 @@ from backchannel.delivery.admission import (
     CircuitVerdict,
     circuit_admission,
     limited_room,
+    probe_prefers_retry,
 )
 from backchannel.model import CircuitState, DeliveryLimits, TokenBucket
 
@@ -77,3 +78,9 @@ def test_both_limits_apply_together() -> None:
     room = limited_room(limits, TokenBucket(10.0, NOW), in_flight=1, wanted=5, now=NOW)
     assert room.room == 1
     assert room.bucket == TokenBucket(9.0, NOW)
+
+
+def test_circuit_probes_alternate_between_retries_and_first_attempts() -> None:
+    # open_count is 1 when the circuit first opens, and grows with each failed probe.
+    lanes = [probe_prefers_retry(open_count) for open_count in range(1, 5)]
+    assert lanes == [True, False, True, False]

@@ -48,6 +48,14 @@ def circuit_admission(
     return CircuitAdmission(CircuitVerdict.PROBE)
 
 
+def probe_prefers_retry(open_count: int) -> bool:
+    """Which lane a circuit's probe is taken from: probes alternate between retries (the
+    first probe after the circuit opens, and every other one) and first attempts, so a
+    recipient that refuses only one kind (an endpoint that takes an id only when it comes
+    again refuses every first attempt) still gets a probe it accepts."""
+    return open_count % 2 == 1
+
+
 @dataclass(frozen=True)
 class LimitedRoom:
     #: How many of the wanted deliveries may go now.

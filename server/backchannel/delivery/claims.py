@@ -10,7 +10,13 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from backchannel.delivery.admission import RECHECK, CircuitVerdict, circuit_admission, limited_room
+from backchannel.delivery.admission import (
+    RECHECK,
+    CircuitVerdict,
+    circuit_admission,
+    limited_room,
+    probe_prefers_retry,
+)
 from backchannel.model import ClaimedDelivery
 from backchannel.store.deliveries import (
     AdmissionClaim,
@@ -100,12 +106,16 @@ async def _admit(
             continue
         if circuit.verdict is CircuitVerdict.PROBE:
             # One probe goes; the rest wait for its outcome.
-            won = await claim.start_circuit_probe(
+            probe = None
+            if await claim.start_circuit_probe(
                 recipient_id, now + timedelta(seconds=lease_seconds)
-            )
-            postponed += [(i, now + RECHECK) for i in (ids[1:] if won else ids)]
-            if won:
-                admitted.append(ids[0])
+            ):
+                probe = await claim.probe_delivery(
+                    recipient_id, probe_prefers_retry(first.open_count)
+                )
+            postponed += [(i, now + RECHECK) for i in ids if i != probe]
+            if probe is not None:
+                admitted.append(probe)
             continue
         limits = first.limits
         if limits.max_per_second > 0 or limits.max_concurrency > 0:

@@ -3,13 +3,17 @@ that writes what became of each attempt, wired from the settings."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from backchannel.delivery.attempt import AttemptSettings
 from backchannel.delivery.dispatcher import Dispatcher
 from backchannel.delivery.health import BreakerPolicy, health_updater
 from backchannel.delivery.recorder import AttemptRecorder
+from backchannel.delivery.retry_alarm import RetryAlarm
 from backchannel.ids import worker_id
+from backchannel.model import AttemptOutcome, DeliveryState
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.settings import Settings
 
@@ -23,7 +27,10 @@ class DeliveryEngine:
             open_seconds=s.circuit_open_seconds,
             auto_disable_after_seconds=s.auto_disable_after_seconds,
         )
-        self._recorder = AttemptRecorder(pool, health_updater(breaker, worker))
+        self._retry_alarm = RetryAlarm(self.wake)
+        self._recorder = AttemptRecorder(
+            pool, health_updater(breaker, worker), on_recorded=self._retries_scheduled
+        )
         self._dispatcher = Dispatcher(
             pool,
             plugins,
@@ -43,6 +50,13 @@ class DeliveryEngine:
         )
         self._grace = s.shutdown_grace_seconds
 
+    def _retries_scheduled(self, outcomes: Sequence[AttemptOutcome]) -> None:
+        self._retry_alarm.add(
+            outcome.next_attempt_time
+            for outcome in outcomes
+            if outcome.new_state == DeliveryState.PENDING and outcome.next_attempt_time
+        )
+
     def start(self) -> None:
         self._recorder.start()
         self._dispatcher.start()
@@ -56,3 +70,4 @@ class DeliveryEngine:
         records them, hands the rest back."""
         await self._dispatcher.stop(self._grace)
         await self._recorder.stop()
+        self._retry_alarm.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
@@ -28,9 +28,16 @@ _MAX_BATCH = 500
 
 
 class AttemptRecorder:
-    def __init__(self, pool: asyncpg.Pool, update_health: HealthUpdater) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        update_health: HealthUpdater,
+        on_recorded: Callable[[Sequence[AttemptOutcome]], None] | None = None,
+    ) -> None:
+        """``on_recorded`` is told of outcomes once they are committed."""
         self._pool = pool
         self._update_health = update_health
+        self._on_recorded = on_recorded
         self._queue: asyncio.Queue[AttemptOutcome] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -130,3 +137,5 @@ class AttemptRecorder:
                 ]
             await recording.write(events, updated, outcomes)
         count_recorded_attempts(outcomes)
+        if self._on_recorded is not None:
+            self._on_recorded(outcomes)

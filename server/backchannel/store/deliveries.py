@@ -71,6 +71,8 @@ class Candidate:
     is_retry: bool
     circuit_state: CircuitState | None
     open_until: datetime | None
+    #: How many times the circuit opened since it was last closed.
+    open_count: int
     limits: DeliveryLimits
 
 
@@ -110,6 +112,7 @@ class AdmissionClaim:
                     None if row["circuit_state"] is None else CircuitState(row["circuit_state"])
                 ),
                 open_until=row["open_until"],
+                open_count=row["open_count"] or 0,
                 limits=DeliveryLimits(row["max_per_second"], row["burst"], row["max_concurrency"]),
             )
             for row in rows
@@ -125,6 +128,17 @@ class AdmissionClaim:
             probe_lease_until=probe_lease_until,
         )
         return won is not None
+
+    async def probe_delivery(self, recipient_id: str, prefer_retry: bool) -> str | None:
+        """The due delivery the recipient's probe sends (see select_circuit_probe), locked
+        for this claim; None when none is due."""
+        found: str | None = await fetchval(
+            self._connection,
+            "select_circuit_probe",
+            recipient_id=recipient_id,
+            prefer_retry=prefer_retry,
+        )
+        return found
 
     async def lock_token_bucket(self, recipient_id: str, bucket_size: int) -> TokenBucket:
         """The recipient's token bucket (full when it has none yet), locked: replicas take

@@ -25,7 +25,7 @@ WITH live AS MATERIALIZED (
     FOR UPDATE OF d SKIP LOCKED
 )
 SELECT due.id, due.recipient_id, due.attempt_count, r.max_per_second, r.burst,
-       r.max_concurrency, h.circuit_state, h.open_until
+       r.max_concurrency, h.circuit_state, h.open_until, h.open_count
 FROM due
 JOIN recipients r ON r.id = due.recipient_id
 LEFT JOIN recipient_health h ON h.recipient_id = due.recipient_id
