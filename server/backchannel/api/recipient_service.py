@@ -22,6 +22,7 @@ from backchannel.api.errors import ApiError, Violations, not_found
 from backchannel.api.validation import RECIPIENT_ID, validate_recipient
 from backchannel.plugin import Formatter, ProbeStep, Transport
 from backchannel.recipient_directory import RecipientDirectory
+from backchannel.redaction import Redactor
 from backchannel.store import recipients as recipient_store
 from backchannel.store.deliveries import health_of_recipients
 from backchannel.store.records import RecipientRecord
@@ -274,6 +275,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             )
         except TimeoutError:
             steps = [ProbeStep("deadline", False, f"no result within {_PROBE_DEADLINE:g} s")]
+        steps = Redactor.for_settings(settings, secrets).steps(steps)
         return recipient_service_pb2.TestRecipientResponse(
             passed=bool(steps) and all(s.passed for s in steps),
             steps=[

@@ -20,13 +20,12 @@ from backchannel.feedback_document import feedback_document
 from backchannel.ids import new_id
 from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
 from backchannel.plugin_host import LoadedPlugins
+from backchannel.redaction import RedactorCache
 from backchannel.store.records import ORIGIN, AttemptOutcome, ClaimedDelivery, EventRecord
 from backchannel.telemetry import current_traceparent, span_context_of, unsampled_root_span
 from backchannel.v1 import feedback_pb2
 
 log = logging.getLogger(__name__)
-
-EXCERPT_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,10 @@ def _linked_context(traceparent: str | None) -> list[Link]:
 
 
 async def perform_attempt(
-    claimed: ClaimedDelivery, plugins: LoadedPlugins, settings: AttemptSettings
+    claimed: ClaimedDelivery,
+    plugins: LoadedPlugins,
+    settings: AttemptSettings,
+    redactors: RedactorCache,
 ) -> AttemptOutcome:
     recipient = claimed.recipient
     feedback = feedback_pb2.Feedback.FromString(claimed.record)
@@ -113,13 +115,21 @@ async def perform_attempt(
                     document=document,
                 )
                 result = await _send(transport.send(message), settings.send_deadline)
+        # Whatever the transport returned is masked and cleaned here, before a span, an
+        # event or a log line sees it: a transport that forgets cannot leak a secret.
+        result = redactors.get(
+            recipient.id,
+            recipient.revision,
+            recipient.transport_settings,
+            recipient.secret_settings,
+        ).result(result)
         latency = time.perf_counter() - started
         end_wall = datetime.now(UTC)
         span.set_attribute("backchannel.succeeded", result.succeeded)
         if result.remote_code is not None:
             span.set_attribute("backchannel.remote_code", result.remote_code)
         if not result.succeeded:
-            span.set_status(Status(StatusCode.ERROR, result.response_excerpt[:EXCERPT_LIMIT]))
+            span.set_status(Status(StatusCode.ERROR, result.response_excerpt))
         span_context = span.get_span_context()
     policy = RetryPolicy.for_recipient(
         recipient, settings.retry_schedule, settings.throttle_min_delay
@@ -146,8 +156,8 @@ async def perform_attempt(
         aggregation_level="individual",
         processing_status=step.processing_status,
         response_code=result.remote_code or 0,
-        response_excerpt=result.response_excerpt[:EXCERPT_LIMIT],
-        remote_id=(result.remote_id or "")[:EXCERPT_LIMIT],
+        response_excerpt=result.response_excerpt,
+        remote_id=result.remote_id or "",
         start_time=start_wall,
         end_time=end_wall,
         latency_us=int(latency * 1_000_000),
