@@ -20,7 +20,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from decimal import Decimal
+from typing import Any, Literal, Protocol, Required, TypedDict, runtime_checkable
 
 import pluggy
 
@@ -38,6 +39,77 @@ class FieldProblem:
 
     field: str
     description: str
+
+
+FeedbackKind = Literal[
+    "conversion", "return", "quality", "disposition", "attribution", "unspecified"
+]
+
+
+class Outcome(TypedDict, total=False):
+    """What became of the lead: ``status`` as the caller words it (``converted``, ``sold``)."""
+
+    status: str
+    #: When it converted, RFC 3339 in UTC.
+    conversion_date: str
+    #: Money stays a Decimal, so no transport or formatter ever rounds it.
+    value: Decimal
+    #: ISO 4217 code of ``value``.
+    currency: str
+    product: str
+
+
+class ReturnDetails(TypedDict, total=False):
+    reason_code: str
+    reason_text: str
+    #: RFC 3339 in UTC.
+    return_date: str
+
+
+class Attribution(TypedDict, total=False):
+    campaign: str
+    creative: str
+    keyword: str
+    #: Affiliate sub-ids by name; they often carry click or user ids (personal data).
+    sub_ids: dict[str, str]
+
+
+class Consent(TypedDict, total=False):
+    provider: str
+    reference: str
+
+
+#: The canonical document of one feedback record, as the host builds it for every formatter
+#: and hands it to transports in ``OutboundMessage.document``. Only what is set is present:
+#: an empty value ("", 0 money, no scores...) is left out at every level. Timestamps are
+#: RFC 3339 text in UTC.
+FeedbackDocument = TypedDict(
+    "FeedbackDocument",
+    {
+        "feedback_id": str,
+        "kind": Required[FeedbackKind],
+        "lead_id": str,
+        "source_id": str,
+        "flow_id": str,
+        "event_id": str,
+        "click_id": str,
+        "transaction_id": str,
+        #: When the caller says the feedback happened.
+        "feedback_date": str,
+        #: When Backchannel accepted it; the same on every attempt.
+        "accepted_at": str,
+        "outcome": Outcome,
+        "return": ReturnDetails,
+        #: ``overall_score`` and any dimensions by name (``data_quality``...): whole scores
+        #: are ints, others floats.
+        "quality": dict[str, int | float],
+        "attribution": Attribution,
+        "consents": list[Consent],
+        #: The caller's own attributes: any JSON object.
+        "attributes": dict[str, Any],
+    },
+    total=False,
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +131,7 @@ class Formatter(Protocol):
         """Problems with a recipient's format options; empty when they are usable."""
         ...
 
-    def render(self, document: Mapping[str, Any], options: Mapping[str, Any]) -> RenderedContent:
+    def render(self, document: FeedbackDocument, options: Mapping[str, Any]) -> RenderedContent:
         """Renders one feedback document (the canonical JSON shape of a feedback record).
         ``options`` are the recipient's format options, read-only: the same mapping for
         every render of one revision of a recipient, so what is read from them may be kept
@@ -95,6 +167,9 @@ class OutboundMessage:
     #: A dotted event name, e.g. ``feedback.conversion``.
     event_type: str
     content: RenderedContent
+    #: The canonical feedback document the content was rendered from, for file names,
+    #: subjects and summaries.
+    document: FeedbackDocument
     #: The recipient's transport settings (not secret). Read-only: every message to one
     #: revision of a recipient carries the same mapping objects, so a transport may keep
     #: what it parsed from them keyed by their identity (holding on to the mappings).
@@ -104,9 +179,6 @@ class OutboundMessage:
     secrets: Mapping[str, Any]
     #: W3C trace context of the attempt, to propagate where the protocol allows.
     traceparent: str | None = None
-    #: The canonical feedback document the content was rendered from (lead_id, source_id,
-    #: kind, outcome, quality, attribution...), for file names, subjects and summaries.
-    document: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -194,14 +266,20 @@ class HookSpecs:
 
 
 __all__ = [
+    "Attribution",
+    "Consent",
     "DeliveryResult",
+    "FeedbackDocument",
+    "FeedbackKind",
     "FieldProblem",
     "Formatter",
     "OutboundMessage",
+    "Outcome",
     "ProbeStep",
     "RegisterFormatter",
     "RegisterTransport",
     "RenderedContent",
+    "ReturnDetails",
     "Transport",
     "TransportContext",
     "hookimpl",

@@ -150,6 +150,7 @@ def message(
         attempt=1,
         event_type="feedback.conversion",
         content=RenderedContent(body=body, content_type="application/json", file_extension="json"),
+        document={"feedback_id": "fb_1", "kind": "conversion"},
         settings=plain,
         secrets=dict(secrets or {}),
         traceparent=traceparent,

@@ -141,6 +141,7 @@ class WebhookTransport:
                 attempt=1,
                 event_type="backchannel.test",
                 content=RenderedContent(body, "application/json", "json"),
+                document={"kind": "unspecified"},
                 settings=settings,
                 secrets=secrets,
             )

@@ -79,13 +79,13 @@ class FormatterConformance:
     ) -> None:
         options = _options(request)
         first = formatter.render(SAMPLE_DOCUMENTS[sample], options)
-        again = formatter.render(copy.deepcopy(dict(SAMPLE_DOCUMENTS[sample])), options)
+        again = formatter.render(copy.deepcopy(SAMPLE_DOCUMENTS[sample]), options)
         assert first == again
 
     def test_rendering_leaves_the_document_unchanged(
         self, request: pytest.FixtureRequest, formatter: Formatter
     ) -> None:
-        document = copy.deepcopy(dict(SAMPLE_DOCUMENTS["unicode"]))
+        document = copy.deepcopy(SAMPLE_DOCUMENTS["unicode"])
         formatter.render(document, _options(request))
         assert document == SAMPLE_DOCUMENTS["unicode"]
 
