@@ -17,20 +17,22 @@ transmits and answers with a :class:`DeliveryResult`; a formatter only renders.
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol, Required, TypedDict, runtime_checkable
 
+import aiohttp
 import pluggy
+
+from backchannel import outbound
+from backchannel.outbound import IPAddress, IPNetwork
 
 PROJECT_NAME = "backchannel"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,10 @@ class Formatter(Protocol):
 
 @dataclass(frozen=True)
 class TransportContext:
-    """What the host tells a transport when it starts."""
+    """What the host tells a transport when it starts, and the only way it should open
+    connections: :meth:`resolve`, :meth:`connect` and :meth:`http_connector` refuse
+    loopback, private, link-local and cloud-metadata destinations (unless an operator
+    allowlisted them) and pin the address they checked."""
 
     #: Networks outbound connections may reach even though they are loopback, private,
     #: link-local or metadata addresses. Empty in production unless an operator adds some.
@@ -152,6 +157,29 @@ class TransportContext:
     connect_timeout: float = 5.0
     #: Default total timeout for one transmission, seconds, when a recipient sets none.
     total_timeout: float = 15.0
+
+    def refusal_reason(self, address: IPAddress | str) -> str | None:
+        """Why a connection to ``address`` is refused (``"loopback"``...), or None."""
+        return outbound.refusal_reason(address, self.allowed_networks)
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses of ``host`` that may be reached: connect to one of these, not to
+        the name. Raises ``DestinationRefused`` when there is none, ``OSError`` when the
+        name does not resolve."""
+        return await outbound.admitted_addresses(host, port, self.allowed_networks)
+
+    async def connect(self, host: str, port: int) -> socket.socket:
+        """A connected, non-blocking TCP socket to an address of ``host`` that may be
+        reached (bound its time yourself). Raises as :meth:`resolve` does, or the
+        ``OSError`` of the last address tried."""
+        return await outbound.connect(host, port, self.allowed_networks)
+
+    def http_connector(self, **options: Any) -> aiohttp.TCPConnector:
+        """An aiohttp connector for a ``ClientSession`` whose every connection goes to an
+        address that may be reached, names and address literals alike; ``options`` are
+        ``aiohttp.TCPConnector``'s (``limit``...). A refusal surfaces as an
+        ``aiohttp.ClientConnectorError`` whose ``os_error`` is ``DestinationRefused``."""
+        return outbound.http_connector(self.allowed_networks, **options)
 
 
 @dataclass(frozen=True)
@@ -273,6 +301,7 @@ __all__ = [
     "FeedbackKind",
     "FieldProblem",
     "Formatter",
+    "IPNetwork",
     "OutboundMessage",
     "Outcome",
     "ProbeStep",

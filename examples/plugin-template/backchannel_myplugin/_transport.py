@@ -7,7 +7,6 @@ Replace each TODO with your protocol and keep the suite green.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,11 +22,10 @@ from backchannel.plugin import (
 )
 from backchannel.plugin_support import (
     EXCERPT_CHARS,
-    DestinationRefused,
     is_retryable_status,
-    refusal_reason,
     setting_name_problems,
 )
+from backchannel.plugin_support.aiohttp import destination_refusal
 
 # TODO: the settings your transport reads. Secrets (passwords, tokens, URLs that carry a
 # credential) go in SECRET_SETTINGS and are refused in plain settings.
@@ -64,7 +62,12 @@ class MyTransport:
     async def start(self, context: TransportContext) -> None:
         """Called once before the first send: open what you reuse (sessions, pools)."""
         self._context = context
-        self._session = aiohttp.ClientSession(headers={"user-agent": context.user_agent})
+        # The host's connector refuses loopback, private, link-local and metadata
+        # addresses (unless an operator allowlisted them) wherever a connection is made.
+        self._session = aiohttp.ClientSession(
+            connector=context.http_connector(),
+            headers={"user-agent": context.user_agent},
+        )
 
     async def aclose(self) -> None:
         """Called once at shutdown."""
@@ -79,9 +82,6 @@ class MyTransport:
             fields = ", ".join(problem.field for problem in problems)
             return DeliveryResult(succeeded=False, response_excerpt=f"invalid settings: {fields}")
         url = URL(message.settings["url"])
-        refused = await self._refusal(url.host or "")
-        if refused:
-            return DeliveryResult(succeeded=False, response_excerpt=refused)
         # TODO: transmit with your protocol. Keep the delivery id (stable across retries)
         # where the remote can see it, so it can drop duplicates.
         headers = {
@@ -102,30 +102,11 @@ class MyTransport:
         steps = [ProbeStep("settings", True, "the settings are complete")]
         # TODO: the cheapest real check your protocol has (log in, list, a test message).
         url = URL(settings["url"])
-        refused = await self._refusal(url.host or "")
-        if refused:
-            return [*steps, ProbeStep("destination", False, refused)]
-        steps.append(ProbeStep("destination", True, f"{url.host} may be reached"))
         headers = {"authorization": f"Bearer {secrets['token']}"}
         result = await self._post(url, b"", headers, method="HEAD")
         if result.succeeded:
             return [*steps, ProbeStep("connect", True, f"{url.host} answered")]
         return [*steps, ProbeStep("connect", False, result.response_excerpt)]
-
-    async def _refusal(self, host: str) -> str | None:
-        """Why ``host`` may not be reached: loopback, private, link-local and metadata
-        addresses need an ``allowed_networks`` entry. (Checked before connecting; to pin the
-        checked address where aiohttp connects, use ``GuardedResolver`` from
-        ``backchannel.plugin_support.aiohttp``, as examples/slack does.)"""
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-        except OSError:
-            return None  # the send itself reports the DNS failure, retryably
-        for info in infos:
-            reason = refusal_reason(str(info[4][0]), self._context.allowed_networks)
-            if reason is not None:
-                return str(DestinationRefused(reason))
-        return None
 
     async def _post(
         self, url: URL, body: bytes, headers: Mapping[str, str], method: str = "POST"
@@ -142,6 +123,9 @@ class MyTransport:
                 text = (await response.content.read(4096)).decode("utf-8", errors="replace")
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            refused = destination_refusal(error)
+            if refused is not None:
+                return DeliveryResult(succeeded=False, response_excerpt=str(refused))
             # Never put the URL or a token in an excerpt.
             return DeliveryResult(
                 succeeded=False,

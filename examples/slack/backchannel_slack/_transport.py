@@ -18,16 +18,11 @@ from backchannel.plugin import (
 )
 from backchannel.plugin_support import (
     EXCERPT_CHARS,
-    DestinationRefused,
     is_retryable_status,
     mask,
     parse_retry_after,
 )
-from backchannel.plugin_support.aiohttp import (
-    GuardedResolver,
-    destination_refusal,
-    refuse_address_literal,
-)
+from backchannel.plugin_support.aiohttp import destination_refusal
 
 from ._message import probe_payload, slack_payload
 from ._settings import SECRET_SETTINGS, SlackSettings, read_settings
@@ -54,10 +49,10 @@ class SlackTransport:
 
     async def start(self, context: TransportContext) -> None:
         self._context = context
-        resolver = GuardedResolver(aiohttp.ThreadedResolver(), context.allowed_networks)
-        connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
+        # The host's connector refuses loopback, private and metadata addresses (unless
+        # allowlisted) wherever a connection is made.
         self._session = aiohttp.ClientSession(
-            connector=connector,
+            connector=context.http_connector(use_dns_cache=False),
             cookie_jar=aiohttp.DummyCookieJar(),
             headers={"user-agent": context.user_agent},
         )
@@ -100,10 +95,6 @@ class SlackTransport:
     ) -> DeliveryResult:
         if self._session is None:
             raise RuntimeError("the slack transport was not started")
-        try:
-            refuse_address_literal(settings.url, self._context.allowed_networks)
-        except DestinationRefused as refused:
-            return DeliveryResult(succeeded=False, response_excerpt=str(refused))
         body = json.dumps(payload, ensure_ascii=False).encode()
         timeout = aiohttp.ClientTimeout(
             total=settings.timeout or self._context.total_timeout,

@@ -152,7 +152,7 @@ class EmailTransport:
             settings,
             progress,
             tls_context=self._tls_contexts.get(settings.server),
-            allowed_networks=self._context.allowed_networks,
+            context=self._context,
             connect_timeout=connect_timeout,
             timeout=timeout,
             local_hostname=await self._ehlo_name(),

@@ -8,15 +8,13 @@ credentials are the recipient's secrets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import asyncssh
 
-from backchannel.plugin import IPNetwork
+from backchannel.plugin import TransportContext
 
-from ._destination import pinned_address
 from ._settings import Account
 
 #: Seconds without traffic after which a keepalive checks that an idle connection lives.
@@ -61,12 +59,15 @@ async def open_session(
     account: Account,
     *,
     connect_timeout: float,
-    allowed_networks: Sequence[IPNetwork],
+    context: TransportContext,
 ) -> Session:
-    """A logged-in SSH connection with an SFTP session; raises :class:`OpenFailed`."""
+    """A logged-in SSH connection with an SFTP session; raises :class:`OpenFailed`.
+
+    The host is resolved once and checked by the host's guard (``context.resolve``); the
+    connection goes to the address that was checked."""
     client = _Client()
     try:
-        address = await pinned_address(account.host, account.port, allowed_networks)
+        [address, *_] = await context.resolve(account.host, account.port)
         connection = await asyncssh.connect(
             address,
             account.port,

@@ -127,7 +127,7 @@ class SftpTransport:
                 session = await open_session(
                     account,
                     connect_timeout=connect_timeout,
-                    allowed_networks=self._context.allowed_networks,
+                    context=self._context,
                 )
         except (OpenFailed, TimeoutError) as error:
             stage = error.stage if isinstance(error, OpenFailed) else "connect"
@@ -180,7 +180,7 @@ class SftpTransport:
             open_session,
             account,
             connect_timeout=connect_timeout,
-            allowed_networks=self._context.allowed_networks,
+            context=self._context,
         )
         for attempt in (1, 2):
             pooled, reused = await pool.acquire(account.pool_key, opener)

@@ -20,11 +20,7 @@ from backchannel.plugin import (
     TransportContext,
 )
 from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, SettingsMemo, excerpt
-from backchannel.plugin_support.aiohttp import (
-    GuardedResolver,
-    read_bounded,
-    refuse_address_literal,
-)
+from backchannel.plugin_support.aiohttp import read_bounded
 
 from ._card import feedback_message, probe_message
 from ._outcome import TARGET, error_result, response_result
@@ -60,10 +56,9 @@ class TeamsTransport:
         if self._session is not None:
             raise RuntimeError("the teams transport is already started")
         self._context = context
-        resolver = GuardedResolver(aiohttp.ThreadedResolver(), context.allowed_networks)
-        connector = aiohttp.TCPConnector(resolver=resolver, limit=self._max_connections)
+        # The host's connector refuses destinations it does not allow, at every connect.
         self._session = aiohttp.ClientSession(
-            connector=connector,
+            connector=context.http_connector(limit=self._max_connections),
             cookie_jar=aiohttp.DummyCookieJar(),
             # Uncompressed answers keep the bounded read of a response body bounded.
             skip_auto_headers=("Accept-Encoding",),
@@ -144,7 +139,6 @@ class TeamsTransport:
             )
         await asyncio.sleep(wait)
         try:
-            refuse_address_literal(workflow.url, self._context.allowed_networks)
             async with session.post(
                 workflow.url,
                 data=body,

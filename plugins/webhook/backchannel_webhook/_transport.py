@@ -19,11 +19,7 @@ from backchannel.plugin import (
     TransportContext,
 )
 from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, SettingsMemo, excerpt
-from backchannel.plugin_support.aiohttp import (
-    GuardedResolver,
-    read_bounded,
-    refuse_address_literal,
-)
+from backchannel.plugin_support.aiohttp import read_bounded
 
 from ._outcome import error_result, response_result
 from ._settings import SECRET_SETTINGS, Endpoint, read_endpoint
@@ -57,11 +53,9 @@ class WebhookTransport:
         if self._session is not None:
             raise RuntimeError("the webhook transport is already started")
         self._context = context
-        resolver = GuardedResolver(aiohttp.ThreadedResolver(), context.allowed_networks)
-        connector = aiohttp.TCPConnector(
-            resolver=resolver,
-            limit=self._max_connections,
-            limit_per_host=self._max_connections_per_host,
+        # The host's connector refuses destinations it does not allow, at every connect.
+        connector = context.http_connector(
+            limit=self._max_connections, limit_per_host=self._max_connections_per_host
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -92,7 +86,6 @@ class WebhookTransport:
         timeout = endpoint.timeout or self._context.total_timeout
         target = _target(endpoint)
         try:
-            refuse_address_literal(endpoint.url, self._context.allowed_networks)
             async with session.post(
                 endpoint.url,
                 data=body,

@@ -1,7 +1,8 @@
 """Helpers a transport plugin may use, so that every transport guards, masks and words
 things the same way. Part of the public plugin API, like :mod:`backchannel.plugin`.
 
-- Outbound address guard: :func:`refusal_reason`, :func:`is_allowlisted`,
+- Outbound address guard, as the host applies it in ``TransportContext.resolve``,
+  ``connect`` and ``http_connector``: :func:`refusal_reason`, :func:`is_allowlisted`,
   :func:`address_literal`, :func:`looks_like_address_literal`, :class:`DestinationRefused`.
 - HTTP answers: :func:`parse_retry_after`, :func:`is_retryable_status`, :func:`excerpt`,
   :func:`mask`, :func:`remote_id`.
@@ -14,7 +15,7 @@ resolver and error descriptions in :mod:`backchannel.plugin_support.aiohttp`.
 
 from __future__ import annotations
 
-from ._addresses import (
+from backchannel.outbound import (
     DestinationRefused,
     IPAddress,
     address_literal,
@@ -23,6 +24,7 @@ from ._addresses import (
     looks_like_address_literal,
     refusal_reason,
 )
+
 from ._http_answers import (
     EXCERPT_CHARS,
     MASK,
