@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import functools
 import re
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -192,29 +191,3 @@ class Redactor:
             FieldProblem(problem.field, self.text(problem.description, PROBE_TEXT_CHARS))
             for problem in problems
         ]
-
-
-class RedactorCache:
-    """One :class:`Redactor` per recipient revision: every change to a recipient bumps its
-    revision, so the spellings of its secrets are worked out once per revision."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._redactors: OrderedDict[tuple[str, int], Redactor] = OrderedDict()
-
-    def get(
-        self,
-        recipient_id: str,
-        revision: int,
-        settings: Mapping[str, Any],
-        secrets: Mapping[str, Any],
-    ) -> Redactor:
-        key = (recipient_id, revision)
-        redactor = self._redactors.get(key)
-        if redactor is None:
-            redactor = self._redactors[key] = Redactor.for_settings(settings, secrets)
-            if len(self._redactors) > self._size:
-                self._redactors.popitem(last=False)
-        else:
-            self._redactors.move_to_end(key)
-        return redactor

@@ -7,7 +7,7 @@ import base64
 from urllib.parse import quote
 
 from backchannel.plugin import DeliveryResult, FieldProblem, ProbeStep
-from backchannel.redaction import MASK, Redactor, RedactorCache, secret_spellings
+from backchannel.redaction import MASK, Redactor, secret_spellings
 
 
 def b64(text: str) -> str:
@@ -85,10 +85,3 @@ def test_probe_steps_and_problems_are_masked() -> None:
     assert step == ProbeStep("connect", False, f"refused {MASK}")
     [problem] = redactor.problems([FieldProblem("secret_settings.token", "tok-abcdefgh is bad")])
     assert problem.description == f"{MASK} is bad"
-
-
-def test_redactors_are_kept_per_recipient_revision() -> None:
-    cache = RedactorCache(size=2)
-    first = cache.get("acme", 1, {}, {"token": "tok-abcdefgh"})
-    assert cache.get("acme", 1, {}, {"token": "changed-but-same-revision"}) is first
-    assert cache.get("acme", 2, {}, {"token": "tok-other-123"}) is not first

@@ -4,7 +4,7 @@ Templates see every field of the canonical feedback document at the top level
 (``lead_id``, ``outcome.value``, ``return.reason_code``...). A field the feedback lacks is
 ``None``, which prints as nothing, so a template that renders against :data:`SAMPLE_DOCUMENT`
 renders against every real document; a name the document can never have (a typo) is an
-error, found by ``check_settings`` rather than at send time.
+error, found when the recipient is saved rather than at send time.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ _SKELETON: Final[Mapping[str, Any]] = {
     name: _empty(kind) for name, kind in get_type_hints(FeedbackDocument).items()
 } | {"quality": dict.fromkeys(USUAL_QUALITY_SCORES)}
 
-#: A conversion with every field set: what ``check_settings`` renders templates against.
+#: A conversion with every field set: what templates are checked against when a recipient is
+#: saved.
 SAMPLE_DOCUMENT: Final[FeedbackDocument] = {
     "feedback_id": "fb_01hzysample0000000000000",
     "kind": "conversion",

@@ -15,7 +15,7 @@ import asyncssh
 
 from backchannel.plugin import TransportContext
 
-from ._settings import Account
+from ._settings import SftpSettings
 
 #: Seconds without traffic after which a keepalive checks that an idle connection lives.
 KEEPALIVE_INTERVAL_SECONDS = 10.0
@@ -56,7 +56,7 @@ class _Client(asyncssh.SSHClient):
 
 
 async def open_session(
-    account: Account,
+    account: SftpSettings,
     *,
     connect_timeout: float,
     context: TransportContext,
@@ -73,7 +73,7 @@ async def open_session(
             account.port,
             # Host keys are matched against the name the recipient gave, not the address.
             host_key_alias=account.host,
-            known_hosts=account.known_hosts,
+            known_hosts=account.known_hosts.trusted,
             x509_trusted_certs=None,
             username=account.username,
             password=account.password,

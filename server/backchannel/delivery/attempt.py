@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -20,7 +18,7 @@ from backchannel.feedback_document import feedback_document
 from backchannel.ids import new_id
 from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
 from backchannel.plugin_host import LoadedPlugins
-from backchannel.redaction import RedactorCache
+from backchannel.recipient_transport import PreparedRecipients
 from backchannel.store.records import ORIGIN, AttemptOutcome, ClaimedDelivery, EventRecord
 from backchannel.telemetry import current_traceparent, span_context_of, unsampled_root_span
 from backchannel.v1 import feedback_pb2
@@ -54,7 +52,7 @@ async def perform_attempt(
     claimed: ClaimedDelivery,
     plugins: LoadedPlugins,
     settings: AttemptSettings,
-    redactors: RedactorCache,
+    prepared_recipients: PreparedRecipients,
 ) -> AttemptOutcome:
     recipient = claimed.recipient
     feedback = feedback_pb2.Feedback.FromString(claimed.record)
@@ -109,20 +107,19 @@ async def perform_attempt(
                     attempt=claimed.attempt,
                     event_type=f"feedback.{feedback_document_kind(feedback)}",
                     content=content,
-                    settings=recipient.transport_settings,
-                    secrets=recipient.secret_settings,
-                    traceparent=current_traceparent(),
                     document=document,
+                    traceparent=current_traceparent(),
                 )
-                result = await _send(transport.send(message), settings.send_deadline)
-        # Whatever the transport returned is masked and cleaned here, before a span, an
-        # event or a log line sees it: a transport that forgets cannot leak a secret.
-        result = redactors.get(
-            recipient.id,
-            recipient.revision,
-            recipient.transport_settings,
-            recipient.secret_settings,
-        ).result(result)
+                prepared = prepared_recipients.get(
+                    recipient.id,
+                    recipient.revision,
+                    transport,
+                    recipient.transport_settings,
+                    recipient.secret_settings,
+                )
+                # Redacted there, before a span, an event or a log line sees it: a
+                # transport that forgets to mask cannot leak a secret.
+                result = await prepared.send(message, settings.send_deadline)
         latency = time.perf_counter() - started
         end_wall = datetime.now(UTC)
         span.set_attribute("backchannel.succeeded", result.succeeded)
@@ -185,22 +182,3 @@ async def perform_attempt(
 
 def feedback_document_kind(feedback: feedback_pb2.Feedback) -> str:
     return feedback_pb2.FeedbackKind.Name(feedback.kind).removeprefix("FEEDBACK_KIND_").lower()
-
-
-async def _send(sending: Any, deadline: float) -> DeliveryResult:
-    try:
-        async with asyncio.timeout(deadline):
-            result: DeliveryResult = await sending
-        return result
-    except TimeoutError:
-        return DeliveryResult(
-            succeeded=False, retryable=True, response_excerpt="no answer before the deadline"
-        )
-    except Exception as error:
-        # A transport should return failures, not raise them; the message may hold secrets.
-        log.warning("transport raised %s", type(error).__name__)
-        return DeliveryResult(
-            succeeded=False,
-            retryable=True,
-            response_excerpt=f"transport error ({type(error).__name__})",
-        )

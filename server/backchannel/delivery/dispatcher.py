@@ -19,7 +19,7 @@ from backchannel.background import cancelling, stop_task
 from backchannel.delivery.attempt import AttemptSettings, perform_attempt
 from backchannel.delivery.recorder import AttemptRecorder
 from backchannel.plugin_host import LoadedPlugins
-from backchannel.redaction import RedactorCache
+from backchannel.recipient_transport import PreparedRecipients
 from backchannel.store import deliveries as delivery_store
 from backchannel.store.database import DATABASE_ERRORS
 from backchannel.store.records import ClaimedDelivery
@@ -47,7 +47,7 @@ class Dispatcher:
     ) -> None:
         self._pool = pool
         self._recipient_revisions = delivery_store.RecipientRevisions()
-        self._redactors = RedactorCache()
+        self._prepared = PreparedRecipients()
         self._plugins = plugins
         self._recorder = recorder
         self._attempt_settings = attempt_settings
@@ -210,7 +210,7 @@ class Dispatcher:
     async def _attempt(self, delivery: ClaimedDelivery) -> None:
         try:
             outcome = await perform_attempt(
-                delivery, self._plugins, self._attempt_settings, self._redactors
+                delivery, self._plugins, self._attempt_settings, self._prepared
             )
         except Exception:
             log.exception("attempt of delivery %s failed unexpectedly", delivery.delivery_id)

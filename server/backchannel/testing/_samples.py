@@ -119,8 +119,6 @@ def sample_content(document: FeedbackDocument) -> RenderedContent:
 
 
 def sample_message(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
     *,
     document: FeedbackDocument | None = None,
     delivery_id: str = "dlv_conformance_1",
@@ -137,10 +135,8 @@ def sample_message(
         attempt=attempt,
         event_type=f"feedback.{kind}",
         content=sample_content(document),
-        settings=settings,
-        secrets=secrets,
-        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         document=document,
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     )
 
 
