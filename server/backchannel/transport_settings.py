@@ -47,6 +47,9 @@ def read_settings(
 ) -> SettingsRead:
     """Checks ``settings`` (plain) and ``secrets`` against ``transport.settings_model``."""
     model = transport.settings_model
+    # A setting given as null counts as not set, as a format option does.
+    settings = {name: value for name, value in settings.items() if value is not None}
+    secrets = {name: value for name, value in secrets.items() if value is not None}
     placed = _Placement(transport.name, model, settings, secrets)
     # A secret given among the plain settings is masked too: it is still a secret.
     misplaced = {name: settings[name] for name in placed.secret_only if name in settings}

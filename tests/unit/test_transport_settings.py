@@ -214,3 +214,11 @@ def test_settings_are_read_once_per_recipient_revision() -> None:
     second = prepared.get("acme", 2, transport, {"host": "changed"}, {"token": "t"})
     assert second is not first
     assert second.read.settings is not None and second.read.settings.host == "changed"
+
+
+def test_a_setting_given_as_null_counts_as_not_set() -> None:
+    read = read_settings(
+        DemoTransport(), {"host": "h", "port": None, "colour": None}, {"token": "t", "pin": None}
+    )
+    assert read.problems == ()
+    assert read.settings is not None and read.settings.port == 22

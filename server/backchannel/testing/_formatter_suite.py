@@ -42,7 +42,7 @@ class FormatterConformance:
         )
         assert type(loaded.formatters[formatter.name]) is type(formatter)
 
-    def test_satisfies_the_formatter_protocol(self, formatter: Formatter) -> None:
+    def test_subclasses_formatter(self, formatter: Formatter) -> None:
         assert isinstance(formatter, Formatter)
         assert not inspect.iscoroutinefunction(formatter.render)
         assert not inspect.iscoroutinefunction(formatter.check_options)
