@@ -11,14 +11,15 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from backchannel.plugin import FeedbackDocument, FeedbackKind
 from backchannel.v1 import feedback_pb2
 
-KIND_NAMES = {
+KIND_NAMES: dict[feedback_pb2.FeedbackKind.ValueType, FeedbackKind] = {
     feedback_pb2.FEEDBACK_KIND_CONVERSION: "conversion",
     feedback_pb2.FEEDBACK_KIND_RETURN: "return",
     feedback_pb2.FEEDBACK_KIND_QUALITY: "quality",
@@ -64,9 +65,10 @@ def _put(document: dict[str, Any], key: str, value: Any) -> None:
         document[key] = value
 
 
-def feedback_document(feedback: feedback_pb2.Feedback) -> dict[str, Any]:
+def feedback_document(feedback: feedback_pb2.Feedback) -> FeedbackDocument:
     """The document of ``feedback``: every part that is set, in a fixed order; empty values
-    ("", None, {} and []) are left out at every level."""
+    ("", None, {} and []) are left out at every level. Its shape is
+    :data:`backchannel.plugin.FeedbackDocument`, which plugins read."""
     document: dict[str, Any] = {}
     _put(document, "feedback_id", feedback.id)
     document["kind"] = KIND_NAMES.get(feedback.kind, "unspecified")
@@ -127,4 +129,5 @@ def feedback_document(feedback: feedback_pb2.Feedback) -> dict[str, Any]:
     _put(document, "consents", consents)
     if feedback.HasField("attributes"):
         _put(document, "attributes", json_format.MessageToDict(feedback.attributes))
-    return document
+    # Built key by key above, in the order formatters write it; the keys are the TypedDict's.
+    return cast(FeedbackDocument, document)

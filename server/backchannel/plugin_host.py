@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import pluggy
 
-from backchannel.plugin import PROJECT_NAME, Formatter, HookSpecs, Transport
+from backchannel.plugin import PROJECT_NAME, Formatter, HookSpecs, Transport, TransportSettings
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class PluginConflictError(Exception):
 class LoadedPlugins:
     """The outcome of :func:`load_plugins`: what can be used and where each part came from."""
 
-    transports: Mapping[str, Transport]
+    transports: Mapping[str, Transport[Any]]
     formatters: Mapping[str, Formatter]
     #: Every entry point found, loaded or not, ordered by distribution and entry point.
     plugins: tuple[PluginInfo, ...]
@@ -129,7 +129,7 @@ def load_plugins(
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(HookSpecs)
 
-    transports: dict[str, Transport] = {}
+    transports: dict[str, Transport[Any]] = {}
     formatters: dict[str, Formatter] = {}
     owners: dict[tuple[ComponentKind, str], PluginInfo] = {}
     conflicts: list[NameConflict] = []
@@ -201,7 +201,7 @@ def plugins_as_json(loaded: LoadedPlugins) -> list[dict[str, Any]]:
 class _Registrations:
     """What one plugin's hooks registered, held back until the plugin is known good."""
 
-    transports: dict[str, Transport] = field(default_factory=dict)
+    transports: dict[str, Transport[Any]] = field(default_factory=dict)
     formatters: dict[str, Formatter] = field(default_factory=dict)
     #: Names in registration order, repeats included, so duplicates are not lost.
     order: list[tuple[ComponentKind, str]] = field(default_factory=list)
@@ -310,17 +310,25 @@ def _call_hooks(
     manager.subset_hook_caller("register_formatters", others)(register=registrations.add_formatter)
 
 
-def _problem_with(candidate: object, protocol: type[Transport] | type[Formatter]) -> str | None:
-    """Why ``candidate`` cannot serve as a ``protocol``, or ``None`` when it can."""
-    kind = protocol.__name__
+#: What a plugin's class must define itself; every other member has a default in the base.
+_REQUIRED: Mapping[str, tuple[str, ...]] = {
+    "Transport": ("name", "settings_model", "send"),
+    "Formatter": ("name", "render"),
+}
+
+
+def _problem_with(candidate: object, base: type[Transport[Any]] | type[Formatter]) -> str | None:
+    """Why ``candidate`` cannot serve as a ``base`` (a subclass of it, with a valid name,
+    its required members and async methods where the base's are), or ``None`` when it can."""
+    kind = base.__name__
     what = f"a {type(candidate).__qualname__} object"
-    if not isinstance(candidate, protocol):
-        members = set(protocol.__annotations__) | {
-            name for name in vars(protocol) if not name.startswith("_")
-        }
-        missing = sorted(name for name in members if not hasattr(candidate, name))
-        return f"{what} is not a {kind} (missing {', '.join(missing) or 'nothing?'})"
-    for member, expected in vars(protocol).items():
+    missing = [name for name in _REQUIRED[kind] if not hasattr(candidate, name)]
+    if not isinstance(candidate, base):
+        lacking = f" (missing {', '.join(missing)})" if missing else ""
+        return f"{what} is not a {kind}: subclass backchannel.plugin.{kind}{lacking}"
+    if missing:
+        return f"{what} is not a usable {kind}: it does not define {', '.join(missing)}"
+    for member, expected in vars(base).items():
         if member.startswith("_") or not callable(expected):
             continue
         if inspect.iscoroutinefunction(expected) != inspect.iscoroutinefunction(
@@ -334,6 +342,11 @@ def _problem_with(candidate: object, protocol: type[Transport] | type[Formatter]
             f"{what} has {kind.lower()} name {name!r}; a name is lower-case letters, digits, "
             f"'_' and '-', starting with a letter"
         )
+    model = getattr(candidate, "settings_model", None)
+    if isinstance(candidate, Transport) and not (
+        isinstance(model, type) and issubclass(model, TransportSettings)
+    ):
+        return f"{what} has a settings_model that is not a TransportSettings subclass"
     return None
 
 

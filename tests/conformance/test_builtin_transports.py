@@ -16,11 +16,11 @@ from smtp_server import PASSWORD, USERNAME, Certificates, SmtpServer, running_sm
 from teams_receiver import Certificate, WorkflowsReceiver, self_signed_certificate
 
 from backchannel.plugin import OutboundMessage, Transport
-from backchannel.plugin_host import load_plugins
 from backchannel.testing import (
     Arrival,
     ReceivedPayloads,
     TransportConformance,
+    installed_transport,
     loopback_context,
     unused_port,
 )
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 pytest_plugins = ("sftp_server",)
 
 
-async def started(name: str) -> Transport:
-    transport = load_plugins().transports[name]
+async def started(name: str) -> Transport[Any]:
+    transport = installed_transport(name)
     await transport.start(loopback_context(connect_timeout=5.0, total_timeout=30.0))
     return transport
 
@@ -64,7 +64,7 @@ class TestWebhookConformance(TransportConformance):
     distribution = "backchannel-webhook"
 
     @pytest.fixture
-    async def transport(self) -> AsyncIterator[Transport]:
+    async def transport(self) -> AsyncIterator[Transport[Any]]:
         transport = await started("webhook")
         yield transport
         await transport.aclose()
@@ -120,7 +120,7 @@ class TestEmailConformance(TransportConformance):
             yield server
 
     @pytest.fixture
-    async def transport(self) -> AsyncIterator[Transport]:
+    async def transport(self) -> AsyncIterator[Transport[Any]]:
         transport = await started("email")
         yield transport
         await transport.aclose()
@@ -171,7 +171,7 @@ class TestSftpConformance(TransportConformance):
     distribution = "backchannel-sftp"
 
     @pytest.fixture
-    async def transport(self) -> AsyncIterator[Transport]:
+    async def transport(self) -> AsyncIterator[Transport[Any]]:
         transport = await started("sftp")
         yield transport
         await transport.aclose()
@@ -220,7 +220,7 @@ class TestTeamsConformance(TransportConformance):
     def expected_fragments(self, message: OutboundMessage) -> Sequence[bytes]:
         # The card summarises the document; the rendered content is not sent.
         document = message.document
-        return [str(document[key]).encode() for key in ("lead_id", "source_id")]
+        return [document.get(key, "").encode() for key in ("lead_id", "source_id")]
 
     @pytest.fixture
     async def workflows(self, certificate: Certificate) -> AsyncIterator[WorkflowsReceiver]:
@@ -230,7 +230,7 @@ class TestTeamsConformance(TransportConformance):
         await receiver.stop()
 
     @pytest.fixture
-    async def transport(self) -> AsyncIterator[Transport]:
+    async def transport(self) -> AsyncIterator[Transport[Any]]:
         transport = await started("teams")
         yield transport
         await transport.aclose()

@@ -13,9 +13,8 @@ from ipaddress import ip_address, ip_network
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from backchannel.plugin_support import DestinationRefused, address_literal
+from backchannel.plugin_support import DestinationRefused, address_literal, refusal_reason
 from backchannel.plugin_support.aiohttp import GuardedResolver
-from backchannel_webhook import refusal_reason
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from importlib.metadata import entry_points
 from ipaddress import ip_network
@@ -33,10 +34,13 @@ from backchannel.plugin import (
     Transport,
     TransportContext,
 )
+from backchannel.testing import prepare_recipient, settings_problems
 
 LOOPBACK = TransportContext(allowed_networks=(ip_network("127.0.0.0/8"), ip_network("::1/128")))
 PARTNER = "partner@example.com"
 SECRETS = {"password": PASSWORD}
+#: Seconds a send or probe may take, through the host's wrapper.
+DEADLINE = 60.0
 CSV = RenderedContent(
     body=b"lead_id,kind,outcome.value\r\nlead-42,conversion,1250.00\r\n",
     content_type="text/csv; charset=utf-8",
@@ -91,31 +95,31 @@ def plaintext_server() -> Iterator[SmtpServer]:
         yield server
 
 
-def registered_transports() -> list[Transport]:
+def registered_transports() -> list[Transport[Any]]:
     """The transports the plugin registers through the host's hook."""
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(HookSpecs)
     manager.register(backchannel_email)
-    transports: list[Transport] = []
+    transports: list[Transport[Any]] = []
     manager.hook.register_transports(register=transports.append)
     return transports
 
 
-async def started(context: TransportContext) -> Transport:
+async def started(context: TransportContext) -> Transport[Any]:
     [transport] = registered_transports()
     await transport.start(context)
     return transport
 
 
 @pytest.fixture
-async def transport() -> AsyncIterator[Transport]:
+async def transport() -> AsyncIterator[Transport[Any]]:
     transport = await started(LOOPBACK)
     yield transport
     await transport.aclose()
 
 
 @pytest.fixture
-async def guarded_transport() -> AsyncIterator[Transport]:
+async def guarded_transport() -> AsyncIterator[Transport[Any]]:
     """A transport with no network allowlisted, as in production."""
     transport = await started(TransportContext())
     yield transport
@@ -138,6 +142,15 @@ def settings_for(
     return {name: value for name, value in settings.items() if value is not None}
 
 
+@dataclass(frozen=True)
+class Post:
+    """One delivery to an email recipient: its settings and the message."""
+
+    settings: Mapping[str, Any]
+    secrets: Mapping[str, Any]
+    message: OutboundMessage
+
+
 def message(
     settings: Mapping[str, Any],
     *,
@@ -145,18 +158,34 @@ def message(
     content: RenderedContent = CSV,
     document: Mapping[str, Any] = DOCUMENT,
     delivery_id: str = "dlv_01hzy0000000000000000000",
-) -> OutboundMessage:
-    return OutboundMessage(
+) -> Post:
+    outbound = OutboundMessage(
         delivery_id=delivery_id,
         feedback_id=str(document.get("feedback_id", "")),
         recipient_id="rcp_1",
         attempt=1,
         event_type=f"feedback.{document.get('kind', 'conversion')}",
         content=content,
-        settings=settings,
-        secrets=secrets,
-        document=document,
+        document=dict(document),
     )
+    return Post(settings, secrets, outbound)
+
+
+async def send(transport: Transport[Any], post: Post) -> DeliveryResult:
+    """One attempt as the host makes it: settings read first, the result redacted."""
+    prepared = prepare_recipient(transport, post.settings, post.secrets)
+    return await prepared.send(post.message, DEADLINE)
+
+
+async def probe(
+    transport: Transport[Any], settings: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> list[ProbeStep]:
+    """A probe as TestRecipient makes it, without the host's own first step when the
+    settings passed it: the transport's steps."""
+    steps = await prepare_recipient(transport, settings, secrets).probe(DEADLINE)
+    if steps and (steps[0].name, steps[0].passed) == ("settings", True):
+        return steps[1:]
+    return steps
 
 
 def result_text(result: DeliveryResult) -> str:
@@ -188,11 +217,11 @@ def test_hook_registers_one_transport_named_email() -> None:
     [transport] = registered_transports()
     assert isinstance(transport, Transport)
     assert transport.name == "email"
-    assert transport.secret_settings == {"password"}
+    assert transport.settings_model.secret_names() == {"password"}
 
 
 def test_public_names_are_exactly_the_listed_ones() -> None:
-    assert backchannel_email.__all__ == ["EmailTransport", "register_transports"]
+    assert backchannel_email.__all__ == ["EmailSettings", "EmailTransport", "register_transports"]
 
 
 # --- what arrives ------------------------------------------------------------------------
@@ -204,7 +233,7 @@ async def test_message_arrives_over_tls_with_from_to_and_cc_headers(
     settings = settings_for(
         smtp_server, certificates, to=[PARTNER, "Ops Team <ops@example.com>"], cc=["cc@example.com"]
     )
-    result = await transport.send(message(settings))
+    result = await send(transport, message(settings))
     assert result.succeeded, result.response_excerpt
     [received] = smtp_server.handler.messages
     assert received.over_tls
@@ -221,7 +250,7 @@ async def test_bcc_is_only_in_the_envelope(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
     settings = settings_for(smtp_server, certificates, bcc=["hidden@example.com"])
-    result = await transport.send(message(settings))
+    result = await send(transport, message(settings))
     assert result.succeeded
     [received] = smtp_server.handler.messages
     assert received.rcpt_tos == (PARTNER, "hidden@example.com")
@@ -233,7 +262,7 @@ async def test_bcc_alone_is_enough_recipients(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
     settings = settings_for(smtp_server, certificates, to=None, bcc=["hidden@example.com"])
-    result = await transport.send(message(settings))
+    result = await send(transport, message(settings))
     assert result.succeeded
     [received] = smtp_server.handler.messages
     assert received.rcpt_tos == ("hidden@example.com",)
@@ -249,7 +278,7 @@ async def test_subject_and_body_come_from_the_templates(
         subject_template="[{{ source_id }}] {{ lead_id }} is {{ outcome.status }}",
         body_template="Lead {{ lead_id }} earned {{ outcome.value }} {{ outcome.currency }}.",
     )
-    await transport.send(message(settings))
+    await send(transport, message(settings))
     [received] = smtp_server.handler.messages
     assert received.message["Subject"] == "[source-7] lead-42 is sold"
     body = received.message.get_body(("plain",))
@@ -260,7 +289,7 @@ async def test_subject_and_body_come_from_the_templates(
 async def test_default_subject_and_body_summarise_the_feedback(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
-    await transport.send(message(settings_for(smtp_server, certificates)))
+    await send(transport, message(settings_for(smtp_server, certificates)))
     [received] = smtp_server.handler.messages
     assert received.message["Subject"] == "Lead lead-42: conversion"
     body = received.message.get_body(("plain",))
@@ -284,7 +313,7 @@ async def test_html_template_adds_an_escaped_html_alternative(
         smtp_server, certificates, html_template="<p>Lead <b>{{ lead_id }}</b></p>"
     )
     document = {**DOCUMENT, "lead_id": "<script>x</script>"}
-    await transport.send(message(settings, document=document))
+    await send(transport, message(settings, document=document))
     [received] = smtp_server.handler.messages
     html = received.message.get_body(("html",))
     plain = received.message.get_body(("plain",))
@@ -297,10 +326,10 @@ async def test_html_template_adds_an_escaped_html_alternative(
 async def test_attachment_is_the_rendered_content_byte_for_byte(
     smtp_server: SmtpServer,
     certificates: Certificates,
-    transport: Transport,
+    transport: Transport[Any],
     content: RenderedContent,
 ) -> None:
-    await transport.send(message(settings_for(smtp_server, certificates), content=content))
+    await send(transport, message(settings_for(smtp_server, certificates), content=content))
     [received] = smtp_server.handler.messages
     [attachment] = received.message.iter_attachments()
     assert attachment.get_filename() == f"feedback-fb_1.{content.file_extension}"
@@ -312,7 +341,7 @@ async def test_attach_false_puts_text_content_in_the_body(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
     settings = settings_for(smtp_server, certificates, attach=False)
-    await transport.send(message(settings, content=JSON))
+    await send(transport, message(settings, content=JSON))
     [received] = smtp_server.handler.messages
     assert list(received.message.iter_attachments()) == []
     body = received.message.get_body(("plain",))
@@ -325,7 +354,7 @@ async def test_attach_false_still_attaches_content_that_is_not_text(
 ) -> None:
     binary = RenderedContent(b"\x89PNG\r\n\x1a\n\x00", "application/octet-stream", "bin")
     settings = settings_for(smtp_server, certificates, attach=False)
-    result = await transport.send(message(settings, content=binary))
+    result = await send(transport, message(settings, content=binary))
     [received] = smtp_server.handler.messages
     [attachment] = received.message.iter_attachments()
     assert attachment.get_payload(decode=True) == binary.body
@@ -337,7 +366,7 @@ async def test_message_id_is_the_delivery_id_on_every_attempt(
 ) -> None:
     settings = settings_for(smtp_server, certificates)
     for _ in range(2):
-        await transport.send(message(settings, delivery_id="dlv_retry"))
+        await send(transport, message(settings, delivery_id="dlv_retry"))
     ids = [
         (m.message["Message-ID"], m.message["X-Backchannel-Delivery-Id"])
         for m in smtp_server.handler.messages
@@ -348,7 +377,7 @@ async def test_message_id_is_the_delivery_id_on_every_attempt(
 async def test_success_reports_250_the_queue_id_and_the_bytes_sent(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
-    result = await transport.send(message(settings_for(smtp_server, certificates)))
+    result = await send(transport, message(settings_for(smtp_server, certificates)))
     [received] = smtp_server.handler.messages
     assert (result.succeeded, result.remote_code, result.remote_id) == (True, 250, "Q0001")
     assert result.response_excerpt == "250 2.0.0 Ok: queued as Q0001"
@@ -359,7 +388,7 @@ async def test_implicit_tls_delivers(
     smtps_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
     settings = settings_for(smtps_server, certificates, tls="implicit")
-    result = await transport.send(message(settings))
+    result = await send(transport, message(settings))
     assert result.succeeded, result.response_excerpt
     [received] = smtps_server.handler.messages
     assert received.over_tls
@@ -369,8 +398,8 @@ async def test_line_breaks_in_document_values_never_make_a_header(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
     document = {**DOCUMENT, "lead_id": "lead-42\r\nBcc: thief@evil.example\r\nX-Evil: 1"}
-    result = await transport.send(
-        message(settings_for(smtp_server, certificates), document=document)
+    result = await send(
+        transport, message(settings_for(smtp_server, certificates), document=document)
     )
     assert result.succeeded
     [received] = smtp_server.handler.messages
@@ -389,7 +418,7 @@ async def test_wrong_password_is_not_retryable_and_nothing_is_sent(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
     settings = settings_for(smtp_server, certificates)
-    result = await transport.send(message(settings, secrets={"password": "not-the-password"}))
+    result = await send(transport, message(settings, secrets={"password": "not-the-password"}))
     assert (result.succeeded, result.retryable, result.remote_code) == (False, False, 535)
     assert result.response_excerpt.startswith(
         f"127.0.0.1:{smtp_server.port} refused the login for {USERNAME}: 535"
@@ -401,7 +430,7 @@ async def test_wrong_password_is_not_retryable_and_nothing_is_sent(
 async def test_untrusted_certificate_is_a_tls_failure_and_nothing_is_sent(
     smtp_server: SmtpServer, transport: Transport
 ) -> None:
-    result = await transport.send(message(settings_for(smtp_server, None)))
+    result = await send(transport, message(settings_for(smtp_server, None)))
     assert (result.succeeded, result.retryable, result.remote_code) == (False, False, None)
     assert result.response_excerpt.startswith(
         f"TLS certificate of 127.0.0.1:{smtp_server.port} is not trusted"
@@ -414,7 +443,7 @@ async def test_untrusted_certificate_is_a_tls_failure_and_nothing_is_sent(
 async def test_untrusted_certificate_over_implicit_tls_is_a_tls_failure(
     smtps_server: SmtpServer, transport: Transport
 ) -> None:
-    result = await transport.send(message(settings_for(smtps_server, None, tls="implicit")))
+    result = await send(transport, message(settings_for(smtps_server, None, tls="implicit")))
     assert (result.succeeded, result.retryable) == (False, False)
     assert "is not trusted" in result.response_excerpt
     assert smtps_server.authenticator.attempts == []
@@ -424,7 +453,7 @@ async def test_certificate_is_not_checked_only_when_verification_is_turned_off(
     smtp_server: SmtpServer, transport: Transport
 ) -> None:
     settings = settings_for(smtp_server, None, verify_certificate=False)
-    result = await transport.send(message(settings))
+    result = await send(transport, message(settings))
     assert result.succeeded, result.response_excerpt
     [received] = smtp_server.handler.messages
     assert received.over_tls
@@ -433,7 +462,7 @@ async def test_certificate_is_not_checked_only_when_verification_is_turned_off(
 async def test_server_without_starttls_is_refused_and_nothing_is_sent_in_clear(
     plaintext_server: SmtpServer, transport: Transport
 ) -> None:
-    result = await transport.send(message(settings_for(plaintext_server, None)))
+    result = await send(transport, message(settings_for(plaintext_server, None)))
     assert (result.succeeded, result.retryable) == (False, False)
     assert result.response_excerpt == (
         f"127.0.0.1:{plaintext_server.port} does not offer STARTTLS: "
@@ -455,7 +484,7 @@ async def test_partial_refusal_succeeds_and_names_the_refused_addresses(
     settings = settings_for(
         smtp_server, certificates, to=[PARTNER, "gone@example.com"], cc=["full@example.com"]
     )
-    result = await transport.send(message(settings))
+    result = await send(transport, message(settings))
     assert (result.succeeded, result.remote_code, result.remote_id) == (True, 250, "Q0001")
     assert result.details["refused_recipients"] == (
         "gone@example.com (550 5.1.1 No such user), full@example.com (452 4.2.2 Mailbox full)"
@@ -470,7 +499,7 @@ async def test_every_recipient_refused_with_550_is_not_retryable(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
     smtp_server.handler.refuse_all = "550 5.1.1 No such user"
-    result = await transport.send(message(settings_for(smtp_server, certificates)))
+    result = await send(transport, message(settings_for(smtp_server, certificates)))
     assert (result.succeeded, result.retryable, result.remote_code) == (False, False, 550)
     assert PARTNER in result.details["refused_recipients"]
     assert smtp_server.handler.messages == []
@@ -480,13 +509,13 @@ async def test_every_recipient_refused_with_450_is_retryable(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
     smtp_server.handler.refuse_all = "450 4.2.1 Try again later"
-    result = await transport.send(message(settings_for(smtp_server, certificates)))
+    result = await send(transport, message(settings_for(smtp_server, certificates)))
     assert (result.succeeded, result.retryable, result.remote_code) == (False, True, 450)
     assert smtp_server.handler.messages == []
 
 
 async def test_connection_refused_is_retryable(
-    transport: Transport, certificates: Certificates
+    transport: Transport[Any], certificates: Certificates
 ) -> None:
     settings = {
         "host": "127.0.0.1",
@@ -494,14 +523,16 @@ async def test_connection_refused_is_retryable(
         "from_address": "a@b.example",
         "to": PARTNER,
     }
-    result = await transport.send(message(settings, secrets={}))
+    result = await send(transport, message(settings, secrets={}))
     assert (result.succeeded, result.retryable, result.remote_code) == (False, True, None)
     assert result.response_excerpt == (
         f"cannot connect to 127.0.0.1:{settings['port']}: connection refused"
     )
 
 
-async def test_no_greeting_within_the_connect_timeout_is_retryable(transport: Transport) -> None:
+async def test_no_greeting_within_the_connect_timeout_is_retryable(
+    transport: Transport[Any],
+) -> None:
     with socket.socket() as silent:  # accepts connections (the kernel does) but never speaks
         silent.bind(("127.0.0.1", 0))
         silent.listen()
@@ -514,7 +545,7 @@ async def test_no_greeting_within_the_connect_timeout_is_retryable(transport: Tr
             "connect_timeout_seconds": 0.3,
         }
         started_at = time.monotonic()
-        result = await transport.send(message(settings, secrets={}))
+        result = await send(transport, message(settings, secrets={}))
     assert time.monotonic() - started_at < 5
     assert (result.succeeded, result.retryable) == (False, True)
     assert result.response_excerpt == f"timed out connecting to 127.0.0.1:{port} (after 0.3 s)"
@@ -526,7 +557,7 @@ async def test_no_answer_to_the_message_within_timeout_seconds_is_retryable(
     smtp_server.handler.data_delay = 5.0
     settings = settings_for(smtp_server, certificates, timeout_seconds=0.5)
     started_at = time.monotonic()
-    result = await transport.send(message(settings))
+    result = await send(transport, message(settings))
     assert time.monotonic() - started_at < 3
     assert (result.succeeded, result.retryable, result.remote_code) == (False, True, None)
     assert result.response_excerpt == (
@@ -537,7 +568,7 @@ async def test_no_answer_to_the_message_within_timeout_seconds_is_retryable(
 async def test_loopback_is_refused_unless_allowlisted(
     smtp_server: SmtpServer, certificates: Certificates, guarded_transport: Transport
 ) -> None:
-    result = await guarded_transport.send(message(settings_for(smtp_server, certificates)))
+    result = await send(guarded_transport, message(settings_for(smtp_server, certificates)))
     assert (result.succeeded, result.retryable) == (False, False)
     assert result.response_excerpt == "refused: destination address is loopback (not allowlisted)"
     assert smtp_server.handler.commands == []
@@ -548,7 +579,7 @@ async def test_template_failing_for_one_feedback_fails_that_delivery_without_ret
 ) -> None:
     settings = settings_for(smtp_server, certificates, subject_template="{{ outcome.value + 1 }}")
     document = {key: value for key, value in DOCUMENT.items() if key != "outcome"}
-    result = await transport.send(message(settings, document=document))
+    result = await send(transport, message(settings, document=document))
     assert (result.succeeded, result.retryable) == (False, False)
     assert result.response_excerpt.startswith("a template failed for this feedback")
     assert smtp_server.handler.commands == []
@@ -562,7 +593,7 @@ async def test_password_echoed_by_the_server_is_masked(
 ) -> None:
     smtp_server.authenticator.echo_wrong_password = True
     settings = settings_for(smtp_server, certificates)
-    result = await transport.send(message(settings, secrets={"password": "client-Secret-771"}))
+    result = await send(transport, message(settings, secrets={"password": "client-Secret-771"}))
     assert result.remote_code == 535
     assert "password *** is wrong" in result.response_excerpt
     assert "client-Secret-771" not in result_text(result)
@@ -572,20 +603,20 @@ async def test_password_is_in_no_result_or_probe_step(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
     settings = settings_for(smtp_server, certificates)
-    sent = await transport.send(message(settings))
-    steps = await transport.probe(settings, SECRETS)
+    sent = await send(transport, message(settings))
+    steps = await probe(transport, settings, SECRETS)
     assert sent.succeeded
     assert all(step.passed for step in steps)
     texts = [result_text(sent), *(step.detail for step in steps)]
     assert not any(PASSWORD in text for text in texts)
 
 
-# --- check_settings ----------------------------------------------------------------------
+# --- settings, as the host reads them ------------------------------------------------------
 
 
 def check(settings: Mapping[str, Any], secrets: Mapping[str, Any] | None = None) -> dict[str, str]:
     [transport] = registered_transports()
-    return {p.field: p.description for p in transport.check_settings(settings, secrets or {})}
+    return {p.field: p.description for p in settings_problems(transport, settings, secrets or {})}
 
 
 VALID: Mapping[str, Any] = {
@@ -662,12 +693,12 @@ def test_there_is_no_way_to_send_without_tls(mode: Any) -> None:
     }
 
 
-def test_template_syntax_error_is_reported_by_check_settings() -> None:
+def test_template_syntax_error_is_reported_with_the_settings() -> None:
     problems = check({**VALID, "body_template": "Lead {{ lead_id }}\n{% if kind %}open"})
     assert problems["transport_settings.body_template"].startswith("syntax error on line 2")
 
 
-def test_undefined_template_name_is_reported_by_check_settings() -> None:
+def test_undefined_template_name_is_reported_with_the_settings() -> None:
     problems = check({**VALID, "html_template": "<p>{{ outcome.valeu }}</p>"})
     assert "valeu" in problems["transport_settings.html_template"]
 
@@ -736,8 +767,8 @@ def test_ca_certificate_that_is_not_pem_is_a_problem() -> None:
     assert set(problems) == {"transport_settings.ca_certificate"}
 
 
-async def test_send_with_invalid_settings_fails_without_retrying(transport: Transport) -> None:
-    result = await transport.send(message({**VALID, "tls": "none"}, secrets={}))
+async def test_send_with_invalid_settings_fails_without_retrying(transport: Transport[Any]) -> None:
+    result = await send(transport, message({**VALID, "tls": "none"}, secrets={}))
     assert (result.succeeded, result.retryable) == (False, False)
     assert result.response_excerpt.startswith("invalid settings: transport_settings.tls")
 
@@ -753,7 +784,7 @@ async def test_probe_reports_each_step_and_sends_nothing(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
     settings = settings_for(smtp_server, certificates, bcc=["audit@example.com"])
-    steps = await transport.probe(settings, SECRETS)
+    steps = await probe(transport, settings, SECRETS)
     assert outline(steps) == [("connect", True), ("tls", True), ("login", True), ("sender", True)]
     assert steps[1].detail.startswith("STARTTLS, TLSv1.")
     assert steps[2].detail == f"logged in as {USERNAME}"
@@ -770,19 +801,21 @@ async def test_probe_reports_each_step_and_sends_nothing(
 async def test_probe_over_implicit_tls_reports_each_step(
     smtps_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
-    steps = await transport.probe(settings_for(smtps_server, certificates, tls="implicit"), SECRETS)
+    steps = await probe(
+        transport, settings_for(smtps_server, certificates, tls="implicit"), SECRETS
+    )
     assert outline(steps) == [("connect", True), ("tls", True), ("login", True), ("sender", True)]
     assert steps[1].detail.startswith("implicit TLS, TLSv1.")
 
 
-async def test_probe_stops_at_connect_when_nothing_listens(transport: Transport) -> None:
+async def test_probe_stops_at_connect_when_nothing_listens(transport: Transport[Any]) -> None:
     settings = {
         "host": "127.0.0.1",
         "port": closed_port(),
         "from_address": "a@b.example",
         "to": PARTNER,
     }
-    steps = await transport.probe(settings, {})
+    steps = await probe(transport, settings, {})
     assert outline(steps) == [("connect", False)]
     assert "connection refused" in steps[0].detail
 
@@ -790,7 +823,7 @@ async def test_probe_stops_at_connect_when_nothing_listens(transport: Transport)
 async def test_probe_stops_at_tls_when_the_certificate_is_not_trusted(
     smtp_server: SmtpServer, transport: Transport
 ) -> None:
-    steps = await transport.probe(settings_for(smtp_server, None), SECRETS)
+    steps = await probe(transport, settings_for(smtp_server, None), SECRETS)
     assert outline(steps) == [("connect", True), ("tls", False)]
     assert "is not trusted" in steps[1].detail
 
@@ -798,7 +831,7 @@ async def test_probe_stops_at_tls_when_the_certificate_is_not_trusted(
 async def test_probe_stops_at_tls_when_the_server_offers_no_starttls(
     plaintext_server: SmtpServer, transport: Transport
 ) -> None:
-    steps = await transport.probe(settings_for(plaintext_server, None), SECRETS)
+    steps = await probe(transport, settings_for(plaintext_server, None), SECRETS)
     assert outline(steps) == [("connect", True), ("tls", False)]
     assert "does not offer STARTTLS" in steps[1].detail
 
@@ -806,7 +839,7 @@ async def test_probe_stops_at_tls_when_the_server_offers_no_starttls(
 async def test_probe_stops_at_login_with_a_wrong_password(
     smtp_server: SmtpServer, certificates: Certificates, transport: Transport
 ) -> None:
-    steps = await transport.probe(settings_for(smtp_server, certificates), {"password": "nope"})
+    steps = await probe(transport, settings_for(smtp_server, certificates), {"password": "nope"})
     assert outline(steps) == [("connect", True), ("tls", True), ("login", False)]
     assert f"refused the login for {USERNAME}: 535" in steps[2].detail
     assert smtp_server.handler.commands == []
@@ -817,14 +850,14 @@ async def test_probe_fails_the_sender_step_when_a_recipient_is_refused(
 ) -> None:
     smtp_server.handler.refuse["gone@example.com"] = "550 5.1.1 No such user"
     settings = settings_for(smtp_server, certificates, cc=["gone@example.com"])
-    steps = await transport.probe(settings, SECRETS)
+    steps = await probe(transport, settings, SECRETS)
     assert outline(steps) == [("connect", True), ("tls", True), ("login", True), ("sender", False)]
     assert "refused 1 of 2 recipients: gone@example.com (550 5.1.1 No such user)" in steps[3].detail
     assert ("RSET", "") in smtp_server.handler.commands
     assert smtp_server.handler.messages == []
 
 
-async def test_probe_of_unusable_settings_stops_at_settings(transport: Transport) -> None:
-    steps = await transport.probe({"tls": "none"}, {})
+async def test_probe_of_unusable_settings_stops_at_settings(transport: Transport[Any]) -> None:
+    steps = await probe(transport, {"tls": "none"}, {})
     assert outline(steps) == [("settings", False)]
     assert "transport_settings.tls" in steps[0].detail

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from ipaddress import ip_network
 from pathlib import Path
@@ -30,6 +31,7 @@ from backchannel.plugin import (
     Transport,
     TransportContext,
 )
+from backchannel.testing import prepare_recipient, settings_problems
 
 if TYPE_CHECKING:
     from sftp_server import SshServer
@@ -53,23 +55,25 @@ DOCUMENT: dict[str, Any] = {
 #: Big enough that an upload is still running when the test intervenes.
 LARGE_BODY_BYTES = 32 * 1024 * 1024
 WAIT_SECONDS = 10.0
+#: Seconds a send or probe may take, through the host's wrapper.
+DEADLINE = 120.0
 
 
 # --- fixtures and helpers ----------------------------------------------------------------
 
 
-def registered_transports() -> list[Transport]:
+def registered_transports() -> list[Transport[Any]]:
     """The transports the plugin registers through the host's hook."""
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(HookSpecs)
     manager.register(backchannel_sftp)
-    transports: list[Transport] = []
+    transports: list[Transport[Any]] = []
     manager.hook.register_transports(register=transports.append)
     return transports
 
 
 @pytest.fixture
-async def transport() -> AsyncIterator[Transport]:
+async def transport() -> AsyncIterator[Transport[Any]]:
     [transport] = registered_transports()
     await transport.start(LOOPBACK)
     yield transport
@@ -92,6 +96,15 @@ def password(sshd: SshServer) -> dict[str, str]:
     return {"password": sshd.account.password}
 
 
+@dataclass(frozen=True)
+class Post:
+    """One delivery to an SFTP recipient: its settings and the message."""
+
+    settings: Mapping[str, Any]
+    secrets: Mapping[str, Any]
+    message: OutboundMessage
+
+
 def message(
     settings: Mapping[str, Any],
     secrets: Mapping[str, Any],
@@ -101,18 +114,30 @@ def message(
     feedback_id: str = "fb_1",
     delivery_id: str = "dlv_1",
     attempt: int = 1,
-) -> OutboundMessage:
-    return OutboundMessage(
+) -> Post:
+    outbound = OutboundMessage(
         delivery_id=delivery_id,
         feedback_id=feedback_id,
         recipient_id="rcp_1",
         attempt=attempt,
         event_type="feedback.conversion",
         content=RenderedContent(body=body, content_type="application/json", file_extension="json"),
-        settings=dict(settings),
-        secrets=dict(secrets),
         document=dict(document),
     )
+    return Post(dict(settings), dict(secrets), outbound)
+
+
+async def send(transport: Transport[Any], post: Post) -> DeliveryResult:
+    """One upload as the host makes it: settings read first, the result redacted."""
+    prepared = prepare_recipient(transport, post.settings, post.secrets)
+    return await prepared.send(post.message, DEADLINE)
+
+
+async def probe(
+    transport: Transport[Any], settings: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> list[ProbeStep]:
+    """A probe of a recipient with these settings, as TestRecipient makes it."""
+    return await prepare_recipient(transport, settings, secrets).probe(DEADLINE)
 
 
 def move_to_port(settings: dict[str, Any], port: int) -> None:
@@ -195,20 +220,24 @@ def test_hook_registers_one_transport_named_sftp() -> None:
     [transport] = registered_transports()
     assert isinstance(transport, Transport)
     assert transport.name == "sftp"
-    assert transport.secret_settings == {"password", "private_key", "private_key_passphrase"}
+    assert transport.settings_model.secret_names() == {
+        "password",
+        "private_key",
+        "private_key_passphrase",
+    }
 
 
 def test_public_names_are_exactly_the_listed_ones() -> None:
-    assert backchannel_sftp.__all__ == ["SftpTransport", "refusal_reason", "register_transports"]
+    assert backchannel_sftp.__all__ == ["SftpSettings", "SftpTransport", "register_transports"]
 
 
 # --- where files land --------------------------------------------------------------------
 
 
 async def test_upload_lands_under_the_templated_name_in_new_nested_directories(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], remote_dir: Path
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], remote_dir: Path
 ) -> None:
-    result = await transport.send(message(settings, password))
+    result = await send(transport, message(settings, password))
     final = remote_dir / "src_7" / "2024-05-01" / "fb_1.json"
     assert result.succeeded
     assert result.remote_id == str(final)
@@ -218,12 +247,12 @@ async def test_upload_lands_under_the_templated_name_in_new_nested_directories(
 
 
 async def test_every_placeholder_is_filled_in(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], remote_dir: Path
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], remote_dir: Path
 ) -> None:
     settings["filename_template"] = (
         "{kind}/{lead_id}_{source_id}_{feedback_id}_{delivery_id}_{attempt}_{date}_{time}.{extension}"
     )
-    result = await transport.send(message(settings, password, attempt=3))
+    result = await send(transport, message(settings, password, attempt=3))
     assert result.succeeded
     assert files_under(remote_dir) == [
         "conversion/lead_9_src_7_fb_1_dlv_1_3_2024-05-01_123456.json"
@@ -231,29 +260,29 @@ async def test_every_placeholder_is_filled_in(
 
 
 async def test_document_values_cannot_climb_out_of_the_directory(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], remote_dir: Path
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], remote_dir: Path
 ) -> None:
     settings["filename_template"] = "{source_id}/{lead_id}/{feedback_id}.{extension}"
     hostile = {**DOCUMENT, "source_id": "../../etc", "lead_id": ".."}
-    result = await transport.send(message(settings, password, document=hostile, feedback_id="a/b"))
+    result = await send(transport, message(settings, password, document=hostile, feedback_id="a/b"))
     assert result.succeeded
     assert files_under(remote_dir) == ["_._.._etc/_./a_b.json"]
 
 
 async def test_missing_document_values_become_unknown(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], remote_dir: Path
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], remote_dir: Path
 ) -> None:
     document = {key: value for key, value in DOCUMENT.items() if key != "source_id"}
-    result = await transport.send(message(settings, password, document=document))
+    result = await send(transport, message(settings, password, document=document))
     assert result.succeeded
     assert files_under(remote_dir) == ["unknown/2024-05-01/fb_1.json"]
 
 
 async def test_gzip_uploads_the_compressed_body_under_a_gz_name(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], remote_dir: Path
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], remote_dir: Path
 ) -> None:
     settings["gzip"] = True
-    result = await transport.send(message(settings, password))
+    result = await send(transport, message(settings, password))
     final = remote_dir / "src_7" / "2024-05-01" / "fb_1.json.gz"
     assert result.succeeded
     assert result.remote_id == str(final)
@@ -262,14 +291,14 @@ async def test_gzip_uploads_the_compressed_body_under_a_gz_name(
 
 
 async def test_openssh_sftp_client_reads_back_the_same_bytes(
-    transport: Transport,
+    transport: Transport[Any],
     settings: dict[str, Any],
     password: dict[str, str],
     sshd: SshServer,
     tmp_path: Path,
 ) -> None:
     body = os.urandom(1024 * 1024 + 17)
-    result = await transport.send(message(settings, password, body=body))
+    result = await send(transport, message(settings, password, body=body))
     assert result.succeeded and result.remote_id
     assert sshd.client_key is not None
     local = tmp_path / "read-back"
@@ -307,22 +336,22 @@ async def test_openssh_sftp_client_reads_back_the_same_bytes(
 
 
 async def test_private_key_logs_in_without_a_password(
-    transport: Transport, settings: dict[str, Any], sshd: SshServer
+    transport: Transport[Any], settings: dict[str, Any], sshd: SshServer
 ) -> None:
     assert sshd.client_key is not None
     offset = sshd.log_size()
-    result = await transport.send(message(settings, {"private_key": sshd.client_key.text}))
+    result = await send(transport, message(settings, {"private_key": sshd.client_key.text}))
     assert result.succeeded
     assert "Accepted publickey for" in sshd.log_since(offset)
 
 
 async def test_passphrase_protected_private_key_logs_in(
-    transport: Transport, settings: dict[str, Any], sshd: SshServer
+    transport: Transport[Any], settings: dict[str, Any], sshd: SshServer
 ) -> None:
     key = sshd.encrypted_client_key
     assert key is not None and key.passphrase is not None
     secrets = {"private_key": key.text, "private_key_passphrase": key.passphrase}
-    result = await transport.send(message(settings, secrets))
+    result = await send(transport, message(settings, secrets))
     assert result.succeeded
 
 
@@ -330,7 +359,7 @@ async def test_passphrase_protected_private_key_logs_in(
 
 
 async def test_wrong_host_key_is_not_retryable_and_writes_nothing(
-    transport: Transport,
+    transport: Transport[Any],
     settings: dict[str, Any],
     password: dict[str, str],
     sshd: SshServer,
@@ -338,7 +367,7 @@ async def test_wrong_host_key_is_not_retryable_and_writes_nothing(
 ) -> None:
     settings["known_hosts"] = sshd.impostor_known_hosts_line()
     offset = sshd.log_size()
-    result = await transport.send(message(settings, password))
+    result = await send(transport, message(settings, password))
     assert outcome(result) == (False, False)
     assert result.response_excerpt.startswith("host key mismatch")
     assert files_under(remote_dir) == []
@@ -346,42 +375,42 @@ async def test_wrong_host_key_is_not_retryable_and_writes_nothing(
 
 
 async def test_wrong_password_is_not_retryable(
-    transport: Transport, settings: dict[str, Any], remote_dir: Path
+    transport: Transport[Any], settings: dict[str, Any], remote_dir: Path
 ) -> None:
-    result = await transport.send(message(settings, {"password": "not-the-password"}))
+    result = await send(transport, message(settings, {"password": "not-the-password"}))
     assert outcome(result) == (False, False)
     assert result.response_excerpt.startswith("login refused")
     assert files_under(remote_dir) == []
 
 
 async def test_unwritable_directory_is_not_retryable(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], remote_dir: Path
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], remote_dir: Path
 ) -> None:
     locked = remote_dir / "locked"
     locked.mkdir()  # owned by root
     locked.chmod(0o555)
     settings["directory"] = str(locked)
-    result = await transport.send(message(settings, password))
+    result = await send(transport, message(settings, password))
     assert outcome(result) == (False, False)
     assert "permission denied" in result.response_excerpt.lower()
     assert files_under(locked) == []
 
 
 async def test_directory_that_cannot_be_created_is_not_retryable(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], remote_dir: Path
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], remote_dir: Path
 ) -> None:
     (remote_dir / "a-file").write_bytes(b"")
     settings["directory"] = str(remote_dir / "a-file" / "below")
-    result = await transport.send(message(settings, password))
+    result = await send(transport, message(settings, password))
     assert outcome(result) == (False, False)
     assert result.remote_id is None
 
 
 async def test_send_with_invalid_settings_fails_without_retrying(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str]
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str]
 ) -> None:
     del settings["known_hosts"]
-    result = await transport.send(message(settings, password))
+    result = await send(transport, message(settings, password))
     assert outcome(result) == (False, False)
     assert result.response_excerpt.startswith("invalid settings: transport_settings.known_hosts")
 
@@ -390,13 +419,13 @@ async def test_send_with_invalid_settings_fails_without_retrying(
 
 
 async def test_connection_refused_is_retryable(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str]
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str]
 ) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port: int = probe.getsockname()[1]
     move_to_port(settings, closed_port)
-    result = await transport.send(message(settings, password))
+    result = await send(transport, message(settings, password))
     assert outcome(result) == (False, True)
     assert (
         result.response_excerpt == f"cannot connect to 127.0.0.1:{closed_port}: connection refused"
@@ -404,7 +433,7 @@ async def test_connection_refused_is_retryable(
 
 
 async def test_server_that_never_speaks_ssh_times_out_and_is_retryable(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str]
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str]
 ) -> None:
     async def stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()
@@ -415,7 +444,7 @@ async def test_server_that_never_speaks_ssh_times_out_and_is_retryable(
     settings["connect_timeout_seconds"] = 0.5
     try:
         started = time.monotonic()
-        result = await transport.send(message(settings, password))
+        result = await send(transport, message(settings, password))
     finally:
         server.close()
     assert time.monotonic() - started < 5
@@ -424,7 +453,7 @@ async def test_server_that_never_speaks_ssh_times_out_and_is_retryable(
 
 
 async def test_server_vanishing_mid_upload_is_retryable_and_leaves_no_file_at_the_final_name(
-    transport: Transport,
+    transport: Transport[Any],
     settings: dict[str, Any],
     password: dict[str, str],
     sshd: SshServer,
@@ -440,7 +469,7 @@ async def test_server_vanishing_mid_upload_is_retryable_and_leaves_no_file_at_th
         paused.append(temporary)
         stop_watching.set()
 
-    sending = asyncio.ensure_future(transport.send(message(settings, password, body=body)))
+    sending = asyncio.ensure_future(send(transport, message(settings, password, body=body)))
     sending.add_done_callback(lambda _: stop_watching.set())
     try:
         await asyncio.wait_for(
@@ -461,15 +490,15 @@ async def test_server_vanishing_mid_upload_is_retryable_and_leaves_no_file_at_th
 
 
 async def test_reader_never_sees_a_partial_file(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], remote_dir: Path
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], remote_dir: Path
 ) -> None:
     settings["filename_template"] = "{feedback_id}.{extension}"
     old, new = os.urandom(1000), os.urandom(LARGE_BODY_BYTES)
-    assert (await transport.send(message(settings, password, body=old))).succeeded
+    assert (await send(transport, message(settings, password, body=old))).succeeded
     done = threading.Event()
     watching = asyncio.ensure_future(asyncio.to_thread(watch_temporary_files, remote_dir, done))
     try:
-        result = await transport.send(message(settings, password, body=new, attempt=2))
+        result = await send(transport, message(settings, password, body=new, attempt=2))
     finally:
         done.set()
     seen = await watching
@@ -485,15 +514,15 @@ async def test_reader_never_sees_a_partial_file(
 
 @pytest.mark.parametrize("strategy", ["posix-rename", "rename"])
 async def test_redelivery_replaces_the_same_file(
-    transport: Transport,
+    transport: Transport[Any],
     settings: dict[str, Any],
     password: dict[str, str],
     remote_dir: Path,
     strategy: str,
 ) -> None:
     settings["rename_strategy"] = strategy
-    first = await transport.send(message(settings, password, body=b"first"))
-    second = await transport.send(message(settings, password, body=b"second", attempt=2))
+    first = await send(transport, message(settings, password, body=b"first"))
+    second = await send(transport, message(settings, password, body=b"second", attempt=2))
     assert first.remote_id == second.remote_id
     assert second.details["rename"] == strategy
     assert files_under(remote_dir) == ["src_7/2024-05-01/fb_1.json"]
@@ -504,42 +533,42 @@ async def test_redelivery_replaces_the_same_file(
 
 
 async def test_two_sends_share_one_ssh_connection(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], sshd: SshServer
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], sshd: SshServer
 ) -> None:
     offset = sshd.log_size()
     for feedback_id in ("fb_1", "fb_2"):
         assert (
-            await transport.send(message(settings, password, feedback_id=feedback_id))
+            await send(transport, message(settings, password, feedback_id=feedback_id))
         ).succeeded
     assert len(sshd.logins_since(offset)) == 1
 
 
 async def test_concurrent_sends_open_one_ssh_connection(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], sshd: SshServer
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], sshd: SshServer
 ) -> None:
     offset = sshd.log_size()
     results = await asyncio.gather(
-        *(transport.send(message(settings, password, feedback_id=f"fb_{n}")) for n in range(8))
+        *(send(transport, message(settings, password, feedback_id=f"fb_{n}")) for n in range(8))
     )
     assert all(result.succeeded for result in results)
     assert len(sshd.logins_since(offset)) == 1
 
 
 async def test_different_credentials_do_not_share_a_connection(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str]
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str]
 ) -> None:
-    assert (await transport.send(message(settings, password))).succeeded
-    result = await transport.send(message(settings, {"password": "not-the-password"}))
+    assert (await send(transport, message(settings, password))).succeeded
+    result = await send(transport, message(settings, {"password": "not-the-password"}))
     assert outcome(result) == (False, False)
 
 
 async def test_dead_cached_connection_is_replaced_within_the_same_send(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], sshd: SshServer
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], sshd: SshServer
 ) -> None:
     offset = sshd.log_size()
-    assert (await transport.send(message(settings, password))).succeeded
+    assert (await send(transport, message(settings, password))).succeeded
     sshd.drop_sessions()
-    result = await transport.send(message(settings, password, feedback_id="fb_2"))
+    result = await send(transport, message(settings, password, feedback_id="fb_2"))
     assert result.succeeded
     assert len(sshd.logins_since(offset)) == 2
 
@@ -551,7 +580,7 @@ async def test_idle_connection_is_closed_after_the_idle_timeout(
     await transport.start(LOOPBACK)
     try:
         offset = sshd.log_size()
-        assert (await transport.send(message(settings, password))).succeeded
+        assert (await send(transport, message(settings, password))).succeeded
         [port] = sshd.logins_since(offset)
         assert await client_disconnected(sshd, offset, port)
     finally:
@@ -564,7 +593,7 @@ async def test_aclose_closes_cached_connections(
     transport = backchannel_sftp.SftpTransport()
     await transport.start(LOOPBACK)
     offset = sshd.log_size()
-    assert (await transport.send(message(settings, password))).succeeded
+    assert (await send(transport, message(settings, password))).succeeded
     [port] = sshd.logins_since(offset)
     await transport.aclose()
     assert await client_disconnected(sshd, offset, port)
@@ -580,7 +609,7 @@ async def test_loopback_is_refused_unless_allowlisted(
     await guarded.start(TransportContext())
     try:
         offset = sshd.log_size()
-        result = await guarded.send(message(settings, password))
+        result = await send(guarded, message(settings, password))
     finally:
         await guarded.aclose()
     assert outcome(result) == (False, False)
@@ -607,21 +636,23 @@ async def test_loopback_is_refused_unless_allowlisted(
     ],
 )
 def test_addresses_that_are_not_global_are_refused(address: str, reason: str) -> None:
-    assert backchannel_sftp.refusal_reason(address) == reason
+    # The guard the transport connects through: its context's.
+    assert TransportContext().refusal_reason(address) == reason
 
 
 def test_allowlisted_networks_and_global_addresses_are_admitted() -> None:
-    assert backchannel_sftp.refusal_reason("10.1.2.3", [ip_network("10.0.0.0/8")]) is None
-    assert backchannel_sftp.refusal_reason("93.184.215.14") is None
+    context = TransportContext(allowed_networks=(ip_network("10.0.0.0/8"),))
+    assert context.refusal_reason("10.1.2.3") is None
+    assert TransportContext().refusal_reason("93.184.215.14") is None
 
 
 # --- probe -------------------------------------------------------------------------------
 
 
 async def test_probe_reports_every_step_and_leaves_nothing_behind(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], remote_dir: Path
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], remote_dir: Path
 ) -> None:
-    steps = await transport.probe(settings, password)
+    steps = await probe(transport, settings, password)
     assert steps_of(steps) == [
         ("settings", True),
         ("connect", True),
@@ -633,33 +664,33 @@ async def test_probe_reports_every_step_and_leaves_nothing_behind(
 
 
 async def test_probe_stops_at_connect_for_a_wrong_host_key(
-    transport: Transport,
+    transport: Transport[Any],
     settings: dict[str, Any],
     password: dict[str, str],
     sshd: SshServer,
 ) -> None:
     settings["known_hosts"] = sshd.impostor_known_hosts_line()
-    steps = await transport.probe(settings, password)
+    steps = await probe(transport, settings, password)
     assert steps_of(steps) == [("settings", True), ("connect", False)]
     assert steps[-1].detail.startswith("host key mismatch")
 
 
 async def test_probe_stops_at_login_for_a_bad_password(
-    transport: Transport, settings: dict[str, Any]
+    transport: Transport[Any], settings: dict[str, Any]
 ) -> None:
-    steps = await transport.probe(settings, {"password": "not-the-password"})
+    steps = await probe(transport, settings, {"password": "not-the-password"})
     assert steps_of(steps) == [("settings", True), ("connect", True), ("login", False)]
     assert steps[-1].detail.startswith("login refused")
 
 
 async def test_probe_stops_at_write_for_an_unwritable_directory(
-    transport: Transport, settings: dict[str, Any], password: dict[str, str], remote_dir: Path
+    transport: Transport[Any], settings: dict[str, Any], password: dict[str, str], remote_dir: Path
 ) -> None:
     locked = remote_dir / "locked"
     locked.mkdir()
     locked.chmod(0o555)
     settings["directory"] = str(locked)
-    steps = await transport.probe(settings, password)
+    steps = await probe(transport, settings, password)
     assert steps_of(steps) == [
         ("settings", True),
         ("connect", True),
@@ -669,12 +700,12 @@ async def test_probe_stops_at_write_for_an_unwritable_directory(
     assert "permission denied" in steps[-1].detail.lower()
 
 
-async def test_probe_with_unusable_settings_stops_at_settings(transport: Transport) -> None:
-    steps = await transport.probe({}, {})
+async def test_probe_with_unusable_settings_stops_at_settings(transport: Transport[Any]) -> None:
+    steps = await probe(transport, {}, {})
     assert steps_of(steps) == [("settings", False)]
 
 
-# --- check_settings ----------------------------------------------------------------------
+# --- settings, as the host reads them ------------------------------------------------------
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
@@ -682,7 +713,7 @@ HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9ok
 def check(settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> dict[str, str]:
     [transport] = registered_transports()
     problems: dict[str, str] = {}
-    for problem in transport.check_settings(settings, secrets):
+    for problem in settings_problems(transport, settings, secrets):
         problems[problem.field] = "; ".join(
             filter(None, [problems.get(problem.field), problem.description])
         )
@@ -838,7 +869,7 @@ def test_port_must_be_a_whole_number() -> None:
 
 
 async def test_secrets_never_appear_in_results_steps_or_logs(
-    transport: Transport,
+    transport: Transport[Any],
     settings: dict[str, Any],
     sshd: SshServer,
     remote_dir: Path,
@@ -861,14 +892,14 @@ async def test_secrets_never_appear_in_results_steps_or_logs(
         ({**settings, "known_hosts": impostor}, key_secrets),
         ({**settings, "directory": str(locked)}, {"password": sshd.account.password}),
     ]:
-        result = await transport.send(message(plain_settings, secrets))
+        result = await send(transport, message(plain_settings, secrets))
         texts.append(result_text(result))
-        steps = await transport.probe(plain_settings, secrets)
+        steps = await probe(transport, plain_settings, secrets)
         texts.extend(step.detail for step in steps)
     texts.extend(
         problem.description
-        for problem in transport.check_settings(
-            {**settings, "password": wrong_password}, {"private_key": key.text}
+        for problem in settings_problems(
+            transport, {**settings, "password": wrong_password}, {"private_key": key.text}
         )
     )
     everything = "\n".join([*texts, caplog.text])

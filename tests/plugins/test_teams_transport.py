@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from importlib.metadata import entry_points
 from ipaddress import ip_network
@@ -41,10 +42,12 @@ from backchannel.plugin import (
     DeliveryResult,
     HookSpecs,
     OutboundMessage,
+    ProbeStep,
     RenderedContent,
     Transport,
     TransportContext,
 )
+from backchannel.testing import prepare_recipient, settings_problems
 
 LOOPBACK = TransportContext(
     allowed_networks=(ip_network("127.0.0.0/8"), ip_network("::1/128")),
@@ -53,6 +56,8 @@ LOOPBACK = TransportContext(
 VALIDATOR = Path(__file__).parent / "adaptive_cards"
 #: Teams refuses messages above about 28 KB.
 TEAMS_LIMIT_BYTES = 28 * 1024
+#: Seconds a send or probe may take, through the host's wrapper.
+DEADLINE = 60.0
 
 # --- documents, one per feedback kind --------------------------------------------------
 
@@ -203,34 +208,44 @@ async def receiver(
         assert problems == {name: [] for name in cards}
 
 
-def registered_transports() -> list[Transport]:
+def registered_transports() -> list[Transport[Any]]:
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(HookSpecs)
     manager.register(backchannel_teams)
-    transports: list[Transport] = []
+    transports: list[Transport[Any]] = []
     manager.hook.register_transports(register=transports.append)
     return transports
 
 
-async def started(context: TransportContext) -> Transport:
+async def started(context: TransportContext) -> Transport[Any]:
     [transport] = registered_transports()
     await transport.start(context)
     return transport
 
 
 @pytest.fixture
-async def transport() -> AsyncIterator[Transport]:
+async def transport() -> AsyncIterator[Transport[Any]]:
     transport = await started(LOOPBACK)
     yield transport
     await transport.aclose()
 
 
 @pytest.fixture
-async def guarded_transport() -> AsyncIterator[Transport]:
+async def guarded_transport() -> AsyncIterator[Transport[Any]]:
     """A transport with no network allowlisted, as in production."""
     transport = await started(TransportContext())
     yield transport
     await transport.aclose()
+
+
+@dataclass(frozen=True)
+class Post:
+    """One delivery to a Workflows recipient: the recipient's settings and the document."""
+
+    url: str
+    settings: Mapping[str, Any]
+    document: Mapping[str, Any]
+    feedback_id: str
 
 
 def message(
@@ -238,19 +253,36 @@ def message(
     certificate: Certificate,
     document: Mapping[str, Any] = CONVERSION,
     **settings: Any,
-) -> OutboundMessage:
-    return OutboundMessage(
+) -> Post:
+    return Post(
+        url,
+        {"ca_certificate": certificate.pem, **settings},
+        document,
+        str(document.get("feedback_id", "")),
+    )
+
+
+async def send(transport: Transport[Any], post: Post) -> DeliveryResult:
+    """One post as the host makes it: settings read first, the result redacted."""
+    outbound = OutboundMessage(
         delivery_id="dlv_01",
-        feedback_id=str(document.get("feedback_id", "")),
+        feedback_id=post.feedback_id,
         recipient_id="ops-channel",
         attempt=1,
-        event_type=f"feedback.{document.get('kind', 'conversion')}",
+        event_type=f"feedback.{post.document.get('kind', 'conversion')}",
         # What a formatter rendered for other transports: the card never uses it.
         content=RenderedContent(b"lead_id;status\nRENDERED-ONLY;x\n", "text/csv", "csv"),
-        settings={"ca_certificate": certificate.pem, **settings},
-        secrets={"url": url},
-        document=document,
+        document=post.document,
     )
+    prepared = prepare_recipient(transport, post.settings, {"url": post.url})
+    return await prepared.send(outbound, DEADLINE)
+
+
+async def probe(
+    transport: Transport[Any], settings: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> list[ProbeStep]:
+    """A probe of a recipient with these settings, as TestRecipient makes it."""
+    return await prepare_recipient(transport, settings, secrets).probe(DEADLINE)
 
 
 def posted_card(receiver: WorkflowsReceiver, index: int = -1) -> dict[str, Any]:
@@ -310,20 +342,20 @@ def test_hook_registers_one_transport_named_teams_whose_url_is_secret() -> None:
     [transport] = registered_transports()
     assert isinstance(transport, Transport)
     assert transport.name == "teams"
-    assert transport.secret_settings == {"url"}
+    assert transport.settings_model.secret_names() == {"url"}
 
 
 def test_public_names_are_exactly_the_listed_ones() -> None:
-    assert backchannel_teams.__all__ == ["TeamsTransport", "register_transports"]
+    assert backchannel_teams.__all__ == ["TeamsSettings", "TeamsTransport", "register_transports"]
 
 
 # --- what is posted ------------------------------------------------------------------------
 
 
 async def test_card_is_accepted_with_202_and_recorded_as_succeeded(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
-    result = await transport.send(message(receiver.url(), certificate))
+    result = await send(transport, message(receiver.url(), certificate))
     [arrival] = receiver.arrivals
     assert (result.succeeded, result.remote_code, arrival.status) == (True, 202, 202)
     assert result.remote_id == "08584712345RUN01"
@@ -335,9 +367,9 @@ async def test_card_is_accepted_with_202_and_recorded_as_succeeded(
 
 
 async def test_body_is_a_message_with_one_adaptive_card_for_teams(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
-    await transport.send(message(receiver.url(), certificate))
+    await send(transport, message(receiver.url(), certificate))
     body = json.loads(receiver.arrivals[0].body)
     assert body["type"] == "message"
     [attachment] = body["attachments"]
@@ -349,23 +381,23 @@ async def test_body_is_a_message_with_one_adaptive_card_for_teams(
 
 
 async def test_url_is_posted_to_exactly_as_given(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     # Re-encoding would turn sp=%2Ftriggers... into sp=/triggers..., which the signature covers.
-    await transport.send(message(receiver.url(), certificate))
+    await send(transport, message(receiver.url(), certificate))
     expected = receiver.url().partition(f":{receiver.port}")[2]
     assert receiver.arrivals[0].raw_path == expected
 
 
 async def test_card_summarises_the_feedback_from_the_document(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     document = {
         **CONVERSION,
         "quality": {"overall_score": 87, "intent": 75.5},
         "return": RETURN["return"],
     }
-    await transport.send(message(receiver.url(), certificate, document))
+    await send(transport, message(receiver.url(), certificate, document))
     card = posted_card(receiver)
     assert texts(card)[0] == "Conversion · lead L-1001"
     assert facts(card) == {
@@ -389,10 +421,10 @@ async def test_card_summarises_the_feedback_from_the_document(
 
 
 async def test_without_a_document_the_card_still_names_the_feedback(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     bare = dataclasses.replace(message(receiver.url(), certificate), document={})
-    result = await transport.send(bare)
+    result = await send(transport, bare)
     assert result.succeeded
     card = posted_card(receiver)
     assert texts(card)[0] == "Conversion"
@@ -410,29 +442,29 @@ async def test_without_a_document_the_card_still_names_the_feedback(
 )
 async def test_value_keeps_every_digit_of_the_decimal(
     receiver: WorkflowsReceiver,
-    transport: Transport,
+    transport: Transport[Any],
     certificate: Certificate,
     value: Decimal,
     shown: str,
 ) -> None:
     document = {**CONVERSION, "outcome": {"value": value, "currency": "USD"}}
-    await transport.send(message(receiver.url(), certificate, document))
+    await send(transport, message(receiver.url(), certificate, document))
     assert facts(posted_card(receiver))["Value"] == f"{shown} USD"
 
 
 async def test_title_setting_heads_the_card(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
-    await transport.send(message(receiver.url(), certificate, title="Solar EU leads"))
+    await send(transport, message(receiver.url(), certificate, title="Solar EU leads"))
     assert texts(posted_card(receiver))[:2] == ["Solar EU leads", "Conversion · lead L-1001"]
 
 
 async def test_markdown_in_values_shows_as_written(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     campaign = "**Spring** _sale_ [click](https://phish.example) {{DATE(2025-01-01T00:00:00Z)}}"
     document = {**CONVERSION, "attribution": {"campaign": campaign}, "lead_id": "1. L_7"}
-    await transport.send(message(receiver.url(), certificate, document))
+    await send(transport, message(receiver.url(), certificate, document))
     card = posted_card(receiver)
     assert facts(card)["Campaign"] == (
         r"\*\*Spring\*\* \_sale\_ \[click\](https://phish.example) "
@@ -442,17 +474,17 @@ async def test_markdown_in_values_shows_as_written(
 
 
 async def test_line_breaks_in_values_become_spaces(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     document = {**RETURN, "return": {"reason_text": "first line\n\n- not a list\r\nend"}}
-    await transport.send(message(receiver.url(), certificate, document))
+    await send(transport, message(receiver.url(), certificate, document))
     assert facts(posted_card(receiver))["Return note"] == "first line - not a list end"
 
 
 @pytest.mark.parametrize("kind", list(KIND_DOCUMENTS))
 async def test_card_for_each_kind_satisfies_microsofts_parser(
     receiver: WorkflowsReceiver,
-    transport: Transport,
+    transport: Transport[Any],
     certificate: Certificate,
     node_validator: Path,
     tmp_path: Path,
@@ -460,14 +492,15 @@ async def test_card_for_each_kind_satisfies_microsofts_parser(
 ) -> None:
     cards = {}
     for include_personal_data in (False, True):
-        result = await transport.send(
+        result = await send(
+            transport,
             message(
                 receiver.url(),
                 certificate,
                 KIND_DOCUMENTS[kind],
                 title="Lead feedback",
                 include_personal_data=include_personal_data,
-            )
+            ),
         )
         assert result.succeeded, result.response_excerpt
         cards[f"{kind}, personal data {include_personal_data}"] = posted_card(receiver)
@@ -522,9 +555,9 @@ async def test_stand_in_answers_400_to_a_body_that_is_not_a_card_message(
 
 
 async def test_personal_data_is_left_out_by_default_and_the_card_says_so(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
-    result = await transport.send(message(receiver.url(), certificate, MAXIMAL))
+    result = await send(transport, message(receiver.url(), certificate, MAXIMAL))
     body = receiver.arrivals[0].body
     for value in PERSONAL_VALUES:
         assert value.encode() not in body
@@ -539,9 +572,9 @@ async def test_personal_data_is_left_out_by_default_and_the_card_says_so(
 
 
 async def test_personal_data_is_shown_when_the_recipient_allows_it(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
-    await transport.send(message(receiver.url(), certificate, MAXIMAL, include_personal_data=True))
+    await send(transport, message(receiver.url(), certificate, MAXIMAL, include_personal_data=True))
     body = receiver.arrivals[0].body
     for value in PERSONAL_VALUES:
         assert value.encode() in body
@@ -552,9 +585,9 @@ async def test_personal_data_is_shown_when_the_recipient_allows_it(
 
 
 async def test_no_omission_note_when_there_was_no_personal_data(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
-    result = await transport.send(message(receiver.url(), certificate, QUALITY))
+    result = await send(transport, message(receiver.url(), certificate, QUALITY))
     assert not any("omitted" in text for text in texts(posted_card(receiver)))
     assert "personal_data_omitted" not in result.details
 
@@ -563,7 +596,7 @@ async def test_no_omission_note_when_there_was_no_personal_data(
 
 
 async def test_oversized_card_is_trimmed_with_a_note_and_still_fits(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     attributes = {f"note_{index:03}": f"{index:03} " + "x" * 700 for index in range(120)}
     document = {
@@ -571,8 +604,8 @@ async def test_oversized_card_is_trimmed_with_a_note_and_still_fits(
         "return": {"reason_code": "OTHER", "reason_text": "why " * 20_000},
         "attributes": attributes,
     }
-    result = await transport.send(
-        message(receiver.url(), certificate, document, include_personal_data=True)
+    result = await send(
+        transport, message(receiver.url(), certificate, document, include_personal_data=True)
     )
     assert (result.succeeded, result.remote_code) == (True, 202)
     body = receiver.arrivals[0].body
@@ -591,14 +624,14 @@ async def test_oversized_card_is_trimmed_with_a_note_and_still_fits(
 
 
 async def test_long_texts_are_trimmed_even_without_personal_data(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     document = {
         **CONVERSION,
         "lead_id": "L" * 5_000,
         "outcome": {"status": "s" * 40_000, "product": "p" * 40_000},
     }
-    result = await transport.send(message(receiver.url(), certificate, document))
+    result = await send(transport, message(receiver.url(), certificate, document))
     assert result.succeeded
     assert len(receiver.arrivals[0].body) <= TEAMS_LIMIT_BYTES
     card = posted_card(receiver)
@@ -607,10 +640,10 @@ async def test_long_texts_are_trimmed_even_without_personal_data(
 
 
 async def test_a_card_that_fits_is_not_trimmed(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
-    result = await transport.send(
-        message(receiver.url(), certificate, MAXIMAL, include_personal_data=True)
+    result = await send(
+        transport, message(receiver.url(), certificate, MAXIMAL, include_personal_data=True)
     )
     assert "card_trimmed_items" not in result.details
     assert not any("Trimmed" in text for text in texts(posted_card(receiver)))
@@ -620,20 +653,20 @@ async def test_a_card_that_fits_is_not_trimmed(
 
 
 async def test_429_is_retryable_with_retry_after(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     receiver.throttle, receiver.retry_after = 1, "12"
-    result = await transport.send(message(receiver.url(), certificate))
+    result = await send(transport, message(receiver.url(), certificate))
     assert (result.succeeded, result.retryable, result.remote_code) == (False, True, 429)
     assert result.retry_after == 12.0
     assert "WorkflowTriggerIsThrottled" in result.response_excerpt
 
 
 async def test_400_for_a_refused_card_is_not_retryable_and_says_why(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     receiver.status = 400
-    result = await transport.send(message(receiver.url(), certificate))
+    result = await send(transport, message(receiver.url(), certificate))
     assert (result.succeeded, result.retryable, result.gone) == (False, False, False)
     assert result.remote_code == 400
     assert "WorkflowError" in result.response_excerpt
@@ -641,36 +674,36 @@ async def test_400_for_a_refused_card_is_not_retryable_and_says_why(
 
 @pytest.mark.parametrize("status", [408, 500, 502, 503, 504])
 async def test_408_and_5xx_are_retryable(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate, status: int
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate, status: int
 ) -> None:
     receiver.status = status
-    result = await transport.send(message(receiver.url(), certificate))
+    result = await send(transport, message(receiver.url(), certificate))
     assert (result.succeeded, result.retryable, result.remote_code) == (False, True, status)
 
 
 @pytest.mark.parametrize("status", [404, 410])
 async def test_404_and_410_mean_the_workflow_is_gone(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate, status: int
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate, status: int
 ) -> None:
     receiver.status = status
-    result = await transport.send(message(receiver.url(), certificate))
+    result = await send(transport, message(receiver.url(), certificate))
     assert (result.succeeded, result.retryable, result.gone) == (False, False, True)
 
 
 @pytest.mark.parametrize("status", [401, 403, 413])
 async def test_other_4xx_is_not_retryable(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate, status: int
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate, status: int
 ) -> None:
     receiver.status = status
-    result = await transport.send(message(receiver.url(), certificate))
+    result = await send(transport, message(receiver.url(), certificate))
     assert (result.succeeded, result.retryable, result.gone) == (False, False, False)
 
 
 async def test_connection_refused_is_retryable(
-    transport: Transport, certificate: Certificate
+    transport: Transport[Any], certificate: Certificate
 ) -> None:
     url = f"https://127.0.0.1:{closed_port()}/workflows/{WORKFLOW_ID}/x?sig={SIGNATURE}"
-    result = await transport.send(message(url, certificate))
+    result = await send(transport, message(url, certificate))
     assert (result.succeeded, result.retryable, result.remote_code) == (False, True, None)
     assert result.response_excerpt == (
         "cannot connect to the Workflows endpoint: connection refused"
@@ -678,10 +711,10 @@ async def test_connection_refused_is_retryable(
 
 
 async def test_certificate_is_not_trusted_without_ca_certificate(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     untrusted = dataclasses.replace(message(receiver.url(), certificate), settings={})
-    result = await transport.send(untrusted)
+    result = await send(transport, untrusted)
     assert (result.succeeded, result.retryable, result.remote_code) == (False, True, None)
     assert result.response_excerpt == "TLS certificate of the Workflows endpoint failed"
     assert receiver.arrivals == []
@@ -691,20 +724,20 @@ async def test_certificate_is_not_trusted_without_ca_certificate(
 
 
 async def test_url_never_appears_in_a_result_when_no_answer_comes(
-    transport: Transport, certificate: Certificate
+    transport: Transport[Any], certificate: Certificate
 ) -> None:
     url = f"https://127.0.0.1:{closed_port()}/workflows/{WORKFLOW_ID}/x?sig={SIGNATURE}"
-    result = await transport.send(message(url, certificate))
+    result = await send(transport, message(url, certificate))
     assert result.retryable
     for part in url_parts(url):
         assert part not in result_text(result)
 
 
 async def test_url_echoed_by_the_remote_is_masked(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     receiver.echo_url = True
-    result = await transport.send(message(receiver.url(), certificate))
+    result = await send(transport, message(receiver.url(), certificate))
     assert result.remote_code == 400
     assert "cannot run ***" in result.response_excerpt
     for part in url_parts(receiver.url()):
@@ -712,9 +745,9 @@ async def test_url_echoed_by_the_remote_is_masked(
 
 
 async def test_url_never_appears_when_the_destination_is_refused(
-    receiver: WorkflowsReceiver, guarded_transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, guarded_transport: Transport[Any], certificate: Certificate
 ) -> None:
-    result = await guarded_transport.send(message(receiver.url(), certificate))
+    result = await send(guarded_transport, message(receiver.url(), certificate))
     assert (result.succeeded, result.retryable) == (False, False)
     assert result.response_excerpt == "refused: destination address is loopback (not allowlisted)"
     for part in [*url_parts(receiver.url()), "127.0.0.1"]:
@@ -724,9 +757,12 @@ async def test_url_never_appears_when_the_destination_is_refused(
 
 @pytest.mark.parametrize("host", ["localhost", "127.1", "2130706433", "0x7f000001"])
 async def test_loopback_by_name_or_any_spelling_is_refused_unless_allowlisted(
-    receiver: WorkflowsReceiver, guarded_transport: Transport, certificate: Certificate, host: str
+    receiver: WorkflowsReceiver,
+    guarded_transport: Transport[Any],
+    certificate: Certificate,
+    host: str,
 ) -> None:
-    result = await guarded_transport.send(message(receiver.url(host=host), certificate))
+    result = await send(guarded_transport, message(receiver.url(host=host), certificate))
     assert result.response_excerpt == "refused: destination address is loopback (not allowlisted)"
     assert receiver.arrivals == []
 
@@ -735,13 +771,13 @@ async def test_loopback_by_name_or_any_spelling_is_refused_unless_allowlisted(
 
 
 async def arrival_times(
-    receiver: WorkflowsReceiver, transport: Transport, messages: list[OutboundMessage]
+    receiver: WorkflowsReceiver, transport: Transport[Any], messages: list[Post]
 ) -> list[float]:
     """When each of ``messages``, sent all at once, reached the receiver, in order."""
     # One post first, so that the TLS handshake of a new connection delays none of the rest.
-    assert (await transport.send(messages[0])).succeeded
+    assert (await send(transport, messages[0])).succeeded
     receiver.arrivals.clear()
-    results = await asyncio.gather(*(transport.send(m) for m in messages))
+    results = await asyncio.gather(*(send(transport, m) for m in messages))
     assert all(result.succeeded for result in results)
     return sorted(arrival.at for arrival in receiver.arrivals)
 
@@ -751,7 +787,7 @@ def gaps(times: list[float]) -> list[float]:
 
 
 async def test_posts_to_one_url_are_spaced_to_four_a_second(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     times = await arrival_times(receiver, transport, [message(receiver.url(), certificate)] * 10)
     # 0.25 s apart when sent; a few milliseconds of jitter on the way in.
@@ -760,7 +796,7 @@ async def test_posts_to_one_url_are_spaced_to_four_a_second(
 
 
 async def test_a_lower_rate_setting_spaces_posts_further(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     slower = message(receiver.url(), certificate, max_requests_per_second=2)
     times = await arrival_times(receiver, transport, [slower] * 3)
@@ -768,20 +804,20 @@ async def test_a_lower_rate_setting_spaces_posts_further(
 
 
 async def test_different_urls_do_not_wait_for_each_other(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     urls = [receiver.url(signature=f"{SIGNATURE}{n}") for n in range(2)]
-    await asyncio.gather(*(transport.send(message(url, certificate)) for url in urls))
+    await asyncio.gather(*(send(transport, message(url, certificate)) for url in urls))
     first, second = sorted(arrival.at for arrival in receiver.arrivals)
     assert second - first < 0.2
 
 
 async def test_a_post_whose_turn_is_beyond_the_timeout_is_not_sent_and_retryable(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     # With a 1 s timeout a post waits at most half of it for its turn: 3 of 10 go out.
     sends = [
-        transport.send(message(receiver.url(), certificate, timeout_seconds=1)) for _ in range(10)
+        send(transport, message(receiver.url(), certificate, timeout_seconds=1)) for _ in range(10)
     ]
     started_at = time.monotonic()
     results = await asyncio.gather(*sends)
@@ -792,12 +828,12 @@ async def test_a_post_whose_turn_is_beyond_the_timeout_is_not_sent_and_retryable
     assert len(receiver.arrivals) == 3
 
 
-# --- check_settings ------------------------------------------------------------------------
+# --- settings, as the host reads them ------------------------------------------------------
 
 
 def check(settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> dict[str, str]:
     [transport] = registered_transports()
-    return {p.field: p.description for p in transport.check_settings(settings, secrets)}
+    return {p.field: p.description for p in settings_problems(transport, settings, secrets)}
 
 
 WORKFLOWS_URL = (
@@ -884,10 +920,10 @@ def test_unreadable_pem_is_a_problem() -> None:
 
 
 async def test_send_with_invalid_settings_fails_without_retrying(
-    transport: Transport, certificate: Certificate
+    transport: Transport[Any], certificate: Certificate
 ) -> None:
     bad = message(WORKFLOWS_URL, certificate, max_requests_per_second=10)
-    result = await transport.send(bad)
+    result = await send(transport, bad)
     assert (result.succeeded, result.retryable) == (False, False)
     assert result.response_excerpt.startswith(
         "invalid settings: transport_settings.max_requests_per_second"
@@ -898,10 +934,14 @@ async def test_send_with_invalid_settings_fails_without_retrying(
 
 
 async def test_probe_posts_a_test_card_and_reports_each_step(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
-    steps = await transport.probe({"ca_certificate": certificate.pem}, {"url": receiver.url()})
-    assert [(step.name, step.passed) for step in steps] == [("connect", True), ("test card", True)]
+    steps = await probe(transport, {"ca_certificate": certificate.pem}, {"url": receiver.url()})
+    assert [(step.name, step.passed) for step in steps] == [
+        ("settings", True),
+        ("connect", True),
+        ("test card", True),
+    ]
     assert "202" in steps[-1].detail
     [arrival] = receiver.arrivals
     assert arrival.status == 202
@@ -909,20 +949,21 @@ async def test_probe_posts_a_test_card_and_reports_each_step(
 
 
 async def test_probe_says_which_step_failed(
-    receiver: WorkflowsReceiver, transport: Transport, certificate: Certificate
+    receiver: WorkflowsReceiver, transport: Transport[Any], certificate: Certificate
 ) -> None:
     settings = {"ca_certificate": certificate.pem}
     receiver.status = 404
-    steps = await transport.probe(settings, {"url": receiver.url()})
+    steps = await probe(transport, settings, {"url": receiver.url()})
     assert [(step.name, step.passed) for step in steps] == [
+        ("settings", True),
         ("connect", True),
         ("test card", False),
     ]
     assert "HTTP 404" in steps[-1].detail
     closed = f"https://127.0.0.1:{closed_port()}/workflows/x?sig={SIGNATURE}"
-    steps = await transport.probe(settings, {"url": closed})
-    assert [(step.name, step.passed) for step in steps] == [("connect", False)]
-    [settings_step] = await transport.probe({"url": WORKFLOWS_URL}, {})
+    steps = await probe(transport, settings, {"url": closed})
+    assert [(step.name, step.passed) for step in steps] == [("settings", True), ("connect", False)]
+    [settings_step] = await probe(transport, {"url": WORKFLOWS_URL}, {})
     assert (settings_step.name, settings_step.passed) == ("settings", False)
     for step in steps:
         assert SIGNATURE not in step.detail

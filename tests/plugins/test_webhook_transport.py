@@ -27,16 +27,20 @@ from backchannel.plugin import (
     DeliveryResult,
     HookSpecs,
     OutboundMessage,
+    ProbeStep,
     RenderedContent,
     Transport,
     TransportContext,
 )
+from backchannel.testing import prepare_recipient, settings_problems
 
 LOOPBACK = TransportContext(
     allowed_networks=(ip_network("127.0.0.0/8"), ip_network("::1/128")),
     user_agent="Backchannel-test/1",
 )
 BODY = b'{"feedback_id":"fb_1","kind":"conversion"}'
+#: Seconds a send or probe may take, through the host's wrapper.
+DEADLINE = 60.0
 # Two Standard Webhooks secrets (32-byte keys), as in a key rotation.
 SECRET_A = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 SECRET_B = "whsec_" + base64.b64encode(bytes(range(100, 132))).decode()
@@ -100,38 +104,39 @@ async def serve() -> AsyncIterator[Serve]:
         await runner.cleanup()
 
 
-def registered_transports() -> list[Transport]:
+def registered_transports() -> list[Transport[Any]]:
     """The transports the plugin registers through the host's hook."""
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(HookSpecs)
     manager.register(backchannel_webhook)
-    transports: list[Transport] = []
+    transports: list[Transport[Any]] = []
     manager.hook.register_transports(register=transports.append)
     return transports
 
 
-async def started(context: TransportContext) -> Transport:
+async def started(context: TransportContext) -> Transport[Any]:
     [transport] = registered_transports()
     await transport.start(context)
     return transport
 
 
 @pytest.fixture
-async def transport() -> AsyncIterator[Transport]:
+async def transport() -> AsyncIterator[Transport[Any]]:
     transport = await started(LOOPBACK)
     yield transport
     await transport.aclose()
 
 
 @pytest.fixture
-async def guarded_transport() -> AsyncIterator[Transport]:
+async def guarded_transport() -> AsyncIterator[Transport[Any]]:
     """A transport with no network allowlisted, as in production."""
     transport = await started(TransportContext())
     yield transport
     await transport.aclose()
 
 
-def message(
+async def send(
+    transport: Transport[Any],
     url: str | None = None,
     *,
     settings: Mapping[str, Any] | None = None,
@@ -139,21 +144,31 @@ def message(
     delivery_id: str = "dlv_01HZY",
     traceparent: str | None = None,
     body: bytes = BODY,
-) -> OutboundMessage:
+) -> DeliveryResult:
+    """One send to a recipient with these settings (``url`` among the plain ones), as the
+    host makes it: settings read first, the result redacted."""
     plain = dict(settings or {})
     if url is not None:
         plain["url"] = url
-    return OutboundMessage(
+    message = OutboundMessage(
         delivery_id=delivery_id,
         feedback_id="fb_1",
         recipient_id="rcp_1",
         attempt=1,
         event_type="feedback.conversion",
         content=RenderedContent(body=body, content_type="application/json", file_extension="json"),
-        settings=plain,
-        secrets=dict(secrets or {}),
+        document={"feedback_id": "fb_1", "kind": "conversion"},
         traceparent=traceparent,
     )
+    prepared = prepare_recipient(transport, plain, dict(secrets or {}))
+    return await prepared.send(message, DEADLINE)
+
+
+async def probe(
+    transport: Transport[Any], settings: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> list[ProbeStep]:
+    """A probe of a recipient with these settings, as TestRecipient makes it."""
+    return await prepare_recipient(transport, settings, secrets).probe(DEADLINE)
 
 
 def status_handler(status: int, headers: Mapping[str, str] | None = None) -> Handler:
@@ -184,11 +199,11 @@ API_KEY: Auth = (
 )
 
 
-async def requests_with_auth(serve: Serve, transport: Transport, auth: Auth) -> list[Received]:
+async def requests_with_auth(serve: Serve, transport: Transport[Any], auth: Auth) -> list[Received]:
     """What a receiver gets from one send with the given auth settings."""
     receiver = await serve()
     settings, secrets = auth
-    await transport.send(message(receiver.url, settings=settings, secrets=secrets))
+    await send(transport, receiver.url, settings=settings, secrets=secrets)
     return receiver.requests
 
 
@@ -205,7 +220,7 @@ def test_hook_registers_one_transport_named_webhook() -> None:
     [transport] = registered_transports()
     assert isinstance(transport, Transport)
     assert transport.name == "webhook"
-    assert transport.secret_settings == {
+    assert transport.settings_model.secret_names() == {
         "url",
         "signing_secrets",
         "bearer_token",
@@ -216,8 +231,8 @@ def test_hook_registers_one_transport_named_webhook() -> None:
 
 def test_public_names_are_exactly_the_listed_ones() -> None:
     assert backchannel_webhook.__all__ == [
+        "WebhookSettings",
         "WebhookTransport",
-        "refusal_reason",
         "register_transports",
     ]
 
@@ -230,8 +245,8 @@ async def test_signature_verifies_with_the_standardwebhooks_package(
 ) -> None:
     receiver = await serve()
     before = int(time.time())
-    result = await transport.send(
-        message(receiver.url, secrets={"signing_secrets": SECRET_A}, delivery_id="dlv_sig")
+    result = await send(
+        transport, receiver.url, secrets={"signing_secrets": SECRET_A}, delivery_id="dlv_sig"
     )
     after = int(time.time())
     assert result.succeeded
@@ -241,9 +256,11 @@ async def test_signature_verifies_with_the_standardwebhooks_package(
     Webhook(SECRET_A).verify(request.body, dict(request.headers))
 
 
-async def test_each_rotating_secret_verifies_on_its_own(serve: Serve, transport: Transport) -> None:
+async def test_each_rotating_secret_verifies_on_its_own(
+    serve: Serve, transport: Transport[Any]
+) -> None:
     receiver = await serve()
-    await transport.send(message(receiver.url, secrets={"signing_secrets": [SECRET_A, SECRET_B]}))
+    await send(transport, receiver.url, secrets={"signing_secrets": [SECRET_A, SECRET_B]})
     [request] = receiver.requests
     headers = dict(request.headers)
     assert len(headers["webhook-signature"].split(" ")) == 2
@@ -259,7 +276,7 @@ async def test_webhook_id_is_the_delivery_id_on_every_attempt(
 ) -> None:
     receiver = await serve(status_handler(503))
     for _ in range(2):
-        await transport.send(message(receiver.url, delivery_id="dlv_retry"))
+        await send(transport, receiver.url, delivery_id="dlv_retry")
     assert [r.headers["webhook-id"] for r in receiver.requests] == ["dlv_retry", "dlv_retry"]
 
 
@@ -267,7 +284,7 @@ async def test_request_is_a_post_of_the_body_with_its_content_type(
     serve: Serve, transport: Transport
 ) -> None:
     receiver = await serve()
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     [request] = receiver.requests
     assert (request.method, request.path_qs, request.body) == ("POST", "/hooks", BODY)
     assert request.headers["content-type"] == "application/json"
@@ -279,16 +296,18 @@ async def test_request_is_a_post_of_the_body_with_its_content_type(
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
-async def test_2xx_succeeds(serve: Serve, transport: Transport, status: int) -> None:
+async def test_2xx_succeeds(serve: Serve, transport: Transport[Any], status: int) -> None:
     receiver = await serve(status_handler(status))
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     assert result.succeeded
     assert result.remote_code == status
 
 
-async def test_request_id_header_becomes_the_remote_id(serve: Serve, transport: Transport) -> None:
+async def test_request_id_header_becomes_the_remote_id(
+    serve: Serve, transport: Transport[Any]
+) -> None:
     receiver = await serve(status_handler(202, {"X-Request-Id": "req-7781"}))
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     assert result.remote_id == "req-7781"
 
 
@@ -299,37 +318,37 @@ async def test_response_excerpt_is_at_most_256_characters_of_the_body(
         return web.Response(text="é" + "x" * 200_000)
 
     receiver = await serve(long_answer)
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     assert result.succeeded
     assert result.response_excerpt == "é" + "x" * 255
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
 async def test_408_429_and_5xx_are_retryable(
-    serve: Serve, transport: Transport, status: int
+    serve: Serve, transport: Transport[Any], status: int
 ) -> None:
     receiver = await serve(status_handler(status))
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     assert (result.succeeded, result.retryable, result.remote_code) == (False, True, status)
     assert result.response_excerpt == f"status {status}"
 
 
 @pytest.mark.parametrize("status", [429, 503])
 async def test_retry_after_in_seconds_is_read(
-    serve: Serve, transport: Transport, status: int
+    serve: Serve, transport: Transport[Any], status: int
 ) -> None:
     receiver = await serve(status_handler(status, {"Retry-After": "120"}))
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     assert result.retry_after == 120.0
 
 
 @pytest.mark.parametrize("status", [429, 503])
 async def test_retry_after_as_an_http_date_is_read_as_seconds_from_now(
-    serve: Serve, transport: Transport, status: int
+    serve: Serve, transport: Transport[Any], status: int
 ) -> None:
     when = email.utils.formatdate(time.time() + 90, usegmt=True)
     receiver = await serve(status_handler(status, {"Retry-After": when}))
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     assert result.retry_after is not None
     assert 85.0 <= result.retry_after <= 91.0
 
@@ -339,21 +358,23 @@ async def test_retry_after_date_in_the_past_is_zero_seconds(
 ) -> None:
     when = email.utils.formatdate(time.time() - 3600, usegmt=True)
     receiver = await serve(status_handler(503, {"Retry-After": when}))
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     assert result.retry_after == 0.0
 
 
-async def test_410_means_gone_and_not_retryable(serve: Serve, transport: Transport) -> None:
+async def test_410_means_gone_and_not_retryable(serve: Serve, transport: Transport[Any]) -> None:
     receiver = await serve(status_handler(410))
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     assert (result.succeeded, result.retryable, result.gone) == (False, False, True)
     assert result.remote_code == 410
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
-async def test_other_4xx_is_not_retryable(serve: Serve, transport: Transport, status: int) -> None:
+async def test_other_4xx_is_not_retryable(
+    serve: Serve, transport: Transport[Any], status: int
+) -> None:
     receiver = await serve(status_handler(status))
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     assert (result.succeeded, result.retryable, result.gone) == (False, False, False)
     assert result.remote_code == status
 
@@ -363,7 +384,7 @@ async def test_redirect_is_not_followed_and_not_retryable(
 ) -> None:
     target = await serve()
     redirector = await serve(status_handler(302, {"Location": target.url}))
-    result = await transport.send(message(redirector.url))
+    result = await send(transport, redirector.url)
     assert (result.succeeded, result.retryable, result.remote_code) == (False, False, 302)
     assert len(redirector.requests) == 1
     assert target.requests == []
@@ -379,8 +400,8 @@ def closed_port() -> int:
     return port
 
 
-async def test_connection_refused_is_retryable(transport: Transport) -> None:
-    result = await transport.send(message(f"http://127.0.0.1:{closed_port()}/hooks"))
+async def test_connection_refused_is_retryable(transport: Transport[Any]) -> None:
+    result = await send(transport, f"http://127.0.0.1:{closed_port()}/hooks")
     assert (result.succeeded, result.retryable, result.remote_code) == (False, True, None)
     assert "cannot connect" in result.response_excerpt
     assert "refused" in result.response_excerpt
@@ -395,7 +416,7 @@ async def test_no_answer_within_timeout_seconds_is_retryable(
 
     receiver = await serve(never_answer)
     started_at = time.monotonic()
-    result = await transport.send(message(receiver.url, settings={"timeout_seconds": 0.5}))
+    result = await send(transport, receiver.url, settings={"timeout_seconds": 0.5})
     assert time.monotonic() - started_at < 5
     assert (result.succeeded, result.retryable, result.remote_code) == (False, True, None)
     assert "timed out" in result.response_excerpt
@@ -418,7 +439,7 @@ async def test_connection_reset_mid_response_is_retryable(
         return web.Response()
 
     receiver = await serve(reset_mid_status_line)
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     assert (result.succeeded, result.retryable, result.remote_code) == (False, True, None)
     assert len(receiver.requests) == 1
 
@@ -436,7 +457,7 @@ async def test_2xx_whose_body_is_cut_off_still_succeeded(
         return response
 
     receiver = await serve(cut_off_body)
-    result = await transport.send(message(receiver.url))
+    result = await send(transport, receiver.url)
     assert (result.succeeded, result.remote_code) == (True, 200)
     assert result.response_excerpt == "accepted"
     assert result.details["response_body"].startswith("incomplete")
@@ -445,36 +466,36 @@ async def test_2xx_whose_body_is_cut_off_still_succeeded(
 # --- headers and authentication ----------------------------------------------------------
 
 
-async def test_custom_headers_arrive(serve: Serve, transport: Transport) -> None:
+async def test_custom_headers_arrive(serve: Serve, transport: Transport[Any]) -> None:
     receiver = await serve()
     headers = {"X-Tenant": "acme", "X-Feed": "leads-eu"}
-    await transport.send(message(receiver.url, settings={"headers": headers}))
+    await send(transport, receiver.url, settings={"headers": headers})
     [request] = receiver.requests
     assert (request.headers["x-tenant"], request.headers["x-feed"]) == ("acme", "leads-eu")
 
 
-async def test_bearer_token_arrives(serve: Serve, transport: Transport) -> None:
+async def test_bearer_token_arrives(serve: Serve, transport: Transport[Any]) -> None:
     [request] = await requests_with_auth(serve, transport, BEARER)
     assert request.headers["authorization"] == "Bearer tok-3f9a1c77e2"
 
 
-async def test_basic_credentials_arrive(serve: Serve, transport: Transport) -> None:
+async def test_basic_credentials_arrive(serve: Serve, transport: Transport[Any]) -> None:
     [request] = await requests_with_auth(serve, transport, BASIC)
     scheme, _, encoded = request.headers["authorization"].partition(" ")
     assert scheme == "Basic"
     assert base64.b64decode(encoded).decode() == "partner:pässword-81"
 
 
-async def test_api_key_arrives_in_its_header(serve: Serve, transport: Transport) -> None:
+async def test_api_key_arrives_in_its_header(serve: Serve, transport: Transport[Any]) -> None:
     [request] = await requests_with_auth(serve, transport, API_KEY)
     assert request.headers["x-api-key"] == "key-0c5e41b9"
     assert "authorization" not in request.headers
 
 
-async def test_traceparent_arrives(serve: Serve, transport: Transport) -> None:
+async def test_traceparent_arrives(serve: Serve, transport: Transport[Any]) -> None:
     receiver = await serve()
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    await transport.send(message(receiver.url, traceparent=traceparent))
+    await send(transport, receiver.url, traceparent=traceparent)
     [request] = receiver.requests
     assert request.headers["traceparent"] == traceparent
 
@@ -483,7 +504,7 @@ async def test_no_signature_header_without_signing_secrets(
     serve: Serve, transport: Transport
 ) -> None:
     receiver = await serve()
-    await transport.send(message(receiver.url))
+    await send(transport, receiver.url)
     [request] = receiver.requests
     assert "webhook-signature" not in request.headers
     assert "webhook-timestamp" in request.headers
@@ -508,11 +529,11 @@ async def echo_request(request: web.Request) -> web.StreamResponse:
     ],
 )
 async def test_credential_echoed_by_the_receiver_is_masked(
-    serve: Serve, transport: Transport, auth: Auth, masked: str, secret: str
+    serve: Serve, transport: Transport[Any], auth: Auth, masked: str, secret: str
 ) -> None:
     receiver = await serve(echo_request)
     settings, secrets = auth
-    result = await transport.send(message(receiver.url, settings=settings, secrets=secrets))
+    result = await send(transport, receiver.url, settings=settings, secrets=secrets)
     assert masked in result.response_excerpt
     assert secret not in result_text(result)
 
@@ -522,7 +543,7 @@ async def test_url_given_as_a_secret_never_appears_in_an_answered_result(
 ) -> None:
     receiver = await serve(echo_request)
     secret_url = f"{receiver.url}?api-version=1&sig=Zm9vYmFyYmF6cXV4c2VjcmV0"
-    result = await transport.send(message(secrets={"url": secret_url}))
+    result = await send(transport, secrets={"url": secret_url})
     assert result.remote_code == 401
     assert len(receiver.requests) == 1
     assert "url=***" in result.response_excerpt
@@ -531,11 +552,11 @@ async def test_url_given_as_a_secret_never_appears_in_an_answered_result(
 
 
 async def test_url_given_as_a_secret_never_appears_when_no_answer_comes(
-    transport: Transport,
+    transport: Transport[Any],
 ) -> None:
     port = closed_port()
     secret_url = f"http://127.0.0.1:{port}/hooks?sig=Zm9vYmFyYmF6cXV4c2VjcmV0"
-    result = await transport.send(message(secrets={"url": secret_url}))
+    result = await send(transport, secrets={"url": secret_url})
     assert (result.succeeded, result.retryable) == (False, True)
     assert "cannot connect to the endpoint" in result.response_excerpt
     assert str(port) not in result_text(result)
@@ -546,19 +567,19 @@ async def test_url_given_as_a_secret_is_not_shown_when_refused(
     serve: Serve, guarded_transport: Transport
 ) -> None:
     receiver = await serve()
-    result = await guarded_transport.send(message(secrets={"url": receiver.url}))
+    result = await send(guarded_transport, secrets={"url": receiver.url})
     assert result.response_excerpt.startswith("refused: destination address is loopback")
     assert "127.0.0.1" not in result_text(result)
     assert str(receiver.port) not in result_text(result)
     assert receiver.requests == []
 
 
-# --- check_settings ----------------------------------------------------------------------
+# --- settings, as the host reads them ------------------------------------------------------
 
 
 def check(settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> dict[str, str]:
     [transport] = registered_transports()
-    return {p.field: p.description for p in transport.check_settings(settings, secrets)}
+    return {p.field: p.description for p in settings_problems(transport, settings, secrets)}
 
 
 def test_complete_settings_have_no_problems() -> None:
@@ -661,8 +682,8 @@ def test_bad_signing_secret_is_described_without_its_value() -> None:
     assert short.removeprefix("whsec_") not in problems["secret_settings.signing_secrets"]
 
 
-async def test_send_with_invalid_settings_fails_without_retrying(transport: Transport) -> None:
-    result = await transport.send(message("ftp://files.partner.example/"))
+async def test_send_with_invalid_settings_fails_without_retrying(transport: Transport[Any]) -> None:
+    result = await send(transport, "ftp://files.partner.example/")
     assert (result.succeeded, result.retryable) == (False, False)
     assert result.response_excerpt.startswith("invalid settings: transport_settings.url")
 
@@ -702,18 +723,18 @@ _NO_IPV6 = ipv6_loopback_unavailable()
 )
 async def test_loopback_in_any_spelling_is_refused_unless_allowlisted(
     serve: Serve,
-    transport: Transport,
-    guarded_transport: Transport,
+    transport: Transport[Any],
+    guarded_transport: Transport[Any],
     bind: str,
     spelling: str,
 ) -> None:
     receiver = await serve(host=bind)
     # The server is there: with loopback allowlisted, its plain address reaches it.
-    reachable = await transport.send(message(receiver.url))
+    reachable = await send(transport, receiver.url)
     assert reachable.succeeded
     assert len(receiver.requests) == 1
 
-    result = await guarded_transport.send(message(f"http://{spelling}:{receiver.port}/hooks"))
+    result = await send(guarded_transport, f"http://{spelling}:{receiver.port}/hooks")
 
     assert (result.succeeded, result.retryable, result.remote_code) == (False, False, None)
     assert result.response_excerpt == "refused: destination address is loopback (not allowlisted)"
@@ -722,10 +743,10 @@ async def test_loopback_in_any_spelling_is_refused_unless_allowlisted(
 
 @pytest.mark.parametrize("spelling", ["localhost", "127.1", "2130706433", "0x7f000001"])
 async def test_allowlisted_loopback_is_reached_by_name_or_any_spelling(
-    serve: Serve, transport: Transport, spelling: str
+    serve: Serve, transport: Transport[Any], spelling: str
 ) -> None:
     receiver = await serve()
-    result = await transport.send(message(f"http://{spelling}:{receiver.port}/hooks"))
+    result = await send(transport, f"http://{spelling}:{receiver.port}/hooks")
     assert result.succeeded
     assert len(receiver.requests) == 1
 
@@ -735,7 +756,7 @@ async def test_probe_posts_a_signed_test_message_and_reports_each_step(
 ) -> None:
     receiver = await serve()
     secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
-    steps = await transport.probe({"url": receiver.url}, {"signing_secrets": secret})
+    steps = await probe(transport, {"url": receiver.url}, {"signing_secrets": secret})
     assert [(s.name, s.passed) for s in steps] == [
         ("settings", True),
         ("connect", True),
@@ -746,12 +767,12 @@ async def test_probe_posts_a_signed_test_message_and_reports_each_step(
     assert json.loads(request.body)["type"] == "backchannel.test"
 
 
-async def test_probe_says_which_step_failed(serve: Serve, transport: Transport) -> None:
+async def test_probe_says_which_step_failed(serve: Serve, transport: Transport[Any]) -> None:
     refusing = await serve(status_handler(401))
-    steps = await transport.probe({"url": refusing.url}, {})
+    steps = await probe(transport, {"url": refusing.url}, {})
     assert [(s.name, s.passed) for s in steps][-1] == ("test message", False)
     assert "HTTP 401" in steps[-1].detail
     closed = f"http://127.0.0.1:{closed_port()}/hooks"
-    steps = await transport.probe({"url": closed}, {})
+    steps = await probe(transport, {"url": closed}, {})
     assert [(s.name, s.passed) for s in steps] == [("settings", True), ("connect", False)]
-    assert (await transport.probe({}, {}))[0].passed is False
+    assert (await probe(transport, {}, {}))[0].passed is False

@@ -22,37 +22,28 @@ from backchannel.plugin_host import (
 # Module-level source shared by the plugins below: a transport and a formatter whose name is
 # chosen at registration time.
 COMPONENTS = """
-from backchannel.plugin import DeliveryResult, RenderedContent, hookimpl
+from backchannel.plugin import (
+    DeliveryResult, Formatter, RenderedContent, Transport, TransportSettings, hookimpl,
+)
 
 
-class NamedTransport:
-    secret_settings = frozenset()
+class NoSettings(TransportSettings):
+    pass
+
+
+class NamedTransport(Transport):
+    settings_model = NoSettings
 
     def __init__(self, name):
         self.name = name
 
-    def check_settings(self, settings, secrets):
-        return []
-
-    async def start(self, context):
-        pass
-
-    async def send(self, message):
+    async def send(self, message, settings):
         return DeliveryResult(succeeded=True)
 
-    async def probe(self, settings, secrets):
-        return []
 
-    async def aclose(self):
-        pass
-
-
-class NamedFormatter:
+class NamedFormatter(Formatter):
     def __init__(self, name):
         self.name = name
-
-    def check_options(self, options):
-        return []
 
     def render(self, document, options):
         return RenderedContent(body=b"", content_type="text/plain", file_extension="txt")
@@ -267,7 +258,7 @@ def test_a_transport_with_a_synchronous_send_is_refused(distributions: Distribut
         + textwrap.dedent(
             """
             class SyncSend(NamedTransport):
-                def send(self, message):
+                def send(self, message, settings):
                     return DeliveryResult(succeeded=True)
 
             @hookimpl
@@ -283,6 +274,30 @@ def test_a_transport_with_a_synchronous_send_is_refused(distributions: Distribut
     assert failed.error is not None
     assert "send() must be async" in failed.error
     assert "sync" not in loaded.transports
+
+
+@pytest.mark.parametrize(
+    ("declaration", "complaint"),
+    [
+        ("", "does not define settings_model"),
+        ("settings_model = dict", "settings_model that is not a TransportSettings subclass"),
+    ],
+)
+def test_a_transport_without_a_settings_model_is_refused(
+    distributions: Distributions, declaration: str, complaint: str
+) -> None:
+    distributions.add(
+        "no-model",
+        COMPONENTS.replace("    settings_model = NoSettings", f"    {declaration}")
+        + "\n@hookimpl\ndef register_transports(register):\n"
+        + "    register(NamedTransport('unmodelled'))\n",
+    )
+
+    loaded = load_plugins(entry_points=distributions.entry_points())
+
+    [failed] = loaded.failed
+    assert failed.error is not None and complaint in failed.error
+    assert "unmodelled" not in loaded.transports
 
 
 @pytest.mark.parametrize("bad_name", ["", "Webhook", "9lives", "web hook", "web.hook"])

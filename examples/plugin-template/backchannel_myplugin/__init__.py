@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from backchannel.plugin import RegisterTransport, hookimpl
 
-from ._transport import MyTransport
+from ._transport import MySettings, MyTransport
 
-__all__ = ["MyTransport", "register_transports"]
+__all__ = ["MySettings", "MyTransport", "register_transports"]
 
 
 @hookimpl

@@ -1,70 +1,65 @@
 """The ``myplugin`` transport.
 
 This skeleton is a working transport — it POSTs the rendered content to ``settings.url`` with
-``secrets.token`` as a bearer token — so the conformance suite passes from the first run.
+the secret ``token`` as a bearer token — so the conformance suite passes from the first run.
 Replace each TODO with your protocol and keep the suite green.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated
 
 import aiohttp
+from pydantic import Field
 from yarl import URL
 
 from backchannel.plugin import (
     DeliveryResult,
-    FieldProblem,
     OutboundMessage,
     ProbeStep,
+    Secret,
+    Transport,
     TransportContext,
+    TransportSettings,
 )
 from backchannel.plugin_support import (
     EXCERPT_CHARS,
-    DestinationRefused,
+    ConnectTimeoutSeconds,
     is_retryable_status,
-    refusal_reason,
-    setting_name_problems,
+    web_url,
 )
-
-# TODO: the settings your transport reads. Secrets (passwords, tokens, URLs that carry a
-# credential) go in SECRET_SETTINGS and are refused in plain settings.
-PLAIN_SETTINGS = frozenset({"url"})
-SECRET_SETTINGS = frozenset({"token"})
+from backchannel.plugin_support.aiohttp import destination_refusal
 
 
-class MyTransport:
+class MySettings(TransportSettings):
+    """TODO: every setting your transport takes, with its type, default and limits. The host
+    checks a recipient's settings against this model (unknown names, wrong types, values
+    out of bounds are refused, every problem at once) and passes the parsed result to
+    ``send`` and ``probe``. Mark secrets (passwords, tokens, URLs that carry a credential)
+    with ``Secret()``: they are refused in plain settings and masked in every answer."""
+
+    url: Annotated[URL, web_url("http", "https")] = Field(description="where to post")
+    token: Annotated[str, Secret(), Field(min_length=1)]
+    connect_timeout_seconds: ConnectTimeoutSeconds | None = None
+
+
+class MyTransport(Transport[MySettings]):
     name = "myplugin"  # TODO: lower-case letters, digits, '-' and '_'
-    secret_settings: frozenset[str] = SECRET_SETTINGS
+    settings_model = MySettings
 
     def __init__(self) -> None:
-        self._context = TransportContext()
         self._session: aiohttp.ClientSession | None = None
-
-    def check_settings(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> Sequence[FieldProblem]:
-        """Every problem at once, each named by its field; never quote a secret."""
-        problems = setting_name_problems(
-            settings,
-            secrets,
-            plain_names=PLAIN_SETTINGS,
-            secret_names=SECRET_SETTINGS,
-            unknown="a myplugin setting",  # TODO: your transport's name
-        )
-        url = settings.get("url")
-        if not isinstance(url, str) or URL(url).scheme not in ("http", "https"):
-            problems.append(FieldProblem("transport_settings.url", "is required: an http(s) URL"))
-        if not isinstance(secrets.get("token"), str) or not secrets["token"]:
-            problems.append(FieldProblem("secret_settings.token", "is required"))
-        return problems
 
     async def start(self, context: TransportContext) -> None:
         """Called once before the first send: open what you reuse (sessions, pools)."""
-        self._context = context
-        self._session = aiohttp.ClientSession(headers={"user-agent": context.user_agent})
+        await super().start(context)
+        # The host's connector refuses loopback, private, link-local and metadata
+        # addresses (unless an operator allowlisted them) wherever a connection is made.
+        self._session = aiohttp.ClientSession(
+            connector=context.http_connector(),
+            headers={"user-agent": context.user_agent},
+        )
 
     async def aclose(self) -> None:
         """Called once at shutdown."""
@@ -72,77 +67,53 @@ class MyTransport:
             await self._session.close()
             self._session = None
 
-    async def send(self, message: OutboundMessage) -> DeliveryResult:
+    async def send(self, message: OutboundMessage, settings: MySettings) -> DeliveryResult:
         """One transmission. Return a result for every outcome; raise only for bugs."""
-        problems = self.check_settings(message.settings, message.secrets)
-        if problems:
-            fields = ", ".join(problem.field for problem in problems)
-            return DeliveryResult(succeeded=False, response_excerpt=f"invalid settings: {fields}")
-        url = URL(message.settings["url"])
-        refused = await self._refusal(url.host or "")
-        if refused:
-            return DeliveryResult(succeeded=False, response_excerpt=refused)
         # TODO: transmit with your protocol. Keep the delivery id (stable across retries)
         # where the remote can see it, so it can drop duplicates.
         headers = {
-            "authorization": f"Bearer {message.secrets['token']}",
+            "authorization": f"Bearer {settings.token}",
             "content-type": message.content.content_type,
             "idempotency-key": message.delivery_id,
         }
-        return await self._post(url, message.content.body, headers)
+        return await self._post(settings, message.content.body, headers)
 
-    async def probe(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> Sequence[ProbeStep]:
-        """Check the settings for real, step by step, stopping at the first failure."""
-        problems = self.check_settings(settings, secrets)
-        if problems:
-            detail = "; ".join(f"{p.field} {p.description}" for p in problems)
-            return [ProbeStep("settings", False, detail)]
-        steps = [ProbeStep("settings", True, "the settings are complete")]
+    async def probe(self, settings: MySettings) -> list[ProbeStep]:
+        """Check the settings for real, step by step, stopping at the first failure (the
+        host has checked them already, and adds a ``settings`` step of its own)."""
         # TODO: the cheapest real check your protocol has (log in, list, a test message).
-        url = URL(settings["url"])
-        refused = await self._refusal(url.host or "")
-        if refused:
-            return [*steps, ProbeStep("destination", False, refused)]
-        steps.append(ProbeStep("destination", True, f"{url.host} may be reached"))
-        headers = {"authorization": f"Bearer {secrets['token']}"}
-        result = await self._post(url, b"", headers, method="HEAD")
+        headers = {"authorization": f"Bearer {settings.token}"}
+        result = await self._post(settings, b"", headers, method="HEAD")
         if result.succeeded:
-            return [*steps, ProbeStep("connect", True, f"{url.host} answered")]
-        return [*steps, ProbeStep("connect", False, result.response_excerpt)]
-
-    async def _refusal(self, host: str) -> str | None:
-        """Why ``host`` may not be reached: loopback, private, link-local and metadata
-        addresses need an ``allowed_networks`` entry. (Checked before connecting; to pin the
-        checked address where aiohttp connects, use ``GuardedResolver`` from
-        ``backchannel.plugin_support.aiohttp``, as examples/slack does.)"""
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-        except OSError:
-            return None  # the send itself reports the DNS failure, retryably
-        for info in infos:
-            reason = refusal_reason(str(info[4][0]), self._context.allowed_networks)
-            if reason is not None:
-                return str(DestinationRefused(reason))
-        return None
+            return [ProbeStep("connect", True, f"{settings.url.host} answered")]
+        return [ProbeStep("connect", False, result.response_excerpt)]
 
     async def _post(
-        self, url: URL, body: bytes, headers: Mapping[str, str], method: str = "POST"
+        self, settings: MySettings, body: bytes, headers: Mapping[str, str], method: str = "POST"
     ) -> DeliveryResult:
         if self._session is None:
             raise RuntimeError("the transport was not started")
         timeout = aiohttp.ClientTimeout(
-            total=self._context.total_timeout, connect=self._context.connect_timeout
+            total=self.context.total_timeout,
+            connect=settings.connect_timeout_seconds or self.context.connect_timeout,
         )
         try:
             async with self._session.request(
-                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                method,
+                settings.url,
+                data=body,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
             ) as response:
                 text = (await response.content.read(4096)).decode("utf-8", errors="replace")
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            # Never put the URL or a token in an excerpt.
+            refused = destination_refusal(error)
+            if refused is not None:
+                return DeliveryResult(succeeded=False, response_excerpt=str(refused))
+            # Name what failed, never the URL: the host masks secrets, but says only what
+            # it knows to be one.
             return DeliveryResult(
                 succeeded=False,
                 retryable=True,

@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 
 from backchannel.plugin import Transport
-from backchannel.plugin_host import load_plugins
 from backchannel.testing import (
     Arrival,
     ReceivedPayloads,
     TransportConformance,
+    installed_transport,
     loopback_context,
     unused_port,
 )
@@ -57,8 +57,8 @@ class TestMyTransportConformance(TransportConformance):
     distribution = "backchannel-myplugin"
 
     @pytest.fixture
-    async def transport(self) -> AsyncIterator[Transport]:
-        transport = load_plugins().transports["myplugin"]
+    async def transport(self) -> AsyncIterator[Transport[Any]]:
+        transport = installed_transport("myplugin")
         await transport.start(loopback_context())
         yield transport
         await transport.aclose()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from backchannel.plugin import FeedbackDocument
+
 #: Slack's limits: header text and section field text.
 _HEADER_CHARS = 150
 _FIELD_CHARS = 2000
@@ -16,8 +18,9 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _get(document: Mapping[str, Any], *path: str) -> str | None:
-    value: Any = document
+def _get(document: FeedbackDocument, *path: str) -> str | None:
+    """The text at ``path`` (``"outcome", "value"``), or None when the document has none."""
+    value: object = document
     for key in path:
         if not isinstance(value, Mapping) or key not in value:
             return None
@@ -27,7 +30,7 @@ def _get(document: Mapping[str, Any], *path: str) -> str | None:
     return str(value)
 
 
-def summary(document: Mapping[str, Any], event_type: str) -> str:
+def summary(document: FeedbackDocument, event_type: str) -> str:
     """One line: what happened to which lead."""
     kind = _get(document, "kind") or event_type.removeprefix("feedback.")
     lead = _get(document, "lead_id") or "(unknown lead)"
@@ -62,9 +65,7 @@ _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def slack_payload(
-    document: Mapping[str, Any], event_type: str, title: str | None
-) -> dict[str, Any]:
+def slack_payload(document: FeedbackDocument, event_type: str, title: str | None) -> dict[str, Any]:
     """The JSON body posted to the webhook."""
     text = summary(document, event_type)
     fields = [

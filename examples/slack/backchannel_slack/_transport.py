@@ -4,60 +4,45 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
 from backchannel.plugin import (
     DeliveryResult,
-    FieldProblem,
     OutboundMessage,
     ProbeStep,
+    Transport,
     TransportContext,
 )
-from backchannel.plugin_support import (
-    EXCERPT_CHARS,
-    DestinationRefused,
-    is_retryable_status,
-    mask,
-    parse_retry_after,
-)
-from backchannel.plugin_support.aiohttp import (
-    GuardedResolver,
-    destination_refusal,
-    refuse_address_literal,
-)
+from backchannel.plugin_support import EXCERPT_CHARS, is_retryable_status, parse_retry_after
+from backchannel.plugin_support.aiohttp import destination_refusal
 
 from ._message import probe_payload, slack_payload
-from ._settings import SECRET_SETTINGS, SlackSettings, read_settings
+from ._settings import SlackSettings
 
 MAX_ANSWER_BYTES = 16 * 1024
 #: Answers that mean the webhook no longer exists: stop sending to it.
 GONE_ANSWERS = frozenset({"no_service", "channel_is_archived", "team_disabled"})
 
 
-class SlackTransport:
-    """Posts a summary of each feedback to a Slack incoming webhook."""
+class SlackTransport(Transport[SlackSettings]):
+    """Posts a summary of each feedback to a Slack incoming webhook. The host checks the
+    settings, guards the destination and masks the URL in whatever Slack answers."""
 
     name = "slack"
-    secret_settings: frozenset[str] = SECRET_SETTINGS
+    settings_model = SlackSettings
 
     def __init__(self) -> None:
-        self._context = TransportContext()
         self._session: aiohttp.ClientSession | None = None
 
-    def check_settings(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> Sequence[FieldProblem]:
-        return read_settings(settings, secrets)[1]
-
     async def start(self, context: TransportContext) -> None:
-        self._context = context
-        resolver = GuardedResolver(aiohttp.ThreadedResolver(), context.allowed_networks)
-        connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
+        await super().start(context)
+        # The host's connector refuses loopback, private and metadata addresses (unless
+        # allowlisted) wherever a connection is made.
         self._session = aiohttp.ClientSession(
-            connector=connector,
+            connector=context.http_connector(use_dns_cache=False),
             cookie_jar=aiohttp.DummyCookieJar(),
             headers={"user-agent": context.user_agent},
         )
@@ -67,47 +52,26 @@ class SlackTransport:
             await self._session.close()
             self._session = None
 
-    async def send(self, message: OutboundMessage) -> DeliveryResult:
-        settings, problems = read_settings(message.settings, message.secrets)
-        if settings is None:
-            fields = ", ".join(problem.field for problem in problems)
-            return DeliveryResult(succeeded=False, response_excerpt=f"invalid settings: {fields}")
+    async def send(self, message: OutboundMessage, settings: SlackSettings) -> DeliveryResult:
         payload = slack_payload(message.document, message.event_type, settings.title)
-        return await self._post(settings, payload, _secret_texts(message.secrets))
+        return await self._post(settings, payload)
 
-    async def probe(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> Sequence[ProbeStep]:
-        read, problems = read_settings(settings, secrets)
-        if read is None:
-            detail = "; ".join(f"{p.field} {p.description}" for p in problems)
-            return [ProbeStep("settings", False, detail)]
-        steps = [ProbeStep("settings", True, "the settings are complete")]
-        result = await self._post(read, probe_payload(), _secret_texts(secrets))
+    async def probe(self, settings: SlackSettings) -> list[ProbeStep]:
+        result = await self._post(settings, probe_payload())
         if result.succeeded:
-            steps.append(ProbeStep("post", True, "Slack accepted a test message"))
-        else:
-            what = f"answered {result.remote_code}: " if result.remote_code else ""
-            steps.append(
-                ProbeStep(
-                    "post", False, f"the test message failed: {what}{result.response_excerpt}"
-                )
-            )
-        return steps
+            return [ProbeStep("post", True, "Slack accepted a test message")]
+        what = f"answered {result.remote_code}: " if result.remote_code else ""
+        return [
+            ProbeStep("post", False, f"the test message failed: {what}{result.response_excerpt}")
+        ]
 
-    async def _post(
-        self, settings: SlackSettings, payload: Mapping[str, Any], secrets: Sequence[str]
-    ) -> DeliveryResult:
+    async def _post(self, settings: SlackSettings, payload: Mapping[str, Any]) -> DeliveryResult:
         if self._session is None:
             raise RuntimeError("the slack transport was not started")
-        try:
-            refuse_address_literal(settings.url, self._context.allowed_networks)
-        except DestinationRefused as refused:
-            return DeliveryResult(succeeded=False, response_excerpt=str(refused))
         body = json.dumps(payload, ensure_ascii=False).encode()
         timeout = aiohttp.ClientTimeout(
-            total=settings.timeout or self._context.total_timeout,
-            connect=settings.connect_timeout or self._context.connect_timeout,
+            total=settings.timeout_seconds or self.context.total_timeout,
+            connect=settings.connect_timeout_seconds or self.context.connect_timeout,
         )
         try:
             async with self._session.post(
@@ -118,15 +82,13 @@ class SlackTransport:
                 allow_redirects=False,
             ) as response:
                 answer = await response.content.read(MAX_ANSWER_BYTES)
-                return _answered(response.status, response.headers, answer, len(body), secrets)
+                return _answered(response.status, response.headers, answer, len(body))
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            return _unanswered(error, secrets)
+            return _unanswered(error)
 
 
-def _answered(
-    status: int, headers: Mapping[str, str], answer: bytes, sent: int, secrets: Sequence[str]
-) -> DeliveryResult:
-    text = mask(answer.decode("utf-8", errors="replace").strip(), secrets)[:EXCERPT_CHARS]
+def _answered(status: int, headers: Mapping[str, str], answer: bytes, sent: int) -> DeliveryResult:
+    text = answer.decode("utf-8", errors="replace").strip()[:EXCERPT_CHARS]
     if 200 <= status <= 299:
         return DeliveryResult(
             succeeded=True, remote_code=status, bytes_sent=sent, response_excerpt=text
@@ -143,7 +105,7 @@ def _answered(
     )
 
 
-def _unanswered(error: BaseException, secrets: Sequence[str]) -> DeliveryResult:
+def _unanswered(error: BaseException) -> DeliveryResult:
     refused = destination_refusal(error)
     if refused is not None:
         return DeliveryResult(succeeded=False, response_excerpt=str(refused))
@@ -156,10 +118,6 @@ def _unanswered(error: BaseException, secrets: Sequence[str]) -> DeliveryResult:
     return DeliveryResult(
         succeeded=False,
         retryable=True,
-        response_excerpt=mask(f"{what} ({type(error).__name__})", secrets),
+        response_excerpt=f"{what} ({type(error).__name__})",
         details={"error": type(error).__name__},
     )
-
-
-def _secret_texts(secrets: Mapping[str, Any]) -> list[str]:
-    return sorted((v for v in secrets.values() if isinstance(v, str) and v), key=len, reverse=True)

@@ -1,10 +1,34 @@
-"""The distribution is installed and found through its entry point."""
+"""The distribution is installed, found through its entry point, and listed by
+``backchannel plugins`` as an operator sees it."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
 
-from backchannel.plugin_host import describe_plugins, load_plugins
+#: The ``backchannel`` command of the environment these tests run in.
+BACKCHANNEL = str(Path(sys.executable).with_name("backchannel"))
+
+
+def listed_plugins(**environment: str) -> list[dict[str, Any]]:
+    """What ``backchannel plugins --json`` says, with ``environment`` set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKCHANNEL_")}
+    env.update(environment)
+    run = subprocess.run(
+        [BACKCHANNEL, "plugins", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    listed: list[dict[str, Any]] = json.loads(run.stdout)
+    return listed
 
 
 def test_plugin_is_installed_under_the_backchannel_entry_point_group() -> None:
@@ -13,13 +37,11 @@ def test_plugin_is_installed_under_the_backchannel_entry_point_group() -> None:
 
 
 def test_backchannel_plugins_lists_the_slack_transport() -> None:
-    table = describe_plugins(load_plugins())
-    [row] = [line for line in table.splitlines() if line.startswith("backchannel-slack ")]
-    assert "loaded" in row and "transports: slack" in row
+    [slack] = [p for p in listed_plugins() if p["distribution"] == "backchannel-slack"]
+    assert (slack["state"], slack["transports"]) == ("loaded", ["slack"])
 
 
 def test_a_disabled_distribution_is_not_imported() -> None:
-    loaded = load_plugins(frozenset({"backchannel-slack"}))
-    assert "slack" not in loaded.transports
-    [info] = [info for info in loaded.plugins if info.distribution == "backchannel-slack"]
-    assert info.state == "disabled"
+    listed = listed_plugins(BACKCHANNEL_DISABLED_PLUGINS="backchannel-slack")
+    [slack] = [p for p in listed if p["distribution"] == "backchannel-slack"]
+    assert (slack["state"], slack["transports"]) == ("disabled", [])

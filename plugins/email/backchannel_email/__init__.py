@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from backchannel.plugin import RegisterTransport, hookimpl
 
+from ._settings import EmailSettings
 from ._transport import EmailTransport
 
-__all__ = ["EmailTransport", "register_transports"]
+__all__ = ["EmailSettings", "EmailTransport", "register_transports"]
 
 
 @hookimpl

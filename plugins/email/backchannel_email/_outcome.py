@@ -1,4 +1,5 @@
-"""How one email attempt ended, as a :class:`DeliveryResult` with no secret in it.
+"""How one email attempt ended, as a :class:`DeliveryResult` (the host masks the password,
+in every spelling, should a server echo it).
 
 SMTP reply classes decide retries: 4xx is transient, 5xx permanent. Failures that no reply
 explains are retryable (connection refused or reset, DNS, timeouts), except those that
@@ -12,14 +13,14 @@ import os
 import re
 import socket
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 import aiosmtplib
 
 from backchannel.plugin import DeliveryResult
-from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, mask
+from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused
 
 from ._settings import EmailSettings
 
@@ -88,36 +89,35 @@ def sent_result(
     notes: Mapping[str, str],
 ) -> DeliveryResult:
     """The result of a message the server accepted for at least one recipient."""
-    secrets = settings.secret_values
     details = dict(notes)
     excerpt = _reply(250, reply)
     if refused:
         recipients = settings.mail.envelope_recipients
         accepted = len(recipients) - len(refused)
-        details["refused_recipients"] = mask(describe_refused(refused), secrets)
+        details["refused_recipients"] = describe_refused(refused)
         details["accepted_recipients"] = str(accepted)
         excerpt = (
             f"accepted for {accepted} of {len(recipients)} recipients; refused: "
             f"{describe_refused(refused)}"
         )
-        details["reply"] = mask(_reply(250, reply), secrets)[:EXCERPT_CHARS]
+        details["reply"] = _reply(250, reply)[:EXCERPT_CHARS]
     return DeliveryResult(
         succeeded=True,
         remote_code=250,
-        remote_id=queue_id(mask(reply, secrets)),
+        remote_id=queue_id(reply),
         bytes_sent=bytes_sent,
-        response_excerpt=mask(excerpt, secrets)[:EXCERPT_CHARS],
+        response_excerpt=excerpt[:EXCERPT_CHARS],
         details=details,
     )
 
 
-def failure_result(failure: Failure, secrets: Sequence[str]) -> DeliveryResult:
+def failure_result(failure: Failure) -> DeliveryResult:
     return DeliveryResult(
         succeeded=False,
         retryable=failure.retryable,
         remote_code=failure.remote_code,
-        response_excerpt=mask(failure.description, secrets)[:EXCERPT_CHARS],
-        details={name: mask(value, secrets) for name, value in failure.details.items()},
+        response_excerpt=failure.description[:EXCERPT_CHARS],
+        details=dict(failure.details),
     )
 
 

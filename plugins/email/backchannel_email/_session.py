@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 import aiosmtplib
 
-from backchannel.plugin import IPNetwork
+from backchannel.plugin import TransportContext
 
-from ._destination import connect_socket
 from ._outcome import CONNECT, LOGIN, TLS
 from ._settings import EmailSettings, Server
 
@@ -72,7 +70,7 @@ async def open_session(
     progress: Progress,
     *,
     tls_context: ssl.SSLContext,
-    allowed_networks: Sequence[IPNetwork],
+    context: TransportContext,
     connect_timeout: float,
     timeout: float,
     local_hostname: str,
@@ -84,7 +82,9 @@ async def open_session(
     server = settings.server
     progress.step = CONNECT
     async with asyncio.timeout(connect_timeout):
-        sock = await connect_socket(server.host, server.port, allowed_networks)
+        # The host's guard resolves, refuses what it does not allow and connects to an
+        # address it checked; aiosmtplib then uses the socket as it is.
+        sock = await context.connect(server.host, server.port)
     peer = sock.getpeername()[0]
     try:
         smtp = aiosmtplib.SMTP(

@@ -4,7 +4,7 @@ Templates see every field of the canonical feedback document at the top level
 (``lead_id``, ``outcome.value``, ``return.reason_code``...). A field the feedback lacks is
 ``None``, which prints as nothing, so a template that renders against :data:`SAMPLE_DOCUMENT`
 renders against every real document; a name the document can never have (a typo) is an
-error, found by ``check_settings`` rather than at send time.
+error, found when the recipient is saved rather than at send time.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, get_origin, get_type_hints, is_typeddict
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from backchannel.plugin import FeedbackDocument
 
 DEFAULT_SUBJECT_TEMPLATE: Final = "Lead {{ lead_id }}: {{ kind }}"
 DEFAULT_BODY_TEMPLATE: Final = """\
@@ -59,41 +61,34 @@ Attribution: campaign {{ attribution.campaign or "-" }}, creative \
 {%- endif %}
 """
 
-#: Every field of the canonical document (see ``backchannel.feedback_document``), with the
-#: nested mappings a template may reach into. Quality dimensions are open-ended: the usual
-#: ones are listed; others are reached with ``quality.get("name")``.
-_SKELETON: Final[Mapping[str, Any]] = {
-    "feedback_id": None,
-    "kind": None,
-    "lead_id": None,
-    "source_id": None,
-    "flow_id": None,
-    "event_id": None,
-    "click_id": None,
-    "transaction_id": None,
-    "feedback_date": None,
-    "accepted_at": None,
-    "outcome": {
-        "status": None,
-        "conversion_date": None,
-        "value": None,
-        "currency": None,
-        "product": None,
-    },
-    "return": {"reason_code": None, "reason_text": None, "return_date": None},
-    "quality": {
-        "overall_score": None,
-        "data_quality": None,
-        "conversion_likelihood": None,
-        "customer_satisfaction": None,
-    },
-    "attribution": {"campaign": None, "creative": None, "keyword": None, "sub_ids": {}},
-    "consents": [],
-    "attributes": {},
-}
+#: Quality dimensions are open-ended; these are in every template's namespace (as None when
+#: a document lacks them), others are reached with ``quality.get("name")``.
+USUAL_QUALITY_SCORES: Final = (
+    "overall_score",
+    "data_quality",
+    "conversion_likelihood",
+    "customer_satisfaction",
+)
 
-#: A conversion with every field set: what ``check_settings`` renders templates against.
-SAMPLE_DOCUMENT: Final[Mapping[str, Any]] = {
+
+def _empty(kind: Any) -> Any:
+    """What a template sees for a field of type ``kind`` that a document lacks."""
+    if is_typeddict(kind):
+        return {name: _empty(part) for name, part in get_type_hints(kind).items()}
+    origin = get_origin(kind)
+    return {} if origin is dict else [] if origin is list else None
+
+
+#: Every field of the canonical document (``backchannel.plugin.FeedbackDocument``) with what
+#: a template sees when a document lacks it, nested parts included: so a template that
+#: renders against :data:`SAMPLE_DOCUMENT` renders against every real document.
+_SKELETON: Final[Mapping[str, Any]] = {
+    name: _empty(kind) for name, kind in get_type_hints(FeedbackDocument).items()
+} | {"quality": dict.fromkeys(USUAL_QUALITY_SCORES)}
+
+#: A conversion with every field set: what templates are checked against when a recipient is
+#: saved.
+SAMPLE_DOCUMENT: Final[FeedbackDocument] = {
     "feedback_id": "fb_01hzysample0000000000000",
     "kind": "conversion",
     "lead_id": "lead-1001",
@@ -111,7 +106,7 @@ SAMPLE_DOCUMENT: Final[Mapping[str, Any]] = {
         "currency": "USD",
         "product": "auto-insurance",
     },
-    "return": {"reason_code": "DUP", "reason_text": "duplicate lead", "return_date": None},
+    "return": {"reason_code": "DUP", "reason_text": "duplicate lead"},
     "quality": {
         "overall_score": 87,
         "data_quality": 90,
@@ -158,7 +153,7 @@ def _compiled(source: str, html: bool) -> jinja2.Template:
 
 
 def template_namespace(
-    document: Mapping[str, Any], *, delivery_id: str = "", event_type: str = ""
+    document: FeedbackDocument, *, delivery_id: str = "", event_type: str = ""
 ) -> dict[str, Any]:
     """What a template sees: the document laid over the skeleton, plus a few facts of the
     delivery (``delivery_id``, ``event_type``) and the untouched ``document``."""

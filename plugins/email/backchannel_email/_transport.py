@@ -5,19 +5,18 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
 import aiosmtplib
 
 from backchannel.plugin import (
     DeliveryResult,
-    FieldProblem,
     OutboundMessage,
     ProbeStep,
+    Transport,
     TransportContext,
 )
-from backchannel.plugin_support import EXCERPT_CHARS, SettingsMemo, mask
+from backchannel.plugin_support import EXCERPT_CHARS
 
 from ._message import build_message
 from ._outcome import (
@@ -29,7 +28,7 @@ from ._outcome import (
     sent_result,
 )
 from ._session import Progress, TlsContexts, close_session, open_session
-from ._settings import SECRET_SETTINGS, EmailSettings, describe_problems, read_settings
+from ._settings import EmailSettings
 from ._templates import TemplateFailed
 
 #: What an attempt can raise that a remote (or the network) caused; anything else is a bug.
@@ -37,37 +36,22 @@ _ATTEMPT_ERRORS: Final = (aiosmtplib.SMTPException, OSError, TimeoutError, Value
 _EHLO_NAME: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
-class EmailTransport:
-    """Sends each delivery as an email (templated summary, content attached) over SMTP."""
+class EmailTransport(Transport[EmailSettings]):
+    """Sends each delivery as an email (templated summary, content attached) over SMTP.
+    Every attempt opens and closes its own session: nothing to release at shutdown."""
 
     name = "email"
-    secret_settings: frozenset[str] = SECRET_SETTINGS
+    settings_model = EmailSettings
 
     def __init__(self) -> None:
-        self._context = TransportContext()
-        self._read_settings = SettingsMemo(read_settings)
         self._tls_contexts = TlsContexts()
         self._local_hostname: str | None = None
 
-    def check_settings(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> Sequence[FieldProblem]:
-        return read_settings(settings, secrets)[1]
-
     async def start(self, context: TransportContext) -> None:
-        self._context = context
+        await super().start(context)
         await self._ehlo_name()
 
-    async def aclose(self) -> None:
-        """Nothing to release: every attempt opens and closes its own session."""
-
-    async def send(self, message: OutboundMessage) -> DeliveryResult:
-        settings, problems = self._read_settings(message.settings, message.secrets)
-        if settings is None:
-            return DeliveryResult(
-                succeeded=False,
-                response_excerpt=f"invalid settings: {describe_problems(problems)}"[:EXCERPT_CHARS],
-            )
+    async def send(self, message: OutboundMessage, settings: EmailSettings) -> DeliveryResult:
         try:
             built = build_message(settings.mail, message)
         except TemplateFailed as error:
@@ -96,7 +80,7 @@ class EmailTransport:
             failure = describe_failure(
                 error, progress.step, settings, connect_timeout=connect_timeout, timeout=timeout
             )
-            return failure_result(failure, settings.secret_values)
+            return failure_result(failure)
         finally:
             if smtp is not None:
                 await close_session(smtp)
@@ -104,42 +88,30 @@ class EmailTransport:
             settings, reply=reply, refused=refused, bytes_sent=len(built.data), notes=built.notes
         )
 
-    async def probe(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> Sequence[ProbeStep]:
+    async def probe(self, settings: EmailSettings) -> list[ProbeStep]:
         """Connects, starts TLS, logs in, and has the server accept the sender and every
         recipient (MAIL FROM, RCPT TO), then takes it all back with RSET: nothing is sent."""
-        read, problems = read_settings(settings, secrets)
-        if read is None:
-            return [
-                ProbeStep(
-                    "settings", False, f"the settings are not usable: {describe_problems(problems)}"
-                )
-            ]
-        connect_timeout, timeout = self._timeouts(read)
+        connect_timeout, timeout = self._timeouts(settings)
         progress = Progress()
         smtp: aiosmtplib.SMTP | None = None
         failed: ProbeStep | None = None
         try:
             async with asyncio.timeout(timeout):
-                smtp = await self._open(read, progress, connect_timeout, timeout)
+                smtp = await self._open(settings, progress, connect_timeout, timeout)
                 progress.step = SENDER
-                failed = await _try_envelope(smtp, read, progress)
+                failed = await _try_envelope(smtp, settings, progress)
         except _ATTEMPT_ERRORS as error:
             failure = describe_failure(
-                error, progress.step, read, connect_timeout=connect_timeout, timeout=timeout
+                error, progress.step, settings, connect_timeout=connect_timeout, timeout=timeout
             )
-            failed = ProbeStep(failure.step, False, failure_result(failure, ()).response_excerpt)
+            failed = ProbeStep(failure.step, False, failure_result(failure).response_excerpt)
         finally:
             if smtp is not None:
                 await close_session(smtp)
         steps = [ProbeStep(name, True, detail) for name, detail in progress.passed]
         if failed is not None:
             steps.append(failed)
-        secrets_to_mask = read.secret_values
-        return [
-            ProbeStep(step.name, step.passed, mask(step.detail, secrets_to_mask)) for step in steps
-        ]
+        return steps
 
     async def _open(
         self,
@@ -152,7 +124,7 @@ class EmailTransport:
             settings,
             progress,
             tls_context=self._tls_contexts.get(settings.server),
-            allowed_networks=self._context.allowed_networks,
+            context=self.context,
             connect_timeout=connect_timeout,
             timeout=timeout,
             local_hostname=await self._ehlo_name(),
@@ -160,8 +132,8 @@ class EmailTransport:
 
     def _timeouts(self, settings: EmailSettings) -> tuple[float, float]:
         server = settings.server
-        timeout = server.timeout or self._context.total_timeout
-        connect_timeout = min(server.connect_timeout or self._context.connect_timeout, timeout)
+        timeout = server.timeout or self.context.total_timeout
+        connect_timeout = min(server.connect_timeout or self.context.connect_timeout, timeout)
         return connect_timeout, timeout
 
     async def _ehlo_name(self) -> str:

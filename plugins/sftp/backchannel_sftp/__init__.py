@@ -4,11 +4,11 @@ are pinned."""
 from __future__ import annotations
 
 from backchannel.plugin import RegisterTransport, hookimpl
-from backchannel.plugin_support import refusal_reason
 
+from ._settings import SftpSettings
 from ._transport import SftpTransport
 
-__all__ = ["SftpTransport", "refusal_reason", "register_transports"]
+__all__ = ["SftpSettings", "SftpTransport", "register_transports"]
 
 
 @hookimpl

@@ -12,7 +12,9 @@ import re
 import string
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
+
+from backchannel.plugin import FeedbackDocument
 
 PLACEHOLDERS: Final = (
     "feedback_id",
@@ -116,7 +118,7 @@ def render_path(template: str, values: Mapping[str, str]) -> str:
 
 def placeholder_values(
     *,
-    document: Mapping[str, Any],
+    document: FeedbackDocument,
     feedback_id: str,
     delivery_id: str,
     attempt: int,
@@ -128,10 +130,10 @@ def placeholder_values(
     accepted = _accepted_at(document.get("accepted_at")) or now.astimezone(UTC)
     extension = file_extension.lstrip(".") or DEFAULT_EXTENSION
     return {
-        "feedback_id": feedback_id or _text(document.get("feedback_id")),
-        "lead_id": _text(document.get("lead_id")),
-        "source_id": _text(document.get("source_id")),
-        "kind": _text(document.get("kind")),
+        "feedback_id": feedback_id or document.get("feedback_id", ""),
+        "lead_id": document.get("lead_id", ""),
+        "source_id": document.get("source_id", ""),
+        "kind": document.get("kind", ""),
         "delivery_id": delivery_id,
         "attempt": str(attempt),
         "date": accepted.strftime("%Y-%m-%d"),
@@ -140,13 +142,9 @@ def placeholder_values(
     }
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _accepted_at(value: Any) -> datetime | None:
+def _accepted_at(value: str | None) -> datetime | None:
     """``accepted_at`` (RFC 3339) in UTC, or None when the document has no usable one."""
-    if not isinstance(value, str):
+    if value is None:
         return None
     try:
         parsed = datetime.fromisoformat(value)

@@ -1,4 +1,5 @@
-"""How one upload ended, as a :class:`DeliveryResult` with no secret in it.
+"""How one upload ended, as a :class:`DeliveryResult` (the host masks any secret a server
+echoes in it).
 
 Retrying cannot fix what only the recipient's settings or the server's set-up can: a host
 key that does not match, refused credentials, a path the account may not write or that
@@ -10,16 +11,15 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
 
 import asyncssh
 
 from backchannel.plugin import DeliveryResult
-from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, mask
+from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused
 
 from ._filename import UnsafePath
 from ._session import OpenFailed
-from ._settings import Account
+from ._settings import SftpSettings
 from ._upload import RemoteStepFailed
 
 #: Server answers that only a change of settings or of the server's set-up can fix.
@@ -61,7 +61,6 @@ def failure(
     description: str,
     *,
     retryable: bool,
-    secrets: Sequence[str] = (),
     remote_code: int | None = None,
     bytes_sent: int = 0,
     error: BaseException | None = None,
@@ -72,7 +71,7 @@ def failure(
         retryable=retryable,
         remote_code=remote_code,
         bytes_sent=bytes_sent,
-        response_excerpt=mask(description, secrets)[:EXCERPT_CHARS],
+        response_excerpt=description[:EXCERPT_CHARS],
         details=details,
     )
 
@@ -87,17 +86,16 @@ def is_connection_error(error: BaseException) -> bool:
 def error_result(
     error: BaseException,
     *,
-    account: Account,
+    account: SftpSettings,
     connect_timeout: float,
     timeout: float,
 ) -> DeliveryResult:
     """The result of an upload that raised ``error``."""
     target = account.target
-    secrets = account.secret_values
     if isinstance(error, OpenFailed):
         cause = error.__cause__ or error
         retryable, description = _describe_opening(error.stage, cause, account, connect_timeout)
-        return failure(description, retryable=retryable, secrets=secrets, error=cause)
+        return failure(description, retryable=retryable, error=cause)
     if isinstance(error, RemoteStepFailed):
         cause = error.__cause__ or error
         if isinstance(cause, asyncssh.SFTPError) and not isinstance(cause, _LOST_SFTP_ERRORS):
@@ -106,7 +104,6 @@ def error_result(
             return failure(
                 f"{phrase} {error.path} on {target}: {reason}",
                 retryable=not isinstance(cause, _PERMANENT_SFTP_ERRORS),
-                secrets=secrets,
                 remote_code=cause.code,
                 bytes_sent=error.bytes_written,
                 error=cause,
@@ -114,33 +111,28 @@ def error_result(
         return failure(
             f"connection to {target} was lost during {error.step} of {error.path}",
             retryable=True,
-            secrets=secrets,
             bytes_sent=error.bytes_written,
             error=cause,
         )
     if isinstance(error, UnsafePath):
-        return failure(str(error), retryable=False, secrets=secrets, error=error)
+        return failure(str(error), retryable=False, error=error)
     if isinstance(error, TimeoutError):
         return failure(
             f"timed out uploading to {target} (after {timeout:g} s)",
             retryable=True,
-            secrets=secrets,
             error=error,
         )
     if isinstance(error, CONNECTION_ERRORS):
-        return failure(
-            f"connection to {target} was lost", retryable=True, secrets=secrets, error=error
-        )
+        return failure(f"connection to {target} was lost", retryable=True, error=error)
     return failure(
         f"upload to {target} failed ({type(error).__name__})",
         retryable=True,
-        secrets=secrets,
         error=error,
     )
 
 
 def _describe_opening(
-    stage: str, cause: BaseException, account: Account, connect_timeout: float
+    stage: str, cause: BaseException, account: SftpSettings, connect_timeout: float
 ) -> tuple[bool, str]:
     """Whether to retry, and what went wrong, when a connection could not be opened."""
     target = account.target

@@ -8,16 +8,14 @@ credentials are the recipient's secrets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import asyncssh
 
-from backchannel.plugin import IPNetwork
+from backchannel.plugin import TransportContext
 
-from ._destination import pinned_address
-from ._settings import Account
+from ._settings import SftpSettings
 
 #: Seconds without traffic after which a keepalive checks that an idle connection lives.
 KEEPALIVE_INTERVAL_SECONDS = 10.0
@@ -58,21 +56,24 @@ class _Client(asyncssh.SSHClient):
 
 
 async def open_session(
-    account: Account,
+    account: SftpSettings,
     *,
     connect_timeout: float,
-    allowed_networks: Sequence[IPNetwork],
+    context: TransportContext,
 ) -> Session:
-    """A logged-in SSH connection with an SFTP session; raises :class:`OpenFailed`."""
+    """A logged-in SSH connection with an SFTP session; raises :class:`OpenFailed`.
+
+    The host is resolved once and checked by the host's guard (``context.resolve``); the
+    connection goes to the address that was checked."""
     client = _Client()
     try:
-        address = await pinned_address(account.host, account.port, allowed_networks)
+        [address, *_] = await context.resolve(account.host, account.port)
         connection = await asyncssh.connect(
             address,
             account.port,
             # Host keys are matched against the name the recipient gave, not the address.
             host_key_alias=account.host,
-            known_hosts=account.known_hosts,
+            known_hosts=account.known_hosts.trusted,
             x509_trusted_certs=None,
             username=account.username,
             password=account.password,

@@ -7,28 +7,25 @@ import contextlib
 import gzip
 import logging
 import posixpath
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from secrets import token_hex
-from typing import Any
 
 import asyncssh
 
 from backchannel.plugin import (
     DeliveryResult,
-    FieldProblem,
     OutboundMessage,
     ProbeStep,
+    Transport,
     TransportContext,
 )
-from backchannel.plugin_support import EXCERPT_CHARS, SettingsMemo, mask
 
 from ._filename import UnsafePath, placeholder_values, render_path
-from ._outcome import error_result, failure, is_connection_error
+from ._outcome import error_result, is_connection_error
 from ._pool import ConnectionPool
 from ._session import OpenFailed, open_session
-from ._settings import SECRET_SETTINGS, Account, read_account
+from ._settings import SftpSettings
 from ._upload import RemoteStepFailed, remove, upload_atomically
 
 logger = logging.getLogger(__name__)
@@ -42,30 +39,23 @@ PROBE_BODY = b"Backchannel probe: this file checks that uploads work and is remo
 _UPLOAD_ERRORS = (UnsafePath, OpenFailed, RemoteStepFailed, TimeoutError, OSError, asyncssh.Error)
 
 
-class SftpTransport:
+class SftpTransport(Transport[SftpSettings]):
     """Uploads rendered feedback as files to a recipient's SFTP server, host key pinned."""
 
     name = "sftp"
-    secret_settings: frozenset[str] = SECRET_SETTINGS
+    settings_model = SftpSettings
 
     def __init__(self, *, idle_timeout: float = 30.0, max_uploads_per_connection: int = 4) -> None:
         """``idle_timeout``: seconds an unused connection stays open for the next delivery.
         ``max_uploads_per_connection``: uploads that share one connection at a time."""
         self._idle_timeout = idle_timeout
         self._max_uploads_per_connection = max_uploads_per_connection
-        self._context = TransportContext()
-        self._read_settings = SettingsMemo(read_account)
         self._pool: ConnectionPool | None = None
-
-    def check_settings(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> Sequence[FieldProblem]:
-        return read_account(settings, secrets)[1]
 
     async def start(self, context: TransportContext) -> None:
         if self._pool is not None:
             raise RuntimeError("the sftp transport is already started")
-        self._context = context
+        await super().start(context)
         self._pool = ConnectionPool(
             idle_timeout=self._idle_timeout,
             max_uploads_per_connection=self._max_uploads_per_connection,
@@ -76,58 +66,48 @@ class SftpTransport:
         if pool is not None:
             await pool.aclose()
 
-    async def send(self, message: OutboundMessage) -> DeliveryResult:
+    async def send(self, message: OutboundMessage, settings: SftpSettings) -> DeliveryResult:
         pool = self._pool
         if pool is None:
             raise RuntimeError("the sftp transport is not started")
-        account, problems = self._read_settings(message.settings, message.secrets)
-        if account is None:
-            listed = "; ".join(f"{p.field} {p.description}" for p in problems)
-            return failure(f"invalid settings: {listed}", retryable=False)
-        connect_timeout = account.connect_timeout or self._context.connect_timeout
-        timeout = account.timeout or self._context.total_timeout
+        connect_timeout = settings.connect_timeout_seconds or self.context.connect_timeout
+        timeout = settings.timeout_seconds or self.context.total_timeout
         try:
-            path = remote_path(account, message)
-            payload = await _payload(message.content.body, compress=account.gzip)
+            path = remote_path(settings, message)
+            payload = await _payload(message.content.body, compress=settings.gzip)
             async with asyncio.timeout(timeout):
-                rename = await self._upload(pool, account, path, payload, connect_timeout)
+                rename = await self._upload(pool, settings, path, payload, connect_timeout)
         except _UPLOAD_ERRORS as error:
             return error_result(
-                error, account=account, connect_timeout=connect_timeout, timeout=timeout
+                error, account=settings, connect_timeout=connect_timeout, timeout=timeout
             )
-        uploaded = f"uploaded {len(payload)} bytes to {path} on {account.target}"
+        uploaded = f"uploaded {len(payload)} bytes to {path} on {settings.target}"
         return DeliveryResult(
             succeeded=True,
             remote_id=path,
             bytes_sent=len(payload),
-            response_excerpt=mask(uploaded, account.secret_values)[:EXCERPT_CHARS],
+            response_excerpt=uploaded,
             details={"rename": rename},
         )
 
-    async def probe(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> Sequence[ProbeStep]:
+    async def probe(self, settings: SftpSettings) -> list[ProbeStep]:
         """Connects on a connection of its own, logs in, writes a small file into
         ``directory`` (the way deliveries are written) and removes it."""
-        account, problems = read_account(settings, secrets)
-        if account is None:
-            listed = "; ".join(f"{p.field} {p.description}" for p in problems)
-            return [ProbeStep("settings", False, f"the settings are not usable: {listed}")]
-        steps = [ProbeStep("settings", True, "the settings are complete")]
-        connect_timeout = account.connect_timeout or self._context.connect_timeout
-        timeout = account.timeout or self._context.total_timeout
+        steps: list[ProbeStep] = []
+        connect_timeout = settings.connect_timeout_seconds or self.context.connect_timeout
+        timeout = settings.timeout_seconds or self.context.total_timeout
         describe = partial(
-            error_result, account=account, connect_timeout=connect_timeout, timeout=timeout
+            error_result, account=settings, connect_timeout=connect_timeout, timeout=timeout
         )
         connected = ProbeStep(
-            "connect", True, f"connected to {account.target}; its host key is in known_hosts"
+            "connect", True, f"connected to {settings.target}; its host key is in known_hosts"
         )
         try:
             async with asyncio.timeout(timeout):
                 session = await open_session(
-                    account,
+                    settings,
                     connect_timeout=connect_timeout,
-                    allowed_networks=self._context.allowed_networks,
+                    context=self.context,
                 )
         except (OpenFailed, TimeoutError) as error:
             stage = error.stage if isinstance(error, OpenFailed) else "connect"
@@ -137,9 +117,9 @@ class SftpTransport:
             return steps
         steps.append(connected)
         steps.append(
-            ProbeStep("login", True, f"logged in as {account.username!r}; SFTP session started")
+            ProbeStep("login", True, f"logged in as {settings.username!r}; SFTP session started")
         )
-        probe_path = _join(account.directory, f"backchannel-probe-{token_hex(6)}.txt")
+        probe_path = _join(settings.directory, f"backchannel-probe-{token_hex(6)}.txt")
         try:
             try:
                 async with asyncio.timeout(timeout):
@@ -147,7 +127,7 @@ class SftpTransport:
                         session.sftp,
                         probe_path,
                         PROBE_BODY,
-                        rename_strategy=account.rename_strategy,
+                        rename_strategy=settings.rename_strategy,
                     )
             except _UPLOAD_ERRORS as error:
                 steps.append(ProbeStep("write", False, describe(error).response_excerpt))
@@ -169,7 +149,7 @@ class SftpTransport:
     async def _upload(
         self,
         pool: ConnectionPool,
-        account: Account,
+        settings: SftpSettings,
         path: str,
         payload: bytes,
         connect_timeout: float,
@@ -178,15 +158,15 @@ class SftpTransport:
         upload made once more on a fresh one. Returns the rename strategy used."""
         opener = partial(
             open_session,
-            account,
+            settings,
             connect_timeout=connect_timeout,
-            allowed_networks=self._context.allowed_networks,
+            context=self.context,
         )
         for attempt in (1, 2):
-            pooled, reused = await pool.acquire(account.pool_key, opener)
+            pooled, reused = await pool.acquire(settings.pool_key, opener)
             try:
                 rename = await upload_atomically(
-                    pooled.session.sftp, path, payload, rename_strategy=account.rename_strategy
+                    pooled.session.sftp, path, payload, rename_strategy=settings.rename_strategy
                 )
             except BaseException as error:
                 # A refused request leaves the connection usable; anything else (a lost
@@ -195,7 +175,7 @@ class SftpTransport:
                 pool.release(pooled, broken=lost or not isinstance(error, RemoteStepFailed))
                 if lost and reused and attempt == 1:
                     logger.info(
-                        "cached SSH connection to %s was dead; reconnecting", account.target
+                        "cached SSH connection to %s was dead; reconnecting", settings.target
                     )
                     continue
                 raise
@@ -204,7 +184,7 @@ class SftpTransport:
         raise AssertionError("unreachable: the second attempt returns or raises")
 
 
-def remote_path(account: Account, message: OutboundMessage) -> str:
+def remote_path(settings: SftpSettings, message: OutboundMessage) -> str:
     """The final remote path of ``message``'s file; raises :class:`UnsafePath`."""
     values = placeholder_values(
         document=message.document,
@@ -212,10 +192,10 @@ def remote_path(account: Account, message: OutboundMessage) -> str:
         delivery_id=message.delivery_id,
         attempt=message.attempt,
         file_extension=message.content.file_extension,
-        gzip=account.gzip,
+        gzip=settings.gzip,
         now=datetime.now(UTC),
     )
-    return _join(account.directory, render_path(account.filename_template, values))
+    return _join(settings.directory, render_path(settings.filename_template, values))
 
 
 def _join(directory: str, relative: str) -> str:

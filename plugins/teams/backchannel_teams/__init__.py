@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from backchannel.plugin import RegisterTransport, hookimpl
 
+from ._settings import TeamsSettings
 from ._transport import TeamsTransport
 
-__all__ = ["TeamsTransport", "register_transports"]
+__all__ = ["TeamsSettings", "TeamsTransport", "register_transports"]
 
 
 @hookimpl

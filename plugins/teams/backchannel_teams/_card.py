@@ -8,9 +8,11 @@ in a note: a delivery never fails for its size.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from backchannel.plugin import FeedbackDocument
 
 from ._markdown import escape, one_line
 from ._summary import Fact, summarise
@@ -43,7 +45,7 @@ class CardMessage:
 
 
 def feedback_message(
-    document: Mapping[str, Any],
+    document: FeedbackDocument,
     *,
     title: str | None,
     include_personal_data: bool,

@@ -1,13 +1,13 @@
 """How one post to a Workflows URL ended, as a :class:`DeliveryResult` with no secret in it.
 
 The URL is a credential (``sig=``), so nothing here names it: excerpts call it "the Workflows
-endpoint", OS errors are reduced to their errno text, and whatever the remote echoes back is
-masked with every spelling of the URL and its parts.
+endpoint" and OS errors are reduced to their errno text. Whatever the remote echoes back is
+masked by the host, with every spelling of the URL and its parts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from backchannel.plugin import DeliveryResult
 from backchannel.plugin_support import (
@@ -38,7 +38,6 @@ def response_result(
     body_excerpt: str,
     body_note: str | None,
     bytes_sent: int,
-    secrets: Sequence[str],
     now: float,
     details: Mapping[str, str],
 ) -> DeliveryResult:
@@ -46,7 +45,7 @@ def response_result(
     facts = dict(details)
     if body_note:
         facts["response_body"] = body_note
-    remote_id_given = remote_id(headers, REMOTE_ID_HEADERS, secrets, MAX_REMOTE_ID_CHARS)
+    remote_id_given = remote_id(headers, REMOTE_ID_HEADERS, (), MAX_REMOTE_ID_CHARS)
     if 200 <= status <= 299:
         if status == 202:
             facts["workflow"] = "accepted: the workflow posts the card to Teams on its own"

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from backchannel.plugin import FeedbackDocument
+
 from ._markdown import one_line
 
 KIND_LABELS = {
@@ -46,11 +48,11 @@ class Summary:
     omitted: tuple[str, ...]
 
 
-def summarise(document: Mapping[str, Any], *, include_personal_data: bool) -> Summary:
+def summarise(document: FeedbackDocument, *, include_personal_data: bool) -> Summary:
     """The heading, facts and personal data a card shows for ``document``."""
-    kind = text(document.get("kind")) or ""
+    kind = document.get("kind", "")
     label = KIND_LABELS.get(kind, one_line(kind).capitalize() or "Feedback")
-    lead = one_line(text(document.get("lead_id")) or "")
+    lead = one_line(document.get("lead_id", ""))
     heading = f"{label} · lead {lead}" if lead else label
     facts = tuple(_facts(document))
     personal = tuple(_personal_facts(document))
@@ -59,11 +61,11 @@ def summarise(document: Mapping[str, Any], *, include_personal_data: bool) -> Su
     return Summary(heading, facts, (), _personal_kinds(document))
 
 
-def _facts(document: Mapping[str, Any]) -> Iterator[Fact]:
-    outcome = _mapping(document.get("outcome"))
-    quality = _mapping(document.get("quality"))
-    returned = _mapping(document.get("return"))
-    attribution = _mapping(document.get("attribution"))
+def _facts(document: FeedbackDocument) -> Iterator[Fact]:
+    outcome = document.get("outcome", {})
+    quality = document.get("quality", {})
+    returned = document.get("return", {})
+    attribution = document.get("attribution", {})
     value = text(outcome.get("value"))
     currency = text(outcome.get("currency"))
     candidates: list[tuple[str, str | None]] = [
@@ -91,18 +93,16 @@ def _facts(document: Mapping[str, Any]) -> Iterator[Fact]:
         yield from _fact(title, shown)
 
 
-def _personal_facts(document: Mapping[str, Any]) -> Iterator[Fact]:
-    for key, title in (("click_id", "Click ID"), ("transaction_id", "Transaction ID")):
-        yield from _fact(title, text(document.get(key)))
-    for name, value in _mapping(_mapping(document.get("attribution")).get("sub_ids")).items():
+def _personal_facts(document: FeedbackDocument) -> Iterator[Fact]:
+    yield from _fact("Click ID", text(document.get("click_id")))
+    yield from _fact("Transaction ID", text(document.get("transaction_id")))
+    for name, value in document.get("attribution", {}).get("sub_ids", {}).items():
         yield from _fact(f"Sub ID {name}", text(value))
-    consents = document.get("consents")
-    for consent in consents if isinstance(consents, list) else []:
-        given = _mapping(consent)
-        provider = text(given.get("provider"))
-        reference = text(given.get("reference"))
+    for consent in document.get("consents", []):
+        provider = text(consent.get("provider"))
+        reference = text(consent.get("reference"))
         yield from _fact(f"Consent ({provider})" if provider else "Consent", reference or "given")
-    yield from _attribute_facts(_mapping(document.get("attributes")), "", 0)
+    yield from _attribute_facts(document.get("attributes", {}), "", 0)
 
 
 def _attribute_facts(values: Mapping[str, Any], prefix: str, depth: int) -> Iterator[Fact]:
@@ -121,13 +121,13 @@ def _fact(title: str, value: str | None) -> Iterator[Fact]:
         yield Fact(one_line(title) or "(no name)", shown)
 
 
-def _personal_kinds(document: Mapping[str, Any]) -> tuple[str, ...]:
+def _personal_kinds(document: FeedbackDocument) -> tuple[str, ...]:
     present = {
-        "attributes": bool(_mapping(document.get("attributes"))),
+        "attributes": bool(document.get("attributes")),
         "consents": bool(document.get("consents")),
-        "click id": bool(text(document.get("click_id"))),
-        "transaction id": bool(text(document.get("transaction_id"))),
-        "sub-ids": bool(_mapping(_mapping(document.get("attribution")).get("sub_ids"))),
+        "click id": bool(document.get("click_id")),
+        "transaction id": bool(document.get("transaction_id")),
+        "sub-ids": bool(document.get("attribution", {}).get("sub_ids")),
     }
     return tuple(kind for kind, there in present.items() if there)
 
@@ -147,7 +147,3 @@ def text(value: Any) -> str | None:
     if isinstance(value, float):
         return format(Decimal(repr(value)), "f") if math.isfinite(value) else repr(value)
     return json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}

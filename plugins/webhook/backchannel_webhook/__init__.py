@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from backchannel.plugin import RegisterTransport, hookimpl
-from backchannel.plugin_support import refusal_reason
 
+from ._settings import WebhookSettings
 from ._transport import WebhookTransport
 
-__all__ = ["WebhookTransport", "refusal_reason", "register_transports"]
+__all__ = ["WebhookSettings", "WebhookTransport", "register_transports"]
 
 
 @hookimpl

@@ -1,14 +1,14 @@
-"""How one webhook attempt ended, as a :class:`DeliveryResult` with no secret in it."""
+"""How one webhook attempt ended, as a :class:`DeliveryResult`: excerpts name the
+destination only as the caller says, never by a secret URL."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from backchannel.plugin import DeliveryResult
 from backchannel.plugin_support import (
     EXCERPT_CHARS,
     is_retryable_status,
-    mask,
     parse_retry_after,
     remote_id,
 )
@@ -26,14 +26,14 @@ def response_result(
     body_excerpt: str,
     body_note: str | None,
     bytes_sent: int,
-    secrets: Sequence[str],
     now: float,
 ) -> DeliveryResult:
-    """The result of an attempt the receiver answered with ``status``."""
+    """The result of an attempt the receiver answered with ``status``. (The host masks
+    whatever of the recipient's secrets the receiver echoes in it.)"""
     details: dict[str, str] = {}
     if body_note:
         details["response_body"] = body_note
-    remote_id_given = remote_id(headers, REMOTE_ID_HEADERS, secrets, MAX_REMOTE_ID_CHARS)
+    remote_id_given = remote_id(headers, REMOTE_ID_HEADERS, (), MAX_REMOTE_ID_CHARS)
     if 200 <= status <= 299:
         return DeliveryResult(
             succeeded=True,
@@ -66,7 +66,6 @@ def error_result(
     body_length: int,
     connect_timeout: float,
     timeout: float,
-    secrets: Sequence[str],
 ) -> DeliveryResult:
     """The result of an attempt that got no answer. ``target`` names the destination in
     excerpts: its host and port, or only "the endpoint" when the URL is a secret."""
@@ -83,6 +82,6 @@ def error_result(
         succeeded=False,
         retryable=unanswered.retryable,
         bytes_sent=body_length if unanswered.may_have_reached else 0,
-        response_excerpt=mask(unanswered.description, secrets)[:EXCERPT_CHARS],
+        response_excerpt=unanswered.description[:EXCERPT_CHARS],
         details={"error": type(error).__name__},
     )

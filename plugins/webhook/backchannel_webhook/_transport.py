@@ -4,64 +4,49 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
 
 from backchannel.plugin import (
     DeliveryResult,
-    FieldProblem,
     OutboundMessage,
     ProbeStep,
     RenderedContent,
+    Transport,
     TransportContext,
 )
-from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, SettingsMemo, excerpt
-from backchannel.plugin_support.aiohttp import (
-    GuardedResolver,
-    read_bounded,
-    refuse_address_literal,
-)
+from backchannel.plugin_support import DestinationRefused, excerpt
+from backchannel.plugin_support.aiohttp import read_bounded
 
 from ._outcome import error_result, response_result
-from ._settings import SECRET_SETTINGS, Endpoint, read_endpoint
+from ._settings import WebhookSettings
 from ._signing import signature_header
 
 #: At most this much of a response body is read; the rest is left unread.
 RESPONSE_READ_LIMIT = 64 * 1024
 
 
-class WebhookTransport:
+class WebhookTransport(Transport[WebhookSettings]):
     """Posts rendered feedback to a recipient's URL, signed per Standard Webhooks."""
 
     name = "webhook"
-    secret_settings: frozenset[str] = SECRET_SETTINGS
+    settings_model = WebhookSettings
 
     def __init__(self, *, max_connections: int = 0, max_connections_per_host: int = 0) -> None:
         # No pool-wide cap: the host bounds how many sends run at once, per process and per
         # recipient, so one recipient that never answers cannot hold every connection.
         self._max_connections = max_connections
         self._max_connections_per_host = max_connections_per_host
-        self._context = TransportContext()
         self._session: aiohttp.ClientSession | None = None
-        self._endpoints = SettingsMemo(read_endpoint)
-
-    def check_settings(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> Sequence[FieldProblem]:
-        return read_endpoint(settings, secrets)[1]
 
     async def start(self, context: TransportContext) -> None:
         if self._session is not None:
             raise RuntimeError("the webhook transport is already started")
-        self._context = context
-        resolver = GuardedResolver(aiohttp.ThreadedResolver(), context.allowed_networks)
-        connector = aiohttp.TCPConnector(
-            resolver=resolver,
-            limit=self._max_connections,
-            limit_per_host=self._max_connections_per_host,
+        await super().start(context)
+        # The host's connector refuses destinations it does not allow, at every connect.
+        connector = context.http_connector(
+            limit=self._max_connections, limit_per_host=self._max_connections_per_host
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -77,26 +62,18 @@ class WebhookTransport:
         if session is not None:
             await session.close()
 
-    async def send(self, message: OutboundMessage) -> DeliveryResult:
+    async def send(self, message: OutboundMessage, settings: WebhookSettings) -> DeliveryResult:
         session = self._session
         if session is None:
             raise RuntimeError("the webhook transport is not started")
-        endpoint, problems = self._endpoints(message.settings, message.secrets)
-        if endpoint is None:
-            listed = "; ".join(f"{p.field} {p.description}" for p in problems)
-            return DeliveryResult(
-                succeeded=False, response_excerpt=f"invalid settings: {listed}"[:EXCERPT_CHARS]
-            )
         body = message.content.body
-        connect_timeout = endpoint.connect_timeout or self._context.connect_timeout
-        timeout = endpoint.timeout or self._context.total_timeout
-        target = _target(endpoint)
+        connect_timeout = settings.connect_timeout_seconds or self.context.connect_timeout
+        timeout = settings.timeout_seconds or self.context.total_timeout
         try:
-            refuse_address_literal(endpoint.url, self._context.allowed_networks)
             async with session.post(
-                endpoint.url,
+                settings.endpoint,
                 data=body,
-                headers=self._headers(message, endpoint),
+                headers=self._headers(message, settings),
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
             ) as response:
@@ -104,31 +81,23 @@ class WebhookTransport:
                 return response_result(
                     status=response.status,
                     headers=response.headers,
-                    body_excerpt=excerpt(raw, response.charset, endpoint.secret_values),
+                    body_excerpt=excerpt(raw, response.charset, ()),
                     body_note=body_note,
                     bytes_sent=len(body),
-                    secrets=endpoint.secret_values,
                     now=time.time(),
                 )
         except (aiohttp.ClientError, TimeoutError, DestinationRefused) as error:
             return error_result(
                 error,
-                target=target,
-                show_address=not endpoint.url_is_secret,
+                target=_target(settings),
+                show_address=not settings.is_secret("url"),
                 body_length=len(body),
                 connect_timeout=connect_timeout,
                 timeout=timeout,
-                secrets=endpoint.secret_values,
             )
 
-    async def probe(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any]
-    ) -> Sequence[ProbeStep]:
+    async def probe(self, settings: WebhookSettings) -> list[ProbeStep]:
         """Posts a signed test message (event type ``backchannel.test``) to the endpoint."""
-        endpoint, problems = read_endpoint(settings, secrets)
-        if endpoint is None:
-            listed = "; ".join(f"{p.field} {p.description}" for p in problems)
-            return [ProbeStep("settings", False, f"the settings are not usable: {listed}")]
         probe_id = f"probe_{int(time.time() * 1000)}"
         body = json.dumps(
             {"type": "backchannel.test", "id": probe_id, "message": "Backchannel test message"}
@@ -141,18 +110,16 @@ class WebhookTransport:
                 attempt=1,
                 event_type="backchannel.test",
                 content=RenderedContent(body, "application/json", "json"),
-                settings=settings,
-                secrets=secrets,
-            )
+                document={"kind": "unspecified"},
+            ),
+            settings,
         )
-        target = _target(endpoint)
-        steps = [ProbeStep("settings", True, "the settings are complete")]
+        target = _target(settings)
         if result.remote_code is None:
-            steps.append(
+            return [
                 ProbeStep("connect", False, f"no answer from {target}: {result.response_excerpt}")
-            )
-            return steps
-        steps.append(ProbeStep("connect", True, f"{target} answered"))
+            ]
+        steps = [ProbeStep("connect", True, f"{target} answered")]
         if result.succeeded:
             steps.append(
                 ProbeStep("test message", True, f"accepted with HTTP {result.remote_code}")
@@ -167,28 +134,30 @@ class WebhookTransport:
             )
         return steps
 
-    def _headers(self, message: OutboundMessage, endpoint: Endpoint) -> CIMultiDict[str]:
+    def _headers(self, message: OutboundMessage, settings: WebhookSettings) -> CIMultiDict[str]:
         timestamp = int(time.time())
         headers = CIMultiDict(
             [
                 ("Content-Type", message.content.content_type),
-                ("User-Agent", self._context.user_agent),
+                ("User-Agent", self.context.user_agent),
                 ("webhook-id", message.delivery_id),
                 ("webhook-timestamp", str(timestamp)),
             ]
         )
-        if endpoint.signing_keys:
+        if settings.signing_secrets:
             headers["webhook-signature"] = signature_header(
-                endpoint.signing_keys, message.delivery_id, timestamp, message.content.body
+                settings.signing_secrets, message.delivery_id, timestamp, message.content.body
             )
         if message.traceparent:
             headers["traceparent"] = message.traceparent
-        headers.extend(endpoint.headers)
+        headers.extend(settings.headers.items())
+        headers.extend(settings.auth_headers)
         return headers
 
 
-def _target(endpoint: Endpoint) -> str:
+def _target(settings: WebhookSettings) -> str:
     """How excerpts name the destination: never by any part of a URL given as a secret."""
-    if endpoint.url_is_secret:
+    if settings.is_secret("url"):
         return "the endpoint"
-    return f"{endpoint.url.host_port_subcomponent or endpoint.url.host}"
+    url = settings.endpoint
+    return f"{url.host_port_subcomponent or url.host}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
@@ -21,8 +20,9 @@ from backchannel.api.cursors import page_size_of
 from backchannel.api.errors import ApiError, Violations, not_found
 from backchannel.api.validation import RECIPIENT_ID, validate_recipient
 from backchannel.model import RecipientRecord, RecipientState
-from backchannel.plugin import Formatter, ProbeStep, Transport
+from backchannel.plugin import Formatter, Transport
 from backchannel.recipient_directory import RecipientDirectory
+from backchannel.recipient_transport import prepare
 from backchannel.store import recipients as recipient_store
 from backchannel.store.deliveries import health_of_recipients
 from backchannel.v1 import recipient_pb2, recipient_service_pb2, recipient_service_pb2_grpc
@@ -91,7 +91,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
     def __init__(
         self,
         pool: asyncpg.Pool,
-        transports: Mapping[str, Transport],
+        transports: Mapping[str, Transport[Any]],
         formatters: Mapping[str, Formatter],
         directory: RecipientDirectory,
     ) -> None:
@@ -268,12 +268,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                 "TRANSPORT_NOT_INSTALLED",
                 f"transport {transport_name!r} is not installed on this server",
             )
-        try:
-            steps = list(
-                await asyncio.wait_for(transport.probe(settings, secrets), _PROBE_DEADLINE)
-            )
-        except TimeoutError:
-            steps = [ProbeStep("deadline", False, f"no result within {_PROBE_DEADLINE:g} s")]
+        steps = await prepare(transport, settings, secrets).probe(_PROBE_DEADLINE)
         return recipient_service_pb2.TestRecipientResponse(
             passed=bool(steps) and all(s.passed for s in steps),
             steps=[

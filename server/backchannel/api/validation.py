@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from backchannel.api.errors import Violations
 from backchannel.plugin import Formatter, Transport
+from backchannel.transport_settings import read_settings
 from backchannel.v1 import feedback_pb2, feedback_service_pb2, recipient_pb2
 
 REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -264,7 +265,7 @@ def _validate_feedback(feedback: feedback_pb2.Feedback, v: Violations) -> None:
 
 def validate_recipient(
     recipient: recipient_pb2.Recipient,
-    transports: Mapping[str, Transport],
+    transports: Mapping[str, Transport[Any]],
     formatters: Mapping[str, Formatter],
     settings: Mapping[str, Any],
     secrets: Mapping[str, Any],
@@ -298,7 +299,7 @@ def validate_recipient(
             f"{', '.join(sorted(transports)) or 'none'}",
         )
     else:
-        for problem in transport.check_settings(settings, secrets):
+        for problem in read_settings(transport, settings, secrets).problems:
             v.add(_recipient_path(problem.field), problem.description)
     formatter = formatters.get(recipient.format)
     if formatter is None:

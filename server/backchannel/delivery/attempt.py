@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -27,12 +25,11 @@ from backchannel.model import (
 )
 from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
 from backchannel.plugin_host import LoadedPlugins
+from backchannel.recipient_transport import PreparedRecipients
 from backchannel.telemetry import current_traceparent, span_context_of, unsampled_root_span
 from backchannel.v1 import feedback_pb2
 
 log = logging.getLogger(__name__)
-
-EXCERPT_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,10 @@ def _linked_context(traceparent: str | None) -> list[Link]:
 
 
 async def perform_attempt(
-    claimed: ClaimedDelivery, plugins: LoadedPlugins, settings: AttemptSettings
+    claimed: ClaimedDelivery,
+    plugins: LoadedPlugins,
+    settings: AttemptSettings,
+    prepared_recipients: PreparedRecipients,
 ) -> AttemptOutcome:
     recipient = claimed.recipient
     feedback = feedback_pb2.Feedback.FromString(claimed.record)
@@ -113,19 +113,26 @@ async def perform_attempt(
                     attempt=claimed.attempt,
                     event_type=f"feedback.{feedback_document_kind(feedback)}",
                     content=content,
-                    settings=recipient.transport_settings,
-                    secrets=recipient.secret_settings,
-                    traceparent=current_traceparent(),
                     document=document,
+                    traceparent=current_traceparent(),
                 )
-                result = await _send(transport.send(message), settings.send_deadline)
+                prepared = prepared_recipients.get(
+                    recipient.id,
+                    recipient.revision,
+                    transport,
+                    recipient.transport_settings,
+                    recipient.secret_settings,
+                )
+                # Redacted there, before a span, an event or a log line sees it: a
+                # transport that forgets to mask cannot leak a secret.
+                result = await prepared.send(message, settings.send_deadline)
         latency = time.perf_counter() - started
         end_wall = datetime.now(UTC)
         span.set_attribute("backchannel.succeeded", result.succeeded)
         if result.remote_code is not None:
             span.set_attribute("backchannel.remote_code", result.remote_code)
         if not result.succeeded:
-            span.set_status(Status(StatusCode.ERROR, result.response_excerpt[:EXCERPT_LIMIT]))
+            span.set_status(Status(StatusCode.ERROR, result.response_excerpt))
         span_context = span.get_span_context()
     policy = RetryPolicy.for_recipient(
         recipient, settings.retry_schedule, settings.throttle_min_delay
@@ -152,8 +159,8 @@ async def perform_attempt(
         aggregation_level=AggregationLevel.INDIVIDUAL,
         processing_status=step.processing_status,
         response_code=result.remote_code or 0,
-        response_excerpt=result.response_excerpt[:EXCERPT_LIMIT],
-        remote_id=(result.remote_id or "")[:EXCERPT_LIMIT],
+        response_excerpt=result.response_excerpt,
+        remote_id=result.remote_id or "",
         start_time=start_wall,
         end_time=end_wall,
         latency_us=int(latency * 1_000_000),
@@ -181,22 +188,3 @@ async def perform_attempt(
 
 def feedback_document_kind(feedback: feedback_pb2.Feedback) -> str:
     return feedback_pb2.FeedbackKind.Name(feedback.kind).removeprefix("FEEDBACK_KIND_").lower()
-
-
-async def _send(sending: Any, deadline: float) -> DeliveryResult:
-    try:
-        async with asyncio.timeout(deadline):
-            result: DeliveryResult = await sending
-        return result
-    except TimeoutError:
-        return DeliveryResult(
-            succeeded=False, retryable=True, response_excerpt="no answer before the deadline"
-        )
-    except Exception as error:
-        # A transport should return failures, not raise them; the message may hold secrets.
-        log.warning("transport raised %s", type(error).__name__)
-        return DeliveryResult(
-            succeeded=False,
-            retryable=True,
-            response_excerpt=f"transport error ({type(error).__name__})",
-        )

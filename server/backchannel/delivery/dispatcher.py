@@ -21,6 +21,7 @@ from backchannel.delivery.claims import claim_due_deliveries
 from backchannel.delivery.recorder import AttemptRecorder
 from backchannel.model import ClaimedDelivery
 from backchannel.plugin_host import LoadedPlugins
+from backchannel.recipient_transport import PreparedRecipients
 from backchannel.store import deliveries as delivery_store
 from backchannel.store.database import log_database_error
 
@@ -46,6 +47,7 @@ class Dispatcher:
     ) -> None:
         self._pool = pool
         self._recipient_revisions = delivery_store.RecipientRevisions()
+        self._prepared = PreparedRecipients()
         self._plugins = plugins
         self._recorder = recorder
         self._attempt_settings = attempt_settings
@@ -207,7 +209,9 @@ class Dispatcher:
 
     async def _attempt(self, delivery: ClaimedDelivery) -> None:
         try:
-            outcome = await perform_attempt(delivery, self._plugins, self._attempt_settings)
+            outcome = await perform_attempt(
+                delivery, self._plugins, self._attempt_settings, self._prepared
+            )
         except Exception:
             log.exception("attempt of delivery %s failed unexpectedly", delivery.delivery_id)
             return

@@ -5,7 +5,7 @@ and to render with them, and the field mapping (``drop``, ``rename``, ``constant
 from __future__ import annotations
 
 import functools
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -16,8 +16,8 @@ from backchannel.formatters._field_mapping import (
     read_field_mapping,
 )
 from backchannel.formatters._options import OptionReader
-from backchannel.plugin import FieldProblem, RenderedContent
-from backchannel.plugin_support import SettingsMemo
+from backchannel.formatters._options_memo import OptionsMemo
+from backchannel.plugin import FeedbackDocument, FieldProblem, Formatter, RenderedContent
 
 OptionsT = TypeVar("OptionsT")
 
@@ -31,10 +31,9 @@ class InvalidFormatOptionsError(ValueError):
         self.problems = tuple(problems)
 
 
-class BuiltinFormatter(ABC, Generic[OptionsT]):
+class BuiltinFormatter(Formatter, Generic[OptionsT]):
     """A :class:`~backchannel.plugin.Formatter` whose options read into an ``OptionsT``."""
 
-    name: str
     #: Every option name the formatter knows besides the field mapping's (``drop``,
     #: ``rename``, ``constants``, which every built-in formatter knows); others are problems.
     option_names: ClassVar[tuple[str, ...]]
@@ -54,7 +53,7 @@ class BuiltinFormatter(ABC, Generic[OptionsT]):
     def check_options(self, options: Mapping[str, Any]) -> Sequence[FieldProblem]:
         return self._read(options)[1]
 
-    def render(self, document: Mapping[str, Any], options: Mapping[str, Any]) -> RenderedContent:
+    def render(self, document: FeedbackDocument, options: Mapping[str, Any]) -> RenderedContent:
         # The host renders every delivery to one recipient revision with the same read-only
         # options mapping, so they are read once per revision, kept by identity.
         (read, mapping), problems = self._read_once(options, options)
@@ -65,8 +64,8 @@ class BuiltinFormatter(ABC, Generic[OptionsT]):
     @functools.cached_property
     def _read_once(
         self,
-    ) -> SettingsMemo[tuple[tuple[OptionsT, FieldMapping], list[FieldProblem]]]:
-        return SettingsMemo(lambda options, _same_options: self._read(options))
+    ) -> OptionsMemo[tuple[tuple[OptionsT, FieldMapping], list[FieldProblem]]]:
+        return OptionsMemo(lambda options, _same_options: self._read(options))
 
     def _read(
         self, options: Mapping[str, Any]

@@ -1,20 +1,24 @@
 """Helpers a transport plugin may use, so that every transport guards, masks and words
 things the same way. Part of the public plugin API, like :mod:`backchannel.plugin`.
 
-- Outbound address guard: :func:`refusal_reason`, :func:`is_allowlisted`,
+- Outbound address guard, as the host applies it in ``TransportContext.resolve``,
+  ``connect`` and ``http_connector``: :func:`refusal_reason`, :func:`is_allowlisted`,
   :func:`address_literal`, :func:`looks_like_address_literal`, :class:`DestinationRefused`.
 - HTTP answers: :func:`parse_retry_after`, :func:`is_retryable_status`, :func:`excerpt`,
   :func:`mask`, :func:`remote_id`.
-- Settings checks: :func:`setting_name_problems`, :func:`positive_number`; reading a
-  recipient's settings once per revision: :class:`SettingsMemo`.
+- Setting types for a transport's settings model, the same rules everywhere:
+  :data:`HostName`, :data:`Port`, :data:`ConnectTimeoutSeconds`, :data:`HeaderName`,
+  :data:`HeaderValue`, :data:`PemCertificates`, :data:`NoControlCharacters`, and the
+  validators :func:`number_above_zero`, :func:`whole_number`, :func:`one_line`,
+  :func:`one_or_more` and :func:`web_url`.
 
-These need only the standard library. Transports built on aiohttp also find a guarded
-resolver and error descriptions in :mod:`backchannel.plugin_support.aiohttp`.
+Transports built on aiohttp also find bounded reads, error descriptions and the guarded
+resolver in :mod:`backchannel.plugin_support.aiohttp`.
 """
 
 from __future__ import annotations
 
-from ._addresses import (
+from backchannel.outbound import (
     DestinationRefused,
     IPAddress,
     address_literal,
@@ -23,6 +27,7 @@ from ._addresses import (
     looks_like_address_literal,
     refusal_reason,
 )
+
 from ._http_answers import (
     EXCERPT_CHARS,
     MASK,
@@ -33,18 +38,34 @@ from ._http_answers import (
     parse_retry_after,
     remote_id,
 )
-from ._settings import PLAIN, SECRET, positive_number, setting_name_problems
-from ._settings_memo import SettingsMemo
+from ._settings import (
+    ConnectTimeoutSeconds,
+    HeaderName,
+    HeaderValue,
+    HostName,
+    NoControlCharacters,
+    PemCertificates,
+    Port,
+    number_above_zero,
+    one_line,
+    one_or_more,
+    web_url,
+    whole_number,
+)
 
 __all__ = [
     "EXCERPT_CHARS",
     "MASK",
     "MAX_RETRY_AFTER_SECONDS",
-    "PLAIN",
-    "SECRET",
+    "ConnectTimeoutSeconds",
     "DestinationRefused",
+    "HeaderName",
+    "HeaderValue",
+    "HostName",
     "IPAddress",
-    "SettingsMemo",
+    "NoControlCharacters",
+    "PemCertificates",
+    "Port",
     "address_literal",
     "embedded_ipv4",
     "excerpt",
@@ -52,9 +73,12 @@ __all__ = [
     "is_retryable_status",
     "looks_like_address_literal",
     "mask",
+    "number_above_zero",
+    "one_line",
+    "one_or_more",
     "parse_retry_after",
-    "positive_number",
     "refusal_reason",
     "remote_id",
-    "setting_name_problems",
+    "web_url",
+    "whole_number",
 ]

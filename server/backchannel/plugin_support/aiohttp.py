@@ -1,65 +1,39 @@
-"""Helpers for transports that send over HTTP with aiohttp: the address guard where aiohttp
-connects, reading a bounded answer, and what to say when a request got no answer.
+"""Helpers for transports that send over HTTP with aiohttp: reading a bounded answer, what to
+say when a request got no answer, and the pieces of the address guard.
 
-:class:`GuardedResolver` applies :func:`~backchannel.plugin_support.refusal_reason` to every
-name aiohttp resolves, so the connection goes to an address that was checked (aiohttp
-connects to the resolved address: it is pinned). aiohttp does not resolve hosts that already
-look like IP addresses, so :func:`refuse_address_literal` checks those before connecting.
+The guard itself comes from the host: ``TransportContext.http_connector()`` is an aiohttp
+connector whose every connection goes to an admitted address (names through
+:class:`GuardedResolver`, addresses checked again where each socket is made). A transport
+that builds its session on it needs nothing else; :func:`refuse_address_literal` checks a
+URL before a request, for a transport that wants to refuse it without trying.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from backchannel.plugin import IPNetwork
-
-from ._addresses import (
+from backchannel.outbound import (
     DestinationRefused,
+    GuardedResolver,
+    IPNetwork,
     address_literal,
     looks_like_address_literal,
     refusal_reason,
 )
 
-
-class GuardedResolver(AbstractResolver):
-    """Resolves with another resolver, then keeps only the addresses that may be reached.
-
-    Raises :class:`~backchannel.plugin_support.DestinationRefused` (with the first refused
-    address) when every address is refused.
-    """
-
-    def __init__(self, inner: AbstractResolver, allowed_networks: Sequence[IPNetwork] = ()) -> None:
-        self._inner = inner
-        self._allowed_networks = tuple(allowed_networks)
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        admitted: list[ResolveResult] = []
-        first_refusal: DestinationRefused | None = None
-        for result in results:
-            reason = refusal_reason(result["host"], self._allowed_networks)
-            if reason is None:
-                admitted.append(result)
-            elif first_refusal is None:
-                first_refusal = DestinationRefused(reason, result["host"])
-        if admitted:
-            return admitted
-        if first_refusal is not None:
-            raise first_refusal
-        # The host stays out of the message: it may be part of a secret URL.
-        raise OSError("no address found for the endpoint's host")
-
-    async def close(self) -> None:
-        await self._inner.close()
+__all__ = [
+    "GuardedResolver",
+    "Unanswered",
+    "describe_unanswered",
+    "destination_refusal",
+    "read_bounded",
+    "refuse_address_literal",
+]
 
 
 def refuse_address_literal(url: URL, allowed_networks: Sequence[IPNetwork]) -> None:

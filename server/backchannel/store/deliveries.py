@@ -200,9 +200,9 @@ class RecipientRevisions:
     """Recipients as claimed, by (id, revision): every change bumps the revision, so in one
     database one revision is one content. A claim names each delivery's recipient by id and
     revision, and a revision is read from the database once, when first claimed for.
-    Deliveries to one revision share one record, and so the same settings mappings, which
-    transports may key what they parse on. One per dispatcher (ids and revisions are only
-    unique within a database)."""
+    Deliveries to one revision share one record, and so the same format options mapping,
+    which the built-in formatters key what they read on. One per dispatcher (ids and
+    revisions are only unique within a database)."""
 
     _KEPT = 4096
 

@@ -42,7 +42,7 @@ class FormatterConformance:
         )
         assert type(loaded.formatters[formatter.name]) is type(formatter)
 
-    def test_satisfies_the_formatter_protocol(self, formatter: Formatter) -> None:
+    def test_subclasses_formatter(self, formatter: Formatter) -> None:
         assert isinstance(formatter, Formatter)
         assert not inspect.iscoroutinefunction(formatter.render)
         assert not inspect.iscoroutinefunction(formatter.check_options)
@@ -79,13 +79,13 @@ class FormatterConformance:
     ) -> None:
         options = _options(request)
         first = formatter.render(SAMPLE_DOCUMENTS[sample], options)
-        again = formatter.render(copy.deepcopy(dict(SAMPLE_DOCUMENTS[sample])), options)
+        again = formatter.render(copy.deepcopy(SAMPLE_DOCUMENTS[sample]), options)
         assert first == again
 
     def test_rendering_leaves_the_document_unchanged(
         self, request: pytest.FixtureRequest, formatter: Formatter
     ) -> None:
-        document = copy.deepcopy(dict(SAMPLE_DOCUMENTS["unicode"]))
+        document = copy.deepcopy(SAMPLE_DOCUMENTS["unicode"])
         formatter.render(document, _options(request))
         assert document == SAMPLE_DOCUMENTS["unicode"]
 

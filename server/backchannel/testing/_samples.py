@@ -10,13 +10,18 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from backchannel.plugin import OutboundMessage, RenderedContent, TransportContext
+from backchannel.plugin import (
+    FeedbackDocument,
+    OutboundMessage,
+    RenderedContent,
+    TransportContext,
+)
 
 #: Text that breaks naive encoders: accents, CJK, an emoji, markup, quotes, CSV and formula
 #: characters, a tab and a line break.
 ODD_TEXT = "Zoë Ångström 日本語 🙂 <b>&amp;</b> \"quoted\" 'single' a,b;c =SUM(A1)\tend\r\nnext"
 
-_BRIEF: dict[str, Any] = {
+_BRIEF: FeedbackDocument = {
     "feedback_id": "fb_conformance_brief",
     "kind": "conversion",
     "lead_id": "LC123456789",
@@ -38,7 +43,7 @@ _BRIEF: dict[str, Any] = {
     },
 }
 
-_RETURN: dict[str, Any] = {
+_RETURN: FeedbackDocument = {
     "feedback_id": "fb_conformance_return",
     "kind": "return",
     "lead_id": "LR-2001",
@@ -52,7 +57,7 @@ _RETURN: dict[str, Any] = {
     },
 }
 
-_QUALITY: dict[str, Any] = {
+_QUALITY: FeedbackDocument = {
     "feedback_id": "fb_conformance_quality",
     "kind": "quality",
     "lead_id": "LQ-3001",
@@ -62,7 +67,7 @@ _QUALITY: dict[str, Any] = {
     "quality": {"overall_score": 72.5, "contactability": 95, "intent": 40},
 }
 
-_UNICODE: dict[str, Any] = {
+_UNICODE: FeedbackDocument = {
     "feedback_id": "fb_conformance_unicode",
     "kind": "conversion",
     "lead_id": "LU-Zoë-日本",
@@ -74,7 +79,7 @@ _UNICODE: dict[str, Any] = {
     "attributes": {"note": ODD_TEXT, "empty": "", "nested": {"flag": True, "count": 3}},
 }
 
-_DECIMAL: dict[str, Any] = {
+_DECIMAL: FeedbackDocument = {
     "feedback_id": "fb_conformance_decimal",
     "kind": "conversion",
     "lead_id": "LD-4001",
@@ -92,7 +97,7 @@ _DECIMAL: dict[str, Any] = {
 #: Sample feedback documents by name, in the shape the server hands to formatters and in
 #: ``OutboundMessage.document``: the brief's example, a return, a quality rating, text full of
 #: special characters, and money that must keep every digit (a ``Decimal``).
-SAMPLE_DOCUMENTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+SAMPLE_DOCUMENTS: Mapping[str, FeedbackDocument] = MappingProxyType(
     {
         "brief": _BRIEF,
         "return": _RETURN,
@@ -106,7 +111,7 @@ SAMPLE_DOCUMENTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
 DEFAULT_MESSAGE_DOCUMENT = "unicode"
 
 
-def sample_content(document: Mapping[str, Any]) -> RenderedContent:
+def sample_content(document: FeedbackDocument) -> RenderedContent:
     """What the ``json`` formatter would make of ``document``, closely enough for a transport:
     UTF-8 JSON, non-ASCII characters left as they are."""
     body = json.dumps(document, ensure_ascii=False, sort_keys=True, default=str).encode()
@@ -114,28 +119,24 @@ def sample_content(document: Mapping[str, Any]) -> RenderedContent:
 
 
 def sample_message(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
     *,
-    document: Mapping[str, Any] | None = None,
+    document: FeedbackDocument | None = None,
     delivery_id: str = "dlv_conformance_1",
     attempt: int = 1,
 ) -> OutboundMessage:
     """An :class:`OutboundMessage` for one of the sample documents, as the host builds it."""
     if document is None:
         document = SAMPLE_DOCUMENTS[DEFAULT_MESSAGE_DOCUMENT]
-    kind = str(document.get("kind", "conversion"))
+    kind = document["kind"]
     return OutboundMessage(
         delivery_id=delivery_id,
-        feedback_id=str(document.get("feedback_id", "fb_conformance")),
+        feedback_id=document.get("feedback_id", "fb_conformance"),
         recipient_id="rcp_conformance",
         attempt=attempt,
         event_type=f"feedback.{kind}",
         content=sample_content(document),
-        settings=settings,
-        secrets=secrets,
-        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         document=document,
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     )
 
 

@@ -16,8 +16,11 @@ from backchannel.plugin import (
     OutboundMessage,
     ProbeStep,
     Transport,
+    TransportSettings,
 )
+from backchannel.plugin._settings import declared_secrets
 from backchannel.plugin_host import load_plugins
+from backchannel.testing._host import parsed_settings, prepare_recipient, settings_problems
 from backchannel.testing._samples import loopback_context, sample_message
 from backchannel.testing._secrets import (
     leaked_secrets,
@@ -28,7 +31,9 @@ from backchannel.testing._secrets import (
 )
 
 _COMPONENT_NAME = re.compile(r"[a-z][a-z0-9_-]*")
-#: Settings no transport knows, to see that check_settings names each of them.
+#: Seconds the suite gives one send or probe through the host's wrapper.
+DEADLINE = 60.0
+#: Settings no transport knows, to see that the host names each of them.
 UNKNOWN_SETTING = "no_such_setting_for_conformance"
 UNKNOWN_SECRET = "no_such_secret_for_conformance"
 #: What a secret given in plain settings holds when the working secrets have no value for it.
@@ -76,6 +81,9 @@ class TransportConformance:
     And set ``distribution`` to the name of the distribution that ships the transport.
     Override :meth:`expected_fragments` when the transport sends something other than the
     rendered content (a chat message summarising the document, for instance).
+
+    Settings are given as a recipient gives them (plain and secret mappings); the suite
+    reads them as the host does, through the transport's ``settings_model``.
     """
 
     #: The distribution whose ``backchannel`` entry point registers the transport.
@@ -83,11 +91,9 @@ class TransportConformance:
 
     # --- hooks a subclass may override --------------------------------------------------
 
-    def outbound_message(
-        self, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, delivery_id: str
-    ) -> OutboundMessage:
+    def outbound_message(self, *, delivery_id: str) -> OutboundMessage:
         """The message the send checks use."""
-        return sample_message(settings, secrets, delivery_id=delivery_id)
+        return sample_message(delivery_id=delivery_id)
 
     def expected_fragments(self, message: OutboundMessage) -> Sequence[bytes]:
         """Bytes that must each appear, unchanged, in one arrival after ``message`` is sent.
@@ -118,7 +124,7 @@ class TransportConformance:
     # --- registration and shape ---------------------------------------------------------
 
     def test_is_registered_through_its_distributions_entry_point(
-        self, transport: Transport
+        self, transport: Transport[Any]
     ) -> None:
         loaded = load_plugins()
         assert transport.name in loaded.transports, (
@@ -132,46 +138,49 @@ class TransportConformance:
         )
         assert type(loaded.transports[transport.name]) is type(transport)
 
-    def test_satisfies_the_transport_protocol(self, transport: Transport) -> None:
+    def test_subclasses_transport_and_declares_a_settings_model(
+        self, transport: Transport[Any]
+    ) -> None:
         assert isinstance(transport, Transport)
         for method in ("start", "send", "probe", "aclose"):
             assert inspect.iscoroutinefunction(getattr(transport, method)), f"{method} not async"
-        assert not inspect.iscoroutinefunction(transport.check_settings)
+        model = transport.settings_model
+        assert isinstance(model, type) and issubclass(model, TransportSettings), model
 
     def test_name_is_lower_case_letters_digits_dashes_and_underscores(
-        self, transport: Transport
+        self, transport: Transport[Any]
     ) -> None:
         assert isinstance(transport.name, str)
         assert _COMPONENT_NAME.fullmatch(transport.name), transport.name
 
-    def test_secret_settings_is_a_frozenset_of_setting_names(self, transport: Transport) -> None:
-        assert isinstance(transport.secret_settings, frozenset)
-        assert all(isinstance(name, str) and name for name in transport.secret_settings)
+    def test_the_working_secrets_are_declared_secret(
+        self, transport: Transport[Any], working_secrets: Mapping[str, Any]
+    ) -> None:
+        declared = transport.settings_model.secret_names()
+        assert declared <= set(transport.settings_model.model_fields)
+        assert set(working_secrets) <= declared, "a working secret is not marked Secret()"
 
-    # --- check_settings -----------------------------------------------------------------
+    # --- settings, as the host reads them ------------------------------------------------
 
-    def test_check_settings_accepts_the_working_settings(
+    def test_the_working_settings_have_no_problems(
         self,
-        transport: Transport,
+        transport: Transport[Any],
         working_settings: Mapping[str, Any],
         working_secrets: Mapping[str, Any],
     ) -> None:
-        problems = transport.check_settings(working_settings, working_secrets)
-        assert list(problems) == []
+        assert settings_problems(transport, working_settings, working_secrets) == []
 
-    def test_check_settings_returns_field_problems_for_empty_settings(
-        self, transport: Transport
-    ) -> None:
-        problems = transport.check_settings({}, {})
+    def test_empty_settings_have_problems(self, transport: Transport[Any]) -> None:
+        problems = settings_problems(transport, {}, {})
         _assert_field_problems(problems)
         assert len(problems) > 0, "empty settings were accepted: nothing is required?"
 
-    def test_check_settings_reports_every_problem_of_garbage_settings_at_once(
-        self, transport: Transport
+    def test_every_problem_of_garbage_settings_is_reported_at_once(
+        self, transport: Transport[Any]
     ) -> None:
-        missing = {problem.field for problem in transport.check_settings({}, {})}
-        problems = transport.check_settings(
-            {UNKNOWN_SETTING: ["garbage", 1]}, {UNKNOWN_SECRET: {"x": None}}
+        missing = {problem.field for problem in settings_problems(transport, {}, {})}
+        problems = settings_problems(
+            transport, {UNKNOWN_SETTING: ["garbage", 1]}, {UNKNOWN_SECRET: {"x": None}}
         )
         _assert_field_problems(problems)
         fields = {problem.field for problem in problems}
@@ -179,17 +188,21 @@ class TransportConformance:
         assert any(UNKNOWN_SECRET in field for field in fields), fields
         assert missing <= fields, f"not reported alongside the unknown names: {missing - fields}"
 
-    def test_check_settings_refuses_each_secret_given_in_plain_settings(
+    def test_each_secret_given_in_plain_settings_is_refused(
         self,
-        transport: Transport,
+        transport: Transport[Any],
         working_settings: Mapping[str, Any],
         working_secrets: Mapping[str, Any],
     ) -> None:
-        if not transport.secret_settings:
-            pytest.skip(f"{transport.name} declares no secret settings")
-        for name in sorted(transport.secret_settings):
+        declared = declared_secrets(transport.settings_model)
+        secret_only = sorted(name for name, marker in declared.items() if not marker.or_plain)
+        if not secret_only:
+            pytest.skip(f"{transport.name} declares no setting that is only ever secret")
+        for name in secret_only:
             value = working_secrets.get(name, PLACEHOLDER_SECRET)
-            problems = transport.check_settings({**working_settings, name: value}, working_secrets)
+            problems = settings_problems(
+                transport, {**working_settings, name: value}, working_secrets
+            )
             _assert_field_problems(problems)
             assert any(name in problem.field for problem in problems), (
                 f"secret setting {name!r} was accepted in plain settings"
@@ -201,15 +214,14 @@ class TransportConformance:
     @pytest.mark.asyncio
     async def test_send_delivers_the_content_intact(
         self,
-        transport: Transport,
+        transport: Transport[Any],
         working_settings: Mapping[str, Any],
         working_secrets: Mapping[str, Any],
         conformance_received: ReceivedPayloads,
     ) -> None:
-        message = self.outbound_message(
-            working_settings, working_secrets, delivery_id="dlv_conformance_intact"
-        )
-        result = await transport.send(message)
+        message = self.outbound_message(delivery_id="dlv_conformance_intact")
+        settings = parsed_settings(transport, working_settings, working_secrets)
+        result = await transport.send(message, settings)
         assert isinstance(result, DeliveryResult)
         assert result.succeeded, result
         assert not result.gone
@@ -223,14 +235,13 @@ class TransportConformance:
     @pytest.mark.asyncio
     async def test_send_to_an_unreachable_endpoint_returns_a_retryable_failure(
         self,
-        transport: Transport,
+        transport: Transport[Any],
         broken_settings: Mapping[str, Any],
         conformance_broken_secrets: Mapping[str, Any],
     ) -> None:
-        message = self.outbound_message(
-            broken_settings, conformance_broken_secrets, delivery_id="dlv_conformance_broken"
-        )
-        result = await transport.send(message)
+        message = self.outbound_message(delivery_id="dlv_conformance_broken")
+        settings = parsed_settings(transport, broken_settings, conformance_broken_secrets)
+        result = await transport.send(message, settings)
         assert isinstance(result, DeliveryResult)
         assert not result.succeeded
         assert result.retryable, result
@@ -239,18 +250,17 @@ class TransportConformance:
     @pytest.mark.asyncio
     async def test_sending_a_delivery_twice_carries_the_same_idempotency_identity(
         self,
-        transport: Transport,
+        transport: Transport[Any],
         working_settings: Mapping[str, Any],
         working_secrets: Mapping[str, Any],
         conformance_received: ReceivedPayloads,
     ) -> None:
         before = len(conformance_received())
+        settings = parsed_settings(transport, working_settings, working_secrets)
         for attempt in (1, 2):
-            message = self.outbound_message(
-                working_settings, working_secrets, delivery_id="dlv_conformance_twice"
-            )
+            message = self.outbound_message(delivery_id="dlv_conformance_twice")
             message = replace(message, attempt=attempt)
-            assert (await transport.send(message)).succeeded
+            assert (await transport.send(message, settings)).succeeded
         identities = [arrival.identity for arrival in conformance_received()[before:]]
         if all(identity is None for identity in identities):
             pytest.skip(
@@ -263,29 +273,27 @@ class TransportConformance:
     @pytest.mark.asyncio
     async def test_no_secret_appears_in_a_successful_result(
         self,
-        transport: Transport,
+        transport: Transport[Any],
         working_settings: Mapping[str, Any],
         working_secrets: Mapping[str, Any],
     ) -> None:
         secrets = secret_values(working_secrets)
-        message = self.outbound_message(
-            working_settings, working_secrets, delivery_id="dlv_conformance_secret_ok"
-        )
-        result = await transport.send(message)
+        message = self.outbound_message(delivery_id="dlv_conformance_secret_ok")
+        prepared = prepare_recipient(transport, working_settings, working_secrets)
+        result = await prepared.send(message, DEADLINE)
         assert result.succeeded, result
         assert leaked_secrets(result_texts(result), secrets) == []
 
     @pytest.mark.asyncio
     async def test_no_secret_appears_in_a_failed_result(
         self,
-        transport: Transport,
+        transport: Transport[Any],
         broken_settings: Mapping[str, Any],
         conformance_broken_secrets: Mapping[str, Any],
     ) -> None:
-        message = self.outbound_message(
-            broken_settings, conformance_broken_secrets, delivery_id="dlv_conformance_secret_failed"
-        )
-        result = await transport.send(message)
+        message = self.outbound_message(delivery_id="dlv_conformance_secret_failed")
+        prepared = prepare_recipient(transport, broken_settings, conformance_broken_secrets)
+        result = await prepared.send(message, DEADLINE)
         assert not result.succeeded
         assert leaked_secrets(result_texts(result), secret_values(conformance_broken_secrets)) == []
 
@@ -294,11 +302,13 @@ class TransportConformance:
     @pytest.mark.asyncio
     async def test_probe_passes_every_step_for_working_settings(
         self,
-        transport: Transport,
+        transport: Transport[Any],
         working_settings: Mapping[str, Any],
         working_secrets: Mapping[str, Any],
     ) -> None:
-        steps = await transport.probe(working_settings, working_secrets)
+        steps = await prepare_recipient(transport, working_settings, working_secrets).probe(
+            DEADLINE
+        )
         _assert_probe_steps(steps)
         assert steps, "a probe should report at least one step"
         assert all(step.passed for step in steps), steps
@@ -307,11 +317,14 @@ class TransportConformance:
     @pytest.mark.asyncio
     async def test_probe_fails_for_broken_settings_and_stops_there(
         self,
-        transport: Transport,
+        transport: Transport[Any],
         broken_settings: Mapping[str, Any],
         conformance_broken_secrets: Mapping[str, Any],
     ) -> None:
-        steps = await transport.probe(broken_settings, conformance_broken_secrets)
+        if type(transport).probe is Transport.probe:
+            pytest.skip(f"not applicable: {transport.name} has no probe of its own")
+        prepared = prepare_recipient(transport, broken_settings, conformance_broken_secrets)
+        steps = await prepared.probe(DEADLINE)
         _assert_probe_steps(steps)
         assert steps and not steps[-1].passed, steps
         assert all(step.passed for step in steps[:-1]), "a probe stops at its first failure"
@@ -321,7 +334,7 @@ class TransportConformance:
     # --- lifecycle ------------------------------------------------------------------------
 
     @pytest.mark.asyncio
-    async def test_aclose_can_be_called_after_start(self, transport: Transport) -> None:
+    async def test_aclose_can_be_called_after_start(self, transport: Transport[Any]) -> None:
         fresh = load_plugins().transports[transport.name]
         await fresh.start(loopback_context())
         await fresh.aclose()

@@ -1,4 +1,4 @@
-"""Reading a recipient's settings once per revision instead of on every send."""
+"""Reading a recipient's format options once per revision instead of on every render."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ T = TypeVar("T")
 Settings = Mapping[str, Any]
 
 
-class SettingsMemo(Generic[T]):
-    """What ``read(settings, secrets)`` made of a recipient's settings, kept by the
-    identity of the two mappings: the host passes the same read-only mappings to every
-    message for one revision of a recipient (see ``OutboundMessage.settings``), so a
-    transport reads them once per revision. The mappings are kept with what was read, so
-    an id is never taken for another object's. At most ``size`` revisions are kept."""
+class OptionsMemo(Generic[T]):
+    """What ``read(options, same_options)`` made of a recipient's format options, kept by
+    the identity of the mappings: the delivery engine renders every delivery to one
+    revision of a recipient with the same read-only options mapping (one record per
+    revision, see ``store.deliveries.RecipientRevisions``), so the built-in formatters read
+    them once per revision. The mappings are kept with what was read, so an id is never
+    taken for another object's. At most ``size`` revisions are kept. This is the host's
+    own arrangement with its built-in formatters, not a promise to plugins."""
 
     def __init__(self, read: Callable[[Settings, Settings], T], size: int = 1024) -> None:
         self._read = read

@@ -1,11 +1,12 @@
-"""SettingsMemo: a recipient's settings are read once per pair of mapping objects."""
+"""OptionsMemo: the built-in formatters read a recipient's format options once per mapping
+object (the delivery engine hands the same one to every render of a revision)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from backchannel.plugin_support import SettingsMemo
+from backchannel.formatters._options_memo import OptionsMemo
 
 
 class CountingReader:
@@ -19,7 +20,7 @@ class CountingReader:
 
 def test_the_same_mappings_are_read_once() -> None:
     reader = CountingReader()
-    memo = SettingsMemo(reader)
+    memo = OptionsMemo(reader)
     settings, secrets = {"url": "https://a.example"}, {"key": "k1"}
 
     answers = {memo(settings, secrets) for _ in range(5)}
@@ -30,7 +31,7 @@ def test_the_same_mappings_are_read_once() -> None:
 
 def test_other_mappings_are_read_even_with_equal_content() -> None:
     reader = CountingReader()
-    memo = SettingsMemo(reader)
+    memo = OptionsMemo(reader)
 
     memo({"url": "https://a.example"}, {"key": "k1"})
     answer = memo({"url": "https://b.example"}, {"key": "k2"})
@@ -42,7 +43,7 @@ def test_other_mappings_are_read_even_with_equal_content() -> None:
 
 def test_the_same_settings_with_other_secrets_are_read_again() -> None:
     reader = CountingReader()
-    memo = SettingsMemo(reader)
+    memo = OptionsMemo(reader)
     settings = {"url": "https://a.example"}
 
     memo(settings, {"key": "k1"})
@@ -54,7 +55,7 @@ def test_the_same_settings_with_other_secrets_are_read_again() -> None:
 
 def test_at_most_size_revisions_are_kept() -> None:
     reader = CountingReader()
-    memo = SettingsMemo(reader, size=2)
+    memo = OptionsMemo(reader, size=2)
     pairs = [({"url": f"https://{i}.example"}, {"key": "k"}) for i in range(3)]
 
     for settings, secrets in pairs:

@@ -1,0 +1,137 @@
+"""What the host and a plugin hand each other: the context a transport starts with, the
+message it sends, the result it returns, the steps of a probe, a problem with a setting,
+and a formatter's rendered content."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from backchannel import outbound
+from backchannel.outbound import IPAddress, IPNetwork
+
+from ._document import FeedbackDocument
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One thing wrong with a setting or option, named by its path in the recipient
+    (``transport_settings.url``, ``secret_settings.signing_secrets[1]``)."""
+
+    field: str
+    description: str
+
+
+@dataclass(frozen=True)
+class RenderedContent:
+    """What a formatter makes of one feedback record."""
+
+    body: bytes
+    content_type: str
+    file_extension: str
+
+
+@dataclass(frozen=True)
+class TransportContext:
+    """What the host tells a transport when it starts, and the way it opens connections:
+    :meth:`resolve`, :meth:`connect` and :meth:`http_connector` refuse loopback, private,
+    link-local and cloud-metadata destinations (unless an operator allowlisted them) and
+    pin the address they checked."""
+
+    #: Networks outbound connections may reach even though they are loopback, private,
+    #: link-local or metadata addresses. Empty in production unless an operator adds some.
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    #: The User-Agent to send where the protocol has one.
+    user_agent: str = "Backchannel"
+    #: Default connect timeout, seconds, when a recipient sets none.
+    connect_timeout: float = 5.0
+    #: Default total timeout for one transmission, seconds, when a recipient sets none.
+    total_timeout: float = 15.0
+
+    def refusal_reason(self, address: IPAddress | str) -> str | None:
+        """Why a connection to ``address`` is refused (``"loopback"``...), or None."""
+        return outbound.refusal_reason(address, self.allowed_networks)
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses of ``host`` that may be reached: connect to one of these, not to
+        the name. Raises ``DestinationRefused`` when there is none, ``OSError`` when the
+        name does not resolve."""
+        return await outbound.admitted_addresses(host, port, self.allowed_networks)
+
+    async def connect(self, host: str, port: int) -> socket.socket:
+        """A connected, non-blocking TCP socket to an address of ``host`` that may be
+        reached (bound its time yourself). Raises as :meth:`resolve` does, or the
+        ``OSError`` of the last address tried."""
+        return await outbound.connect(host, port, self.allowed_networks)
+
+    def http_connector(self, **options: Any) -> aiohttp.TCPConnector:
+        """An aiohttp connector for a ``ClientSession`` whose every connection goes to an
+        address that may be reached, names and address literals alike; ``options`` are
+        ``aiohttp.TCPConnector``'s (``limit``...). A refusal surfaces as an
+        ``aiohttp.ClientConnectorError`` whose ``os_error`` is ``DestinationRefused``."""
+        return outbound.http_connector(self.allowed_networks, **options)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One transmission a transport is asked to make. The recipient's settings come with
+    it, already read, as the second argument of ``Transport.send``."""
+
+    #: Stable across every attempt of the same delivery: the recipient's idempotency key.
+    delivery_id: str
+    feedback_id: str
+    recipient_id: str
+    #: The attempt number, from 1.
+    attempt: int
+    #: A dotted event name, e.g. ``feedback.conversion``.
+    event_type: str
+    content: RenderedContent
+    #: The canonical feedback document the content was rendered from, for file names,
+    #: subjects and summaries.
+    document: FeedbackDocument
+    #: W3C trace context of the attempt, to propagate where the protocol allows.
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """How a transmission ended. Transports return failures; they do not raise them.
+
+    The host masks every secret of the recipient in it, removes control characters and
+    cuts each text to its length before anything is recorded; a transport may mask what it
+    knows besides."""
+
+    succeeded: bool
+    #: For a failure: whether trying again later may succeed (network errors, timeouts,
+    #: 5xx, 408, 429) or not (other 4xx, auth refused).
+    retryable: bool = False
+    #: The remote's status code (HTTP status, SMTP reply...), when it answered.
+    remote_code: int | None = None
+    #: An id the remote gave the transmission, when it gave one (at most 256 characters).
+    remote_id: str | None = None
+    #: Seconds the remote asked us to wait before trying again (Retry-After).
+    retry_after: float | None = None
+    #: Bytes put on the wire for the content.
+    bytes_sent: int = 0
+    #: A short excerpt of the answer (at most 256 characters), or what went wrong when
+    #: none came.
+    response_excerpt: str = ""
+    #: The remote says the endpoint no longer exists (HTTP 410): stop sending to it.
+    gone: bool = False
+    #: Extra facts worth recording.
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProbeStep:
+    """One check a transport made against a recipient's real endpoint, in words an
+    operator understands (``connect``: "connected to sftp.example.com:22"). The host masks
+    secrets in it like in a :class:`DeliveryResult`."""
+
+    name: str
+    passed: bool
+    detail: str
