@@ -21,13 +21,6 @@ from backchannel.cli import (
 from backchannel.cli.connection import add_client_options, run_with_client
 from backchannel.settings import describe_settings
 
-# Kept importable from here, as before the command grew into a package.
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = (
-    exit_codes.OK,
-    exit_codes.FAILURE,
-    exit_codes.USAGE,
-    exit_codes.CONFIG,
-)
 _SERVER_COMMANDS = ("serve", "deliver", "migrate", "plugins")
 
 
