@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from backchannel.cli import (
@@ -25,7 +26,11 @@ _SERVER_COMMANDS = ("serve", "deliver", "migrate", "plugins")
 
 
 def _epilog() -> str:
-    settings = "\n".join(f"  {name} (default {default})" for name, default in describe_settings())
+    settings = "\n".join(
+        f"  {name} (default {default})\n"
+        + textwrap.fill(doc, width=88, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        for name, default, doc in describe_settings()
+    )
     codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in exit_codes.DESCRIPTIONS)
     return (
         "server settings (environment variables):\n"
