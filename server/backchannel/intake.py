@@ -3,9 +3,10 @@ and one WAL flush, so a durable accept costs a fraction of a commit under load. 
 is answered only after the transaction holding it has committed. A writer keeps its own
 connection; while its commit is in flight, the next batch builds up in the queue. There
 is one writer: a second one took requests as they trickled in, so batches stayed near one
-request each and every accept paid for a statement of its own (server CPU per accept
-650 us with one writer, 780 us with two, at 64 requests in flight). Under concurrent load
-the writer lingers while requests keep arriving (see commit_batches)."""
+request each and every accept paid for a statement of its own, which cost more server
+CPU per accept than the second writer saved in waiting (the figures are in
+bench/README.md, "Figures behind design choices"). Under concurrent load the writer
+lingers while requests keep arriving (see commit_batches)."""
 
 from __future__ import annotations
 

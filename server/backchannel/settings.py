@@ -242,9 +242,11 @@ class Settings:
 
     @property
     def delivery_process_count(self) -> int:
-        """How many delivery processes ``serve`` starts. On two cores, a process that
-        accepts and delivers at once reached 660 deliveries/s where one accepting and a
-        child delivering reached 1,167/s (bench/run.py, rows 2b and 2d)."""
+        """How many delivery processes ``serve`` starts. Accepting and delivering in one
+        event loop was the slowest layout measured on two cores, where a child that
+        delivers while the serving process accepts uses the second core (bench/run.py
+        rows 2b and 2d; the figures are in bench/README.md, "Figures behind design
+        choices"). On one CPU the two processes would only take turns."""
         if self.delivery_processes != "auto":
             return self.delivery_processes
         return 1 if _usable_cpus() >= 2 else 0
