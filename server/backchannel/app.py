@@ -12,13 +12,13 @@ import asyncpg
 import grpc
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
 from backchannel.api.interceptors import api_interceptors
 from backchannel.api.recipient_service import RecipientService
+from backchannel.api.reflection import enable_reflection
 from backchannel.background import stop_task
 from backchannel.delivery.engine import DeliveryEngine
 from backchannel.embedded_postgres import EmbeddedPostgres
@@ -158,9 +158,7 @@ class BackchannelServer:
             DeliveryService(pool), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
         self.port = server.add_insecure_port(s.listen)
         if self.port == 0:
             raise OSError(f"could not listen on {s.listen}")
