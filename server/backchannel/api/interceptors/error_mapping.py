@@ -20,7 +20,6 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, NoReturn
 
-import asyncpg
 import grpc
 from google.protobuf.message import DecodeError
 
@@ -32,6 +31,7 @@ from backchannel.api.interceptors.method_interceptor import (
     stream_handler,
     unary_handler,
 )
+from backchannel.store.database import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +54,7 @@ def _decode(deserializer: Deserializer | None, raw: Any) -> Any:
 def _as_api_error(error: Exception, method: str) -> ApiError:
     if isinstance(error, ApiError):
         return error
-    if isinstance(
-        error,
-        (
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-            asyncpg.InternalClientError,
-            OSError,
-        ),
-    ) or (
-        isinstance(error, asyncpg.PostgresError)
-        and getattr(error, "sqlstate", "")[:2] in ("08", "57")
-    ):
+    if is_unavailable(error):
         log.warning("%s: database unavailable: %s", method, type(error).__name__)
         return ApiError(
             grpc.StatusCode.UNAVAILABLE,
