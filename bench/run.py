@@ -543,8 +543,8 @@ async def bench_accepts(env: Env, report: Report) -> float:
     plan = env.plan
     say(f"\n[1] durable accepts: {plan.runs} x {plan.accept_count} calls, {IN_FLIGHT} in flight")
     echo = await env.processes.start("echo-server", python_argv("echo_server.py"), "PORT")
-    echo_wrapped = await env.processes.start(
-        "echo-server-wrapped", python_argv("echo_server.py", "--wrapped"), "PORT"
+    echo_intercepted = await env.processes.start(
+        "echo-server-intercepted", python_argv("echo_server.py", "--interceptors"), "PORT"
     )
     floor_url = await env.fresh_database("accept_floor")
     floor = await env.processes.start(
@@ -564,7 +564,7 @@ async def bench_accepts(env: Env, report: Report) -> float:
     await create_recipient(on.port, env.sink_url)
     targets = {
         "echo": echo,
-        "echo+wrapping": echo_wrapped,
+        "echo+interceptors": echo_intercepted,
         "durable floor": floor,
         "storage floor": storage_floor,
         "dispatcher-off": off,
@@ -620,7 +620,7 @@ async def bench_accepts(env: Env, report: Report) -> float:
     finally:
         for channel in channels.values():
             await channel.close()
-        for child in (echo, echo_wrapped, floor, storage_floor, off, on):
+        for child in (echo, echo_intercepted, floor, storage_floor, off, on):
             await env.processes.stop(child)
     echo_rate = median(rates["echo"])
     for name, label in (
@@ -639,13 +639,13 @@ async def bench_accepts(env: Env, report: Report) -> float:
                 verdict_ratio(ratio, 0.8) if name == "dispatcher-off" else "",
             )
         )
-    wrapped_rate = median(rates["echo+wrapping"])
+    intercepted_rate = median(rates["echo+interceptors"])
     report.rows.append(
         Row(
-            "1* echo + server's handler wrapping (diag.)",
-            f"{wrapped_rate:,.0f} RPC/s",
+            "1* echo + server's interceptors (diag.)",
+            f"{intercepted_rate:,.0f} RPC/s",
             f"{echo_rate:,.0f} RPC/s grpc.aio echo",
-            wrapped_rate / echo_rate,
+            intercepted_rate / echo_rate,
             "(info)",
         )
     )

@@ -12,13 +12,13 @@ import asyncpg
 import grpc
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
+from backchannel.api.interceptors import api_interceptors
 from backchannel.api.recipient_service import RecipientService
-from backchannel.api.rpc_handlers import add_service
+from backchannel.api.reflection import enable_reflection
 from backchannel.background import stop_task
 from backchannel.delivery.engine import DeliveryEngine
 from backchannel.embedded_postgres import EmbeddedPostgres
@@ -138,9 +138,10 @@ class BackchannelServer:
                 )
             )
 
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        add_service(
-            feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server,
+        server = grpc.aio.server(
+            interceptors=api_interceptors(SERVICE_NAMES), options=[("grpc.so_reuseport", 0)]
+        )
+        feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server(
             FeedbackService(
                 pool,
                 intake,
@@ -150,20 +151,14 @@ class BackchannelServer:
             ),
             server,
         )
-        add_service(
-            recipient_service_pb2_grpc.add_RecipientServiceServicer_to_server,
-            RecipientService(pool, plugins.transports, plugins.formatters, directory),
-            server,
+        recipient_service_pb2_grpc.add_RecipientServiceServicer_to_server(
+            RecipientService(pool, plugins.transports, plugins.formatters, directory), server
         )
-        add_service(
-            delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server,
-            DeliveryService(pool),
-            server,
+        delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server(
+            DeliveryService(pool), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
         self.port = server.add_insecure_port(s.listen)
         if self.port == 0:
             raise OSError(f"could not listen on {s.listen}")

@@ -1,11 +1,12 @@
 """Group commit for SendFeedback: concurrent accepts share one statement, one transaction
 and one WAL flush, so a durable accept costs a fraction of a commit under load. A request
 is answered only after the transaction holding it has committed. A writer keeps its own
-connection; while its commit is in flight, the next batch builds up in the queue. One
-writer is the default: a second one takes requests as they trickle in, so batches stay
-near one request each and every accept pays for a statement of its own (server CPU per
-accept 650 us with one writer, 780 us with two, at 64 requests in flight). Under
-concurrent load the writer lingers while requests keep arriving (see commit_batches)."""
+connection; while its commit is in flight, the next batch builds up in the queue. There
+is one writer: a second one took requests as they trickled in, so batches stayed near one
+request each and every accept paid for a statement of its own, which cost more server
+CPU per accept than the second writer saved in waiting (the figures are in
+bench/README.md, "Figures behind design choices"). Under concurrent load the writer
+lingers while requests keep arriving (see commit_batches)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ class Intake:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        writers: int = 1,
         max_batch: int = 256,
         linger_seconds: float = 0.002,
         linger_step_seconds: float = 0.00025,
@@ -40,18 +40,14 @@ class Intake:
         self._batches: CommitBatches[_Item] = CommitBatches(
             max_batch, linger_seconds, linger_step_seconds
         )
-        self._writers = writers
-        self._tasks: list[asyncio.Task[None]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._write_batches(), name=f"intake-writer-{i}")
-            for i in range(self._writers)
-        ]
+        self._writer = asyncio.create_task(self._write_batches(), name="intake-writer")
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            await stop_task(task)
+        if self._writer is not None:
+            await stop_task(self._writer)
         for _, future in self._batches.take_all():
             if not future.done():
                 future.set_exception(ConnectionError("server is shutting down"))

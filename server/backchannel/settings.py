@@ -1,8 +1,11 @@
-"""Every setting of the server, declared once: read from ``BACKCHANNEL_*`` environment
-variables and an optional TOML file, validated at start-up with every problem listed.
+"""Every setting of the server, declared once: its default, how its text is read and what
+it means, together as one field of :class:`Settings`. Values come from ``BACKCHANNEL_*``
+environment variables and an optional TOML file, and are validated at start-up with every
+problem listed.
 
 The file (``BACKCHANNEL_CONFIG_FILE`` or ``serve --config``) uses the same names in lower
-case without the prefix, e.g. ``listen = "0.0.0.0:50051"``; the environment wins over it.
+case without the prefix, e.g. ``listen = "0.0.0.0:50051"``; lists may be TOML arrays; the
+environment wins over it.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from backchannel.plugin import IPNetwork
 
 PREFIX = "BACKCHANNEL_"
+CONFIG_FILE_VARIABLE = PREFIX + "CONFIG_FILE"
 
 DEFAULT_RETRY_SCHEDULE = (
     0.0,
@@ -32,6 +36,9 @@ DEFAULT_RETRY_SCHEDULE = (
     86400.0,
 )
 
+T = TypeVar("T")
+Number = TypeVar("Number", int, float)
+
 
 class SettingsError(Exception):
     """One or more settings are invalid; the message lists them all."""
@@ -39,94 +46,6 @@ class SettingsError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
         self.problems = problems
-
-
-@dataclass(frozen=True)
-class Settings:
-    #: Postgres to use; when empty, an embedded Postgres is started in ``data_dir``.
-    database_url: str = ""
-    #: Folder for the embedded Postgres.
-    data_dir: str = "backchannel-data"
-    #: host:port the gRPC server listens on.
-    listen: str = "127.0.0.1:50051"
-    #: Connections in the database pool.
-    database_pool_size: int = 10
-    #: Deliver feedback (run the dispatcher); false: accept only.
-    dispatcher_enabled: bool = True
-    #: With the dispatcher enabled, how many child processes ``backchannel serve`` starts
-    #: to deliver (``backchannel deliver``), so accepting and delivering use a core each;
-    #: 0: the serving process delivers itself; "auto": 1 when this process may run on
-    #: two or more CPUs, else 0 (see :attr:`delivery_process_count`).
-    delivery_processes: int | Literal["auto"] = "auto"
-    #: Deliveries sent at once by this process.
-    delivery_concurrency: int = 256
-    #: Attempts in flight at once to any one recipient, per process: one recipient that
-    #: never answers can hold at most this many of the delivery slots.
-    recipient_concurrency: int = 32
-    #: Deliveries claimed per claim query.
-    claim_batch_size: int = 100
-    #: Seconds a claim lasts; a crashed worker's deliveries are taken again after it.
-    lease_seconds: float = 60.0
-    #: Seconds between polls when no notification arrives.
-    poll_interval_seconds: float = 1.0
-    #: Delay before each attempt, seconds; the first is normally 0. Its length is the
-    #: maximum number of attempts. Jittered by +-20%.
-    retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
-    #: The least delay after a "slow down" answer (429, 502, 503, 504), seconds.
-    throttle_min_delay_seconds: float = 5.0
-    #: Share of the delivery concurrency retries may take; the rest is kept for first
-    #: attempts.
-    retry_share: float = 0.5
-    #: Consecutive failed attempts that open a recipient's circuit breaker.
-    circuit_failure_threshold: int = 5
-    #: How long an opened circuit waits before a probe, seconds (doubling, up to 10 min).
-    circuit_open_seconds: float = 30.0
-    #: A recipient failing without any success for this long is disabled, seconds.
-    auto_disable_after_seconds: float = 5 * 24 * 3600.0
-    #: Networks outbound connections may reach despite being loopback/private/link-local.
-    outbound_allow_networks: tuple[IPNetwork, ...] = ()
-    #: Connect timeout for outbound connections, seconds.
-    outbound_connect_timeout_seconds: float = 5.0
-    #: Total timeout of one transmission, seconds.
-    outbound_timeout_seconds: float = 15.0
-    #: Plugin distributions that are installed but must not be loaded.
-    disabled_plugins: tuple[str, ...] = ()
-    #: Days feedback-sent events are kept.
-    event_retention_days: float = 30.0
-    #: Seconds between heartbeats on a quiet event stream.
-    stream_heartbeat_seconds: float = 5.0
-    #: Events buffered per stream subscriber before it is ended as too slow.
-    stream_queue_size: int = 10000
-    #: Trace and metric exporter: none, console or otlp.
-    otel_exporter: str = "none"
-    #: OTLP/gRPC endpoint, for otel_exporter = otlp.
-    otel_endpoint: str = "http://127.0.0.1:4317"
-    #: Seconds in-flight work may take to finish at shutdown.
-    shutdown_grace_seconds: float = 10.0
-    #: Log level: DEBUG, INFO, WARNING, ERROR.
-    log_level: str = "INFO"
-
-    @property
-    def delivery_process_count(self) -> int:
-        """How many delivery processes ``serve`` starts. On two cores, a process that
-        accepts and delivers at once reached 660 deliveries/s where one accepting and a
-        child delivering reached 1,167/s (bench/run.py, rows 2b and 2d)."""
-        if self.delivery_processes != "auto":
-            return self.delivery_processes
-        return 1 if _usable_cpus() >= 2 else 0
-
-    @property
-    def listen_host_port(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on (its affinity where the system tells it, as Linux
-    does; else every CPU of the machine)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _bool(text: str) -> bool:
@@ -138,8 +57,8 @@ def _bool(text: str) -> bool:
     raise ValueError("expected true or false")
 
 
-def _positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
-    def parse(text: str) -> float:
+def _positive(kind: Callable[[str], Number]) -> Callable[[str], Number]:
+    def parse(text: str) -> Number:
         value = kind(text)
         if value <= 0:
             raise ValueError("must be greater than 0")
@@ -155,20 +74,16 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("must not be negative")
-    return value
-
-
 def _count_or_auto(text: str) -> int | Literal["auto"]:
     if text.strip().lower() == "auto":
         return "auto"
     try:
-        return _count(text)
+        value = int(text)
     except ValueError:
-        raise ValueError("expected auto or a number of processes, e.g. 1") from None
+        value = -1
+    if value < 0:
+        raise ValueError("expected auto or a number of processes, e.g. 1")
+    return value
 
 
 def _share(text: str) -> float:
@@ -211,82 +126,211 @@ def _listen(text: str) -> str:
     return text
 
 
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "database_url": str,
-    "data_dir": str,
-    "listen": _listen,
-    "database_pool_size": _positive(int),
-    "dispatcher_enabled": _bool,
-    "delivery_processes": _count_or_auto,
-    "delivery_concurrency": _positive(int),
-    "recipient_concurrency": _positive(int),
-    "claim_batch_size": _positive(int),
-    "lease_seconds": _positive(float),
-    "poll_interval_seconds": _positive(float),
-    "retry_schedule": _schedule,
-    "throttle_min_delay_seconds": _non_negative,
-    "retry_share": _share,
-    "circuit_failure_threshold": _positive(int),
-    "circuit_open_seconds": _positive(float),
-    "auto_disable_after_seconds": _positive(float),
-    "outbound_allow_networks": _networks,
-    "outbound_connect_timeout_seconds": _positive(float),
-    "outbound_timeout_seconds": _positive(float),
-    "disabled_plugins": _names,
-    "event_retention_days": _positive(float),
-    "stream_heartbeat_seconds": _positive(float),
-    "stream_queue_size": _positive(int),
-    "otel_exporter": _choice("none", "console", "otlp"),
-    "otel_endpoint": str,
-    "shutdown_grace_seconds": _positive(float),
-    "log_level": _choice("DEBUG", "INFO", "WARNING", "ERROR"),
-}
+def _setting(default: T, parse: Callable[[str], T], doc: str) -> T:
+    """A field of :class:`Settings`: its default, the parser of its text (from the
+    environment, or the file's value as text) and its meaning, for ``--help``."""
+    return field(default=default, metadata={"parse": parse, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = _setting(
+        "", str, "Postgres to use; when empty, an embedded Postgres is started in data_dir."
+    )
+    data_dir: str = _setting("backchannel-data", str, "Folder for the embedded Postgres.")
+    listen: str = _setting("127.0.0.1:50051", _listen, "host:port the gRPC server listens on.")
+    database_pool_size: int = _setting(10, _positive(int), "Connections in the database pool.")
+    dispatcher_enabled: bool = _setting(
+        True, _bool, "Deliver feedback (run the dispatcher); false: accept only."
+    )
+    delivery_processes: int | Literal["auto"] = _setting(
+        "auto",
+        _count_or_auto,
+        "With the dispatcher enabled, how many child processes `backchannel serve` starts "
+        "to deliver (`backchannel deliver`), so accepting and delivering use a core each; "
+        "0: the serving process delivers itself; auto: 1 when this process may run on two "
+        "or more CPUs, else 0.",
+    )
+    delivery_concurrency: int = _setting(
+        256, _positive(int), "Deliveries sent at once by this process."
+    )
+    recipient_concurrency: int = _setting(
+        32,
+        _positive(int),
+        "Attempts in flight at once to any one recipient, per process: one recipient that "
+        "never answers can hold at most this many of the delivery slots.",
+    )
+    claim_batch_size: int = _setting(100, _positive(int), "Deliveries claimed per claim query.")
+    lease_seconds: float = _setting(
+        60.0,
+        _positive(float),
+        "Seconds a claim lasts; a crashed worker's deliveries are taken again after it.",
+    )
+    poll_interval_seconds: float = _setting(
+        1.0, _positive(float), "Seconds between polls when no notification arrives."
+    )
+    retry_schedule: tuple[float, ...] = _setting(
+        DEFAULT_RETRY_SCHEDULE,
+        _schedule,
+        "Delay before each attempt, seconds; the first is normally 0. Its length is the "
+        "maximum number of attempts. Jittered by +-20%.",
+    )
+    throttle_min_delay_seconds: float = _setting(
+        5.0,
+        _non_negative,
+        'The least delay after a "slow down" answer (429, 502, 503, 504), seconds.',
+    )
+    retry_share: float = _setting(
+        0.5,
+        _share,
+        "Share of the delivery concurrency retries may take; the rest is kept for first attempts.",
+    )
+    circuit_failure_threshold: int = _setting(
+        5, _positive(int), "Consecutive failed attempts that open a recipient's circuit breaker."
+    )
+    circuit_open_seconds: float = _setting(
+        30.0,
+        _positive(float),
+        "How long an opened circuit waits before a probe, seconds (doubling, up to 10 min).",
+    )
+    auto_disable_after_seconds: float = _setting(
+        5 * 24 * 3600.0,
+        _positive(float),
+        "A recipient failing without any success for this long is disabled, seconds.",
+    )
+    outbound_allow_networks: tuple[IPNetwork, ...] = _setting(
+        (),
+        _networks,
+        "Networks outbound connections may reach despite being loopback/private/link-local.",
+    )
+    outbound_connect_timeout_seconds: float = _setting(
+        5.0, _positive(float), "Connect timeout for outbound connections, seconds."
+    )
+    outbound_timeout_seconds: float = _setting(
+        15.0, _positive(float), "Total timeout of one transmission, seconds."
+    )
+    disabled_plugins: tuple[str, ...] = _setting(
+        (), _names, "Plugin distributions that are installed but must not be loaded."
+    )
+    event_retention_days: float = _setting(
+        30.0, _positive(float), "Days feedback-sent events are kept."
+    )
+    stream_heartbeat_seconds: float = _setting(
+        5.0, _positive(float), "Seconds between heartbeats on a quiet event stream."
+    )
+    stream_queue_size: int = _setting(
+        10000,
+        _positive(int),
+        "Events buffered per stream subscriber before it is ended as too slow.",
+    )
+    otel_exporter: str = _setting(
+        "none",
+        _choice("none", "console", "otlp"),
+        "Trace and metric exporter: none, console or otlp.",
+    )
+    otel_endpoint: str = _setting(
+        "http://127.0.0.1:4317", str, "OTLP/gRPC endpoint, for otel_exporter = otlp."
+    )
+    shutdown_grace_seconds: float = _setting(
+        10.0, _positive(float), "Seconds in-flight work may take to finish at shutdown."
+    )
+    log_level: str = _setting(
+        "INFO",
+        _choice("DEBUG", "INFO", "WARNING", "ERROR"),
+        "Log level: DEBUG, INFO, WARNING, ERROR.",
+    )
+
+    @property
+    def delivery_process_count(self) -> int:
+        """How many delivery processes ``serve`` starts. Accepting and delivering in one
+        event loop was the slowest layout measured on two cores, where a child that
+        delivers while the serving process accepts uses the second core (bench/run.py
+        rows 2b and 2d; the figures are in bench/README.md, "Figures behind design
+        choices"). On one CPU the two processes would only take turns."""
+        if self.delivery_processes != "auto":
+            return self.delivery_processes
+        return 1 if _usable_cpus() >= 2 else 0
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the system tells it, as Linux
+    does; else every CPU of the machine)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
 
 
 def load_settings(
     environ: Mapping[str, str] | None = None, config_file: str | None = None
 ) -> Settings:
+    """The settings from ``environ`` (default: this process's environment) over those of
+    ``config_file`` (default: the file ``BACKCHANNEL_CONFIG_FILE`` names, if any). Raises
+    SettingsError listing every problem: unknown names, values that do not parse."""
     environ = os.environ if environ is None else environ
-    raw: dict[str, str] = {}
     problems: list[str] = []
-    config_file = config_file or environ.get(PREFIX + "CONFIG_FILE")
+    #: Setting name -> (its text, where it came from, for the problem's message).
+    raw: dict[str, tuple[str, str]] = {}
+    config_file = config_file or environ.get(CONFIG_FILE_VARIABLE)
     if config_file:
-        try:
-            table = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise SettingsError([f"config file {config_file}: {error}"]) from error
-        for key, value in table.items():
-            if key not in _PARSERS:
-                problems.append(f"{config_file}: unknown setting {key!r}")
-            elif isinstance(value, list):
-                raw[key] = ",".join(str(v) for v in value)
-            elif isinstance(value, bool):
-                raw[key] = "true" if value else "false"
-            else:
-                raw[key] = str(value)
-    known_env = {PREFIX + name.upper() for name in _PARSERS} | {PREFIX + "CONFIG_FILE"}
+        raw.update(_read_config_file(config_file, problems))
     for key, value in environ.items():
-        if key.startswith(PREFIX):
-            if key not in known_env:
-                problems.append(f"unknown environment variable {key}")
-            elif key != PREFIX + "CONFIG_FILE":
-                raw[key[len(PREFIX) :].lower()] = value
+        if not key.startswith(PREFIX) or key == CONFIG_FILE_VARIABLE:
+            continue
+        name = key[len(PREFIX) :].lower()
+        if name in _FIELDS:
+            raw[name] = (value, f"{key}={value!r}")
+        else:
+            problems.append(f"unknown environment variable {key}")
     values: dict[str, Any] = {}
-    for field in fields(Settings):
-        if field.name in raw:
-            try:
-                values[field.name] = _PARSERS[field.name](raw[field.name])
-            except ValueError as error:
-                problems.append(f"{PREFIX}{field.name.upper()}={raw[field.name]!r}: {error}")
+    for name, (text, source) in raw.items():
+        try:
+            values[name] = _FIELDS[name].metadata["parse"](text)
+        except ValueError as error:
+            problems.append(f"{source}: {error}")
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
 
 
-def describe_settings() -> list[tuple[str, str]]:
-    """(environment variable, default) for every setting, for docs and --help."""
+def _read_config_file(path: str, problems: list[str]) -> dict[str, tuple[str, str]]:
+    """The file's settings as text, as the environment would give them (arrays joined by
+    commas, booleans as true/false); unknown names go to ``problems``. Raises
+    SettingsError at once when the file cannot be read or is not TOML."""
+    try:
+        table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise SettingsError([f"config file {path}: cannot be read: {reason}"]) from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SettingsError([f"config file {path}: not valid TOML: {error}"]) from error
+    raw: dict[str, tuple[str, str]] = {}
+    for key, value in table.items():
+        source = f"{path}: {key} = {value!r}"
+        if key not in _FIELDS:
+            problems.append(f"{path}: unknown setting {key!r}")
+        elif isinstance(value, dict):
+            problems.append(f"{path}: {key} is a table; expected a value")
+        elif isinstance(value, list):
+            raw[key] = (",".join(str(item) for item in value), source)
+        elif isinstance(value, bool):
+            raw[key] = ("true" if value else "false", source)
+        else:
+            raw[key] = (str(value), source)
+    return raw
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(environment variable, default, meaning) of every setting, for docs and --help."""
     defaults = Settings()
     return [
-        (PREFIX + field.name.upper(), repr(getattr(defaults, field.name)))
-        for field in fields(Settings)
+        (PREFIX + f.name.upper(), repr(getattr(defaults, f.name)), f.metadata["doc"])
+        for f in fields(Settings)
     ]

@@ -1,1 +1,2 @@
-"""The gRPC face of Backchannel: servicers, validation, error mapping."""
+"""The gRPC face of Backchannel: servicers, validation, errors, the interceptors every
+RPC passes through, and reflection."""

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from backchannel.cli import (
@@ -21,18 +22,15 @@ from backchannel.cli import (
 from backchannel.cli.connection import add_client_options, run_with_client
 from backchannel.settings import describe_settings
 
-# Kept importable from here, as before the command grew into a package.
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG = (
-    exit_codes.OK,
-    exit_codes.FAILURE,
-    exit_codes.USAGE,
-    exit_codes.CONFIG,
-)
 _SERVER_COMMANDS = ("serve", "deliver", "migrate", "plugins")
 
 
 def _epilog() -> str:
-    settings = "\n".join(f"  {name} (default {default})" for name, default in describe_settings())
+    settings = "\n".join(
+        f"  {name} (default {default})\n"
+        + textwrap.fill(doc, width=88, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        for name, default, doc in describe_settings()
+    )
     codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in exit_codes.DESCRIPTIONS)
     return (
         "server settings (environment variables):\n"

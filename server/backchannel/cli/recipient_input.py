@@ -23,7 +23,6 @@ _ENUM_PREFIXES = {
     "recipient_type": "RECIPIENT_TYPE_",
     "state": "RECIPIENT_STATE_",
 }
-_DURATION_FIELDS = ("retry_delays", "max_age")
 
 
 def snake(name: str) -> str:

@@ -65,9 +65,6 @@ class FieldMapping:
         return not (self.drop or self.rename or self.constants)
 
 
-NO_MAPPING = FieldMapping()
-
-
 def read_field_mapping(reader: OptionReader) -> FieldMapping:
     """The mapping options; every problem goes to ``reader``."""
     drop = reader.field_paths("drop") or ()

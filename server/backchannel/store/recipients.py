@@ -21,10 +21,6 @@ class RecipientMissingError(Exception):
     """No live recipient has the id."""
 
 
-class StaleRevisionError(Exception):
-    """The recipient changed since the caller read it."""
-
-
 def recipient_from_row(row: asyncpg.Record) -> RecipientRecord:
     return RecipientRecord(
         id=row["id"],

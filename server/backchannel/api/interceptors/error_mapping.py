@@ -1,0 +1,124 @@
+"""Request decoding and error mapping: what a caller hears when a call fails.
+
+grpc.aio's stock handlers answer bytes that do not parse with UNKNOWN ("Unexpected
+DecodeError"); here the handler is served without grpc's deserializer and decodes the
+bytes itself, so they are INVALID_ARGUMENT (``MALFORMED_REQUEST``). An ApiError becomes its
+google.rpc.Status; an unavailable database is UNAVAILABLE; anything else is INTERNAL with
+nothing leaked. Never UNKNOWN. An abort the servicer made stands.
+
+Streams are written here with ``context.write`` rather than yielded to grpc: a write that
+fails because the client hung up mid-write ends the call as CANCELLED, quietly, as a
+hang-up between writes does; yielded items that fail to send are logged by grpc as errors
+of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, NoReturn
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from backchannel.api.errors import ApiError
+from backchannel.api.interceptors.method_interceptor import (
+    MethodHandler,
+    MethodInterceptor,
+    ServicerContext,
+    stream_handler,
+    unary_handler,
+)
+from backchannel.store.database import is_unavailable
+
+log = logging.getLogger(__name__)
+
+Deserializer = Callable[[bytes], Any]
+
+
+def _decode(deserializer: Deserializer | None, raw: Any) -> Any:
+    if deserializer is None:
+        return raw
+    try:
+        return deserializer(raw)
+    except (DecodeError, ValueError, TypeError) as error:
+        raise ApiError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "MALFORMED_REQUEST",
+            "request bytes are not a valid message of the method's request type",
+        ) from error
+
+
+def _as_api_error(error: Exception, method: str) -> ApiError:
+    if isinstance(error, ApiError):
+        return error
+    if is_unavailable(error):
+        log.warning("%s: database unavailable: %s", method, type(error).__name__)
+        return ApiError(
+            grpc.StatusCode.UNAVAILABLE,
+            "DATABASE_UNAVAILABLE",
+            "the database is unavailable; nothing was stored; retry with the same request_id",
+        )
+    log.exception("%s failed", method)
+    return ApiError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error")
+
+
+async def _fail(context: ServicerContext, error: Exception, method: str) -> NoReturn:
+    """Answers the caller for ``error``."""
+    if isinstance(error, grpc.aio.AbortError):
+        raise error
+    status = _as_api_error(error, method).to_status()
+    await context.abort(status.code, status.details, status.trailing_metadata)
+    raise AssertionError("context.abort returned")
+
+
+class ErrorMapping(MethodInterceptor):
+    """Decodes requests and maps failures (see the module's docstring). Authentication
+    goes inside it, so its refusals are answered as every other error."""
+
+    def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
+        if handler.unary_unary is not None:
+            return unary_handler(_unary(handler, method), handler, request_deserializer=None)
+        if handler.unary_stream is not None and inspect.isasyncgenfunction(handler.unary_stream):
+            return stream_handler(_stream(handler, method), handler, request_deserializer=None)
+        raise TypeError(
+            f"{method}: only unary methods and server-streaming ones written as async "
+            "generators are served"
+        )
+
+
+def _unary(handler: MethodHandler, method: str) -> Any:
+    inner = handler.unary_unary
+    deserializer = handler.request_deserializer
+
+    async def behaviour(raw: Any, context: ServicerContext) -> Any:
+        try:
+            return await inner(_decode(deserializer, raw), context)
+        except Exception as error:
+            await _fail(context, error, method)
+
+    return behaviour
+
+
+def _stream(handler: MethodHandler, method: str) -> Any:
+    inner = handler.unary_stream
+    deserializer = handler.request_deserializer
+
+    async def behaviour(raw: Any, context: ServicerContext) -> None:
+        items: AsyncGenerator[Any, None] | None = None
+        try:
+            items = inner(_decode(deserializer, raw), context)
+            async for item in items:
+                try:
+                    await context.write(item)
+                except grpc.aio.InternalError:
+                    raise asyncio.CancelledError("the stream's client is gone") from None
+        except Exception as error:  # a stream its client ended ends in CancelledError
+            await _fail(context, error, method)
+        finally:
+            if items is not None:
+                await items.aclose()
+
+    return behaviour

@@ -1,1 +1,0 @@
-SELECT min(next_attempt_time) FROM deliveries WHERE state = 'pending'
