@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import RunningServer
+from support.feedback_calls import wait_for_event
+from support.in_process_server import RunningServer
 from support.postgres_cluster import free_port
 from support.receiver import WebhookReceiver
-from test_send_and_deliver import create_webhook_recipient, wait_for_event
+from support.webhook_recipients import create_webhook_recipient
 
 from backchannel.v1 import feedback_pb2, feedback_service_pb2, recipient_service_pb2
 

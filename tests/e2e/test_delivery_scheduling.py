@@ -8,8 +8,8 @@ import asyncio
 from typing import Any
 
 from aiohttp import web
-from conftest import RunningServer
 from support.delivery_calls import create_recipient, duration, receivers, send, servers
+from support.in_process_server import RunningServer
 from support.scripted_receiver import Answer, Arrival, ScriptedReceiver
 
 from backchannel.v1 import recipient_pb2

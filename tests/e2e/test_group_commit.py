@@ -9,10 +9,10 @@ import itertools
 from datetime import UTC, datetime
 
 import asyncpg
-from conftest import RunningServer
 from support.brief_example import brief_example_feedback
+from support.in_process_server import RunningServer
 from support.receiver import WebhookReceiver
-from test_send_and_deliver import create_webhook_recipient
+from support.webhook_recipients import create_webhook_recipient
 
 from backchannel.intake import Intake
 from backchannel.model import NewDelivery, NewFeedback

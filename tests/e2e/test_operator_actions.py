@@ -11,7 +11,6 @@ from typing import Any
 import grpc
 import pytest
 from aiohttp import web
-from conftest import RunningServer
 from google.protobuf.timestamp_pb2 import Timestamp
 from support.delivery_calls import (
     create_recipient,
@@ -24,6 +23,7 @@ from support.delivery_calls import (
     settled_delivery,
     statuses,
 )
+from support.in_process_server import RunningServer
 from support.polling import eventually
 from support.rpc_errors import rich_error
 from support.scripted_receiver import Answer, Arrival, stall_then, status

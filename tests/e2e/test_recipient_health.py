@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from conftest import RunningServer
 from support.delivery_calls import (
     create_recipient,
     get_recipient,
@@ -22,6 +21,7 @@ from support.delivery_calls import (
     settled_delivery,
     stored_deliveries,
 )
+from support.in_process_server import RunningServer
 from support.polling import eventually
 from support.scripted_receiver import ScriptedReceiver, stall_then, status
 
