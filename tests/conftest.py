@@ -1,12 +1,13 @@
 """Shared fixtures: a real PostgreSQL cluster, a fresh database per test, a running
-Backchannel server and a real webhook receiver. The helpers they call live in tests/support,
-and tests import them from there, never from here."""
+Backchannel server, a real webhook receiver and a real sshd. The helpers they call live in
+tests/support, and tests import them from there, never from here."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -15,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from support.in_process_server import RunningServer, serving
 from support.postgres_cluster import PostgresCluster
 from support.receiver import WebhookReceiver
+from support.sftp_server import SshServer, fresh_remote_dir, running_sshd
 
 from backchannel.store.database import create_pool
 from backchannel.store.migrations import apply_migrations
@@ -90,6 +92,20 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 @pytest.fixture(scope="session")
 def signing_secret() -> str:
     return "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SshServer]:
+    """A real OpenSSH sshd on loopback for the whole session (needs root)."""
+    with running_sshd() as server:
+        yield server
+
+
+@pytest.fixture
+def remote_dir(sshd: SshServer) -> Iterator[Path]:
+    """A fresh directory in the sftp test user's home, owned by that user."""
+    with fresh_remote_dir(sshd) as path:
+        yield path
 
 
 def pytest_report_header() -> str:
