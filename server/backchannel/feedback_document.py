@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from backchannel_client.v1 import feedback_pb2
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
-
-from backchannel.v1 import feedback_pb2
 
 KIND_NAMES = {
     feedback_pb2.FEEDBACK_KIND_CONVERSION: "conversion",

@@ -20,6 +20,12 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
+from backchannel_client.v1 import (
+    event_pb2,
+    feedback_service_pb2,
+    feedback_service_pb2_grpc,
+    recipient_pb2,
+)
 from support.event_log import sent_event_ids, wait_for_event_count
 from support.feedback_calls import list_all_events, send_feedback, wait_for_event
 from support.in_process_server import RunningServer, serving
@@ -31,12 +37,6 @@ from support.webhook_recipients import create_ok_and_refusing_recipients, create
 
 from backchannel.store.database import create_pool
 from backchannel.store.events import prune_events
-from backchannel.v1 import (
-    event_pb2,
-    feedback_service_pb2,
-    feedback_service_pb2_grpc,
-    recipient_pb2,
-)
 
 #: Longest wait for any one stream message; heartbeats come every 0.5 s in tests.
 ITEM_TIMEOUT = 15.0

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import grpc
 import pytest
+from backchannel_client.v1 import event_pb2, feedback_service_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from support.event_log import sent_event_ids, wait_for_event_count
 from support.feedback_calls import list_all_events, send_feedback
@@ -15,8 +16,6 @@ from support.in_process_server import RunningServer
 from support.receiver import WebhookReceiver
 from support.rpc_errors import rich_error
 from support.webhook_recipients import create_ok_and_refusing_recipients, create_webhook_recipient
-
-from backchannel.v1 import event_pb2, feedback_service_pb2
 
 Event = event_pb2.FeedbackSentEvent
 

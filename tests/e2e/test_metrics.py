@@ -12,6 +12,7 @@ import asyncpg
 import grpc
 import pytest
 from aiohttp import web
+from backchannel_client.v1 import feedback_service_pb2, recipient_pb2
 from opentelemetry.proto.collector.metrics.v1 import (
     metrics_service_pb2,
     metrics_service_pb2_grpc,
@@ -26,7 +27,6 @@ from support.waiting import wait_until
 from support.webhook_recipients import create_webhook_recipient
 
 from backchannel.metrics import DURATION_BUCKETS
-from backchannel.v1 import feedback_service_pb2, recipient_pb2
 
 #: Milliseconds between exports in these tests (OpenTelemetry's default is a minute).
 EXPORT_INTERVAL_MS = 200

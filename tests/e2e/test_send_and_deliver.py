@@ -5,6 +5,12 @@ from __future__ import annotations
 import base64
 import json
 
+from backchannel_client.v1 import (
+    event_pb2,
+    feedback_service_pb2,
+    recipient_pb2,
+    recipient_service_pb2,
+)
 from google.protobuf import field_mask_pb2
 from standardwebhooks.webhooks import Webhook
 from support.brief_example import brief_example_feedback
@@ -12,13 +18,6 @@ from support.feedback_calls import wait_for_event
 from support.in_process_server import RunningServer
 from support.receiver import WebhookReceiver
 from support.webhook_recipients import create_webhook_recipient
-
-from backchannel.v1 import (
-    event_pb2,
-    feedback_service_pb2,
-    recipient_pb2,
-    recipient_service_pb2,
-)
 
 
 async def test_sent_feedback_reaches_the_webhook_signed_and_is_recorded_as_an_event(

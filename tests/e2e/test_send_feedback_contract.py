@@ -18,6 +18,13 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 from aiohttp import web
+from backchannel_client.v1 import (
+    event_pb2,
+    feedback_pb2,
+    feedback_service_pb2,
+    recipient_pb2,
+    recipient_service_pb2,
+)
 from google.protobuf import field_mask_pb2, json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support.brief_example import brief_example_feedback
@@ -26,14 +33,6 @@ from support.in_process_server import RunningServer, serving
 from support.receiver import Received, WebhookReceiver
 from support.rpc_errors import rich_error
 from support.webhook_recipients import create_webhook_recipient
-
-from backchannel.v1 import (
-    event_pb2,
-    feedback_pb2,
-    feedback_service_pb2,
-    recipient_pb2,
-    recipient_service_pb2,
-)
 
 SendFeedbackRequest = feedback_service_pb2.SendFeedbackRequest
 Change = Callable[[SendFeedbackRequest], None]

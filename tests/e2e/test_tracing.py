@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+from backchannel_client.v1 import feedback_service_pb2
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.brief_example import brief_example_feedback
 from support.feedback_calls import wait_for_event
@@ -14,8 +15,6 @@ from support.receiver import WebhookReceiver
 from support.recorded_spans import recorded_spans
 from support.server_process import ServerLauncher, ServerProcess
 from support.webhook_recipients import create_webhook_recipient
-
-from backchannel.v1 import feedback_service_pb2
 
 #: The sampled bit of a traceparent's flags (W3C Trace Context).
 SAMPLED = 0x01

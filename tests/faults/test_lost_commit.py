@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from backchannel_client.v1 import feedback_service_pb2
 from support.brief_example import brief_example_feedback
 from support.commit_cutting_proxy import CommitCuttingProxy
 from support.outbox_state import (
@@ -28,8 +29,6 @@ from support.scratch_database import scratch_database
 from support.server_process import ServerLauncher, ServerProcess
 from support.waiting import wait_until
 from support.webhook_recipients import create_webhook_recipient
-
-from backchannel.v1 import feedback_service_pb2
 
 #: The last statement of the transaction that records attempts, before its COMMIT.
 RECORDING_MARKER = b"pg_notify('backchannel_events'"

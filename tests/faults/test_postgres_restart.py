@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import pytest
+from backchannel_client.v1 import event_pb2, feedback_service_pb2, feedback_service_pb2_grpc
 from support.brief_example import brief_example_feedback
 from support.feedback_load import (
     Request,
@@ -36,8 +37,6 @@ from support.recording_sink import RecordingSink
 from support.server_process import ServerLauncher, ServerProcess
 from support.waiting import wait_until
 from support.webhook_recipients import create_webhook_recipient
-
-from backchannel.v1 import event_pb2, feedback_service_pb2, feedback_service_pb2_grpc
 
 SENDERS = 4
 #: A client that got an error waits this long before its next call.

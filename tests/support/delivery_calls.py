@@ -10,16 +10,16 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
-from google.protobuf.duration_pb2 import Duration
-from google.protobuf.struct_pb2 import Struct
-
-from backchannel.v1 import (
+from backchannel_client.v1 import (
     delivery_service_pb2_grpc,
     event_pb2,
     feedback_service_pb2,
     recipient_pb2,
     recipient_service_pb2,
 )
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.struct_pb2 import Struct
+
 from support.brief_example import brief_example_feedback
 from support.in_process_server import RunningServer, settings_for_test, start_server
 from support.polling import eventually

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from backchannel.v1 import event_pb2, feedback_service_pb2
+from backchannel_client.v1 import event_pb2, feedback_service_pb2
+
 from support.brief_example import brief_example_feedback
 from support.in_process_server import RunningServer
 

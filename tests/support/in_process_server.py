@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from backchannel_client.v1 import feedback_service_pb2_grpc, recipient_service_pb2_grpc
 
 from backchannel.app import BackchannelServer
 from backchannel.settings import Settings
-from backchannel.v1 import feedback_service_pb2_grpc, recipient_service_pb2_grpc
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from backchannel_client.v1 import recipient_pb2, recipient_service_pb2
 
-from backchannel.v1 import recipient_pb2, recipient_service_pb2
 from support.in_process_server import RunningServer
 from support.receiver import Received, WebhookReceiver
 

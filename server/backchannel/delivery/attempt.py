@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from backchannel_client.v1 import feedback_pb2
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
@@ -28,7 +29,6 @@ from backchannel.model import (
 from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.telemetry import current_traceparent, span_context_of, unsampled_root_span
-from backchannel.v1 import feedback_pb2
 
 log = logging.getLogger(__name__)
 
