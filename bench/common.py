@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-
-from backchannel.v1 import feedback_service_pb2
+from backchannel_client.v1 import feedback_service_pb2
 
 # The example feedback is the tests' own (tests/support), so every benchmark process can
 # import it.

@@ -14,9 +14,8 @@ import asyncio
 from typing import Any
 
 import grpc
+from backchannel_client.v1 import feedback_service_pb2, feedback_service_pb2_grpc
 from common import canned_response, until_stopped
-
-from backchannel.v1 import feedback_service_pb2, feedback_service_pb2_grpc
 
 
 class EchoFeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):

@@ -23,11 +23,11 @@ import asyncio
 import time
 from typing import Any
 
+from backchannel_client.v1 import feedback_service_pb2, feedback_service_pb2_grpc
 from common import canned_response, median, send_request
 from grpc._cython import cygrpc
 
 from backchannel.telemetry import configure_tracing
-from backchannel.v1 import feedback_service_pb2, feedback_service_pb2_grpc
 
 SERVICE = feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 METHOD = f"/{SERVICE}/SendFeedback"

@@ -36,10 +36,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from e2e.test_send_and_deliver import (
-    brief_example_feedback,
-    create_webhook_recipient,
-)
+from support.brief_example import brief_example_feedback
 from support.feedback_load import (
     Request,
     SendOutcomes,
@@ -53,6 +50,7 @@ from support.recording_sink import Behaviour, RecordingSink
 from support.scratch_database import scratch_database
 from support.server_process import ServerLauncher, ServerProcess
 from support.waiting import wait_until
+from support.webhook_recipients import create_webhook_recipient
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #: The server's defaults, except: webhooks to loopback allowed (tests/support

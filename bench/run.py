@@ -88,6 +88,12 @@ if __name__ == "__main__":
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 import grpc  # noqa: E402
+from backchannel_client.v1 import (  # noqa: E402
+    feedback_service_pb2,
+    recipient_pb2,
+    recipient_service_pb2,
+    recipient_service_pb2_grpc,
+)
 from common import (  # noqa: E402
     RECIPIENT_ID,
     SEND_FEEDBACK,
@@ -106,12 +112,6 @@ from support.postgres_cluster import PostgresCluster, free_port  # noqa: E402
 
 from backchannel.feedback_document import feedback_document  # noqa: E402
 from backchannel.formatters import JsonFormatter  # noqa: E402
-from backchannel.v1 import (  # noqa: E402
-    feedback_service_pb2,
-    recipient_pb2,
-    recipient_service_pb2,
-    recipient_service_pb2_grpc,
-)
 
 IN_FLIGHT = 64
 #: The machine counts as quiet below this share of one core busy (everything included).

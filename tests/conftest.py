@@ -1,30 +1,25 @@
 """Shared fixtures: a real PostgreSQL cluster, a fresh database per test, a running
-Backchannel server and a real webhook receiver."""
+Backchannel server, a real webhook receiver and a real sshd. The helpers they call live in
+tests/support, and tests import them from there, never from here."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import asyncpg
-import grpc
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from support.in_process_server import RunningServer, serving
 from support.postgres_cluster import PostgresCluster
 from support.receiver import WebhookReceiver
+from support.sftp_server import SshServer, fresh_remote_dir, running_sshd
 
-from backchannel.app import BackchannelServer
-from backchannel.settings import Settings
 from backchannel.store.database import create_pool
 from backchannel.store.migrations import apply_migrations
-from backchannel.v1 import feedback_service_pb2_grpc, recipient_service_pb2_grpc
-
-LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 # The servers these tests run in their own process share this tracer provider, which
 # samples every trace (OpenTelemetry's default), so a test can add a processor and look at
@@ -60,46 +55,6 @@ async def database_url(postgres: PostgresCluster) -> AsyncIterator[str]:
         await admin.close()
 
 
-def test_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "listen": "127.0.0.1:0",
-        "outbound_allow_networks": LOOPBACK,
-        "poll_interval_seconds": 0.2,
-        "retry_schedule": (0.0, 0.2, 0.2),
-        "stream_heartbeat_seconds": 0.5,
-        "shutdown_grace_seconds": 2.0,
-        "lease_seconds": 10.0,
-        "database_pool_size": 8,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-@dataclass
-class RunningServer:
-    server: BackchannelServer
-    channel: grpc.aio.Channel
-    feedback: feedback_service_pb2_grpc.FeedbackServiceStub
-    recipients: recipient_service_pb2_grpc.RecipientServiceStub
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.port}"
-
-
-async def start_server(settings: Settings) -> RunningServer:
-    server = BackchannelServer(settings)
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    return RunningServer(
-        server,
-        channel,
-        feedback_service_pb2_grpc.FeedbackServiceStub(channel),
-        recipient_service_pb2_grpc.RecipientServiceStub(channel),
-    )
-
-
 @pytest.fixture
 async def store_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """The store's own pool on the test's database, migrated, holding one active webhook
@@ -120,12 +75,8 @@ async def store_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 async def backchannel(database_url: str) -> AsyncIterator[RunningServer]:
-    running = await start_server(test_settings(database_url))
-    try:
+    async with serving(database_url) as running:
         yield running
-    finally:
-        await running.channel.close()
-        await running.server.stop()
 
 
 @pytest.fixture
@@ -141,6 +92,20 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 @pytest.fixture(scope="session")
 def signing_secret() -> str:
     return "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SshServer]:
+    """A real OpenSSH sshd on loopback for the whole session (needs root)."""
+    with running_sshd() as server:
+        yield server
+
+
+@pytest.fixture
+def remote_dir(sshd: SshServer) -> Iterator[Path]:
+    """A fresh directory in the sftp test user's home, owned by that user."""
+    with fresh_remote_dir(sshd) as path:
+        yield path
 
 
 def pytest_report_header() -> str:

@@ -10,6 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import grpc
+from backchannel_client.v1 import (
+    delivery_service_pb2,
+    delivery_service_pb2_grpc,
+    feedback_service_pb2,
+    feedback_service_pb2_grpc,
+    recipient_service_pb2,
+    recipient_service_pb2_grpc,
+)
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
@@ -44,14 +52,6 @@ from backchannel.store.database import (
 )
 from backchannel.store.deliveries import count_open_deliveries
 from backchannel.telemetry import configure_tracing
-from backchannel.v1 import (
-    delivery_service_pb2,
-    delivery_service_pb2_grpc,
-    feedback_service_pb2,
-    feedback_service_pb2_grpc,
-    recipient_service_pb2,
-    recipient_service_pb2_grpc,
-)
 
 log = logging.getLogger(__name__)
 

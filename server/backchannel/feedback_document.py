@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
+from backchannel_client.v1 import feedback_pb2
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from backchannel.plugin import FeedbackDocument, FeedbackKind
-from backchannel.v1 import feedback_pb2
 
 KIND_NAMES: dict[feedback_pb2.FeedbackKind.ValueType, FeedbackKind] = {
     feedback_pb2.FEEDBACK_KIND_CONVERSION: "conversion",

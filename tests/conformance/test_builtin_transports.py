@@ -8,12 +8,13 @@ import base64
 import json
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from aiohttp import web
-from smtp_server import PASSWORD, USERNAME, Certificates, SmtpServer, running_smtp_server
-from teams_receiver import Certificate, WorkflowsReceiver, self_signed_certificate
+from support.sftp_server import SshServer
+from support.smtp_server import PASSWORD, USERNAME, Certificates, SmtpServer, running_smtp_server
+from support.teams_receiver import Certificate, WorkflowsReceiver, self_signed_certificate
 
 from backchannel.plugin import OutboundMessage, Transport
 from backchannel.testing import (
@@ -24,12 +25,6 @@ from backchannel.testing import (
     loopback_context,
     unused_port,
 )
-
-if TYPE_CHECKING:
-    from sftp_server import SshServer
-
-# The sshd and remote_dir fixtures.
-pytest_plugins = ("sftp_server",)
 
 
 async def started(name: str) -> Transport[Any]:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import RunningServer
+from backchannel_client.v1 import feedback_pb2, feedback_service_pb2, recipient_service_pb2
+from support.feedback_calls import wait_for_event
+from support.in_process_server import RunningServer
 from support.postgres_cluster import free_port
 from support.receiver import WebhookReceiver
-from test_send_and_deliver import create_webhook_recipient, wait_for_event
-
-from backchannel.v1 import feedback_pb2, feedback_service_pb2, recipient_service_pb2
+from support.webhook_recipients import create_webhook_recipient
 
 BACKCHANNEL = str(Path(sys.executable).with_name("backchannel"))
 #: Longest a command may take; a run that takes longer fails the test.

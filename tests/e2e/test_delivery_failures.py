@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from backchannel_client.v1 import event_pb2, feedback_service_pb2, recipient_pb2
 from support.delivery_calls import (
     create_recipient,
     duration,
@@ -26,8 +27,6 @@ from support.scripted_receiver import (
     status,
     trickle_body,
 )
-
-from backchannel.v1 import event_pb2, feedback_service_pb2, recipient_pb2
 
 SUCCEEDED = feedback_service_pb2.DELIVERY_STATE_SUCCEEDED
 FAILED = feedback_service_pb2.DELIVERY_STATE_FAILED

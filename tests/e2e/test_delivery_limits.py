@@ -6,11 +6,10 @@ from __future__ import annotations
 import itertools
 
 from asyncpg import Record
+from backchannel_client.v1 import recipient_pb2
 from support.delivery_calls import create_recipient, receivers, send, servers, stored_deliveries
 from support.polling import eventually
 from support.scripted_receiver import stall_then
-
-from backchannel.v1 import recipient_pb2
 
 #: Arrivals may bunch up by this much against the claims that spaced them: the time from
 #: claiming a delivery to its request reaching the receiver varies a little. Two replicas

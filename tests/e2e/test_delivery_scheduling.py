@@ -8,11 +8,10 @@ import asyncio
 from typing import Any
 
 from aiohttp import web
-from conftest import RunningServer
+from backchannel_client.v1 import recipient_pb2
 from support.delivery_calls import create_recipient, duration, receivers, send, servers
+from support.in_process_server import RunningServer
 from support.scripted_receiver import Answer, Arrival, ScriptedReceiver, first_then, status
-
-from backchannel.v1 import recipient_pb2
 
 
 def first_fails_then_stalls(receiver: ScriptedReceiver, stalled: list[Arrival]) -> Answer:

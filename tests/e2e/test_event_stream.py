@@ -20,23 +20,23 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
-from aiohttp import web
-from conftest import RunningServer, start_server
-from conftest import test_settings as settings_for_test
-from support.receiver import Received, WebhookReceiver
-from support.recorded_spans import recorded_spans
-from support.rpc_errors import rich_error
-from support.waiting import wait_until
-from test_send_and_deliver import brief_example_feedback, create_webhook_recipient, wait_for_event
-
-from backchannel.store.database import create_pool
-from backchannel.store.events import prune_events
-from backchannel.v1 import (
+from backchannel_client.v1 import (
     event_pb2,
     feedback_service_pb2,
     feedback_service_pb2_grpc,
     recipient_pb2,
 )
+from support.event_log import sent_event_ids, wait_for_event_count
+from support.feedback_calls import list_all_events, send_feedback, wait_for_event
+from support.in_process_server import RunningServer, serving
+from support.receiver import WebhookReceiver
+from support.recorded_spans import recorded_spans
+from support.rpc_errors import rich_error
+from support.waiting import wait_until
+from support.webhook_recipients import create_ok_and_refusing_recipients, create_webhook_recipient
+
+from backchannel.store.database import create_pool
+from backchannel.store.events import prune_events
 
 #: Longest wait for any one stream message; heartbeats come every 0.5 s in tests.
 ITEM_TIMEOUT = 15.0
@@ -48,74 +48,6 @@ StreamCall = grpc.aio.UnaryStreamCall[
     feedback_service_pb2.StreamFeedbackEventsResponse,
 ]
 Event = event_pb2.FeedbackSentEvent
-
-
-# --- helpers shared with test_list_events ------------------------------------------------
-
-
-async def send_feedback(
-    running: RunningServer,
-    request_id: str,
-    recipient_ids: list[str],
-    lead_id: str | None = None,
-    source_id: str | None = None,
-) -> feedback_service_pb2.SendFeedbackResponse:
-    feedback = brief_example_feedback()
-    if lead_id is not None:
-        feedback.lead.lead_id = lead_id
-    if source_id is not None:
-        feedback.lead.source_id = source_id
-    answer: feedback_service_pb2.SendFeedbackResponse = await running.feedback.SendFeedback(
-        feedback_service_pb2.SendFeedbackRequest(
-            request_id=request_id, feedback=feedback, recipient_ids=recipient_ids
-        )
-    )
-    return answer
-
-
-# The log table also holds operator events (recipient failing, delivery exhausted...);
-# feedback-sent events are its 'transmission' rows.
-_SENT_EVENTS = "SELECT {} FROM feedback_events WHERE category = 'transmission'"
-
-
-async def wait_for_event_count(database_url: str, count: int) -> None:
-    """Waits until ``count`` feedback-sent events are committed (read straight from
-    Postgres)."""
-    connection = await asyncpg.connect(database_url)
-    try:
-        async with asyncio.timeout(SETTLE_TIMEOUT):
-            while True:
-                if await connection.fetchval(_SENT_EVENTS.format("count(*)")) >= count:
-                    return
-                await asyncio.sleep(0.05)
-    finally:
-        await connection.close()
-
-
-async def event_ids_in_log_order(database_url: str) -> list[str]:
-    """Every feedback-sent event in the database, in the order the log defines: by writing
-    transaction, then sequence (see migrations/0001_initial.sql)."""
-    connection = await asyncpg.connect(database_url)
-    try:
-        rows = await connection.fetch(_SENT_EVENTS.format("id") + " ORDER BY xid, seq")
-    finally:
-        await connection.close()
-    return [row["id"] for row in rows]
-
-
-async def list_all_events(running: RunningServer, filter_text: str = "") -> list[Event]:
-    events: list[Event] = []
-    token = ""
-    while True:
-        page = await running.feedback.ListFeedbackEvents(
-            feedback_service_pb2.ListFeedbackEventsRequest(
-                page_size=1000, page_token=token, filter=filter_text
-            )
-        )
-        events.extend(page.events)
-        token = page.next_page_token
-        if not token:
-            return events
 
 
 def position(cursor: str) -> tuple[int, int]:
@@ -184,16 +116,6 @@ async def read_until_caught_up(call: StreamCall, newest_cursor: str) -> list[Eve
                 item.heartbeat.cursor
             ) >= position(newest_cursor):
                 return events
-
-
-@contextlib.asynccontextmanager
-async def server_with(database_url: str, **overrides: Any) -> AsyncIterator[RunningServer]:
-    running = await start_server(settings_for_test(database_url, **overrides))
-    try:
-        yield running
-    finally:
-        await running.channel.close()
-        await running.server.stop()
 
 
 async def prune_every_event(database_url: str) -> None:
@@ -361,7 +283,7 @@ async def test_a_subscriber_resuming_after_its_last_cursor_gets_every_event_once
     finally:
         producer.cancel()
 
-    assert [e.event_id for e in received] == await event_ids_in_log_order(database_url)
+    assert [e.event_id for e in received] == await sent_event_ids(database_url)
     positions = [position(e.cursor) for e in received]
     assert all(a < b for a, b in itertools.pairwise(positions))
 
@@ -399,7 +321,7 @@ async def test_an_event_whose_transaction_commits_late_is_still_streamed_in_curs
                     received.append(item.event)
                 else:
                     heartbeats += 1
-    in_log_order = await event_ids_in_log_order(database_url)
+    in_log_order = await sent_event_ids(database_url)
     assert late_id in in_log_order
     newest = (await list_all_events(backchannel))[-1]
 
@@ -416,7 +338,7 @@ async def test_a_replay_from_the_beginning_lists_a_late_committed_event_once_in_
         for i in range(1, 6):
             await send_feedback(backchannel, f"late-{i}", ["acme"])
         await wait_for_event_count(database_url, 6)
-    in_log_order = await event_ids_in_log_order(database_url)
+    in_log_order = await sent_event_ids(database_url)
     newest = (await list_all_events(backchannel))[-1]
 
     replay = open_stream(backchannel.feedback, from_beginning=True)
@@ -483,7 +405,7 @@ async def test_a_subscriber_that_stops_reading_is_ended_and_resumes_from_its_las
     database_url: str, receiver: WebhookReceiver, signing_secret: str
 ) -> None:
     event_count = 200
-    async with server_with(database_url, stream_queue_size=20) as running:
+    async with serving(database_url, stream_queue_size=20) as running:
         await create_webhook_recipient(running, "acme", receiver.url, signing_secret)
         stalled_channel = grpc.aio.insecure_channel(running.address, options=STALLED_CLIENT_OPTIONS)
         try:
@@ -530,7 +452,7 @@ async def test_a_stalled_subscriber_hanging_up_ends_its_stream_as_cancelled_with
     # its handler is left suspended mid-stream and closed afterwards, from another task.
     event_count = 10
     with recorded_spans() as spans:
-        async with server_with(database_url) as running:
+        async with serving(database_url) as running:
             await create_webhook_recipient(running, "acme", receiver.url, signing_secret)
             stalled_channel = grpc.aio.insecure_channel(
                 running.address, options=STALLED_CLIENT_OPTIONS
@@ -566,7 +488,7 @@ async def test_a_reading_subscriber_is_not_ended_when_more_events_than_its_queue
     # readable together when it commits: more at once than the subscriber's queue holds,
     # though the subscriber is reading and has nothing queued.
     queue_size, burst = 20, 30
-    async with server_with(database_url, stream_queue_size=queue_size) as running:
+    async with serving(database_url, stream_queue_size=queue_size) as running:
         await create_webhook_recipient(running, "acme", receiver.url, signing_secret)
         async with an_event_committing_late(running, database_url):
             stream = open_stream(running.feedback, from_beginning=True)
@@ -580,7 +502,7 @@ async def test_a_reading_subscriber_is_not_ended_when_more_events_than_its_queue
         received.extend(await read_until_caught_up(stream, newest.cursor))
 
     assert len(received) == burst + 2 > queue_size
-    assert [e.event_id for e in received] == await event_ids_in_log_order(database_url)
+    assert [e.event_id for e in received] == await sent_event_ids(database_url)
 
 
 # --- filters -----------------------------------------------------------------------------
@@ -629,20 +551,6 @@ FILTER_CASES = {
         ),
     ),
 }
-
-
-async def create_ok_and_refusing_recipients(
-    running: RunningServer, receiver: WebhookReceiver, signing_secret: str
-) -> None:
-    """Recipient "ok" accepts (SUCCEEDED); "refusing" is answered 400 (FAILED)."""
-
-    def answer(request: Received) -> web.StreamResponse:
-        return web.Response(status=400 if request.path == "/refuse" else 204)
-
-    receiver.respond = answer
-    await create_webhook_recipient(running, "ok", receiver.url, signing_secret)
-    refusing_url = f"http://127.0.0.1:{receiver.port}/refuse"
-    await create_webhook_recipient(running, "refusing", refusing_url, signing_secret)
 
 
 async def _send_filter_feedback(running: RunningServer, database_url: str) -> str:

@@ -9,14 +9,14 @@ import itertools
 from datetime import UTC, datetime
 
 import asyncpg
-from conftest import RunningServer
+from backchannel_client.v1 import feedback_service_pb2
 from support.brief_example import brief_example_feedback
+from support.in_process_server import RunningServer
 from support.receiver import WebhookReceiver
-from test_send_and_deliver import create_webhook_recipient
+from support.webhook_recipients import create_webhook_recipient
 
 from backchannel.intake import Intake
 from backchannel.model import NewDelivery, NewFeedback
-from backchannel.v1 import feedback_service_pb2
 
 RECIPIENT = "acme"
 _serials = itertools.count(1)

@@ -8,20 +8,14 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from conftest import RunningServer
+from backchannel_client.v1 import event_pb2, feedback_service_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
+from support.event_log import sent_event_ids, wait_for_event_count
+from support.feedback_calls import list_all_events, send_feedback
+from support.in_process_server import RunningServer
 from support.receiver import WebhookReceiver
 from support.rpc_errors import rich_error
-from test_event_stream import (
-    create_ok_and_refusing_recipients,
-    event_ids_in_log_order,
-    list_all_events,
-    send_feedback,
-    wait_for_event_count,
-)
-from test_send_and_deliver import create_webhook_recipient
-
-from backchannel.v1 import event_pb2, feedback_service_pb2
+from support.webhook_recipients import create_ok_and_refusing_recipients, create_webhook_recipient
 
 Event = event_pb2.FeedbackSentEvent
 
@@ -80,7 +74,7 @@ async def test_pages_of_seven_return_every_event_once_in_cursor_order(
 
     assert [len(p.events) for p in pages] == [7, 7, 7, 7, 2]
     listed = [e.event_id for p in pages for e in p.events]
-    assert listed == await event_ids_in_log_order(database_url)
+    assert listed == await sent_event_ids(database_url)
 
 
 # --- filters -----------------------------------------------------------------------------

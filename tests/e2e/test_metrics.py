@@ -12,6 +12,7 @@ import asyncpg
 import grpc
 import pytest
 from aiohttp import web
+from backchannel_client.v1 import feedback_service_pb2, recipient_pb2
 from opentelemetry.proto.collector.metrics.v1 import (
     metrics_service_pb2,
     metrics_service_pb2_grpc,
@@ -19,13 +20,13 @@ from opentelemetry.proto.collector.metrics.v1 import (
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
+from support.brief_example import brief_example_feedback
 from support.receiver import Received, WebhookReceiver
 from support.server_process import ServerLauncher, ServerProcess
 from support.waiting import wait_until
-from test_send_and_deliver import brief_example_feedback, create_webhook_recipient
+from support.webhook_recipients import create_webhook_recipient
 
 from backchannel.metrics import DURATION_BUCKETS
-from backchannel.v1 import feedback_service_pb2, recipient_pb2
 
 #: Milliseconds between exports in these tests (OpenTelemetry's default is a minute).
 EXPORT_INTERVAL_MS = 200

@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 from aiohttp import web
-from conftest import RunningServer
+from backchannel_client.v1 import delivery_service_pb2, feedback_service_pb2, recipient_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from support.delivery_calls import (
     create_recipient,
@@ -24,11 +24,10 @@ from support.delivery_calls import (
     settled_delivery,
     statuses,
 )
+from support.in_process_server import RunningServer
 from support.polling import eventually
 from support.rpc_errors import rich_error
 from support.scripted_receiver import Answer, Arrival, stall_then, status
-
-from backchannel.v1 import delivery_service_pb2, feedback_service_pb2, recipient_pb2
 
 SUCCEEDED = feedback_service_pb2.DELIVERY_STATE_SUCCEEDED
 FAILED = feedback_service_pb2.DELIVERY_STATE_FAILED

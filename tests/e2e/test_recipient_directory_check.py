@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncpg
 import grpc
-from conftest import RunningServer
+from backchannel_client.v1 import feedback_service_pb2
+from support.brief_example import brief_example_feedback
 from support.database_rows import count_rows
+from support.in_process_server import RunningServer
 from support.receiver import WebhookReceiver
 from support.rpc_errors import rich_error
-from test_send_and_deliver import brief_example_feedback, create_webhook_recipient
-
-from backchannel.v1 import feedback_service_pb2
+from support.webhook_recipients import create_webhook_recipient
 
 SendFeedbackRequest = feedback_service_pb2.SendFeedbackRequest
 

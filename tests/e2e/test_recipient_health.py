@@ -9,7 +9,12 @@ from datetime import UTC
 from typing import Any
 
 from aiohttp import web
-from conftest import RunningServer
+from backchannel_client.v1 import (
+    event_pb2,
+    feedback_service_pb2,
+    recipient_pb2,
+    recipient_service_pb2,
+)
 from support.delivery_calls import (
     create_recipient,
     get_recipient,
@@ -23,15 +28,9 @@ from support.delivery_calls import (
     settled_delivery,
     stored_deliveries,
 )
+from support.in_process_server import RunningServer
 from support.polling import eventually
 from support.scripted_receiver import Arrival, ScriptedReceiver, stall_then, status
-
-from backchannel.v1 import (
-    event_pb2,
-    feedback_service_pb2,
-    recipient_pb2,
-    recipient_service_pb2,
-)
 
 SUCCEEDED = feedback_service_pb2.DELIVERY_STATE_SUCCEEDED
 OPEN = recipient_pb2.CIRCUIT_STATE_OPEN

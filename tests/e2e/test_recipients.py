@@ -11,20 +11,20 @@ from typing import Any
 import grpc
 import pytest
 from aiohttp import web
-from conftest import RunningServer
-from google.protobuf import field_mask_pb2, struct_pb2
-from support.database_rows import count_rows, delivery_states
-from support.receiver import Received, WebhookReceiver
-from support.rpc_errors import rich_error
-from test_send_and_deliver import brief_example_feedback, create_webhook_recipient
-
-from backchannel.v1 import (
+from backchannel_client.v1 import (
     event_pb2,
     feedback_pb2,
     feedback_service_pb2,
     recipient_pb2,
     recipient_service_pb2,
 )
+from google.protobuf import field_mask_pb2, struct_pb2
+from support.brief_example import brief_example_feedback
+from support.database_rows import count_rows, delivery_states
+from support.in_process_server import RunningServer
+from support.receiver import Received, WebhookReceiver
+from support.rpc_errors import rich_error
+from support.webhook_recipients import create_webhook_recipient
 
 #: Where recipients that are never delivered to point (the discard port, on loopback).
 NOWHERE = "http://127.0.0.1:9/hook"

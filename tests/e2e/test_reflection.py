@@ -7,7 +7,7 @@ import asyncio
 import shutil
 
 import pytest
-from conftest import RunningServer
+from support.in_process_server import RunningServer
 
 SERVICES = [
     "backchannel.v1.DeliveryService",

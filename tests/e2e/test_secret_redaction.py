@@ -11,13 +11,13 @@ from urllib.parse import quote, unquote
 
 import pytest
 from aiohttp import web
-from conftest import RunningServer
+from backchannel_client.v1 import feedback_service_pb2, recipient_pb2, recipient_service_pb2
 from google.protobuf import struct_pb2
-from smtp_server import PASSWORD, USERNAME, Certificates, SmtpServer, running_smtp_server
-from teams_receiver import Certificate, WorkflowsReceiver, self_signed_certificate
-from test_send_and_deliver import brief_example_feedback, wait_for_event
-
-from backchannel.v1 import feedback_service_pb2, recipient_pb2, recipient_service_pb2
+from support.brief_example import brief_example_feedback
+from support.feedback_calls import wait_for_event
+from support.in_process_server import RunningServer
+from support.smtp_server import PASSWORD, USERNAME, Certificates, SmtpServer, running_smtp_server
+from support.teams_receiver import Certificate, WorkflowsReceiver, self_signed_certificate
 
 USER = "bc-user"
 PASSWORD_IN_URL = "pa55word-xyz"

@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 
-from conftest import RunningServer
-from google.protobuf import field_mask_pb2
-from standardwebhooks.webhooks import Webhook
-from support.brief_example import brief_example_feedback
-from support.receiver import WebhookReceiver
-
-from backchannel.v1 import (
+from backchannel_client.v1 import (
     event_pb2,
     feedback_service_pb2,
     recipient_pb2,
     recipient_service_pb2,
 )
-
-
-async def create_webhook_recipient(
-    running: RunningServer, recipient_id: str, url: str, secret: str, **extra: object
-) -> recipient_pb2.Recipient:
-    recipient = recipient_pb2.Recipient(
-        id=recipient_id,
-        recipient_type=recipient_pb2.RECIPIENT_TYPE_SOURCE,
-        transport="webhook",
-        format="json",
-    )
-    recipient.transport_settings.update({"url": url})
-    recipient.secret_settings.update({"signing_secrets": secret})
-    for key, value in extra.items():
-        getattr(recipient, key).CopyFrom(value) if hasattr(value, "DESCRIPTOR") else setattr(
-            recipient, key, value
-        )
-    response = await running.recipients.CreateRecipient(
-        recipient_service_pb2.CreateRecipientRequest(recipient=recipient)
-    )
-    return response.recipient
+from google.protobuf import field_mask_pb2
+from standardwebhooks.webhooks import Webhook
+from support.brief_example import brief_example_feedback
+from support.feedback_calls import wait_for_event
+from support.in_process_server import RunningServer
+from support.receiver import WebhookReceiver
+from support.webhook_recipients import create_webhook_recipient
 
 
 async def test_sent_feedback_reaches_the_webhook_signed_and_is_recorded_as_an_event(
@@ -73,22 +52,6 @@ async def test_sent_feedback_reaches_the_webhook_signed_and_is_recorded_as_an_ev
     assert len(event.trace_id) == 32 and len(event.span_id) == 16
     assert event.integration_context.plugin_distribution == "backchannel-webhook"
     assert request.headers["traceparent"].split("-")[1] == event.trace_id
-
-
-async def wait_for_event(
-    running: RunningServer, feedback_id: str, timeout: float = 10.0
-) -> event_pb2.FeedbackSentEvent:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = await running.feedback.GetFeedback(
-            feedback_service_pb2.GetFeedbackRequest(feedback_id=feedback_id)
-        )
-        attempts = [a for d in got.deliveries for a in d.attempts]
-        if attempts:
-            return attempts[-1]
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("no event recorded")
-        await asyncio.sleep(0.05)
 
 
 async def test_after_an_update_deliveries_use_the_new_url_and_signing_secret(

@@ -6,11 +6,10 @@ import socket
 
 import grpc
 import pytest
-from conftest import RunningServer
+from backchannel_client.v1 import recipient_pb2, recipient_service_pb2
+from support.in_process_server import RunningServer
 from support.receiver import WebhookReceiver
-from test_send_and_deliver import create_webhook_recipient
-
-from backchannel.v1 import recipient_pb2, recipient_service_pb2
+from support.webhook_recipients import create_webhook_recipient
 
 
 def closed_port() -> int:

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from conftest import RunningServer
+from backchannel_client.v1 import feedback_service_pb2
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support.brief_example import brief_example_feedback
+from support.feedback_calls import wait_for_event
+from support.in_process_server import RunningServer
 from support.receiver import WebhookReceiver
 from support.recorded_spans import recorded_spans
 from support.server_process import ServerLauncher, ServerProcess
-from test_send_and_deliver import brief_example_feedback, create_webhook_recipient, wait_for_event
-
-from backchannel.v1 import feedback_service_pb2
+from support.webhook_recipients import create_webhook_recipient
 
 #: The sampled bit of a traceparent's flags (W3C Trace Context).
 SAMPLED = 0x01

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from e2e.test_send_and_deliver import brief_example_feedback, create_webhook_recipient
+from support.brief_example import brief_example_feedback
 from support.feedback_load import (
     SendOutcomes,
     numbered_requests,
@@ -33,6 +33,7 @@ from support.recording_sink import RecordingSink
 from support.scratch_database import scratch_database
 from support.server_process import ServerLauncher
 from support.waiting import wait_until
+from support.webhook_recipients import create_webhook_recipient
 
 FEEDBACK_COUNT = 3000
 SEND_CONCURRENCY = 32

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from e2e.test_send_and_deliver import brief_example_feedback, create_webhook_recipient
+from support.brief_example import brief_example_feedback
 from support.feedback_load import SendOutcomes, numbered_requests, send_all
 from support.outbox_state import attempts, wait_for_succeeded
 from support.postgres_cluster import PostgresCluster
@@ -16,6 +16,7 @@ from support.recording_sink import RecordingSink
 from support.scratch_database import scratch_database
 from support.server_process import ServerLauncher, ServerProcess
 from support.waiting import wait_until
+from support.webhook_recipients import create_webhook_recipient
 
 PROCESSES = 2
 BATCH = 60

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from e2e.test_send_and_deliver import brief_example_feedback, create_webhook_recipient
+from support.brief_example import brief_example_feedback
 from support.feedback_load import SendOutcomes, numbered_requests, send_all
 from support.outbox_state import DeliveryRow, deliveries, wait_for_succeeded
 from support.postgres_cluster import PostgresCluster
@@ -21,6 +21,7 @@ from support.recording_sink import Behaviour, RecordingSink
 from support.scratch_database import scratch_database
 from support.server_process import ServerLauncher, ServerProcess
 from support.waiting import wait_until
+from support.webhook_recipients import create_webhook_recipient
 
 GRACE_SECONDS = 3
 #: How much longer than the grace period the process may take to exit before the test

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from e2e.test_send_and_deliver import brief_example_feedback, create_webhook_recipient
+from backchannel_client.v1 import feedback_service_pb2
+from support.brief_example import brief_example_feedback
 from support.commit_cutting_proxy import CommitCuttingProxy
 from support.outbox_state import (
     AttemptRow,
@@ -27,8 +28,7 @@ from support.recording_sink import RecordingSink
 from support.scratch_database import scratch_database
 from support.server_process import ServerLauncher, ServerProcess
 from support.waiting import wait_until
-
-from backchannel.v1 import feedback_service_pb2
+from support.webhook_recipients import create_webhook_recipient
 
 #: The last statement of the transaction that records attempts, before its COMMIT.
 RECORDING_MARKER = b"pg_notify('backchannel_events'"

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import grpc
 import pytest
-from e2e.test_send_and_deliver import brief_example_feedback, create_webhook_recipient
+from backchannel_client.v1 import event_pb2, feedback_service_pb2, feedback_service_pb2_grpc
+from support.brief_example import brief_example_feedback
 from support.feedback_load import (
     Request,
     SendOutcomes,
@@ -35,8 +36,7 @@ from support.postgres_cluster import PostgresCluster
 from support.recording_sink import RecordingSink
 from support.server_process import ServerLauncher, ServerProcess
 from support.waiting import wait_until
-
-from backchannel.v1 import event_pb2, feedback_service_pb2, feedback_service_pb2_grpc
+from support.webhook_recipients import create_webhook_recipient
 
 SENDERS = 4
 #: A client that got an error waits this long before its next call.

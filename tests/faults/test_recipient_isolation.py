@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from e2e.test_send_and_deliver import brief_example_feedback, create_webhook_recipient
+from support.brief_example import brief_example_feedback
 from support.feedback_load import SendOutcomes, numbered_requests, send_all
 from support.outbox_state import deliveries
 from support.postgres_cluster import PostgresCluster
@@ -19,6 +19,7 @@ from support.recording_sink import Behaviour, RecordingSink
 from support.scratch_database import scratch_database
 from support.server_process import ServerLauncher
 from support.waiting import wait_until
+from support.webhook_recipients import create_webhook_recipient
 
 #: Feedback for the recipient that never answers: fewer than the server sends at once
 #: (BACKCHANNEL_DELIVERY_CONCURRENCY, 256 by default), so all are in flight together.

@@ -14,7 +14,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from smtp_server import (
+from support.smtp_server import (
     PASSWORD,
     USERNAME,
     Certificates,

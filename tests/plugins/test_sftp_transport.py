@@ -1,4 +1,4 @@
-"""The sftp transport against a real OpenSSH sshd on loopback (see sftp_server.py)."""
+"""The sftp transport against a real OpenSSH sshd on loopback (see support/sftp_server.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from ipaddress import ip_network
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 import pytest
+from support.sftp_server import SshServer
 
 import backchannel_sftp
 from backchannel.plugin import (
@@ -32,12 +33,6 @@ from backchannel.plugin import (
     TransportContext,
 )
 from backchannel.testing import prepare_recipient, settings_problems
-
-if TYPE_CHECKING:
-    from sftp_server import SshServer
-
-# The sshd and remote_dir fixtures.
-pytest_plugins = ("sftp_server",)
 
 LOOPBACK = TransportContext(
     allowed_networks=(ip_network("127.0.0.0/8"), ip_network("::1/128")),

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import pluggy
 import pytest
-from teams_receiver import (
+from support.teams_receiver import (
     SIGNATURE,
     WORKFLOW_ID,
     Certificate,

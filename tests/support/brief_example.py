@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from backchannel_client.v1 import feedback_pb2
 from google.protobuf import json_format
-
-from backchannel.v1 import feedback_pb2
 
 #: The brief's individual lead feedback, in proto JSON (as buf curl and grpcurl take it).
 BRIEF_EXAMPLE: dict[str, Any] = {

@@ -30,3 +30,13 @@ async def delivery_states(database_url: str, feedback_id: str) -> dict[str, str]
         return {row["recipient_id"]: row["state"] for row in rows}
     finally:
         await connection.close()
+
+
+async def stored_feedback(database_url: str) -> list[tuple[str, str]]:
+    """(id, request_id) of every stored feedback, by id."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch("SELECT id, request_id FROM feedback ORDER BY id")
+    finally:
+        await connection.close()
+    return [(row["id"], row["request_id"]) for row in rows]

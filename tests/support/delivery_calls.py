@@ -10,21 +10,21 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
-from conftest import RunningServer, start_server
-from conftest import test_settings as settings_for_test
-from google.protobuf.duration_pb2 import Duration
-from google.protobuf.struct_pb2 import Struct
-from test_send_and_deliver import brief_example_feedback, create_webhook_recipient
-
-from backchannel.v1 import (
+from backchannel_client.v1 import (
     delivery_service_pb2_grpc,
     event_pb2,
     feedback_service_pb2,
     recipient_pb2,
     recipient_service_pb2,
 )
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.struct_pb2 import Struct
+
+from support.brief_example import brief_example_feedback
+from support.in_process_server import RunningServer, settings_for_test, start_server
 from support.polling import eventually
 from support.scripted_receiver import ScriptedReceiver
+from support.webhook_recipients import create_webhook_recipient
 
 Delivery = feedback_service_pb2.Delivery
 Event = event_pb2.FeedbackSentEvent
@@ -43,8 +43,7 @@ async def servers(
         yield running
     finally:
         for replica in reversed(running):
-            await replica.channel.close()
-            await replica.server.stop()
+            await replica.close()
 
 
 @contextlib.asynccontextmanager

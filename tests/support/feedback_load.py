@@ -9,8 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
-
-from backchannel.v1 import feedback_pb2, feedback_service_pb2, feedback_service_pb2_grpc
+from backchannel_client.v1 import feedback_pb2, feedback_service_pb2, feedback_service_pb2_grpc
 
 Request = feedback_service_pb2.SendFeedbackRequest
 Answer = feedback_service_pb2.SendFeedbackResponse

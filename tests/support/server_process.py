@@ -20,8 +20,7 @@ from types import TracebackType
 from typing import Self
 
 import grpc
-
-from backchannel.v1 import feedback_service_pb2_grpc, recipient_service_pb2_grpc
+from backchannel_client.v1 import feedback_service_pb2_grpc, recipient_service_pb2_grpc
 
 BACKCHANNEL = str(Path(sys.executable).with_name("backchannel"))
 _LISTENING = re.compile(r"Backchannel listening on \S+:(\d+)")

@@ -1,10 +1,13 @@
-"""Waiting for a condition with a bound: every wait in the fault tests ends by itself."""
+"""Waiting for a condition with a bound: every wait in the tests ends by itself."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
+
+#: A bound for anything asynchronous to settle in an end-to-end test (the Python client's).
+SETTLE_SECONDS = 30.0
 
 
 async def wait_until(

@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
+from backchannel_client.v1 import feedback_pb2, feedback_service_pb2, feedback_service_pb2_grpc
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support.polling import eventually
@@ -24,7 +25,6 @@ from backchannel.api.interceptors.method_interceptor import (
     ServicerContext,
     unary_handler,
 )
-from backchannel.v1 import feedback_pb2, feedback_service_pb2, feedback_service_pb2_grpc
 
 SERVICE = feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 SEND_FEEDBACK = f"/{SERVICE}/SendFeedback"

@@ -7,12 +7,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from backchannel_client.v1 import feedback_pb2
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from support.brief_example import brief_example_feedback
 
 from backchannel.feedback_document import feedback_document, rfc3339
-from backchannel.v1 import feedback_pb2
 
 
 def full_feedback() -> feedback_pb2.Feedback:

@@ -4,11 +4,11 @@ than its limit, whether the message is small enough for the quick screen or not.
 from __future__ import annotations
 
 import pytest
+from backchannel_client.v1 import feedback_pb2
 from support.brief_example import brief_example_feedback
 
 from backchannel.api.errors import Violations
 from backchannel.api.validation import check_text
-from backchannel.v1 import feedback_pb2
 
 
 def refused(feedback: feedback_pb2.Feedback, max_len: int = 1024) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from backchannel_client.v1 import event_pb2, feedback_pb2, feedback_service_pb2, recipient_pb2
 from google.protobuf import json_format
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.struct_pb2 import Struct
@@ -24,7 +25,6 @@ from backchannel.model import (
     RecipientRecord,
     RecipientState,
 )
-from backchannel.v1 import event_pb2, feedback_pb2, feedback_service_pb2, recipient_pb2
 
 RECIPIENT_TYPES = {
     recipient_pb2.RECIPIENT_TYPE_SOURCE: "source",

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import grpc
+from backchannel_client.v1 import delivery_service_pb2, delivery_service_pb2_grpc
 
 from backchannel.api.conversions import delivery_message
 from backchannel.api.errors import ApiError, Violations, not_found
@@ -15,7 +16,6 @@ from backchannel.model import RecipientState
 from backchannel.store import feedback as feedback_store
 from backchannel.store import operator_actions
 from backchannel.store import recipients as recipient_store
-from backchannel.v1 import delivery_service_pb2, delivery_service_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

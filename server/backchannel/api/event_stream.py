@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import grpc
+from backchannel_client.v1 import feedback_service_pb2
 
 from backchannel.api.conversions import stream_item, timestamp
 from backchannel.api.cursors import encode_cursor
@@ -25,7 +26,6 @@ from backchannel.event_hub import EventHub, Subscriber
 from backchannel.metrics import stream_closed, stream_opened
 from backchannel.model import EventPosition, EventRecord
 from backchannel.store import events as event_store
-from backchannel.v1 import feedback_service_pb2
 
 _REPLAY_BATCH = 500
 Response = feedback_service_pb2.StreamFeedbackEventsResponse

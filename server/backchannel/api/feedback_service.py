@@ -10,6 +10,11 @@ from typing import Any
 
 import asyncpg
 import grpc
+from backchannel_client.v1 import (
+    feedback_pb2,
+    feedback_service_pb2,
+    feedback_service_pb2_grpc,
+)
 
 from backchannel.api.conversions import (
     PROCESSING_STATUSES,
@@ -46,11 +51,6 @@ from backchannel.recipient_directory import RecipientDirectory
 from backchannel.store import events as event_store
 from backchannel.store import feedback as feedback_store
 from backchannel.telemetry import current_traceparent
-from backchannel.v1 import (
-    feedback_pb2,
-    feedback_service_pb2,
-    feedback_service_pb2_grpc,
-)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 import grpc
+from backchannel_client.v1 import recipient_pb2, recipient_service_pb2, recipient_service_pb2_grpc
 from google.protobuf import json_format
 
 from backchannel.api.conversions import (
@@ -25,7 +26,6 @@ from backchannel.recipient_directory import RecipientDirectory
 from backchannel.recipient_transport import prepare
 from backchannel.store import recipients as recipient_store
 from backchannel.store.deliveries import health_of_recipients
-from backchannel.v1 import recipient_pb2, recipient_service_pb2, recipient_service_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _PROBE_DEADLINE = 60.0

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from backchannel_client.v1 import feedback_pb2, feedback_service_pb2, recipient_pb2
 from google.protobuf import struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -15,7 +16,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from backchannel.api.errors import Violations
 from backchannel.plugin import Formatter, Transport
 from backchannel.transport_settings import read_settings
-from backchannel.v1 import feedback_pb2, feedback_service_pb2, recipient_pb2
 
 REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 RECIPIENT_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from backchannel_client.v1 import feedback_pb2
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
@@ -27,7 +28,6 @@ from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.recipient_transport import PreparedRecipients
 from backchannel.telemetry import current_traceparent, span_context_of, unsampled_root_span
-from backchannel.v1 import feedback_pb2
 
 log = logging.getLogger(__name__)
 

@@ -26,21 +26,14 @@ from backchannel_client import (
     feedback_from_dict,
 )
 from backchannel_client.v1 import event_pb2
-from client_helpers import (
-    SETTLE_SECONDS,
-    sent_event_ids,
-    server_on,
-    start_on,
-    stop,
-    stored_feedback,
-    wait_for_event_count,
-    wait_until,
-    webhook_recipient,
-)
-from conftest import RunningServer
 from support.brief_example import BRIEF_EXAMPLE
+from support.database_rows import stored_feedback
+from support.event_log import sent_event_ids, wait_for_event_count
+from support.in_process_server import RunningServer, serving, settings_for_test, start_server
 from support.postgres_cluster import free_port
 from support.receiver import WebhookReceiver
+from support.waiting import SETTLE_SECONDS, wait_until
+from support.webhook_recipients import webhook_recipient
 
 FAST_RETRY = RetrySettings(initial_backoff=0.05, max_backoff=0.5, max_attempts=30, total_timeout=30)
 
@@ -80,8 +73,8 @@ async def test_a_retry_after_unavailable_reuses_the_request_id_and_stores_one_fe
     caplog.set_level(logging.INFO, logger="backchannel_client")
     async with AsyncClient(f"127.0.0.1:{port}", retry=FAST_RETRY, timeout=2.0) as client:
         sending = asyncio.create_task(client.send_feedback(BRIEF_EXAMPLE))
-        await wait_until(lambda: "UNAVAILABLE" in caplog.text)
-        async with server_on(database_url, port):
+        assert await wait_until(lambda: "UNAVAILABLE" in caplog.text, SETTLE_SECONDS)
+        async with serving(database_url, listen=f"127.0.0.1:{port}"):
             answer = await sending
 
     request_id = answer.feedback.request_id
@@ -104,7 +97,7 @@ async def test_a_retry_after_a_deadline_reuses_the_request_id_so_the_slow_first_
         await locker.execute("LOCK TABLE feedback IN EXCLUSIVE MODE")
         async with AsyncClient(backchannel.address, retry=FAST_RETRY, timeout=0.5) as client:
             sending = asyncio.create_task(client.send_feedback(BRIEF_EXAMPLE))
-            await wait_until(lambda: "DEADLINE_EXCEEDED" in caplog.text)
+            assert await wait_until(lambda: "DEADLINE_EXCEEDED" in caplog.text, SETTLE_SECONDS)
             await lock.rollback()
             answer = await sending
     finally:
@@ -220,7 +213,7 @@ async def test_follow_events_survives_a_server_restart_and_yields_every_event_on
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="backchannel_client")
-    first = await start_on(database_url)
+    first = await start_server(settings_for_test(database_url))
     address = first.address
     second: RunningServer | None = None
     received: list[FeedbackSentEvent] = []
@@ -239,15 +232,15 @@ async def test_follow_events_survives_a_server_restart_and_yields_every_event_on
         following = asyncio.create_task(follow())
         for i in range(3):
             await sender.send_feedback(BRIEF_EXAMPLE, ["acme"], request_id=f"before-{i}")
-        await wait_until(lambda: len(received) == 3)
+        assert await wait_until(lambda: len(received) == 3, SETTLE_SECONDS)
 
-        await stop(first)
-        second = await start_on(database_url, first.server.port)
+        await first.close()
+        second = await start_server(settings_for_test(database_url, listen=address))
         for i in range(3):
             await sender.send_feedback(BRIEF_EXAMPLE, ["acme"], request_id=f"after-{i}")
         in_log_order = await wait_for_event_count(database_url, 6)
         assert len(received) == 3, "the follower came back before the events were recorded"
-        await wait_until(lambda: len(received) >= 6)
+        assert await wait_until(lambda: len(received) >= 6, SETTLE_SECONDS)
         await asyncio.sleep(1.0)  # two heartbeats: time for a duplicate to show up
 
         await stream.aclose()
@@ -255,7 +248,7 @@ async def test_follow_events_survives_a_server_restart_and_yields_every_event_on
     finally:
         await follower.close()
         await sender.close()
-        await stop(second if second is not None else first)
+        await (second if second is not None else first).close()
 
     assert [e.event_id for e in received] == in_log_order
     assert all(e.processing_status == event_pb2.PROCESSING_STATUS_SUCCEEDED for e in received)

@@ -18,20 +18,14 @@ from backchannel_client import (
     RetrySettings,
     build_feedback,
 )
-from client_helpers import (
-    SETTLE_SECONDS,
-    server_on,
-    start_on,
-    stop,
-    stored_feedback,
-    wait_for_event_count,
-    wait_until,
-    webhook_recipient,
-)
-from conftest import RunningServer
 from support.brief_example import BRIEF_EXAMPLE
+from support.database_rows import stored_feedback
+from support.event_log import wait_for_event_count
+from support.in_process_server import RunningServer, serving, settings_for_test, start_server
 from support.postgres_cluster import free_port
 from support.receiver import WebhookReceiver
+from support.waiting import SETTLE_SECONDS, wait_until
+from support.webhook_recipients import webhook_recipient
 
 FAST_RETRY = RetrySettings(initial_backoff=0.05, max_backoff=0.5, max_attempts=30, total_timeout=30)
 
@@ -60,8 +54,8 @@ async def test_a_retry_after_unavailable_reuses_the_request_id_and_stores_one_fe
         sending = asyncio.create_task(
             asyncio.to_thread(client.send_feedback, BRIEF_EXAMPLE, request_id="sync-retry")
         )
-        await wait_until(lambda: "UNAVAILABLE" in caplog.text)
-        async with server_on(database_url, port):
+        assert await wait_until(lambda: "UNAVAILABLE" in caplog.text, SETTLE_SECONDS)
+        async with serving(database_url, listen=f"127.0.0.1:{port}"):
             answer = await sending
 
     assert answer.feedback.request_id == "sync-retry"
@@ -118,7 +112,7 @@ async def test_follow_events_survives_a_server_restart_and_yields_every_event_on
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="backchannel_client")
-    first = await start_on(database_url)
+    first = await start_server(settings_for_test(database_url))
     address = first.address
     second: RunningServer | None = None
     received: list[FeedbackSentEvent] = []
@@ -137,15 +131,15 @@ async def test_follow_events_survives_a_server_restart_and_yields_every_event_on
         reader.start()
         for i in range(3):
             await send(f"before-{i}")
-        await wait_until(lambda: len(received) == 3)
+        assert await wait_until(lambda: len(received) == 3, SETTLE_SECONDS)
 
-        await stop(first)
-        second = await start_on(database_url, first.server.port)
+        await first.close()
+        second = await start_server(settings_for_test(database_url, listen=address))
         for i in range(3):
             await send(f"after-{i}")
         in_log_order = await wait_for_event_count(database_url, 6)
         assert len(received) == 3, "the follower came back before the events were recorded"
-        await wait_until(lambda: len(received) >= 6)
+        assert await wait_until(lambda: len(received) >= 6, SETTLE_SECONDS)
         await asyncio.sleep(1.0)  # two heartbeats: time for a duplicate to show up
 
         stream.close()
@@ -155,7 +149,7 @@ async def test_follow_events_survives_a_server_restart_and_yields_every_event_on
         stream.close()
         follower.close()
         sender.close()
-        await stop(second if second is not None else first)
+        await (second if second is not None else first).close()
 
     assert [e.event_id for e in received] == in_log_order
     assert "event stream ended (UNAVAILABLE" in caplog.text

@@ -6,7 +6,8 @@ user (created with ``useradd`` when missing, its password reset on every run). R
 logs in. The daemon's log goes to a file the tests read (``Accepted password for ...``).
 
 Needs root (to create the user and run sshd) and the ``openssh-server`` and
-``openssh-client`` packages.
+``openssh-client`` packages. The ``sshd`` and ``remote_dir`` fixtures (tests/conftest.py)
+start one for the session and give each test a fresh folder in its user's home.
 """
 
 from __future__ import annotations
@@ -244,9 +245,10 @@ def ensure_test_account(username: str) -> SftpUser:
     return SftpUser(username, password, home, entry.pw_uid, entry.pw_gid)
 
 
-@pytest.fixture(scope="session")
-def sshd() -> Iterator[SshServer]:
-    """A running sshd for the whole session."""
+@contextlib.contextmanager
+def running_sshd() -> Iterator[SshServer]:
+    """A running sshd, stopped (and its user removed) when the block ends. Fails the test
+    when sshd is missing or the tests do not run as root."""
     if not Path(SSHD).exists() or shutil.which("ssh-keygen") is None:
         pytest.fail(f"{SSHD} and ssh-keygen are needed: apt-get install openssh-server")
     if os.geteuid() != 0:
@@ -265,8 +267,8 @@ def sshd() -> Iterator[SshServer]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture
-def remote_dir(sshd: SshServer) -> Iterator[Path]:
+@contextlib.contextmanager
+def fresh_remote_dir(sshd: SshServer) -> Iterator[Path]:
     """A fresh directory in the test user's home, owned by that user; removed afterwards."""
     account = sshd.account
     path = account.home / f"t-{secrets.token_hex(4)}"

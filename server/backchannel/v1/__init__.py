@@ -1,1 +1,0 @@
-"""Generated from protos/backchannel/v1 by protos/generate; do not edit."""
