@@ -27,6 +27,7 @@ from backchannel.api.feedback_service import FeedbackService
 from backchannel.api.interceptors import api_interceptors
 from backchannel.api.recipient_service import RecipientService
 from backchannel.api.reflection import enable_reflection
+from backchannel.api.stream_budget import StreamBudget
 from backchannel.background import stop_task
 from backchannel.delivery.engine import DeliveryEngine
 from backchannel.embedded_postgres import EmbeddedPostgres
@@ -89,6 +90,7 @@ class BackchannelServer:
         self._delivery: DeliveryEngine | None = None
         self._intake: Intake | None = None
         self._hub: EventHub | None = None
+        self._stream_budget = StreamBudget()
         self._directory: RecipientDirectory | None = None
 
     async def start(self) -> None:
@@ -108,8 +110,9 @@ class BackchannelServer:
 
         self._directory = directory = RecipientDirectory(pool)
         await directory.start()
-        self._hub = hub = EventHub(pool, s.poll_interval_seconds)
+        self._hub = hub = EventHub(pool, s.poll_interval_seconds, s.stream_queue_size)
         await hub.start()
+        self._stream_budget.start()
         self._intake = intake = Intake(pool)
         intake.start()
         handlers: dict[str, Callable[[str], None]] = {
@@ -147,7 +150,7 @@ class BackchannelServer:
                 intake,
                 directory,
                 hub,
-                StreamSettings(s.stream_heartbeat_seconds, s.stream_queue_size),
+                StreamSettings(s.stream_heartbeat_seconds, self._stream_budget),
             ),
             server,
         )
@@ -183,6 +186,7 @@ class BackchannelServer:
             await self._delivery.stop()
         for task in self._tasks:
             await stop_task(task)
+        await self._stream_budget.stop()
         for component in (self._intake, self._hub, self._listener, self._directory):
             if component is not None:
                 await component.stop()

@@ -221,7 +221,9 @@ class Settings:
     stream_queue_size: int = _setting(
         10000,
         _positive(int),
-        "Events buffered per stream subscriber before it is ended as too slow.",
+        "Recent events the process keeps for its stream subscribers (shared by all): a "
+        "subscriber this many events behind is ended as too slow and resumes from its "
+        "cursor.",
     )
     otel_exporter: str = _setting(
         "none",

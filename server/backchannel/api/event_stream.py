@@ -1,15 +1,15 @@
 """One StreamFeedbackEvents call: replay from the log, follow the hub, heartbeat.
 
 The stream replays from the log until it has caught up with the event hub, then joins
-it. When a burst larger than its queue arrives while the stream is idle (waiting for
-events), it leaves the hub, catches up from the log and rejoins. When its queue overflows
-while the stream is busy handing a message to its client, the client is not keeping up:
-the stream ends with RESOURCE_EXHAUSTED, and the client resumes from its last cursor.
+it and pulls from the hub's window of recent events. When a burst larger than the window
+arrives while the stream is idle (waiting for events), it catches up from the log and
+joins again. When the window moves past it while it is busy handing a message to its
+client, the client is not keeping up: the stream ends with RESOURCE_EXHAUSTED, and the
+client resumes from its last cursor.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,8 +21,9 @@ from backchannel_client.v1 import feedback_service_pb2
 from backchannel.api.conversions import stream_item, timestamp
 from backchannel.api.cursors import encode_cursor
 from backchannel.api.errors import ApiError
+from backchannel.api.stream_budget import StreamBudget
 from backchannel.event_filter import EventFilter
-from backchannel.event_hub import EventHub, Subscriber
+from backchannel.event_hub import EventHub, LeftBehind, Subscriber
 from backchannel.metrics import stream_closed, stream_opened
 from backchannel.model import EventPosition, EventRecord
 from backchannel.store import events as event_store
@@ -46,7 +47,8 @@ class _Progress:
 @dataclass(frozen=True)
 class StreamSettings:
     heartbeat_seconds: float
-    queue_size: int
+    #: Shared by every stream of the process: accepting comes first.
+    budget: StreamBudget
 
 
 class EventStream:
@@ -57,29 +59,33 @@ class EventStream:
 
     async def run(
         self, event_filter: EventFilter, start: EventPosition
-    ) -> AsyncGenerator[Response, None]:
+    ) -> AsyncGenerator[bytes, None]:
+        """The stream's messages, serialized: each event's bytes are made once by the hub
+        and shared by every stream that sends it."""
         progress = _Progress(start, start)
         stream_opened()
         try:
             while True:
                 async for event in self._replay(event_filter, progress):
-                    yield stream_item(event)
-                subscriber = self._hub.join(event_filter, self._settings.queue_size)
+                    await self._settings.budget.turn()
+                    yield stream_item(event).SerializeToString()
+                subscriber = self._hub.join(event_filter)
                 progress.read = _later(progress.read, subscriber.joined_at)
                 try:
-                    async for response in self._follow(subscriber, progress):
-                        yield response
+                    async for message in self._follow(subscriber, progress):
+                        yield message
                 finally:
                     self._hub.leave(subscriber)
-                # _follow ends only when a burst overflowed the queue of an idle stream.
+                # _follow ends only when a burst larger than the window arrived while the
+                # stream was idle: catch up from the log and join again.
         finally:
             stream_closed()
 
     async def _replay(
         self, event_filter: EventFilter, progress: _Progress
     ) -> AsyncIterator[EventRecord]:
-        # Joining the hub is synchronous, so nothing can be read between the last replayed
-        # event and joining.
+        # Joining the hub is synchronous, so nothing can be published between the last
+        # replayed event and joining.
         while progress.sent < self._hub.position:
             target = self._hub.position
             while True:
@@ -94,35 +100,42 @@ class EventStream:
             progress.sent = _later(progress.sent, target)
             progress.read = _later(progress.read, target)
 
-    async def _follow(self, subscriber: Subscriber, progress: _Progress) -> AsyncIterator[Response]:
+    async def _follow(self, subscriber: Subscriber, progress: _Progress) -> AsyncIterator[bytes]:
+        heartbeat = self._settings.heartbeat_seconds
         while True:
-            if subscriber.overflowed:
-                if subscriber.overflowed_while_writing:
-                    raise _too_slow(progress)
-                return  # a burst, not a stall: catch up from the log and rejoin
             try:
-                item = await asyncio.wait_for(
-                    subscriber.queue.get(), self._settings.heartbeat_seconds
-                )
-            except TimeoutError:
+                found = await subscriber.next_event(heartbeat, _serialized_item)
+            except LeftBehind as behind:
+                if behind.while_writing:
+                    raise _too_slow(progress) from None
+                return
+            progress.read = _later(progress.read, subscriber.read_up_to)
+            if found is None:
                 subscriber.writing = True
                 yield Response(
                     heartbeat=feedback_service_pb2.Heartbeat(
                         cursor=encode_cursor(progress.read), time=timestamp(datetime.now(UTC))
                     )
-                )
+                ).SerializeToString()
                 subscriber.writing = False
+                if subscriber.left_behind:
+                    raise _too_slow(progress)
                 continue
-            if isinstance(item, EventPosition):
-                progress.read = _later(progress.read, item)
-                continue
-            if item.position <= progress.sent:
+            event, message = found
+            if event.position <= progress.sent:
                 continue
             subscriber.writing = True
-            yield stream_item(item)
+            await self._settings.budget.turn()
+            yield message
             subscriber.writing = False
-            progress.sent = item.position
-            progress.read = _later(progress.read, item.position)
+            progress.sent = event.position
+            if subscriber.left_behind:
+                # The window moved past it while it waited for its turn and its client.
+                raise _too_slow(progress)
+
+
+def _serialized_item(event: EventRecord) -> bytes:
+    return stream_item(event).SerializeToString()
 
 
 def _too_slow(progress: _Progress) -> ApiError:

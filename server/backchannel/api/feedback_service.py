@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -68,10 +69,21 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         self._intake = intake
         self._directory = directory
         self._hub = hub
+        self._stream_settings = stream_settings
         self._stream = EventStream(pool, hub, stream_settings)
 
     async def SendFeedback(
         self, request: feedback_service_pb2.SendFeedbackRequest, context: Context
+    ) -> feedback_service_pb2.SendFeedbackResponse:
+        started = time.perf_counter()
+        try:
+            return await self._send_feedback(request)
+        finally:
+            # Streams write less while accepting takes longer (see api.stream_budget).
+            self._stream_settings.budget.accepted(time.perf_counter() - started)
+
+    async def _send_feedback(
+        self, request: feedback_service_pb2.SendFeedbackRequest
     ) -> feedback_service_pb2.SendFeedbackResponse:
         validate_send_feedback(request)
         digest = hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
@@ -166,9 +178,11 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
             ),
         )
 
-    async def StreamFeedbackEvents(
+    async def StreamFeedbackEvents(  # type: ignore[override]  # yields serialized messages
         self, request: feedback_service_pb2.StreamFeedbackEventsRequest, context: Context
-    ) -> AsyncIterator[feedback_service_pb2.StreamFeedbackEventsResponse]:
+    ) -> AsyncIterator[bytes]:
+        """Yields each StreamFeedbackEventsResponse serialized: an event's bytes are made
+        once and shared by every stream that sends it (see event_hub)."""
         event_filter = _stream_filter(request)
         start = request.WhichOneof("start")
         if start == "after_cursor":

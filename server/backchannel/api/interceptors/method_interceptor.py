@@ -72,9 +72,19 @@ def stream_handler(
     request_deserializer: Callable[[bytes], Any] | None,
 ) -> MethodHandler:
     """A server-streaming handler whose ``behaviour`` writes its items with
-    ``context.write``, answering as ``like`` does."""
+    ``context.write``, answering as ``like`` does. Items may also be messages serialized
+    already (``bytes``), written as they are: a stream that sends one message to many
+    subscribers serializes it once."""
+    serialize = like.response_serializer
+
+    def serialized(item: Any) -> bytes:
+        if type(item) is bytes:
+            return item
+        data: bytes = serialize(item) if serialize is not None else item
+        return data
+
     return grpc.unary_stream_rpc_method_handler(
         behaviour,
         request_deserializer=request_deserializer,
-        response_serializer=like.response_serializer,
+        response_serializer=serialized,
     )
