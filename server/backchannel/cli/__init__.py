@@ -3,14 +3,22 @@ operator the service over gRPC (send, events, feedback, recipients, deliveries).
 
 from __future__ import annotations
 
+import os
+
+# serve starts its delivery processes by fork and exec: gRPC's fork handlers have nothing
+# to keep across the exec, and only warn ("Other threads are currently calling into
+# gRPC, skipping fork() handlers") when a child is (re)started while calls are served.
+# Set before gRPC is first imported, which reads it then.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import argparse
 import asyncio
-import os
 import sys
 import textwrap
 from collections.abc import Sequence
 
 from backchannel.cli import (
+    db,
     deliveries,
     events,
     exit_codes,
@@ -22,7 +30,7 @@ from backchannel.cli import (
 from backchannel.cli.connection import add_client_options, run_with_client
 from backchannel.settings import describe_settings
 
-_SERVER_COMMANDS = ("serve", "deliver", "migrate", "plugins")
+_SERVER_COMMANDS = ("serve", "deliver", "migrate", "plugins", "db")
 
 
 def _epilog() -> str:
@@ -68,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list installed plugins")
     plugins.add_argument("--config", help="TOML settings file")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    db.add_parser(commands)
 
     common = argparse.ArgumentParser(add_help=False)
     add_client_options(common)
@@ -90,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(service.deliver(settings, args.stop_with_stdin))
         if args.command == "migrate":
             return asyncio.run(service.migrate(settings))
+        if args.command == "db":
+            return db.run(settings, args)
         return service.plugins(settings, args.json)
     try:
         code = run_with_client(args, args.client_command)

@@ -38,9 +38,10 @@ def configure_logging(level: str) -> None:
 
 
 async def serve(settings: Settings, config_file: str | None = None) -> int:
-    from backchannel.app import BackchannelServer
+    from backchannel.app import BackchannelServer, ListenError, redact_url
     from backchannel.cli.delivery_processes import DeliveryProcesses
     from backchannel.plugin_host import PluginConflictError
+    from backchannel.store.database import is_unavailable
 
     # With delivery processes, this one only accepts; they deliver.
     processes = settings.delivery_process_count
@@ -55,6 +56,20 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         print(f"backchannel: plugin conflict: {error}", file=sys.stderr)
         await server.stop()
         return exit_codes.CONFIG
+    except ListenError as error:
+        print(f"backchannel: {error}", file=sys.stderr)
+        await server.stop()
+        return exit_codes.CONFIG
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        print(
+            f"backchannel: cannot reach the database at {redact_url(server.database_url)} "
+            f"({type(error).__name__}: {error})",
+            file=sys.stderr,
+        )
+        await server.stop()
+        return exit_codes.UNAVAILABLE
     delivering: DeliveryProcesses | None = None
     if separate:
         delivering = DeliveryProcesses(processes, server.database_url, config_file)
