@@ -73,9 +73,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config", help="TOML settings file")
-    plugins = commands.add_parser("plugins", help="list installed plugins")
+    plugins = commands.add_parser(
+        "plugins", help="list installed plugins, or make a new one (plugins new NAME)"
+    )
     plugins.add_argument("--config", help="TOML settings file")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugin_actions = plugins.add_subparsers(dest="plugins_command", metavar="ACTION")
+    plugin_actions.add_parser("list", help="list installed plugins (the default)")
+    new = plugin_actions.add_parser(
+        "new",
+        help="make a plugin distribution backchannel-NAME from the template",
+        description=(
+            "Writes ./backchannel-NAME (or into --directory): a working transport (or "
+            "--formatter) plugin with every name replaced, its entry point, and Backchannel's "
+            "conformance suite. Then: cd backchannel-NAME && pip install -e '.[test]' && pytest"
+        ),
+    )
+    new.add_argument("name", help="the transport or format name recipients will use")
+    kind = new.add_mutually_exclusive_group()
+    kind.add_argument("--transport", dest="kind", action="store_const", const="transport")
+    kind.add_argument("--formatter", dest="kind", action="store_const", const="formatter")
+    new.set_defaults(kind="transport")
+    new.add_argument("--directory", default=".", help="where to write it (default: here)")
     db.add_parser(commands)
 
     common = argparse.ArgumentParser(add_help=False)
@@ -90,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "plugins" and args.plugins_command == "new":
+        return service.new_plugin(args.name, args.kind, args.directory)
     if args.command in _SERVER_COMMANDS:
         settings = service.settings(args.config)
         service.configure_logging(settings.log_level)

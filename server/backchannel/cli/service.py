@@ -166,3 +166,20 @@ def plugins(settings: Settings, as_json: bool) -> int:
     else:
         print(describe_plugins(loaded))
     return exit_codes.FAILURE if loaded.failed else exit_codes.OK
+
+
+def new_plugin(name: str, kind: str, directory: str) -> int:
+    from pathlib import Path
+
+    from backchannel.scaffold import ScaffoldError, new_plugin
+
+    try:
+        target = new_plugin(
+            name, "formatter" if kind == "formatter" else "transport", Path(directory)
+        )
+    except ScaffoldError as error:
+        print(f"backchannel: {error}", file=sys.stderr)
+        return exit_codes.USAGE
+    print(f"made {target}")
+    print(f"next: cd {target} && pip install -e '.[test]' && pytest")
+    return exit_codes.OK
