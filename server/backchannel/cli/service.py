@@ -58,8 +58,9 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         dataclasses.replace(settings, dispatcher_enabled=False) if separate else settings
     )
     stop = _stop_on_signals()
-    # SIGHUP reloads the TLS files (its default action would end the process).
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, server.reload_tls)
+    if settings.tls_cert_file:
+        # SIGHUP reloads the TLS files (its default action would end the process).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, server.reload_tls)
     try:
         await server.start()
     except PluginConflictError as error:
