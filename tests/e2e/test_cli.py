@@ -272,13 +272,16 @@ async def test_events_follow_prints_new_events_live_and_ends_on_ctrl_c(
     backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
 ) -> None:
     await create_webhook_recipient(backchannel, "acme", receiver.url, signing_secret)
+    # From the beginning of a log that holds nothing yet: the feedback sent below is new
+    # whether the command has subscribed by then (it arrives live) or not (it is replayed);
+    # "from now" would miss it on a machine slow to start the command.
     process = await asyncio.create_subprocess_exec(
-        BACKCHANNEL, "events", "--follow", "--json", env=environment(backchannel),
+        BACKCHANNEL, "events", "--follow", "--from-beginning", "--json",
+        env=environment(backchannel),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert process.stdout is not None
     try:
-        await asyncio.sleep(1.0)  # let it subscribe (from now) before the feedback is sent
         answer = await backchannel.feedback.SendFeedback(
             feedback_service_pb2.SendFeedbackRequest(
                 request_id="live-1",
