@@ -225,6 +225,67 @@ class Settings:
         "subscriber this many events behind is ended as too slow and resumes from its "
         "cursor.",
     )
+    max_streams: int = _setting(
+        1000,
+        _positive(int),
+        "StreamFeedbackEvents calls open at once in this process; more are refused with "
+        "RESOURCE_EXHAUSTED (1,000 subscribers is what the fan-out is measured at).",
+    )
+    max_streams_per_caller: int = _setting(
+        100,
+        _positive(int),
+        "StreamFeedbackEvents calls one caller may have open at once (an authenticated "
+        "caller by name, an anonymous one by its IP address); more are refused with "
+        "RESOURCE_EXHAUSTED.",
+    )
+    max_request_bytes: int = _setting(
+        1 << 20,
+        _positive(int),
+        "The largest encoded request of any RPC, bytes; a larger one is INVALID_ARGUMENT "
+        "(gRPC's own 4 MiB message limit still applies above it, as RESOURCE_EXHAUSTED).",
+    )
+    max_request_entries: int = _setting(
+        1000,
+        _positive(int),
+        "The most entries of any one list or map in a request (at any depth, free-form "
+        "structs included); more is INVALID_ARGUMENT.",
+    )
+    max_feedback_bytes: int = _setting(
+        128 * 1024,
+        _positive(int),
+        "The largest encoded feedback SendFeedback takes, bytes: twice the 64 KiB its "
+        "attributes may take, so a feedback with full attributes fits; a larger one is "
+        "INVALID_ARGUMENT.",
+    )
+    max_connections: int = _setting(
+        1000,
+        _positive(int),
+        "Client connections the gRPC server holds at once; further ones are closed before "
+        "their handshake (grpc.max_allowed_incoming_connections).",
+    )
+    max_calls_per_connection: int = _setting(
+        500,
+        _positive(int),
+        "Calls one client connection may have open at once (HTTP/2 "
+        "MAX_CONCURRENT_STREAMS); a client queues the ones past it.",
+    )
+    connection_idle_seconds: float = _setting(
+        300.0,
+        _positive(float),
+        "A client connection with no call open for this long is closed (GOAWAY), seconds.",
+    )
+    connection_max_age_seconds: float = _setting(
+        3600.0,
+        _positive(float),
+        "A client connection older than this is asked to reconnect (GOAWAY; new calls go "
+        "to a new connection), seconds; gRPC adds +-10% jitter.",
+    )
+    connection_max_age_grace_seconds: float = _setting(
+        600.0,
+        _positive(float),
+        "How long calls still open on a connection past its age may go on before the "
+        "connection is closed, seconds; event streams cut then resume from their cursor.",
+    )
     otel_exporter: str = _setting(
         "none",
         _choice("none", "console", "otlp"),
