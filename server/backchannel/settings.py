@@ -10,7 +10,6 @@ environment wins over it.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from backchannel.plugin import IPNetwork
+from backchannel.outbound_allowlist import AllowedDestination, parse_allowlist
 
 PREFIX = "BACKCHANNEL_"
 CONFIG_FILE_VARIABLE = PREFIX + "CONFIG_FILE"
@@ -98,12 +97,6 @@ def _schedule(text: str) -> tuple[float, ...]:
     if not values or any(v < 0 for v in values):
         raise ValueError("expected comma-separated non-negative seconds, e.g. 0,5,300")
     return values
-
-
-def _networks(text: str) -> tuple[IPNetwork, ...]:
-    return tuple(
-        ipaddress.ip_network(p.strip(), strict=False) for p in text.split(",") if p.strip()
-    )
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -198,10 +191,13 @@ class Settings:
         _positive(float),
         "A recipient failing without any success for this long is disabled, seconds.",
     )
-    outbound_allow_networks: tuple[IPNetwork, ...] = _setting(
+    outbound_allow_networks: tuple[AllowedDestination, ...] = _setting(
         (),
-        _networks,
-        "Networks outbound connections may reach despite being loopback/private/link-local.",
+        parse_allowlist,
+        "Destinations outbound connections may reach despite being loopback, private or "
+        "link-local: addresses or ranges, each optionally with one port (10.0.0.0/8, "
+        "127.0.0.1:8089, 10.1.0.0/16:443, [::1]:8089). A cloud metadata address is reached "
+        "only when listed exactly (169.254.169.254), never through a wider range.",
     )
     outbound_connect_timeout_seconds: float = _setting(
         5.0, _positive(float), "Connect timeout for outbound connections, seconds."

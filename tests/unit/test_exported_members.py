@@ -47,6 +47,7 @@ PUBLIC_API = {
         "EXCERPT_CHARS",
         "MASK",
         "MAX_RETRY_AFTER_SECONDS",
+        "AllowedDestination",
         "ConnectTimeoutSeconds",
         "DestinationRefused",
         "HeaderName",

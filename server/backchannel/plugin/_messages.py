@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from backchannel import outbound
-from backchannel.outbound import IPAddress, IPNetwork
+from backchannel.outbound import AllowedDestination, IPAddress, IPNetwork
 
 from ._document import FeedbackDocument
 
@@ -42,9 +42,11 @@ class TransportContext:
     link-local and cloud-metadata destinations (unless an operator allowlisted them) and
     pin the address they checked."""
 
-    #: Networks outbound connections may reach even though they are loopback, private,
-    #: link-local or metadata addresses. Empty in production unless an operator adds some.
-    allowed_networks: tuple[IPNetwork, ...] = ()
+    #: Destinations outbound connections may reach even though they are loopback,
+    #: private or link-local: networks (every port), or ``AllowedDestination`` entries
+    #: (a range and optionally one port). A cloud metadata address needs an entry for
+    #: exactly it. Empty in production unless an operator adds some.
+    allowed_networks: tuple[AllowedDestination | IPNetwork, ...] = ()
     #: The User-Agent to send where the protocol has one.
     user_agent: str = "Backchannel"
     #: Default connect timeout, seconds, when a recipient sets none.
@@ -52,9 +54,11 @@ class TransportContext:
     #: Default total timeout for one transmission, seconds, when a recipient sets none.
     total_timeout: float = 15.0
 
-    def refusal_reason(self, address: IPAddress | str) -> str | None:
-        """Why a connection to ``address`` is refused (``"loopback"``...), or None."""
-        return outbound.refusal_reason(address, self.allowed_networks)
+    def refusal_reason(self, address: IPAddress | str, port: int | None = None) -> str | None:
+        """Why a connection to ``address`` (on ``port``, when known) is refused
+        (``"loopback"``...), or None. An allowlist entry with a port admits no unknown
+        port."""
+        return outbound.refusal_reason(address, self.allowed_networks, port)
 
     async def resolve(self, host: str, port: int) -> list[str]:
         """The addresses of ``host`` that may be reached: connect to one of these, not to

@@ -3,6 +3,7 @@ things the same way. Part of the public plugin API, like :mod:`backchannel.plugi
 
 - Outbound address guard, as the host applies it in ``TransportContext.resolve``,
   ``connect`` and ``http_connector``: :func:`refusal_reason`, :func:`is_allowlisted`,
+  :class:`AllowedDestination` (an allowlist entry: a range and optionally one port),
   :func:`address_literal`, :func:`looks_like_address_literal`, :class:`DestinationRefused`.
 - HTTP answers: :func:`parse_retry_after`, :func:`is_retryable_status`, :func:`excerpt`,
   :func:`mask`, :func:`remote_id`.
@@ -19,6 +20,7 @@ resolver in :mod:`backchannel.plugin_support.aiohttp`.
 from __future__ import annotations
 
 from backchannel.outbound import (
+    AllowedDestination,
     DestinationRefused,
     IPAddress,
     address_literal,
@@ -57,6 +59,7 @@ __all__ = [
     "EXCERPT_CHARS",
     "MASK",
     "MAX_RETRY_AFTER_SECONDS",
+    "AllowedDestination",
     "ConnectTimeoutSeconds",
     "DestinationRefused",
     "HeaderName",
