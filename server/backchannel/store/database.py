@@ -37,6 +37,11 @@ def is_unavailable(error: BaseException) -> bool:
     return sqlstate.startswith(("08", "57P"))
 
 
+class CommitOutcomeUnknownError(Exception):
+    """The connection was lost while a write was in flight, and whether it committed
+    could not be found out in time: it may have landed or not."""
+
+
 log = logging.getLogger(__name__)
 
 #: Channel notified when deliveries become due (payload: nothing worth reading).

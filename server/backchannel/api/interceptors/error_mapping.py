@@ -35,7 +35,7 @@ from backchannel.api.interceptors.method_interceptor import (
     unary_handler,
 )
 from backchannel.api.request_guard import RequestGuard
-from backchannel.store.database import is_unavailable
+from backchannel.store.database import CommitOutcomeUnknownError, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,15 @@ def _decoder(deserializer: Deserializer | None, guard: RequestGuard) -> Callable
 def _as_api_error(error: Exception, method: str) -> ApiError:
     if isinstance(error, ApiError):
         return error
+    if isinstance(error, CommitOutcomeUnknownError):
+        log.warning("%s: database connection lost mid-write; outcome unknown", method)
+        return ApiError(
+            grpc.StatusCode.UNAVAILABLE,
+            "COMMIT_OUTCOME_UNKNOWN",
+            "the database connection was lost while this request was being stored, and "
+            "whether it was stored could not be found out; retry with the same request_id "
+            "(it is then stored once, or its first answer returned)",
+        )
     if is_unavailable(error):
         log.warning("%s: database unavailable: %s", method, type(error).__name__)
         return ApiError(

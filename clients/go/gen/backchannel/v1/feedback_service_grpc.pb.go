@@ -34,6 +34,11 @@ type FeedbackServiceClient interface {
 	// Stores feedback and one delivery per recipient in one transaction, then answers.
 	// An answer means the feedback is durable: it will be delivered even if the server
 	// dies right after answering. Repeating a request_id returns the first answer.
+	// While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+	// except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+	// database was lost while the request was being stored and whether it was could not be
+	// found out in time. Either way, retry with the same request_id: it is stored once, or
+	// its first answer is returned.
 	SendFeedback(ctx context.Context, in *SendFeedbackRequest, opts ...grpc.CallOption) (*SendFeedbackResponse, error)
 	// Returns a feedback record with each of its deliveries and every attempt.
 	GetFeedback(ctx context.Context, in *GetFeedbackRequest, opts ...grpc.CallOption) (*GetFeedbackResponse, error)
@@ -112,6 +117,11 @@ type FeedbackServiceServer interface {
 	// Stores feedback and one delivery per recipient in one transaction, then answers.
 	// An answer means the feedback is durable: it will be delivered even if the server
 	// dies right after answering. Repeating a request_id returns the first answer.
+	// While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+	// except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+	// database was lost while the request was being stored and whether it was could not be
+	// found out in time. Either way, retry with the same request_id: it is stored once, or
+	// its first answer is returned.
 	SendFeedback(context.Context, *SendFeedbackRequest) (*SendFeedbackResponse, error)
 	// Returns a feedback record with each of its deliveries and every attempt.
 	GetFeedback(context.Context, *GetFeedbackRequest) (*GetFeedbackResponse, error)

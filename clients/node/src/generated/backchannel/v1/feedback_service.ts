@@ -1622,6 +1622,11 @@ export const FeedbackServiceService = {
    * Stores feedback and one delivery per recipient in one transaction, then answers.
    * An answer means the feedback is durable: it will be delivered even if the server
    * dies right after answering. Repeating a request_id returns the first answer.
+   * While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+   * except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+   * database was lost while the request was being stored and whether it was could not be
+   * found out in time. Either way, retry with the same request_id: it is stored once, or
+   * its first answer is returned.
    */
   sendFeedback: {
     path: "/backchannel.v1.FeedbackService/SendFeedback" as const,
@@ -1679,6 +1684,11 @@ export interface FeedbackServiceServer extends UntypedServiceImplementation {
    * Stores feedback and one delivery per recipient in one transaction, then answers.
    * An answer means the feedback is durable: it will be delivered even if the server
    * dies right after answering. Repeating a request_id returns the first answer.
+   * While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+   * except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+   * database was lost while the request was being stored and whether it was could not be
+   * found out in time. Either way, retry with the same request_id: it is stored once, or
+   * its first answer is returned.
    */
   sendFeedback: handleUnaryCall<SendFeedbackRequest, SendFeedbackResponse>;
   /** Returns a feedback record with each of its deliveries and every attempt. */
@@ -1699,6 +1709,11 @@ export interface FeedbackServiceClient extends Client {
    * Stores feedback and one delivery per recipient in one transaction, then answers.
    * An answer means the feedback is durable: it will be delivered even if the server
    * dies right after answering. Repeating a request_id returns the first answer.
+   * While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+   * except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+   * database was lost while the request was being stored and whether it was could not be
+   * found out in time. Either way, retry with the same request_id: it is stored once, or
+   * its first answer is returned.
    */
   sendFeedback(
     request: SendFeedbackRequest,

@@ -65,6 +65,11 @@ class FeedbackServiceServicer:
         """Stores feedback and one delivery per recipient in one transaction, then answers.
         An answer means the feedback is durable: it will be delivered even if the server
         dies right after answering. Repeating a request_id returns the first answer.
+        While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+        except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+        database was lost while the request was being stored and whether it was could not be
+        found out in time. Either way, retry with the same request_id: it is stored once, or
+        its first answer is returned.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

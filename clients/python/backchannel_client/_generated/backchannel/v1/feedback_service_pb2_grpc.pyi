@@ -37,6 +37,11 @@ class FeedbackServiceStub:
     """Stores feedback and one delivery per recipient in one transaction, then answers.
     An answer means the feedback is durable: it will be delivered even if the server
     dies right after answering. Repeating a request_id returns the first answer.
+    While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+    except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+    database was lost while the request was being stored and whether it was could not be
+    found out in time. Either way, retry with the same request_id: it is stored once, or
+    its first answer is returned.
     """
     GetFeedback: _grpc.UnaryUnaryMultiCallable[_feedback_service_pb2.GetFeedbackRequest, _feedback_service_pb2.GetFeedbackResponse]
     """Returns a feedback record with each of its deliveries and every attempt."""
@@ -58,6 +63,11 @@ class FeedbackServiceAsyncStub(FeedbackServiceStub):
     """Stores feedback and one delivery per recipient in one transaction, then answers.
     An answer means the feedback is durable: it will be delivered even if the server
     dies right after answering. Repeating a request_id returns the first answer.
+    While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+    except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+    database was lost while the request was being stored and whether it was could not be
+    found out in time. Either way, retry with the same request_id: it is stored once, or
+    its first answer is returned.
     """
     GetFeedback: _aio.UnaryUnaryMultiCallable[_feedback_service_pb2.GetFeedbackRequest, _feedback_service_pb2.GetFeedbackResponse]  # type: ignore[assignment]
     """Returns a feedback record with each of its deliveries and every attempt."""
@@ -82,6 +92,11 @@ class FeedbackServiceServicer(metaclass=_abc_1.ABCMeta):
         """Stores feedback and one delivery per recipient in one transaction, then answers.
         An answer means the feedback is durable: it will be delivered even if the server
         dies right after answering. Repeating a request_id returns the first answer.
+        While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+        except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+        database was lost while the request was being stored and whether it was could not be
+        found out in time. Either way, retry with the same request_id: it is stored once, or
+        its first answer is returned.
         """
 
     @_abc_1.abstractmethod
