@@ -205,6 +205,25 @@ class Settings:
     outbound_timeout_seconds: float = _setting(
         15.0, _positive(float), "Total timeout of one transmission, seconds."
     )
+    template_workers: int = _setting(
+        2,
+        _positive(int),
+        "Worker processes each Backchannel process renders recipients' templates in (the "
+        "template format, email subjects and bodies), started on first use; never the "
+        "event loop.",
+    )
+    template_timeout_seconds: float = _setting(
+        2.0,
+        _positive(float),
+        "The longest one template render or check may take, seconds; past it the worker "
+        "is killed and replaced, and the delivery fails without retrying (or the recipient "
+        "is refused).",
+    )
+    template_max_output_bytes: int = _setting(
+        1 << 20,
+        _positive(int),
+        "The most one template render may write, bytes; more fails the delivery without retrying.",
+    )
     disabled_plugins: tuple[str, ...] = _setting(
         (), _names, "Plugin distributions that are installed but must not be loaded."
     )

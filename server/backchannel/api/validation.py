@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 
 from backchannel.api.errors import Violations
 from backchannel.plugin import Formatter, Transport
-from backchannel.transport_settings import read_settings
+from backchannel.untrusted_templates import option_problems, settings_problems
 
 REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 RECIPIENT_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -248,7 +248,7 @@ def _validate_feedback(feedback: feedback_pb2.Feedback, v: Violations) -> None:
             v.add("feedback.attributes", f"must be at most {MAX_ATTRIBUTES_BYTES} bytes")
 
 
-def validate_recipient(
+async def validate_recipient(
     recipient: recipient_pb2.Recipient,
     transports: Mapping[str, Transport[Any]],
     formatters: Mapping[str, Formatter],
@@ -256,7 +256,9 @@ def validate_recipient(
     secrets: Mapping[str, Any],
     v: Violations,
 ) -> None:
-    """Checks a complete recipient (after defaults and merges are applied)."""
+    """Checks a complete recipient (after defaults and merges are applied). Its settings
+    and format options are checked where their templates may run (see
+    backchannel.untrusted_templates)."""
     check_text(recipient, "recipient", v, max_len=8192)
     if not RECIPIENT_ID.fullmatch(recipient.id):
         v.add(
@@ -281,7 +283,7 @@ def validate_recipient(
             f"{', '.join(sorted(transports)) or 'none'}",
         )
     else:
-        for problem in read_settings(transport, settings, secrets).problems:
+        for problem in await settings_problems(transport, settings, secrets):
             v.add(_recipient_path(problem.field), problem.description)
     formatter = formatters.get(recipient.format)
     if formatter is None:
@@ -291,7 +293,7 @@ def validate_recipient(
         )
     else:
         options = _struct_dict(recipient.format_options)
-        for problem in formatter.check_options(options):
+        for problem in await option_problems(formatter, options):
             v.add(_recipient_path(problem.field), problem.description)
     _validate_policy(recipient, v)
     for index, kind in enumerate(recipient.subscription.kinds):

@@ -24,10 +24,11 @@ from backchannel.model import (
     ClaimedDelivery,
     EventRecord,
 )
-from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
+from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent, TemplateFailed
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.recipient_transport import PreparedRecipients
 from backchannel.telemetry import current_traceparent, span_context_of, unsampled_root_span
+from backchannel.untrusted_templates import render_content
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,12 @@ async def perform_attempt(
             distribution, version = origin.distribution, origin.version
             document = feedback_document(feedback)
             try:
-                content = formatter.render(document, recipient.format_options)
+                content = await render_content(formatter, document, recipient.format_options)
+            except TemplateFailed as error:
+                result = DeliveryResult(
+                    succeeded=False,
+                    response_excerpt=f"format {recipient.format!r}: a template {error}",
+                )
             except Exception as error:
                 log.warning("formatter %s failed: %s", recipient.format, type(error).__name__)
                 result = DeliveryResult(

@@ -17,6 +17,12 @@ from backchannel.outbound import AllowedDestination, IPAddress, IPNetwork
 from ._document import FeedbackDocument
 
 
+class TemplateFailed(Exception):
+    """A template did not render: it does not compile, uses a name the document lacks,
+    fails on a value, takes longer than the host's budget or writes more than its cap.
+    The message says which, never quoting a value it was given."""
+
+
 @dataclass(frozen=True)
 class FieldProblem:
     """One thing wrong with a setting or option, named by its path in the recipient
@@ -71,6 +77,24 @@ class TransportContext:
         reached (bound its time yourself). Raises as :meth:`resolve` does, or the
         ``OSError`` of the last address tried."""
         return await outbound.connect(host, port, self.allowed_networks)
+
+    async def render_template(
+        self, source: str, namespace: Mapping[str, Any], *, autoescape: bool = False
+    ) -> str:
+        """``source``, a Jinja2 template a recipient gave, rendered against ``namespace``
+        off the event loop: in the host's sandbox (``StrictUndefined``; ``None`` prints as
+        nothing) in a worker process, within the host's time budget and output cap.
+        ``namespace`` must be picklable (plain data). Raises :class:`TemplateFailed`."""
+        from backchannel import template_pool, template_worker
+
+        pool = template_pool.shared()
+        return await pool.run(
+            template_worker.render_template,
+            source,
+            dict(namespace),
+            autoescape,
+            pool.budget.max_output_bytes,
+        )
 
     def http_connector(self, **options: Any) -> aiohttp.TCPConnector:
         """An aiohttp connector for a ``ClientSession`` whose every connection goes to an
