@@ -6,7 +6,7 @@ here, so none of it runs a recipient's template on an event loop."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from backchannel import template_pool, template_worker
@@ -40,15 +40,9 @@ async def settings_problems(
     if not transport.renders_untrusted_templates:
         return list(read_settings(transport, settings, secrets).problems)
     try:
-        return await template_pool.shared().run(
-            template_worker.settings_problems,
-            transport.name,
-            transport.settings_model,
-            dict(settings),
-            dict(secrets),
-        )
+        return await template_pool.shared().run(*_settings_check(transport, settings, secrets))
     except TemplateFailed as error:
-        return [FieldProblem("transport_settings", f"could not be checked: a template {error}")]
+        return _not_checked(error)
 
 
 def settings_problems_blocking(
@@ -58,15 +52,27 @@ def settings_problems_blocking(
     if not transport.renders_untrusted_templates:
         return list(read_settings(transport, settings, secrets).problems)
     try:
-        return template_pool.shared().run_blocking(
-            template_worker.settings_problems,
-            transport.name,
-            transport.settings_model,
-            dict(settings),
-            dict(secrets),
-        )
+        return template_pool.shared().run_blocking(*_settings_check(transport, settings, secrets))
     except TemplateFailed as error:
-        return [FieldProblem("transport_settings", f"could not be checked: a template {error}")]
+        return _not_checked(error)
+
+
+def _settings_check(
+    transport: Transport[Any], settings: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> tuple[Callable[..., list[FieldProblem]], str, Any, dict[str, Any], dict[str, Any]]:
+    """The worker's call that reads a transport's settings: a started transport holds
+    sessions that do not travel, so it goes by name and settings model."""
+    return (
+        template_worker.settings_problems,
+        transport.name,
+        transport.settings_model,
+        dict(settings),
+        dict(secrets),
+    )
+
+
+def _not_checked(error: TemplateFailed) -> list[FieldProblem]:
+    return [FieldProblem("transport_settings", f"could not be checked: a template {error}")]
 
 
 async def render_content(

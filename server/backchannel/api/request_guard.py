@@ -87,6 +87,11 @@ class _Plan:
     has_values: bool = False
     has_times: bool = False
     has_entries: bool = False
+    #: The timestamps and durations reached through singular fields only, as chains of
+    #: field names (``("feedback", "outcome", "occur_time")``): checked without a walk.
+    time_chains: list[tuple[str, ...]] = field(default_factory=list)
+    #: Whether others sit in lists or maps, where only a walk finds them.
+    times_elsewhere: bool = False
 
 
 def _kind(descriptor: FieldDescriptor) -> tuple[int, Descriptor | None]:
@@ -132,6 +137,11 @@ def _plan_of(descriptor: Any) -> _Plan:
         plan.has_entries |= repeated
         plan.has_values |= kind in (_TEXT, _FLOAT)
         plan.has_times |= kind == _TIME
+        if kind == _TIME:
+            if repeated:
+                plan.times_elsewhere = True
+            else:
+                plan.time_chains.append((fd.name,))
         if kind == _MESSAGE and message_type is not None:
             inner.append(message_type)
     for message_type in inner:
@@ -140,6 +150,16 @@ def _plan_of(descriptor: Any) -> _Plan:
         plan.has_values |= other.has_values
         plan.has_times |= other.has_times
         plan.has_entries |= other.has_entries
+    for entry in plan.fields.values():
+        if entry.message_type is None or entry.kind != _MESSAGE:
+            continue
+        other = _plan_of(entry.message_type)
+        if not other.has_times:
+            continue
+        if entry.repeated or other.times_elsewhere:
+            plan.times_elsewhere = True
+        else:
+            plan.time_chains.extend((entry.name, *chain) for chain in other.time_chains)
     return plan
 
 
@@ -178,14 +198,31 @@ class RequestGuard:
         plan = _plan_of(request.DESCRIPTOR)
         walk = _Walk(
             values=plan.has_values and _holds_nul_or_non_finite(request),
-            times=plan.has_times,
+            times=plan.times_elsewhere,
             entries=plan.has_entries and size > limits.max_entries,
             max_entries=limits.max_entries,
             violations=violations,
         )
         if walk.wants(plan):
+            walk.times = plan.has_times
             _walk_message(request, "", plan, walk)
+        else:
+            _check_time_chains(request, plan.time_chains, violations)
         violations.raise_if_any()
+
+
+def _check_time_chains(
+    message: Message, chains: list[tuple[str, ...]], violations: Violations
+) -> None:
+    """The timestamps and durations reached through singular fields, found by name."""
+    for chain in chains:
+        value: Any = message
+        for name in chain:
+            if not value.HasField(name):
+                break
+            value = getattr(value, name)
+        else:
+            _check_time(value, ".".join(chain), violations)
 
 
 def _holds_nul_or_non_finite(message: Message) -> bool:
