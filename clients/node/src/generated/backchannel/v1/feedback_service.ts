@@ -1664,7 +1664,9 @@ export const FeedbackServiceService = {
    * Streams feedback-sent events as they are recorded: first those after the given cursor,
    * then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
    * too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-   * cursor older than the retained events is OUT_OF_RANGE.
+   * cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+   * the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+   * reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
    */
   streamFeedbackEvents: {
     path: "/backchannel.v1.FeedbackService/StreamFeedbackEvents" as const,
@@ -1699,7 +1701,9 @@ export interface FeedbackServiceServer extends UntypedServiceImplementation {
    * Streams feedback-sent events as they are recorded: first those after the given cursor,
    * then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
    * too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-   * cursor older than the retained events is OUT_OF_RANGE.
+   * cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+   * the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+   * reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
    */
   streamFeedbackEvents: handleServerStreamingCall<StreamFeedbackEventsRequest, StreamFeedbackEventsResponse>;
 }
@@ -1766,7 +1770,9 @@ export interface FeedbackServiceClient extends Client {
    * Streams feedback-sent events as they are recorded: first those after the given cursor,
    * then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
    * too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-   * cursor older than the retained events is OUT_OF_RANGE.
+   * cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+   * the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+   * reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
    */
   streamFeedbackEvents(
     request: StreamFeedbackEventsRequest,

@@ -93,7 +93,9 @@ class FeedbackServiceServicer:
         """Streams feedback-sent events as they are recorded: first those after the given cursor,
         then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
         too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-        cursor older than the retained events is OUT_OF_RANGE.
+        cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+        the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+        reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

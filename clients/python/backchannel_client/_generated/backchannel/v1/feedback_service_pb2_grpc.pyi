@@ -51,7 +51,9 @@ class FeedbackServiceStub:
     """Streams feedback-sent events as they are recorded: first those after the given cursor,
     then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
     too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-    cursor older than the retained events is OUT_OF_RANGE.
+    cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+    the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+    reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
     """
 
 @_typing.type_check_only
@@ -77,7 +79,9 @@ class FeedbackServiceAsyncStub(FeedbackServiceStub):
     """Streams feedback-sent events as they are recorded: first those after the given cursor,
     then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
     too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-    cursor older than the retained events is OUT_OF_RANGE.
+    cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+    the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+    reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
     """
 
 class FeedbackServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -124,7 +128,9 @@ class FeedbackServiceServicer(metaclass=_abc_1.ABCMeta):
         """Streams feedback-sent events as they are recorded: first those after the given cursor,
         then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
         too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-        cursor older than the retained events is OUT_OF_RANGE.
+        cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+        the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+        reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
         """
 
 def add_FeedbackServiceServicer_to_server(servicer: FeedbackServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
