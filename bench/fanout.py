@@ -263,6 +263,10 @@ async def start_server(env: Env, database_url: str):  # type: ignore[no-untyped-
         BACKCHANNEL_LISTEN=f"127.0.0.1:{free_port()}",
         BACKCHANNEL_OUTBOUND_ALLOW_NETWORKS="127.0.0.0/8",
         BACKCHANNEL_LOG_LEVEL="WARNING",
+        # Every subscriber process is on 127.0.0.1, one caller to the stream caps: let
+        # them all in (a stream resuming after "too slow" may briefly hold two places).
+        BACKCHANNEL_MAX_STREAMS="4000",
+        BACKCHANNEL_MAX_STREAMS_PER_CALLER="4000",
     )
     return await env.processes.start(
         "backchannel-serve", [sys.executable, "-m", "backchannel.cli", "serve"],

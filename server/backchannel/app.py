@@ -28,7 +28,9 @@ from backchannel.api.interceptors import api_interceptors
 from backchannel.api.listener_tls import ListenerTls
 from backchannel.api.recipient_service import RecipientService
 from backchannel.api.reflection import enable_reflection
+from backchannel.api.request_guard import RequestLimits
 from backchannel.api.stream_budget import StreamBudget
+from backchannel.api.stream_limits import OpenStreams, StreamLimits
 from backchannel.background import stop_task
 from backchannel.delivery.engine import DeliveryEngine
 from backchannel.embedded_postgres import EmbeddedPostgres
@@ -63,6 +65,25 @@ SERVICE_NAMES = (
     delivery_service_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name,
 )
 _PRUNE_EVERY_SECONDS = 3600.0
+
+
+def grpc_server_options(settings: Settings) -> list[tuple[str, int]]:
+    """What grpc core itself bounds: connections held (refused before their handshake),
+    calls per connection, idle connections and connection age. It cannot count streams of
+    one method or per caller (the stream limits do that), nor connections per client
+    address."""
+
+    def ms(seconds: float) -> int:
+        return max(1, round(seconds * 1000))
+
+    return [
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_allowed_incoming_connections", settings.max_connections),
+        ("grpc.max_concurrent_streams", settings.max_calls_per_connection),
+        ("grpc.max_connection_idle_ms", ms(settings.connection_idle_seconds)),
+        ("grpc.max_connection_age_ms", ms(settings.connection_max_age_seconds)),
+        ("grpc.max_connection_age_grace_ms", ms(settings.connection_max_age_grace_seconds)),
+    ]
 
 
 class ListenError(OSError):
@@ -102,6 +123,10 @@ class BackchannelServer:
         self._intake: Intake | None = None
         self._hub: EventHub | None = None
         self._stream_budget = StreamBudget()
+        #: The event streams open, against their caps.
+        self.open_streams = OpenStreams(
+            StreamLimits(settings.max_streams, settings.max_streams_per_caller)
+        )
         self._directory: RecipientDirectory | None = None
         self._tls: ListenerTls | None = None
 
@@ -156,7 +181,11 @@ class BackchannelServer:
             )
 
         server = grpc.aio.server(
-            interceptors=api_interceptors(SERVICE_NAMES), options=[("grpc.so_reuseport", 0)]
+            interceptors=api_interceptors(
+                SERVICE_NAMES,
+                limits=RequestLimits(s.max_request_bytes, s.max_request_entries),
+            ),
+            options=grpc_server_options(s),
         )
         feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server(
             FeedbackService(
@@ -164,7 +193,12 @@ class BackchannelServer:
                 intake,
                 directory,
                 hub,
-                StreamSettings(s.stream_heartbeat_seconds, self._stream_budget),
+                StreamSettings(
+                    s.stream_heartbeat_seconds,
+                    self._stream_budget,
+                    self.open_streams,
+                ),
+                s.max_feedback_bytes,
             ),
             server,
         )

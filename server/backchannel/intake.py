@@ -6,7 +6,15 @@ is one writer: a second one took requests as they trickled in, so batches stayed
 request each and every accept paid for a statement of its own, which cost more server
 CPU per accept than the second writer saved in waiting (the figures are in
 bench/README.md, "Figures behind design choices"). Under concurrent load the writer
-lingers while requests keep arriving (see commit_batches)."""
+lingers while requests keep arriving (see commit_batches).
+
+When the connection is lost while a batch's statement is in flight, the batch may or may
+not have committed (the commit can land with its answer lost). Before answering, the
+outcome is looked up on a fresh connection once the lost connection's server process has
+finished (within ``resolve_seconds``): stored requests get their answer, the others a
+plain database error (nothing stored). When that cannot be told in time, each request
+fails with CommitOutcomeUnknownError (answered UNAVAILABLE, COMMIT_OUTCOME_UNKNOWN: retry
+with the same request id)."""
 
 from __future__ import annotations
 
@@ -20,8 +28,8 @@ from backchannel.background import stop_task
 from backchannel.commit_batches import CommitBatches
 from backchannel.metrics import count_stored_feedback
 from backchannel.model import NewFeedback, StoredAnswer
-from backchannel.store.database import DbConnection
-from backchannel.store.feedback import insert_feedback_batch
+from backchannel.store.database import CommitOutcomeUnknownError, DbConnection, is_unavailable
+from backchannel.store.feedback import answers_after_a_lost_connection, insert_feedback_batch
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +43,12 @@ class Intake:
         max_batch: int = 256,
         linger_seconds: float = 0.002,
         linger_step_seconds: float = 0.00025,
+        resolve_seconds: float = 5.0,
     ) -> None:
         self._pool = pool
+        self._resolve_seconds = resolve_seconds
+        #: Batches whose connection was lost mid-statement, being looked up.
+        self._resolving: set[asyncio.Task[None]] = set()
         self._batches: CommitBatches[_Item] = CommitBatches(
             max_batch, linger_seconds, linger_step_seconds
         )
@@ -48,6 +60,8 @@ class Intake:
     async def stop(self) -> None:
         if self._writer is not None:
             await stop_task(self._writer)
+        for task in list(self._resolving):
+            await stop_task(task)
         for _, future in self._batches.take_all():
             if not future.done():
                 future.set_exception(ConnectionError("server is shutting down"))
@@ -86,6 +100,7 @@ class Intake:
     async def _write(self, connection: DbConnection, batch: list[_Item]) -> bool:
         """Writes the batch and answers each request; False if the connection failed."""
         written = _one_per_request_id(batch)
+        backend_pid = connection.get_server_pid()
         try:
             answers = await insert_feedback_batch(connection, written)
         except asyncpg.IntegrityConstraintViolationError as error:
@@ -94,12 +109,14 @@ class Intake:
                 return all([await self._write(connection, [item]) for item in batch])
             _fail(batch, error)
             return True
-        except asyncpg.PostgresError as error:
-            _fail(batch, error)
-            return getattr(error, "sqlstate", "")[:2] not in ("08", "57")
         except Exception as error:
+            if is_unavailable(error):
+                # Sent, perhaps committed: find out before answering.
+                self._resolve(batch, backend_pid, error)
+                return False
             _fail(batch, error)
-            return False
+            # A statement's own error leaves the connection usable; anything else may not.
+            return isinstance(error, asyncpg.PostgresError)
         count_stored_feedback(
             f.kind for f in written if (answer := answers[f.request_id]) and answer.stored_now
         )
@@ -107,6 +124,38 @@ class Intake:
             if not future.done():
                 future.set_result(answers[feedback.request_id])
         return True
+
+    def _resolve(self, batch: list[_Item], backend_pid: int, error: Exception) -> None:
+        """Answers a batch whose connection was lost mid-statement once its outcome is
+        known (in a task: the writer goes on with the next batch meanwhile)."""
+        task = asyncio.create_task(self._answer_lost(batch, backend_pid, error))
+        self._resolving.add(task)
+        task.add_done_callback(self._resolving.discard)
+
+    async def _answer_lost(self, batch: list[_Item], backend_pid: int, error: Exception) -> None:
+        request_ids = list({feedback.request_id for feedback, _ in batch})
+        answers = None
+        try:
+            answers = await answers_after_a_lost_connection(
+                self._pool, backend_pid, request_ids, self._resolve_seconds
+            )
+        except Exception as lookup_error:
+            log.warning("could not look up a lost write: %s", type(lookup_error).__name__)
+        if answers is None:
+            log.warning(
+                "database connection lost mid-write (%s); the outcome of %d requests is unknown",
+                type(error).__name__,
+                len(request_ids),
+            )
+        for feedback, future in batch:
+            if future.done():
+                continue
+            if answers is None:
+                future.set_exception(CommitOutcomeUnknownError(type(error).__name__))
+            elif feedback.request_id in answers:
+                future.set_result(answers[feedback.request_id])
+            else:
+                future.set_exception(error)
 
 
 def _one_per_request_id(batch: list[_Item]) -> list[NewFeedback]:

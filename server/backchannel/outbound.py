@@ -7,7 +7,8 @@ one address. :func:`admitted_addresses`, :func:`connect` and :func:`http_connect
 to every address a connection is about to go to, and connect to the address they checked,
 so a second DNS answer cannot change where the connection lands. Transports get them
 through their context (``context.resolve``, ``context.connect``,
-``context.http_connector``), with the operator's allowlist already applied.
+``context.http_connector``), with the operator's allowlist (addresses and ranges, each
+optionally for one port; see :mod:`backchannel.outbound_allowlist`) already applied.
 """
 
 from __future__ import annotations
@@ -21,8 +22,17 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from backchannel.outbound_allowlist import (
+    Allowed,
+    AllowedDestination,
+    IPAddress,
+    IPNetwork,
+    is_allowed,
+)
+
+__all__ = ["Allowed", "AllowedDestination", "IPAddress", "IPNetwork"]
+
+_METADATA = "cloud metadata"
 
 
 def _networks(*cidrs: str) -> tuple[IPNetwork, ...]:
@@ -31,7 +41,7 @@ def _networks(*cidrs: str) -> tuple[IPNetwork, ...]:
 
 # Checked in order: the first range an address falls in names the reason it is refused.
 _REFUSED_RANGES: tuple[tuple[str, tuple[IPNetwork, ...]], ...] = (
-    ("cloud metadata", _networks("169.254.169.254/32", "fd00:ec2::254/128", "100.100.100.200/32")),
+    (_METADATA, _networks("169.254.169.254/32", "fd00:ec2::254/128", "100.100.100.200/32")),
     ("unspecified", _networks("0.0.0.0/32", "::/128")),
     ("loopback", _networks("127.0.0.0/8", "::1/128")),
     ("private", _networks("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")),
@@ -62,21 +72,24 @@ def _in_any(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
     return any(address.version == network.version and address in network for network in networks)
 
 
-def is_allowlisted(address: IPAddress, allowed_networks: Sequence[IPNetwork]) -> bool:
-    """Whether ``address`` falls in one of ``allowed_networks`` (of its own IP version)."""
-    return _in_any(address, allowed_networks)
+def is_allowlisted(address: IPAddress, allowed_networks: Allowed, port: int | None = None) -> bool:
+    """Whether an entry of ``allowed_networks`` admits ``address`` (on ``port``, when the
+    entry names one; an entry with a port never admits an unknown port)."""
+    return is_allowed(address, allowed_networks, port)
 
 
 def refusal_reason(
-    address: IPAddress | str, allowed_networks: Sequence[IPNetwork] = ()
+    address: IPAddress | str, allowed_networks: Allowed = (), port: int | None = None
 ) -> str | None:
-    """Why an outbound connection to ``address`` is refused, or None when it may go ahead.
+    """Why an outbound connection to ``address`` (on ``port``, when known) is refused, or
+    None when it may go ahead.
 
     The reason names the range (``"loopback"``, ``"private"``, ``"cloud metadata"``...).
     An IPv6 address that only wraps an IPv4 one (``::ffff:a.b.c.d``, 6to4, NAT64) is judged by
-    that IPv4 address, and a zone (``fe80::1%eth0``) is ignored. ``allowed_networks`` admits
-    ranges that would otherwise be refused. A string that is not an IP address is refused:
-    only addresses are classified here.
+    that IPv4 address, and a zone (``fe80::1%eth0``) is ignored. ``allowed_networks`` (ranges,
+    or :class:`AllowedDestination` entries with a port) admits destinations that would
+    otherwise be refused, but a cloud metadata address only when an entry names exactly it.
+    A string that is not an IP address is refused: only addresses are classified here.
     """
     if isinstance(address, str):
         try:
@@ -89,7 +102,10 @@ def refusal_reason(
         embedded = embedded_ipv4(address)
         if embedded is not None:
             address = embedded
-    if is_allowlisted(address, allowed_networks):
+    if _in_any(address, _REFUSED_RANGES[0][1]):
+        exactly_listed = is_allowed(address, allowed_networks, port, exactly=True)
+        return None if exactly_listed else _METADATA
+    if is_allowed(address, allowed_networks, port):
         return None
     for reason, networks in _REFUSED_RANGES:
         if _in_any(address, networks):
@@ -139,9 +155,7 @@ class DestinationRefused(OSError):
         self.address = address
 
 
-async def admitted_addresses(
-    host: str, port: int, allowed_networks: Sequence[IPNetwork]
-) -> list[str]:
+async def admitted_addresses(host: str, port: int, allowed_networks: Allowed) -> list[str]:
     """The addresses ``host`` stands for (resolved once, or the address it spells) that may
     be reached, in the resolver's order; connect to one of these, not to ``host``. Raises
     :class:`DestinationRefused` when every address is refused, ``OSError`` (a
@@ -157,7 +171,7 @@ async def admitted_addresses(
     admitted: list[str] = []
     first_refusal: DestinationRefused | None = None
     for candidate in candidates:
-        reason = refusal_reason(candidate, allowed_networks)
+        reason = refusal_reason(candidate, allowed_networks, port)
         if reason is None:
             if str(candidate) not in admitted:
                 admitted.append(str(candidate))
@@ -168,7 +182,7 @@ async def admitted_addresses(
     raise first_refusal or DestinationRefused("unknown")
 
 
-async def connect(host: str, port: int, allowed_networks: Sequence[IPNetwork]) -> socket.socket:
+async def connect(host: str, port: int, allowed_networks: Allowed) -> socket.socket:
     """A non-blocking TCP socket connected to an admitted address of ``host`` (tried in
     order); the caller bounds the time. Raises what :func:`admitted_addresses` raises, and
     the last ``OSError`` when no admitted address accepts."""
@@ -198,7 +212,7 @@ class GuardedResolver(AbstractResolver):
     is refused.
     """
 
-    def __init__(self, inner: AbstractResolver, allowed_networks: Sequence[IPNetwork] = ()) -> None:
+    def __init__(self, inner: AbstractResolver, allowed_networks: Allowed = ()) -> None:
         self._inner = inner
         self._allowed_networks = tuple(allowed_networks)
 
@@ -209,7 +223,7 @@ class GuardedResolver(AbstractResolver):
         admitted: list[ResolveResult] = []
         first_refusal: DestinationRefused | None = None
         for result in results:
-            reason = refusal_reason(result["host"], self._allowed_networks)
+            reason = refusal_reason(result["host"], self._allowed_networks, result["port"])
             if reason is None:
                 admitted.append(result)
             elif first_refusal is None:
@@ -228,16 +242,14 @@ class GuardedResolver(AbstractResolver):
 AddressInfo = tuple[Any, Any, int, str, tuple[Any, ...]]
 
 
-def guarded_socket_factory(
-    allowed_networks: Sequence[IPNetwork],
-) -> Callable[[AddressInfo], socket.socket]:
+def guarded_socket_factory(allowed_networks: Allowed) -> Callable[[AddressInfo], socket.socket]:
     """A socket factory for aiohttp's connector that refuses every address the guard
     refuses. aiohttp connects to a host spelled as an address without resolving it, so
     :class:`GuardedResolver` never sees those; every connection passes through here."""
 
     def open_socket(address_info: AddressInfo) -> socket.socket:
         family, kind, protocol, _, sockaddr = address_info
-        reason = refusal_reason(str(sockaddr[0]), allowed_networks)
+        reason = refusal_reason(str(sockaddr[0]), allowed_networks, int(sockaddr[1]))
         if reason is not None:
             raise DestinationRefused(reason, str(sockaddr[0]))
         return socket.socket(family, kind, protocol)
@@ -245,7 +257,7 @@ def guarded_socket_factory(
     return open_socket
 
 
-def http_connector(allowed_networks: Sequence[IPNetwork], **options: Any) -> aiohttp.TCPConnector:
+def http_connector(allowed_networks: Allowed, **options: Any) -> aiohttp.TCPConnector:
     """An aiohttp connector whose every connection goes to an admitted address: names are
     resolved through :class:`GuardedResolver` and each address is checked again where the
     socket is made. ``options`` are ``aiohttp.TCPConnector``'s (``limit``...)."""

@@ -3,13 +3,14 @@ plugins loaded with their transports started (and closed again at the end)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
 
 import asyncpg
 
-from backchannel import __version__
+from backchannel import __version__, template_pool
 from backchannel.plugin import TransportContext
 from backchannel.plugin_host import LoadedPlugins, load_plugins
 from backchannel.settings import Settings, plugin_name
@@ -28,7 +29,15 @@ async def migrated_pool(dsn: str, settings: Settings) -> asyncpg.Pool:
 
 
 async def started_plugins(settings: Settings) -> LoadedPlugins:
-    """The installed plugins, each broken one reported, every transport started."""
+    """The installed plugins, each broken one reported, every transport started; the
+    process's template workers get their budget (they start on first use)."""
+    template_pool.configure(
+        template_pool.TemplateBudget(
+            workers=settings.template_workers,
+            seconds=settings.template_timeout_seconds,
+            max_output_bytes=settings.template_max_output_bytes,
+        )
+    )
     plugins = load_plugins(frozenset(settings.disabled_plugins))
     for failed in plugins.failed:
         log.error(
@@ -54,6 +63,8 @@ async def started_plugins(settings: Settings) -> LoadedPlugins:
 
 
 async def close_transports(plugins: LoadedPlugins) -> None:
+    """Closes every transport, then stops the process's template workers."""
     for transport in plugins.transports.values():
         with contextlib.suppress(Exception):
             await transport.aclose()
+    await asyncio.to_thread(template_pool.close)

@@ -10,7 +10,6 @@ environment wins over it.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from backchannel.plugin import IPNetwork
+from backchannel.outbound_allowlist import AllowedDestination, parse_allowlist
 
 PREFIX = "BACKCHANNEL_"
 CONFIG_FILE_VARIABLE = PREFIX + "CONFIG_FILE"
@@ -98,12 +97,6 @@ def _schedule(text: str) -> tuple[float, ...]:
     if not values or any(v < 0 for v in values):
         raise ValueError("expected comma-separated non-negative seconds, e.g. 0,5,300")
     return values
-
-
-def _networks(text: str) -> tuple[IPNetwork, ...]:
-    return tuple(
-        ipaddress.ip_network(p.strip(), strict=False) for p in text.split(",") if p.strip()
-    )
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -239,16 +232,38 @@ class Settings:
         _positive(float),
         "A recipient failing without any success for this long is disabled, seconds.",
     )
-    outbound_allow_networks: tuple[IPNetwork, ...] = _setting(
+    outbound_allow_networks: tuple[AllowedDestination, ...] = _setting(
         (),
-        _networks,
-        "Networks outbound connections may reach despite being loopback/private/link-local.",
+        parse_allowlist,
+        "Destinations outbound connections may reach despite being loopback, private or "
+        "link-local: addresses or ranges, each optionally with one port (10.0.0.0/8, "
+        "127.0.0.1:8089, 10.1.0.0/16:443, [::1]:8089). A cloud metadata address is reached "
+        "only when listed exactly (169.254.169.254), never through a wider range.",
     )
     outbound_connect_timeout_seconds: float = _setting(
         5.0, _positive(float), "Connect timeout for outbound connections, seconds."
     )
     outbound_timeout_seconds: float = _setting(
         15.0, _positive(float), "Total timeout of one transmission, seconds."
+    )
+    template_workers: int = _setting(
+        2,
+        _positive(int),
+        "Worker processes each Backchannel process renders recipients' templates in (the "
+        "template format, email subjects and bodies), started on first use; never the "
+        "event loop.",
+    )
+    template_timeout_seconds: float = _setting(
+        2.0,
+        _positive(float),
+        "The longest one template render or check may take, seconds; past it the worker "
+        "is killed and replaced, and the delivery fails without retrying (or the recipient "
+        "is refused).",
+    )
+    template_max_output_bytes: int = _setting(
+        1 << 20,
+        _positive(int),
+        "The most one template render may write, bytes; more fails the delivery without retrying.",
     )
     disabled_plugins: tuple[str, ...] = _setting(
         (), _names, "Plugin distributions that are installed but must not be loaded."
@@ -265,6 +280,67 @@ class Settings:
         "Recent events the process keeps for its stream subscribers (shared by all): a "
         "subscriber this many events behind is ended as too slow and resumes from its "
         "cursor.",
+    )
+    max_streams: int = _setting(
+        1000,
+        _positive(int),
+        "StreamFeedbackEvents calls open at once in this process; more are refused with "
+        "RESOURCE_EXHAUSTED (1,000 subscribers is what the fan-out is measured at).",
+    )
+    max_streams_per_caller: int = _setting(
+        100,
+        _positive(int),
+        "StreamFeedbackEvents calls one caller may have open at once (an authenticated "
+        "caller by name, an anonymous one by its IP address); more are refused with "
+        "RESOURCE_EXHAUSTED.",
+    )
+    max_request_bytes: int = _setting(
+        1 << 20,
+        _positive(int),
+        "The largest encoded request of any RPC, bytes; a larger one is INVALID_ARGUMENT "
+        "(gRPC's own 4 MiB message limit still applies above it, as RESOURCE_EXHAUSTED).",
+    )
+    max_request_entries: int = _setting(
+        1000,
+        _positive(int),
+        "The most entries of any one list or map in a request (at any depth, free-form "
+        "structs included); more is INVALID_ARGUMENT.",
+    )
+    max_feedback_bytes: int = _setting(
+        128 * 1024,
+        _positive(int),
+        "The largest encoded feedback SendFeedback takes, bytes: twice the 64 KiB its "
+        "attributes may take, so a feedback with full attributes fits; a larger one is "
+        "INVALID_ARGUMENT.",
+    )
+    max_connections: int = _setting(
+        1000,
+        _positive(int),
+        "Client connections the gRPC server holds at once; further ones are closed before "
+        "their handshake (grpc.max_allowed_incoming_connections).",
+    )
+    max_calls_per_connection: int = _setting(
+        500,
+        _positive(int),
+        "Calls one client connection may have open at once (HTTP/2 "
+        "MAX_CONCURRENT_STREAMS); a client queues the ones past it.",
+    )
+    connection_idle_seconds: float = _setting(
+        300.0,
+        _positive(float),
+        "A client connection with no call open for this long is closed (GOAWAY), seconds.",
+    )
+    connection_max_age_seconds: float = _setting(
+        3600.0,
+        _positive(float),
+        "A client connection older than this is asked to reconnect (GOAWAY; new calls go "
+        "to a new connection), seconds; gRPC adds +-10% jitter.",
+    )
+    connection_max_age_grace_seconds: float = _setting(
+        600.0,
+        _positive(float),
+        "How long calls still open on a connection past its age may go on before the "
+        "connection is closed, seconds; event streams cut then resume from their cursor.",
     )
     otel_exporter: str = _setting(
         "none",

@@ -281,7 +281,7 @@ async def test_a_request_with_many_problems_lists_every_one_of_them(
     feedback.lead.lead_id = ""
     feedback.outcome.value.amount = "12,50"
     feedback.outcome.value.currency_code = "usd"
-    feedback.outcome.product = "home\x00insurance"
+    feedback.outcome.product = "p" * 1025
     feedback.quality.overall_score = 101
     feedback.quality.dimensions["Data Quality"] = 50
     request.recipient_ids.append("acme")

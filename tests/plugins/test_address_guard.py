@@ -13,7 +13,14 @@ from ipaddress import ip_address, ip_network
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from backchannel.plugin_support import DestinationRefused, address_literal, refusal_reason
+from backchannel.outbound import admitted_addresses
+from backchannel.outbound_allowlist import parse_allowlist
+from backchannel.plugin_support import (
+    AllowedDestination,
+    DestinationRefused,
+    address_literal,
+    refusal_reason,
+)
 from backchannel.plugin_support.aiohttp import GuardedResolver
 
 
@@ -153,3 +160,103 @@ async def test_guarded_resolver_passes_allowlisted_addresses() -> None:
     resolver = GuardedResolver(_FixedAnswers("127.0.0.1"), [ip_network("127.0.0.0/8")])
     results = await resolver.resolve("localhost", 80)
     assert [result["host"] for result in results] == ["127.0.0.1"]
+
+
+# --- the operator's allowlist: ports, and metadata listed exactly ------------------------
+
+
+def allow(*entries: str) -> tuple[AllowedDestination, ...]:
+    return parse_allowlist(",".join(entries))
+
+
+@pytest.mark.parametrize(
+    ("entry", "address", "port", "admitted"),
+    [
+        ("127.0.0.1:8089", "127.0.0.1", 8089, True),
+        ("127.0.0.1:8089", "127.0.0.1", 8090, False),
+        ("127.0.0.1:8089", "127.0.0.1", None, False),
+        ("127.0.0.1:8089", "127.0.0.2", 8089, False),
+        ("10.0.0.0/8:443", "10.20.30.40", 443, True),
+        ("10.0.0.0/8:443", "10.20.30.40", 80, False),
+        ("[::1]:8089", "::1", 8089, True),
+        ("[::1]:8089", "::1", 22, False),
+        ("[fd00::/8]:443", "fd12::1", 443, True),
+        ("127.0.0.1/32", "127.0.0.1", 22, True),
+        ("::1", "::1", 22, True),
+    ],
+)
+def test_an_entry_with_a_port_admits_only_that_port(
+    entry: str, address: str, port: int | None, admitted: bool
+) -> None:
+    reason = refusal_reason(ip_address(address), allow(entry), port)
+    assert (reason is None) == admitted, reason
+
+
+@pytest.mark.parametrize(
+    ("entries", "address"),
+    [
+        (("169.254.0.0/16",), "169.254.169.254"),
+        (("0.0.0.0/0",), "169.254.169.254"),
+        (("169.254.0.0/16:80",), "169.254.169.254"),
+        (("fc00::/7",), "fd00:ec2::254"),
+        (("100.64.0.0/10",), "100.100.100.200"),
+        (("169.254.0.0/16",), "::ffff:169.254.169.254"),
+        (("169.254.169.253",), "169.254.169.254"),
+    ],
+)
+def test_a_covering_range_never_opens_a_metadata_address(
+    entries: tuple[str, ...], address: str
+) -> None:
+    assert refusal_reason(ip_address(address), allow(*entries), 80) == "cloud metadata"
+
+
+def test_a_covering_range_still_opens_its_other_addresses() -> None:
+    assert refusal_reason(ip_address("169.254.1.1"), allow("169.254.0.0/16"), 80) is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "port", "admitted"),
+    [
+        ("169.254.169.254", 80, True),
+        ("169.254.169.254/32", 80, True),
+        ("169.254.169.254:80", 80, True),
+        ("169.254.169.254:80", 443, False),
+    ],
+)
+def test_a_metadata_address_listed_exactly_is_admitted(
+    entry: str, port: int, admitted: bool
+) -> None:
+    reason = refusal_reason(ip_address("169.254.169.254"), allow(entry), port)
+    assert (reason is None) == admitted
+
+
+async def test_the_guard_resolves_only_to_allowlisted_ports() -> None:
+    allowed = allow("127.0.0.1:8089")
+    assert await admitted_addresses("127.0.0.1", 8089, allowed) == ["127.0.0.1"]
+    with pytest.raises(DestinationRefused) as refused:
+        await admitted_addresses("127.0.0.1", 8090, allowed)
+    assert refused.value.reason == "loopback"
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("127.0.0.1:8089", ("127.0.0.1/32", 8089)),
+        ("10.0.0.0/8", ("10.0.0.0/8", None)),
+        ("10.1.0.0/16:443", ("10.1.0.0/16", 443)),
+        ("[::1]:8089", ("::1/128", 8089)),
+        ("fd00::/8", ("fd00::/8", None)),
+        ("::1", ("::1/128", None)),
+    ],
+)
+def test_allowlist_entries_are_read(text: str, parsed: tuple[str, int | None]) -> None:
+    (entry,) = parse_allowlist(text)
+    assert (str(entry.network), entry.port) == parsed
+
+
+@pytest.mark.parametrize(
+    "text", ["localhost:8089", "127.0.0.1:0", "127.0.0.1:99999", "[::1]", "10.0.0.0/8:x"]
+)
+def test_an_unreadable_allowlist_entry_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"expected|port"):
+        parse_allowlist(text)

@@ -40,3 +40,20 @@ async def stored_feedback(database_url: str) -> list[tuple[str, str]]:
     finally:
         await connection.close()
     return [(row["id"], row["request_id"]) for row in rows]
+
+
+async def table_fingerprints(connection: asyncpg.Connection) -> dict[str, tuple[int, str]]:
+    """Every table of the schema (found in the catalog, so a new table is included) with
+    its row count and a digest of its rows: any insert, update or delete changes it."""
+    tables = await connection.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1"
+    )
+    fingerprints: dict[str, tuple[int, str]] = {}
+    for row in tables:
+        name = row["tablename"]
+        count, digest = await connection.fetchrow(
+            f"SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), ''))"
+            f' FROM "{name}" t'
+        )
+        fingerprints[name] = (count, digest)
+    return fingerprints

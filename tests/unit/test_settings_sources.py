@@ -14,6 +14,7 @@ import pytest
 
 from backchannel import cli
 from backchannel.cli import exit_codes, service
+from backchannel.outbound_allowlist import AllowedDestination
 from backchannel.settings import Settings, SettingsError, load_settings
 
 README = Path(__file__).parents[2] / "README.md"
@@ -55,7 +56,7 @@ def test_the_file_gives_lists_as_arrays(tmp_path: Path) -> None:
     path = _config(
         tmp_path,
         "retry_schedule = [0, 5, 60.5]\n"
-        'outbound_allow_networks = ["127.0.0.1/32", "::1/128"]\n'
+        'outbound_allow_networks = ["127.0.0.1/32", "[::1]:8089"]\n'
         'disabled_plugins = ["backchannel-teams", "backchannel-sftp"]\n',
     )
 
@@ -63,8 +64,8 @@ def test_the_file_gives_lists_as_arrays(tmp_path: Path) -> None:
 
     assert settings.retry_schedule == (0.0, 5.0, 60.5)
     assert settings.outbound_allow_networks == (
-        ipaddress.ip_network("127.0.0.1/32"),
-        ipaddress.ip_network("::1/128"),
+        AllowedDestination(ipaddress.ip_network("127.0.0.1/32")),
+        AllowedDestination(ipaddress.ip_network("::1/128"), 8089),
     )
     assert settings.disabled_plugins == ("backchannel-teams", "backchannel-sftp")
 

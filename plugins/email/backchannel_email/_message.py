@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Final
 
-from backchannel.plugin import OutboundMessage, RenderedContent
+from backchannel.plugin import OutboundMessage, RenderedContent, TransportContext
 
 from ._settings import Mail
-from ._templates import render, template_namespace
+from ._templates import template_namespace
 
 #: SMTP line ends, and every part 7-bit clean (quoted-printable or base64 where needed), so
 #: the message passes through any relay whether or not it offers 8BITMIME.
@@ -56,16 +56,21 @@ def attachment_name(feedback_id: str, extension: str) -> str:
     return f"{name}.{suffix}" if suffix else name
 
 
-def build_message(mail: Mail, outbound: OutboundMessage) -> BuiltMessage:
-    """The message for one attempt. Raises ``TemplateFailed`` when a template cannot render
-    this document."""
+async def build_message(
+    mail: Mail, outbound: OutboundMessage, context: TransportContext
+) -> BuiltMessage:
+    """The message for one attempt, its templates rendered by the host
+    (``context.render_template``: off the event loop, within a time budget). Raises
+    ``TemplateFailed`` when a template cannot render this document."""
     namespace = template_namespace(
         outbound.document, delivery_id=outbound.delivery_id, event_type=outbound.event_type
     )
-    subject = one_line(render(mail.subject_template, namespace))
-    body = render(mail.body_template, namespace)
+    subject = one_line(await context.render_template(mail.subject_template, namespace))
+    body = await context.render_template(mail.body_template, namespace)
     html_body = (
-        render(mail.html_template, namespace, html=True) if mail.html_template is not None else None
+        await context.render_template(mail.html_template, namespace, autoescape=True)
+        if mail.html_template is not None
+        else None
     )
     notes: dict[str, str] = {}
     maintype, subtype, params = _content_type(outbound.content.content_type)

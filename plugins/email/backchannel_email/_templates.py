@@ -18,6 +18,8 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from backchannel.plugin import FeedbackDocument
+from backchannel.plugin import TemplateFailed as HostTemplateFailed
+from backchannel.plugin_support import in_template_worker, template_amplifier
 
 DEFAULT_SUBJECT_TEMPLATE: Final = "Lead {{ lead_id }}: {{ kind }}"
 DEFAULT_BODY_TEMPLATE: Final = """\
@@ -139,7 +141,7 @@ _HTML = ImmutableSandboxedEnvironment(
 )
 
 
-class TemplateFailed(Exception):
+class TemplateFailed(HostTemplateFailed):
     """A template does not compile or does not render; the message says where and why."""
 
 
@@ -186,9 +188,19 @@ def render(source: str, namespace: Mapping[str, Any], *, html: bool = False) -> 
 
 
 def template_problem(source: str, *, html: bool = False) -> str | None:
-    """Why a template is unusable (syntax, or a name the sample document lacks), or None."""
+    """Why a template is unusable (an amplifier, syntax, or a name the sample document
+    lacks), or None. The sample is rendered only in the host's template workers (where the
+    host checks this transport's settings when a recipient is saved: the transport
+    declares ``renders_untrusted_templates``); elsewhere only what needs no rendering is
+    checked, never running a recipient's template on an event loop."""
+    amplifier = template_amplifier(source)
+    if amplifier is not None:
+        return f"is refused: {amplifier}"
     try:
-        render(source, template_namespace(SAMPLE_DOCUMENT, delivery_id="dlv_sample"), html=html)
+        _compiled(source, html)
+        if in_template_worker():
+            namespace = template_namespace(SAMPLE_DOCUMENT, delivery_id="dlv_sample")
+            render(source, namespace, html=html)
     except TemplateFailed as error:
         return str(error)
     return None

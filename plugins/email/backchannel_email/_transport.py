@@ -13,6 +13,7 @@ from backchannel.plugin import (
     DeliveryResult,
     OutboundMessage,
     ProbeStep,
+    TemplateFailed,
     Transport,
     TransportContext,
 )
@@ -29,7 +30,6 @@ from ._outcome import (
 )
 from ._session import Progress, TlsContexts, close_session, open_session
 from ._settings import EmailSettings
-from ._templates import TemplateFailed
 
 #: What an attempt can raise that a remote (or the network) caused; anything else is a bug.
 _ATTEMPT_ERRORS: Final = (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError)
@@ -42,6 +42,8 @@ class EmailTransport(Transport[EmailSettings]):
 
     name = "email"
     settings_model = EmailSettings
+    # Its settings check renders the recipient's templates against a sample document.
+    renders_untrusted_templates = True
 
     def __init__(self) -> None:
         self._tls_contexts = TlsContexts()
@@ -53,7 +55,7 @@ class EmailTransport(Transport[EmailSettings]):
 
     async def send(self, message: OutboundMessage, settings: EmailSettings) -> DeliveryResult:
         try:
-            built = build_message(settings.mail, message)
+            built = await build_message(settings.mail, message, self.context)
         except TemplateFailed as error:
             return DeliveryResult(
                 succeeded=False,

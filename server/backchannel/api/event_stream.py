@@ -11,7 +11,7 @@ client resumes from its last cursor.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
@@ -22,6 +22,7 @@ from backchannel.api.conversions import stream_item, timestamp
 from backchannel.api.cursors import encode_cursor
 from backchannel.api.errors import ApiError
 from backchannel.api.stream_budget import StreamBudget
+from backchannel.api.stream_limits import OpenStreams
 from backchannel.event_filter import EventFilter
 from backchannel.event_hub import EventHub, HubClosing, LeftBehind, Subscriber
 from backchannel.metrics import stream_closed, stream_opened
@@ -49,6 +50,8 @@ class StreamSettings:
     heartbeat_seconds: float
     #: Shared by every stream of the process: accepting comes first.
     budget: StreamBudget
+    #: How many streams are open, in all and per caller, against their caps.
+    open_streams: OpenStreams = field(default_factory=OpenStreams)
 
 
 class EventStream:

@@ -34,6 +34,7 @@ from backchannel.api.cursors import (
 from backchannel.api.errors import ApiError, not_found
 from backchannel.api.event_filters import parse_event_filter
 from backchannel.api.event_stream import EventStream, StreamSettings
+from backchannel.api.stream_limits import caller_key
 from backchannel.api.validation import validate_send_feedback
 from backchannel.event_filter import EventFilter
 from backchannel.event_hub import EventHub
@@ -42,6 +43,7 @@ from backchannel.intake import Intake
 from backchannel.model import (
     ORIGIN,
     DeliveryState,
+    EventPosition,
     NewDelivery,
     NewFeedback,
     RecipientRecord,
@@ -64,8 +66,10 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         directory: RecipientDirectory,
         hub: EventHub,
         stream_settings: StreamSettings,
+        max_feedback_bytes: int,
     ) -> None:
         self._pool = pool
+        self._max_feedback_bytes = max_feedback_bytes
         self._intake = intake
         self._directory = directory
         self._hub = hub
@@ -85,7 +89,7 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
     async def _send_feedback(
         self, request: feedback_service_pb2.SendFeedbackRequest
     ) -> feedback_service_pb2.SendFeedbackResponse:
-        validate_send_feedback(request)
+        validate_send_feedback(request, self._max_feedback_bytes)
         digest = hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
         # Recipients are first chosen from the directory's view as it is, and the
         # statement storing the feedback refuses it if the directory changed since. Then
@@ -182,8 +186,19 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         self, request: feedback_service_pb2.StreamFeedbackEventsRequest, context: Context
     ) -> AsyncIterator[bytes]:
         """Yields each StreamFeedbackEventsResponse serialized: an event's bytes are made
-        once and shared by every stream that sends it (see event_hub)."""
-        event_filter = _stream_filter(request)
+        once and shared by every stream that sends it (see event_hub). Holds one of the
+        process's stream places while open (see api.stream_limits)."""
+        with self._stream_settings.open_streams.holding(caller_key(context.peer())):
+            event_filter = _stream_filter(request)
+            last = await self._stream_start(request)
+            async with contextlib.aclosing(self._stream.run(event_filter, last)) as responses:
+                async for response in responses:
+                    yield response
+
+    async def _stream_start(
+        self, request: feedback_service_pb2.StreamFeedbackEventsRequest
+    ) -> EventPosition:
+        """Where a stream starts: after its cursor, at the beginning or now."""
         start = request.WhichOneof("start")
         if start == "after_cursor":
             last = decode_cursor(request.after_cursor, "after_cursor")
@@ -204,13 +219,10 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
                     "deleted. Start from_beginning or from now.",
                     metadata={"oldest_cursor": encode_cursor(horizon)},
                 )
-        elif start == "from_beginning":
-            last = ORIGIN
-        else:
-            last = self._hub.position
-        async with contextlib.aclosing(self._stream.run(event_filter, last)) as responses:
-            async for response in responses:
-                yield response
+            return last
+        if start == "from_beginning":
+            return ORIGIN
+        return self._hub.position
 
 
 def _new_feedback(

@@ -100,9 +100,9 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         self._transports = transports
         self._formatters = formatters
 
-    def _check(self, recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> None:
+    async def _check(self, recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> None:
         violations = Violations()
-        validate_recipient(
+        await validate_recipient(
             recipient,
             self._transports,
             self._formatters,
@@ -122,7 +122,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         if recipient.state == recipient_pb2.RECIPIENT_STATE_UNSPECIFIED:
             recipient.state = recipient_pb2.RECIPIENT_STATE_ACTIVE
         secrets = {k: v for k, v in _dict(recipient.secret_settings).items() if v is not None}
-        self._check(recipient, secrets)
+        await self._check(recipient, secrets)
         try:
             stored = await recipient_store.create_recipient(self._pool, _record(recipient, secrets))
         except recipient_store.RecipientExistsError as error:
@@ -220,7 +220,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                 merged.state = recipient_pb2.RECIPIENT_STATE_ACTIVE
             if not merged.format:
                 merged.format = "json"
-            self._check(merged, secrets)
+            await self._check(merged, secrets)
             after = dataclasses.replace(
                 _record(merged, secrets),
                 revision=before.revision,
@@ -252,7 +252,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             if not recipient.format:
                 recipient.format = "json"
             secrets = {k: v for k, v in _dict(recipient.secret_settings).items() if v is not None}
-            self._check(recipient, secrets)
+            await self._check(recipient, secrets)
             transport_name, settings = recipient.transport, _dict(recipient.transport_settings)
         else:
             raise ApiError(

@@ -11,12 +11,11 @@ from backchannel_client.v1 import feedback_pb2, feedback_service_pb2, recipient_
 from google.protobuf import struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from backchannel.api.errors import Violations
 from backchannel.plugin import Formatter, Transport
 from backchannel.plugin_host import unloaded_plugins
-from backchannel.transport_settings import read_settings
+from backchannel.untrusted_templates import option_problems, settings_problems
 
 REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 RECIPIENT_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -26,7 +25,12 @@ DIMENSION = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_TEXT = 1024
 MAX_ATTRIBUTES_BYTES = 64 * 1024
 MAX_RECIPIENTS = 100
-_MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31
+#: The most entries of each list and map of a feedback: far above what any real feedback
+#: carries, far below what the request limits would let through.
+MAX_SUB_IDS = 50
+MAX_CONSENTS = 20
+MAX_DIMENSIONS = 50
+MAX_ATTRIBUTES = 100
 _FEEDBACK_KINDS = frozenset(feedback_pb2.FeedbackKind.values())
 
 
@@ -44,19 +48,12 @@ def _struct_value_text(
 
 
 def _check_one_text(value: str, path: str, max_len: int, violations: Violations) -> None:
-    if "\x00" in value:
-        violations.add(path, "must not contain NUL (\\x00) characters")
-    elif len(value) > max_len:
+    if len(value) > max_len:
         violations.add(path, f"must be at most {max_len} characters")
 
 
-def _check_key(key: object, path: str, violations: Violations) -> None:
-    if isinstance(key, str) and "\x00" in key:
-        violations.add(f"{path} (key)", "must not contain NUL (\\x00) characters")
-
-
 # How check_text walks each kind of field, worked out once per field descriptor.
-_SKIP, _TEXT, _TEXTS, _MESSAGE, _MESSAGES, _MAP_OF_TEXT, _MAP_OF_MESSAGES, _MAP = range(8)
+_SKIP, _TEXT, _TEXTS, _MESSAGE, _MESSAGES, _MAP_OF_TEXT, _MAP_OF_MESSAGES = range(7)
 _walks: dict[FieldDescriptor, int] = {}
 
 
@@ -70,7 +67,7 @@ def _walk_of(field: FieldDescriptor) -> int:
                 if value_type == FieldDescriptor.TYPE_STRING
                 else _MAP_OF_MESSAGES
                 if value_type == FieldDescriptor.TYPE_MESSAGE
-                else _MAP
+                else _SKIP
             )
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             walk = _MESSAGES if field.is_repeated else _MESSAGE
@@ -83,17 +80,16 @@ def _walk_of(field: FieldDescriptor) -> int:
 
 
 def _check_message_text(message: Message, path: str, max_len: int, violations: Violations) -> None:
-    """Every text value (and map key) inside a message, named by its field path; free-form
-    structs are named by their keys (``feedback.attributes.note``). A path is built only
-    for a value that is refused."""
+    """Every text value inside a message, named by its field path; free-form structs are
+    named by their keys (``feedback.attributes.note``). A path is built only for a value
+    that is refused."""
     if isinstance(message, struct_pb2.Struct):
         for key, item in message.fields.items():
-            _check_key(key, f"{path}.{key}", violations)
             _struct_value_text(item, f"{path}.{key}", max_len, violations)
         return
     for field, value in message.ListFields():
         walk = _walk_of(field)
-        if walk == _SKIP or (walk == _TEXT and "\x00" not in value and len(value) <= max_len):
+        if walk == _SKIP or (walk == _TEXT and len(value) <= max_len):
             continue
         here = f"{path}.{field.name}" if path else field.name
         if walk == _TEXT:
@@ -108,52 +104,23 @@ def _check_message_text(message: Message, path: str, max_len: int, violations: V
                 _check_message_text(item, f"{here}[{index}]", max_len, violations)
         else:
             for key in value:
-                _check_key(key, f"{here}[{key!r}]", violations)
                 if walk == _MAP_OF_TEXT:
                     _check_one_text(value[key], f"{here}[{key!r}]", max_len, violations)
-                elif walk == _MAP_OF_MESSAGES:
+                else:
                     _check_message_text(value[key], f"{here}[{key!r}]", max_len, violations)
 
 
 def check_text(
     message: Message, path: str, violations: Violations, max_len: int = MAX_TEXT
 ) -> None:
-    """Refuses NUL characters (Postgres cannot store them) anywhere, and text longer than
-    ``max_len`` in any value (map keys and struct keys have their own limits)."""
-    if _certainly_fine(message, max_len):
+    """Refuses text longer than ``max_len`` in any value (map keys and struct keys have
+    their own limits). NUL characters never get here: the request guard
+    (:mod:`backchannel.api.request_guard`) refuses them in every request."""
+    # No text is longer than the whole serialized message (a character is at least a
+    # byte): most requests need no walk.
+    if message.ByteSize() <= max_len:
         return
     _check_message_text(message, path, max_len, violations)
-
-
-def _certainly_fine(message: Message, max_len: int) -> bool:
-    """True when no text in ``message`` can be refused, found without walking its fields:
-    no text is longer than the whole serialized message (a character is at least a byte),
-    and the text format, written in C, escapes every NUL as ``\\000``. Most requests pass
-    here; any other is walked field by field (a literal backslash-000 in some text only
-    costs that walk)."""
-    return message.ByteSize() <= max_len and "\\000" not in str(message)
-
-
-def _check_struct_numbers(value: struct_pb2.Value, path: str, violations: Violations) -> None:
-    kind = value.WhichOneof("kind")
-    if kind == "number_value" and not math.isfinite(value.number_value):
-        violations.add(path, "must be a finite number")
-    elif kind == "struct_value":
-        for key, item in value.struct_value.fields.items():
-            _check_struct_numbers(item, f"{path}.{key}", violations)
-    elif kind == "list_value":
-        for index, item in enumerate(value.list_value.values):
-            _check_struct_numbers(item, f"{path}[{index}]", violations)
-
-
-def check_struct(struct: struct_pb2.Struct, path: str, violations: Violations) -> None:
-    for key, item in struct.fields.items():
-        _check_struct_numbers(item, f"{path}.{key}", violations)
-
-
-def _check_timestamp(timestamp: Timestamp, path: str, violations: Violations) -> None:
-    if not (_MIN_SECONDS <= timestamp.seconds <= _MAX_SECONDS and 0 <= timestamp.nanos < 10**9):
-        violations.add(path, "must be a valid time between years 1 and 9999")
 
 
 def _check_score(value: float, path: str, violations: Violations) -> None:
@@ -162,9 +129,13 @@ def _check_score(value: float, path: str, violations: Violations) -> None:
         violations.add(path, "must be a number from 0 to 100")
 
 
-def validate_send_feedback(request: feedback_service_pb2.SendFeedbackRequest) -> None:
+def validate_send_feedback(
+    request: feedback_service_pb2.SendFeedbackRequest, max_feedback_bytes: int
+) -> None:
     # Every SendFeedback runs this; it reads each field once and calls little, since in
     # the server its cost is several times what it costs alone (caches shared with gRPC).
+    # NUL characters, non-finite numbers and out-of-range times never get here (the
+    # request guard refuses them in every request).
     v = Violations()
     request_id = request.request_id
     if not request_id:
@@ -174,6 +145,9 @@ def validate_send_feedback(request: feedback_service_pb2.SendFeedbackRequest) ->
     if not request.HasField("feedback"):
         v.add("feedback", "is required")
     else:
+        size = request.feedback.ByteSize()
+        if size > max_feedback_bytes:
+            v.add("feedback", f"is {size} bytes encoded; at most {max_feedback_bytes}")
         _validate_feedback(request.feedback, v)
     recipient_ids = request.recipient_ids
     if len(recipient_ids) > MAX_RECIPIENTS:
@@ -201,12 +175,8 @@ def _validate_feedback(feedback: feedback_pb2.Feedback, v: Violations) -> None:
     elif len(lead_id) > 128:
         v.add("feedback.lead.lead_id", "must be at most 128 characters")
     has = feedback.HasField
-    if has("feedback_time"):
-        _check_timestamp(feedback.feedback_time, "feedback.feedback_time", v)
     if has("outcome"):
         outcome = feedback.outcome
-        if outcome.HasField("occur_time"):
-            _check_timestamp(outcome.occur_time, "feedback.outcome.occur_time", v)
         if outcome.HasField("value"):
             money = outcome.value
             if not DECIMAL.fullmatch(money.amount):
@@ -222,8 +192,6 @@ def _validate_feedback(feedback: feedback_pb2.Feedback, v: Violations) -> None:
                 )
     if has("return_details"):
         return_details = feedback.return_details
-        if return_details.HasField("return_time"):
-            _check_timestamp(return_details.return_time, "feedback.return_details.return_time", v)
         if kind == feedback_pb2.FEEDBACK_KIND_RETURN and not (
             return_details.reason_code or return_details.reason_text
         ):
@@ -239,6 +207,11 @@ def _validate_feedback(feedback: feedback_pb2.Feedback, v: Violations) -> None:
         dimensions = quality.dimensions
         if dimensions:
             scored = True
+            if len(dimensions) > MAX_DIMENSIONS:
+                v.add(
+                    "feedback.quality.dimensions",
+                    f"has {len(dimensions)} entries; at most {MAX_DIMENSIONS}",
+                )
             for name, score in dict(dimensions).items():
                 if not DIMENSION.fullmatch(name):
                     v.add(
@@ -249,22 +222,34 @@ def _validate_feedback(feedback: feedback_pb2.Feedback, v: Violations) -> None:
                 _check_score(score, f"feedback.quality.dimensions[{name!r}]", v)
     if kind == feedback_pb2.FEEDBACK_KIND_QUALITY and not scored:
         v.add("feedback.quality", "quality feedback needs an overall_score or dimensions")
-    if has("attribution") and "" in feedback.attribution.sub_ids:
-        v.add("feedback.attribution.sub_ids", "keys must not be empty")
+    if has("attribution"):
+        sub_ids = feedback.attribution.sub_ids
+        if "" in sub_ids:
+            v.add("feedback.attribution.sub_ids", "keys must not be empty")
+        if len(sub_ids) > MAX_SUB_IDS:
+            v.add(
+                "feedback.attribution.sub_ids", f"has {len(sub_ids)} entries; at most {MAX_SUB_IDS}"
+            )
     consents = feedback.consents
     if consents:
+        if len(consents) > MAX_CONSENTS:
+            v.add("feedback.consents", f"has {len(consents)} entries; at most {MAX_CONSENTS}")
         for index, consent in enumerate(consents):
             if not consent.provider:
                 v.add(f"feedback.consents[{index}].provider", "is required")
             if not consent.reference:
                 v.add(f"feedback.consents[{index}].reference", "is required")
     if has("attributes"):
-        check_struct(feedback.attributes, "feedback.attributes", v)
+        if len(feedback.attributes.fields) > MAX_ATTRIBUTES:
+            v.add(
+                "feedback.attributes",
+                f"has {len(feedback.attributes.fields)} entries; at most {MAX_ATTRIBUTES}",
+            )
         if feedback.attributes.ByteSize() > MAX_ATTRIBUTES_BYTES:
             v.add("feedback.attributes", f"must be at most {MAX_ATTRIBUTES_BYTES} bytes")
 
 
-def validate_recipient(
+async def validate_recipient(
     recipient: recipient_pb2.Recipient,
     transports: Mapping[str, Transport[Any]],
     formatters: Mapping[str, Formatter],
@@ -272,7 +257,9 @@ def validate_recipient(
     secrets: Mapping[str, Any],
     v: Violations,
 ) -> None:
-    """Checks a complete recipient (after defaults and merges are applied)."""
+    """Checks a complete recipient (after defaults and merges are applied). Its settings
+    and format options are checked where their templates may run (see
+    backchannel.untrusted_templates)."""
     check_text(recipient, "recipient", v, max_len=8192)
     if not RECIPIENT_ID.fullmatch(recipient.id):
         v.add(
@@ -287,9 +274,6 @@ def validate_recipient(
         v.add("recipient.recipient_type", "is not a known recipient type")
     if recipient.state not in recipient_pb2.RecipientState.values():
         v.add("recipient.state", "is not a known state")
-    for field_name in ("transport_settings", "secret_settings", "format_options"):
-        if recipient.HasField(field_name):
-            check_struct(getattr(recipient, field_name), f"recipient.{field_name}", v)
     transport = transports.get(recipient.transport)
     if not recipient.transport:
         v.add("recipient.transport", f"is required; installed: {', '.join(sorted(transports))}")
@@ -301,7 +285,7 @@ def validate_recipient(
             + _not_loaded_hint([*transports.values(), *formatters.values()]),
         )
     else:
-        for problem in read_settings(transport, settings, secrets).problems:
+        for problem in await settings_problems(transport, settings, secrets):
             v.add(_recipient_path(problem.field), problem.description)
     formatter = formatters.get(recipient.format)
     if formatter is None:
@@ -312,7 +296,7 @@ def validate_recipient(
         )
     else:
         options = _struct_dict(recipient.format_options)
-        for problem in formatter.check_options(options):
+        for problem in await option_problems(formatter, options):
             v.add(_recipient_path(problem.field), problem.description)
     _validate_policy(recipient, v)
     for index, kind in enumerate(recipient.subscription.kinds):

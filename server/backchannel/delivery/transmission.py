@@ -12,10 +12,11 @@ from backchannel_client.v1 import feedback_pb2
 
 from backchannel.feedback_document import feedback_document
 from backchannel.model import ClaimedDelivery
-from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent
+from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent, TemplateFailed
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.recipient_transport import PreparedRecipients
 from backchannel.telemetry import current_traceparent
+from backchannel.untrusted_templates import render_content
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,10 @@ class Transmission:
         plugin = (origin.distribution, origin.version)
         document = feedback_document(attempt.feedback)
         try:
-            content = formatter.render(document, recipient.format_options)
+            content = await render_content(formatter, document, recipient.format_options)
+        except TemplateFailed as error:
+            failure = _failure(f"format {recipient.format!r}: a template {error}", retryable=False)
+            return Transmitted(failure, plugin=plugin)
         except Exception as error:
             log.warning("formatter %s failed: %s", recipient.format, type(error).__name__)
             failure = _failure(f"format {recipient.format!r} failed to render", retryable=False)

@@ -61,6 +61,12 @@ class BuiltinFormatter(Formatter, Generic[OptionsT]):
             raise InvalidFormatOptionsError(self.name, problems)
         return self.render_with(apply_field_mapping(document, mapping), read)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled to run in a template worker: the memo of read options stays behind.
+        state = dict(self.__dict__)
+        state.pop("_read_once", None)
+        return state
+
     @functools.cached_property
     def _read_once(
         self,

@@ -14,6 +14,11 @@ of them reads as ``None`` when absent. ``consents`` is a list, possibly empty: l
 rather than indexing it. Booleans are written ``true``/``false``, money with exactly its own
 digits (``1250.00``).
 
+The formatter declares ``renders_untrusted_templates``: the host checks and renders it in
+its template workers (a time budget, an output cap), never on an event loop, and the known
+amplifiers (``lipsum``, large ``range`` loops, ``**``...; see
+``backchannel.plugin_support.template_amplifier``) are refused when the recipient is saved.
+
 ``check_options`` compiles the template and renders it against two sample documents, one
 with every field set and one with only the identifying fields (a return): syntax errors,
 undefined variables, refused attributes and filters that fail on ``None`` are reported when
@@ -43,6 +48,7 @@ from backchannel.formatters._formatter import BuiltinFormatter
 from backchannel.formatters._options import OptionReader
 from backchannel.formatters._scalars import encodable_text
 from backchannel.plugin import RenderedContent
+from backchannel.plugin_support import template_amplifier
 
 DEFAULT_TEMPLATE = (
     "{{ kind }} feedback {{ feedback_id }} for lead {{ lead_id }} from {{ source_id }}\n"
@@ -193,6 +199,9 @@ def _compiled(source: str, autoescape: bool) -> jinja2.Template:
 def _syntax_problem(source: str) -> str | None:
     if len(source) > MAX_TEMPLATE_LENGTH:
         return f"must be at most {MAX_TEMPLATE_LENGTH} characters"
+    amplifier = template_amplifier(source)
+    if amplifier is not None:
+        return f"is refused: {amplifier}"
     try:
         _compiled(source, False)
     except jinja2.TemplateSyntaxError as error:
@@ -254,6 +263,9 @@ class TemplateFormatter(BuiltinFormatter[_TemplateOptions]):
 
     name = "template"
     option_names = ("template", "content_type", "file_extension", "autoescape")
+    # Checked and rendered in the host's template workers: a recipient's template may
+    # loop or write without end, and the sandbox bounds neither.
+    renders_untrusted_templates = True
 
     def read_options(self, reader: OptionReader) -> _TemplateOptions:
         before = len(reader.problems)

@@ -47,6 +47,7 @@ from ._messages import (
     OutboundMessage,
     ProbeStep,
     RenderedContent,
+    TemplateFailed,
     TransportContext,
 )
 from ._settings import Secret, SettingError, TransportSettings
@@ -71,6 +72,7 @@ __all__ = [
     "ReturnDetails",
     "Secret",
     "SettingError",
+    "TemplateFailed",
     "Transport",
     "TransportContext",
     "TransportSettings",

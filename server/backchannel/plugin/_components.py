@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pluggy
 
@@ -57,6 +57,11 @@ class Transport(ABC, Generic[SettingsT]):
     settings_model: type[SettingsT]
     #: The host's context, set by :meth:`start`.
     context: TransportContext = TransportContext()
+    #: True when validating this transport's settings renders templates a recipient gave
+    #: (against sample documents, to find mistakes when it is saved): the host then
+    #: checks them in its template workers, with a time budget, never on an event loop.
+    #: Render at send time with ``self.context.render_template``.
+    renders_untrusted_templates: ClassVar[bool] = False
 
     async def start(self, context: TransportContext) -> None:
         """Called once in the running event loop before the first send: open sessions and
@@ -94,6 +99,11 @@ class Formatter(ABC):
 
     #: What recipients set as their ``format``, like a transport's name.
     name: str
+    #: True when options carry templates a recipient wrote: the host then calls
+    #: :meth:`check_options` and :meth:`render` in its template workers (a time budget,
+    #: an output cap), never on an event loop, so the formatter may render with Jinja2
+    #: directly. The formatter must be picklable.
+    renders_untrusted_templates: ClassVar[bool] = False
 
     def check_options(self, options: Mapping[str, Any]) -> Sequence[FieldProblem]:
         """Problems with a recipient's ``format_options``, each named by its path

@@ -12,9 +12,15 @@ from typing import Any
 import aiohttp
 
 from backchannel import outbound
-from backchannel.outbound import IPAddress, IPNetwork
+from backchannel.outbound import AllowedDestination, IPAddress, IPNetwork
 
 from ._document import FeedbackDocument
+
+
+class TemplateFailed(Exception):
+    """A template did not render: it does not compile, uses a name the document lacks,
+    fails on a value, takes longer than the host's budget or writes more than its cap.
+    The message says which, never quoting a value it was given."""
 
 
 @dataclass(frozen=True)
@@ -42,9 +48,11 @@ class TransportContext:
     link-local and cloud-metadata destinations (unless an operator allowlisted them) and
     pin the address they checked."""
 
-    #: Networks outbound connections may reach even though they are loopback, private,
-    #: link-local or metadata addresses. Empty in production unless an operator adds some.
-    allowed_networks: tuple[IPNetwork, ...] = ()
+    #: Destinations outbound connections may reach even though they are loopback,
+    #: private or link-local: networks (every port), or ``AllowedDestination`` entries
+    #: (a range and optionally one port). A cloud metadata address needs an entry for
+    #: exactly it. Empty in production unless an operator adds some.
+    allowed_networks: tuple[AllowedDestination | IPNetwork, ...] = ()
     #: The User-Agent to send where the protocol has one.
     user_agent: str = "Backchannel"
     #: Default connect timeout, seconds, when a recipient sets none.
@@ -57,9 +65,11 @@ class TransportContext:
     #: lower case, values as text. Read and check them in :meth:`Transport.start`.
     plugin_settings: Mapping[str, str] = field(default_factory=dict)
 
-    def refusal_reason(self, address: IPAddress | str) -> str | None:
-        """Why a connection to ``address`` is refused (``"loopback"``...), or None."""
-        return outbound.refusal_reason(address, self.allowed_networks)
+    def refusal_reason(self, address: IPAddress | str, port: int | None = None) -> str | None:
+        """Why a connection to ``address`` (on ``port``, when known) is refused
+        (``"loopback"``...), or None. An allowlist entry with a port admits no unknown
+        port."""
+        return outbound.refusal_reason(address, self.allowed_networks, port)
 
     async def resolve(self, host: str, port: int) -> list[str]:
         """The addresses of ``host`` that may be reached: connect to one of these, not to
@@ -72,6 +82,24 @@ class TransportContext:
         reached (bound its time yourself). Raises as :meth:`resolve` does, or the
         ``OSError`` of the last address tried."""
         return await outbound.connect(host, port, self.allowed_networks)
+
+    async def render_template(
+        self, source: str, namespace: Mapping[str, Any], *, autoescape: bool = False
+    ) -> str:
+        """``source``, a Jinja2 template a recipient gave, rendered against ``namespace``
+        off the event loop: in the host's sandbox (``StrictUndefined``; ``None`` prints as
+        nothing) in a worker process, within the host's time budget and output cap.
+        ``namespace`` must be picklable (plain data). Raises :class:`TemplateFailed`."""
+        from backchannel import template_pool, template_worker
+
+        pool = template_pool.shared()
+        return await pool.run(
+            template_worker.render_template,
+            source,
+            dict(namespace),
+            autoescape,
+            pool.budget.max_output_bytes,
+        )
 
     def http_connector(self, **options: Any) -> aiohttp.TCPConnector:
         """An aiohttp connector for a ``ClientSession`` whose every connection goes to an

@@ -3,6 +3,7 @@ things the same way. Part of the public plugin API, like :mod:`backchannel.plugi
 
 - Outbound address guard, as the host applies it in ``TransportContext.resolve``,
   ``connect`` and ``http_connector``: :func:`refusal_reason`, :func:`is_allowlisted`,
+  :class:`AllowedDestination` (an allowlist entry: a range and optionally one port),
   :func:`address_literal`, :func:`looks_like_address_literal`, :class:`DestinationRefused`.
 - HTTP answers: :func:`parse_retry_after`, :func:`is_retryable_status`, :func:`excerpt`,
   :func:`mask`, :func:`remote_id`.
@@ -12,6 +13,11 @@ things the same way. Part of the public plugin API, like :mod:`backchannel.plugi
   validators :func:`number_above_zero`, :func:`whole_number`, :func:`one_line`,
   :func:`one_or_more` and :func:`web_url`.
 
+- Templates a recipient writes: :func:`template_amplifier` (constructs refused when a
+  recipient is saved: ``lipsum``, large ``range``, ``**``...) and
+  :func:`in_template_worker` (True in the host's template workers, where rendering a
+  template to check it is safe).
+
 Transports built on aiohttp also find bounded reads, error descriptions and the guarded
 resolver in :mod:`backchannel.plugin_support.aiohttp`.
 """
@@ -19,6 +25,7 @@ resolver in :mod:`backchannel.plugin_support.aiohttp`.
 from __future__ import annotations
 
 from backchannel.outbound import (
+    AllowedDestination,
     DestinationRefused,
     IPAddress,
     address_literal,
@@ -27,6 +34,7 @@ from backchannel.outbound import (
     looks_like_address_literal,
     refusal_reason,
 )
+from backchannel.template_worker import in_template_worker
 
 from ._http_answers import (
     EXCERPT_CHARS,
@@ -52,11 +60,15 @@ from ._settings import (
     web_url,
     whole_number,
 )
+from ._templates import MAX_FACTOR, MAX_RANGE, template_amplifier
 
 __all__ = [
     "EXCERPT_CHARS",
     "MASK",
+    "MAX_FACTOR",
+    "MAX_RANGE",
     "MAX_RETRY_AFTER_SECONDS",
+    "AllowedDestination",
     "ConnectTimeoutSeconds",
     "DestinationRefused",
     "HeaderName",
@@ -69,6 +81,7 @@ __all__ = [
     "address_literal",
     "embedded_ipv4",
     "excerpt",
+    "in_template_worker",
     "is_allowlisted",
     "is_retryable_status",
     "looks_like_address_literal",
@@ -79,6 +92,7 @@ __all__ = [
     "parse_retry_after",
     "refusal_reason",
     "remote_id",
+    "template_amplifier",
     "web_url",
     "whole_number",
 ]

@@ -18,6 +18,7 @@ import aiohttp
 from yarl import URL
 
 from backchannel.outbound import (
+    AllowedDestination,
     DestinationRefused,
     GuardedResolver,
     IPNetwork,
@@ -36,7 +37,9 @@ __all__ = [
 ]
 
 
-def refuse_address_literal(url: URL, allowed_networks: Sequence[IPNetwork]) -> None:
+def refuse_address_literal(
+    url: URL, allowed_networks: Sequence[AllowedDestination | IPNetwork]
+) -> None:
     """Raises :class:`~backchannel.plugin_support.DestinationRefused` for a URL whose host is
     an address (in any spelling) that may not be reached, or that is spelled like an address
     but is not one (reason ``"unrecognisable"``). aiohttp connects to such hosts without
@@ -47,7 +50,7 @@ def refuse_address_literal(url: URL, allowed_networks: Sequence[IPNetwork]) -> N
         if looks_like_address_literal(url.raw_host or host):
             raise DestinationRefused("unrecognisable", host)
         return
-    reason = refusal_reason(address, allowed_networks)
+    reason = refusal_reason(address, allowed_networks, url.port)
     if reason is not None:
         raise DestinationRefused(reason, str(address))
 

@@ -47,6 +47,11 @@ def is_transient(error: BaseException) -> bool:
     return sqlstate.startswith(("40", "53"))
 
 
+class CommitOutcomeUnknownError(Exception):
+    """The connection was lost while a write was in flight, and whether it committed
+    could not be found out in time: it may have landed or not."""
+
+
 log = logging.getLogger(__name__)
 
 #: Channel notified when deliveries become due (payload: nothing worth reading).

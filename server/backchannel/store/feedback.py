@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import asyncpg
 
 from backchannel.model import DeliveryRow, DeliveryState, NewFeedback, StoredAnswer
-from backchannel.store.database import DbConnection
-from backchannel.store.queries import fetch, fetchrow
+from backchannel.store.database import DbConnection, is_unavailable
+from backchannel.store.queries import fetch, fetchrow, fetchval
+
+#: How often a lost write's outcome is looked for while it cannot be told yet, seconds.
+_RESOLVE_INTERVAL = 0.05
 
 
 async def insert_feedback_batch(
@@ -54,6 +58,44 @@ async def insert_feedback_batch(
                 row["request_id"], row["request_digest"], row["response"]
             )
     return answers
+
+
+async def answers_after_a_lost_connection(
+    pool: asyncpg.Pool, backend_pid: int | None, request_ids: Sequence[str], seconds: float
+) -> dict[str, StoredAnswer] | None:
+    """Whether a write whose connection was lost mid-statement landed, found on a fresh
+    connection within ``seconds``: the stored answers of those of ``request_ids`` that
+    are stored (the rest are not, and never will be), or None when it could not be told in
+    time. It is told once the lost connection's server process (``backend_pid``) is idle
+    or gone: its statement has then committed or been rolled back. Waits through the
+    database restarting."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0:
+        try:
+            async with asyncio.timeout(left):
+                async with pool.acquire() as connection:
+                    if backend_pid is None or not await fetchval(
+                        connection, "backend_is_busy", pid=backend_pid
+                    ):
+                        rows = await fetch(
+                            connection,
+                            "select_answers_by_request_ids",
+                            request_ids=list(request_ids),
+                        )
+                        return {
+                            row["request_id"]: StoredAnswer(
+                                row["request_id"], row["request_digest"], row["response"]
+                            )
+                            for row in rows
+                        }
+        except TimeoutError:
+            break
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+        await asyncio.sleep(_RESOLVE_INTERVAL)
+    return None
 
 
 async def stored_answer(pool: asyncpg.Pool, request_id: str) -> StoredAnswer | None:

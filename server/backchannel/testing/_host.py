@@ -12,6 +12,7 @@ from backchannel.plugin import FieldProblem, Formatter, Transport, TransportSett
 from backchannel.plugin_host import load_plugins
 from backchannel.recipient_transport import PreparedRecipient, prepare
 from backchannel.transport_settings import read_settings
+from backchannel.untrusted_templates import settings_problems_blocking
 
 SettingsT = TypeVar("SettingsT", bound=TransportSettings)
 
@@ -46,8 +47,9 @@ def settings_problems(
     transport: Transport[Any], settings: Mapping[str, Any], secrets: Mapping[str, Any]
 ) -> list[FieldProblem]:
     """Every problem the host finds with a recipient's ``transport_settings`` and
-    ``secret_settings`` for ``transport``, as CreateRecipient would report them."""
-    return list(read_settings(transport, settings, secrets).problems)
+    ``secret_settings`` for ``transport``, as CreateRecipient would report them (in the
+    host's template workers, for a transport that renders templates to check them)."""
+    return settings_problems_blocking(transport, settings, secrets)
 
 
 def parsed_settings(

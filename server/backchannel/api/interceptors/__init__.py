@@ -4,8 +4,10 @@
 ``add_*Servicer_to_server`` registrations of ``services`` through, from the outside in:
 
 1. :class:`RpcTracing`: the call's server span, ended with the code the caller gets;
-2. :class:`ErrorMapping`: request decoding (undecodable bytes are INVALID_ARGUMENT) and
-   every failure answered as a google.rpc.Status;
+2. :class:`ErrorMapping`: request decoding (undecodable bytes are INVALID_ARGUMENT), the
+   request guard every request of every RPC passes (``limits``; see
+   :mod:`backchannel.api.request_guard`) and every failure answered as a
+   google.rpc.Status;
 3. the ``inner`` interceptors given, in order, then the servicer. Authentication and
    authorisation go here: a :class:`MethodInterceptor` that reads the call's metadata or
    peer certificate, raises ApiError(UNAUTHENTICATED or PERMISSION_DENIED) to refuse (its
@@ -31,14 +33,15 @@ import grpc
 from backchannel.api.interceptors.error_mapping import ErrorMapping
 from backchannel.api.interceptors.method_interceptor import MethodInterceptor
 from backchannel.api.interceptors.rpc_tracing import RpcTracing
+from backchannel.api.request_guard import RequestGuard, RequestLimits
 
 __all__ = ["ErrorMapping", "MethodInterceptor", "RpcTracing", "api_interceptors"]
 
 
 def api_interceptors(
-    services: Iterable[str], *inner: MethodInterceptor
+    services: Iterable[str], *inner: MethodInterceptor, limits: RequestLimits | None = None
 ) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
     """The interceptors for a server serving ``services`` (full names), in the order
     ``grpc.aio.server`` takes them; ``inner`` go innermost, next to the servicers."""
     names = frozenset(services)
-    return [RpcTracing(names), ErrorMapping(names), *inner]
+    return [RpcTracing(names), ErrorMapping(names, RequestGuard(limits)), *inner]

@@ -2,7 +2,10 @@
 
 grpc.aio's stock handlers answer bytes that do not parse with UNKNOWN ("Unexpected
 DecodeError"); here the handler is served without grpc's deserializer and decodes the
-bytes itself, so they are INVALID_ARGUMENT (``MALFORMED_REQUEST``). An ApiError becomes its
+bytes itself, so they are INVALID_ARGUMENT (``MALFORMED_REQUEST``). Every decoded request
+then passes the request guard (:mod:`backchannel.api.request_guard`: no NUL, no
+non-finite number, no out-of-range time anywhere, sizes capped) before its servicer sees
+it, so no field of any RPC reaches the store with what it cannot hold. An ApiError becomes its
 google.rpc.Status; an unavailable database is UNAVAILABLE; anything else is INTERNAL with
 nothing leaked. Never UNKNOWN. An abort the servicer made stands.
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any, NoReturn
 
 import grpc
@@ -31,29 +34,46 @@ from backchannel.api.interceptors.method_interceptor import (
     stream_handler,
     unary_handler,
 )
-from backchannel.store.database import is_unavailable
+from backchannel.api.request_guard import RequestGuard
+from backchannel.store.database import CommitOutcomeUnknownError, is_unavailable
 
 log = logging.getLogger(__name__)
 
 Deserializer = Callable[[bytes], Any]
 
 
-def _decode(deserializer: Deserializer | None, raw: Any) -> Any:
-    if deserializer is None:
-        return raw
-    try:
-        return deserializer(raw)
-    except (DecodeError, ValueError, TypeError) as error:
-        raise ApiError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "MALFORMED_REQUEST",
-            "request bytes are not a valid message of the method's request type",
-        ) from error
+def _decoder(deserializer: Deserializer | None, guard: RequestGuard) -> Callable[[Any], Any]:
+    """Turns a call's request bytes into the checked request message."""
+
+    def decode(raw: Any) -> Any:
+        if deserializer is None:
+            return raw
+        try:
+            request = deserializer(raw)
+        except (DecodeError, ValueError, TypeError) as error:
+            raise ApiError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "MALFORMED_REQUEST",
+                "request bytes are not a valid message of the method's request type",
+            ) from error
+        guard.check(request, len(raw))
+        return request
+
+    return decode
 
 
 def _as_api_error(error: Exception, method: str) -> ApiError:
     if isinstance(error, ApiError):
         return error
+    if isinstance(error, CommitOutcomeUnknownError):
+        log.warning("%s: database connection lost mid-write; outcome unknown", method)
+        return ApiError(
+            grpc.StatusCode.UNAVAILABLE,
+            "COMMIT_OUTCOME_UNKNOWN",
+            "the database connection was lost while this request was being stored, and "
+            "whether it was stored could not be found out; retry with the same request_id "
+            "(it is then stored once, or its first answer returned)",
+        )
     if is_unavailable(error):
         log.warning("%s: database unavailable: %s", method, type(error).__name__)
         return ApiError(
@@ -75,41 +95,44 @@ async def _fail(context: ServicerContext, error: Exception, method: str) -> NoRe
 
 
 class ErrorMapping(MethodInterceptor):
-    """Decodes requests and maps failures (see the module's docstring). Authentication
-    goes inside it, so its refusals are answered as every other error."""
+    """Decodes and checks requests and maps failures (see the module's docstring).
+    Authentication goes inside it, so its refusals are answered as every other error."""
+
+    def __init__(self, services: Iterable[str], guard: RequestGuard | None = None) -> None:
+        super().__init__(services)
+        self._guard = guard or RequestGuard()
 
     def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
+        decode = _decoder(handler.request_deserializer, self._guard)
         if handler.unary_unary is not None:
-            return unary_handler(_unary(handler, method), handler, request_deserializer=None)
+            return unary_handler(_unary(handler, method, decode), handler, None)
         if handler.unary_stream is not None and inspect.isasyncgenfunction(handler.unary_stream):
-            return stream_handler(_stream(handler, method), handler, request_deserializer=None)
+            return stream_handler(_stream(handler, method, decode), handler, None)
         raise TypeError(
             f"{method}: only unary methods and server-streaming ones written as async "
             "generators are served"
         )
 
 
-def _unary(handler: MethodHandler, method: str) -> Any:
+def _unary(handler: MethodHandler, method: str, decode: Callable[[Any], Any]) -> Any:
     inner = handler.unary_unary
-    deserializer = handler.request_deserializer
 
     async def behaviour(raw: Any, context: ServicerContext) -> Any:
         try:
-            return await inner(_decode(deserializer, raw), context)
+            return await inner(decode(raw), context)
         except Exception as error:
             await _fail(context, error, method)
 
     return behaviour
 
 
-def _stream(handler: MethodHandler, method: str) -> Any:
+def _stream(handler: MethodHandler, method: str, decode: Callable[[Any], Any]) -> Any:
     inner = handler.unary_stream
-    deserializer = handler.request_deserializer
 
     async def behaviour(raw: Any, context: ServicerContext) -> None:
         items: AsyncGenerator[Any, None] | None = None
         try:
-            items = inner(_decode(deserializer, raw), context)
+            items = inner(decode(raw), context)
             async for item in items:
                 try:
                     await context.write(item)

@@ -34,6 +34,11 @@ type FeedbackServiceClient interface {
 	// Stores feedback and one delivery per recipient in one transaction, then answers.
 	// An answer means the feedback is durable: it will be delivered even if the server
 	// dies right after answering. Repeating a request_id returns the first answer.
+	// While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+	// except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+	// database was lost while the request was being stored and whether it was could not be
+	// found out in time. Either way, retry with the same request_id: it is stored once, or
+	// its first answer is returned.
 	SendFeedback(ctx context.Context, in *SendFeedbackRequest, opts ...grpc.CallOption) (*SendFeedbackResponse, error)
 	// Returns a feedback record with each of its deliveries and every attempt.
 	GetFeedback(ctx context.Context, in *GetFeedbackRequest, opts ...grpc.CallOption) (*GetFeedbackResponse, error)
@@ -42,7 +47,9 @@ type FeedbackServiceClient interface {
 	// Streams feedback-sent events as they are recorded: first those after the given cursor,
 	// then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
 	// too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-	// cursor older than the retained events is OUT_OF_RANGE.
+	// cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+	// the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+	// reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
 	StreamFeedbackEvents(ctx context.Context, in *StreamFeedbackEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamFeedbackEventsResponse], error)
 }
 
@@ -112,6 +119,11 @@ type FeedbackServiceServer interface {
 	// Stores feedback and one delivery per recipient in one transaction, then answers.
 	// An answer means the feedback is durable: it will be delivered even if the server
 	// dies right after answering. Repeating a request_id returns the first answer.
+	// While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+	// except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+	// database was lost while the request was being stored and whether it was could not be
+	// found out in time. Either way, retry with the same request_id: it is stored once, or
+	// its first answer is returned.
 	SendFeedback(context.Context, *SendFeedbackRequest) (*SendFeedbackResponse, error)
 	// Returns a feedback record with each of its deliveries and every attempt.
 	GetFeedback(context.Context, *GetFeedbackRequest) (*GetFeedbackResponse, error)
@@ -120,7 +132,9 @@ type FeedbackServiceServer interface {
 	// Streams feedback-sent events as they are recorded: first those after the given cursor,
 	// then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
 	// too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-	// cursor older than the retained events is OUT_OF_RANGE.
+	// cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+	// the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+	// reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
 	StreamFeedbackEvents(*StreamFeedbackEventsRequest, grpc.ServerStreamingServer[StreamFeedbackEventsResponse]) error
 	mustEmbedUnimplementedFeedbackServiceServer()
 }

@@ -1622,6 +1622,11 @@ export const FeedbackServiceService = {
    * Stores feedback and one delivery per recipient in one transaction, then answers.
    * An answer means the feedback is durable: it will be delivered even if the server
    * dies right after answering. Repeating a request_id returns the first answer.
+   * While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+   * except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+   * database was lost while the request was being stored and whether it was could not be
+   * found out in time. Either way, retry with the same request_id: it is stored once, or
+   * its first answer is returned.
    */
   sendFeedback: {
     path: "/backchannel.v1.FeedbackService/SendFeedback" as const,
@@ -1659,7 +1664,9 @@ export const FeedbackServiceService = {
    * Streams feedback-sent events as they are recorded: first those after the given cursor,
    * then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
    * too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-   * cursor older than the retained events is OUT_OF_RANGE.
+   * cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+   * the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+   * reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
    */
   streamFeedbackEvents: {
     path: "/backchannel.v1.FeedbackService/StreamFeedbackEvents" as const,
@@ -1679,6 +1686,11 @@ export interface FeedbackServiceServer extends UntypedServiceImplementation {
    * Stores feedback and one delivery per recipient in one transaction, then answers.
    * An answer means the feedback is durable: it will be delivered even if the server
    * dies right after answering. Repeating a request_id returns the first answer.
+   * While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+   * except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+   * database was lost while the request was being stored and whether it was could not be
+   * found out in time. Either way, retry with the same request_id: it is stored once, or
+   * its first answer is returned.
    */
   sendFeedback: handleUnaryCall<SendFeedbackRequest, SendFeedbackResponse>;
   /** Returns a feedback record with each of its deliveries and every attempt. */
@@ -1689,7 +1701,9 @@ export interface FeedbackServiceServer extends UntypedServiceImplementation {
    * Streams feedback-sent events as they are recorded: first those after the given cursor,
    * then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
    * too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-   * cursor older than the retained events is OUT_OF_RANGE.
+   * cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+   * the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+   * reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
    */
   streamFeedbackEvents: handleServerStreamingCall<StreamFeedbackEventsRequest, StreamFeedbackEventsResponse>;
 }
@@ -1699,6 +1713,11 @@ export interface FeedbackServiceClient extends Client {
    * Stores feedback and one delivery per recipient in one transaction, then answers.
    * An answer means the feedback is durable: it will be delivered even if the server
    * dies right after answering. Repeating a request_id returns the first answer.
+   * While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+   * except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+   * database was lost while the request was being stored and whether it was could not be
+   * found out in time. Either way, retry with the same request_id: it is stored once, or
+   * its first answer is returned.
    */
   sendFeedback(
     request: SendFeedbackRequest,
@@ -1751,7 +1770,9 @@ export interface FeedbackServiceClient extends Client {
    * Streams feedback-sent events as they are recorded: first those after the given cursor,
    * then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
    * too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-   * cursor older than the retained events is OUT_OF_RANGE.
+   * cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+   * the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+   * reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
    */
   streamFeedbackEvents(
     request: StreamFeedbackEventsRequest,

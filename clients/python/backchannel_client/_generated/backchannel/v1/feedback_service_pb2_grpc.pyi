@@ -37,6 +37,11 @@ class FeedbackServiceStub:
     """Stores feedback and one delivery per recipient in one transaction, then answers.
     An answer means the feedback is durable: it will be delivered even if the server
     dies right after answering. Repeating a request_id returns the first answer.
+    While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+    except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+    database was lost while the request was being stored and whether it was could not be
+    found out in time. Either way, retry with the same request_id: it is stored once, or
+    its first answer is returned.
     """
     GetFeedback: _grpc.UnaryUnaryMultiCallable[_feedback_service_pb2.GetFeedbackRequest, _feedback_service_pb2.GetFeedbackResponse]
     """Returns a feedback record with each of its deliveries and every attempt."""
@@ -46,7 +51,9 @@ class FeedbackServiceStub:
     """Streams feedback-sent events as they are recorded: first those after the given cursor,
     then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
     too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-    cursor older than the retained events is OUT_OF_RANGE.
+    cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+    the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+    reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
     """
 
 @_typing.type_check_only
@@ -58,6 +65,11 @@ class FeedbackServiceAsyncStub(FeedbackServiceStub):
     """Stores feedback and one delivery per recipient in one transaction, then answers.
     An answer means the feedback is durable: it will be delivered even if the server
     dies right after answering. Repeating a request_id returns the first answer.
+    While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+    except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+    database was lost while the request was being stored and whether it was could not be
+    found out in time. Either way, retry with the same request_id: it is stored once, or
+    its first answer is returned.
     """
     GetFeedback: _aio.UnaryUnaryMultiCallable[_feedback_service_pb2.GetFeedbackRequest, _feedback_service_pb2.GetFeedbackResponse]  # type: ignore[assignment]
     """Returns a feedback record with each of its deliveries and every attempt."""
@@ -67,7 +79,9 @@ class FeedbackServiceAsyncStub(FeedbackServiceStub):
     """Streams feedback-sent events as they are recorded: first those after the given cursor,
     then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
     too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-    cursor older than the retained events is OUT_OF_RANGE.
+    cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+    the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+    reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
     """
 
 class FeedbackServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -82,6 +96,11 @@ class FeedbackServiceServicer(metaclass=_abc_1.ABCMeta):
         """Stores feedback and one delivery per recipient in one transaction, then answers.
         An answer means the feedback is durable: it will be delivered even if the server
         dies right after answering. Repeating a request_id returns the first answer.
+        While the database is unavailable the answer is UNAVAILABLE and nothing was stored,
+        except when its ErrorInfo reason is COMMIT_OUTCOME_UNKNOWN: the connection to the
+        database was lost while the request was being stored and whether it was could not be
+        found out in time. Either way, retry with the same request_id: it is stored once, or
+        its first answer is returned.
         """
 
     @_abc_1.abstractmethod
@@ -109,7 +128,9 @@ class FeedbackServiceServicer(metaclass=_abc_1.ABCMeta):
         """Streams feedback-sent events as they are recorded: first those after the given cursor,
         then live ones, with heartbeats carrying the latest cursor. A subscriber that falls
         too far behind is ended with RESOURCE_EXHAUSTED and resumes from its last cursor; a
-        cursor older than the retained events is OUT_OF_RANGE.
+        cursor older than the retained events is OUT_OF_RANGE. A stream past the caller's or
+        the server's cap on open streams is refused at once with RESOURCE_EXHAUSTED, ErrorInfo
+        reason TOO_MANY_STREAMS (metadata "limit": "per_caller" or "total").
         """
 
 def add_FeedbackServiceServicer_to_server(servicer: FeedbackServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
