@@ -1,5 +1,5 @@
 """OpenTelemetry metrics: the instruments Backchannel reports, and the meter provider that
-exports them with the configured exporter (the traces' one: ``console`` or ``otlp``).
+exports them as the OpenTelemetry environment says (telemetry_environment).
 
 What is counted is what was made durable: feedback when its statement committed, attempts
 when their events were recorded. So the counts agree with the database, and a process
@@ -29,16 +29,11 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.environment_variables import OTEL_METRIC_EXPORT_INTERVAL
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    ConsoleMetricExporter,
-    MetricExporter,
-    PeriodicExportingMetricReader,
-)
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 
 from backchannel import __version__
-from backchannel.ids import worker_id
 from backchannel.model import AttemptOutcome, DeliveryState, EventCategory, OpenDeliveryCounts
+from backchannel.telemetry_environment import new_exporters, service_resource
 
 _meter = metrics.get_meter("backchannel", __version__)
 
@@ -82,31 +77,20 @@ _meter.create_observable_gauge(
 
 
 def configure_metrics(exporter: str, endpoint: str) -> MeterProvider | None:
-    """Installs (once per process) a meter provider exporting with ``exporter``; None,
-    and nothing installed, for ``none``."""
+    """Installs (once per process) a meter provider exporting as the OpenTelemetry
+    environment says, ``exporter`` and ``endpoint`` standing in where it says nothing (see
+    telemetry_environment); None, and nothing installed, when no exporter is chosen."""
     current = metrics.get_meter_provider()
     if isinstance(current, MeterProvider):
         return current
-    metric_exporter: MetricExporter
-    if exporter == "console":
-        metric_exporter = ConsoleMetricExporter()
-    elif exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        metric_exporter = OTLPMetricExporter(endpoint=endpoint)
-    else:
+    exporters: list[MetricExporter] = new_exporters("metrics", exporter, endpoint)
+    if not exporters:
         return None
     # Each process (serve, its delivery children, replicas) reports its own cumulative
-    # series: the instance id keeps them apart.
-    resource = Resource.create(
-        {
-            "service.name": "backchannel",
-            "service.version": __version__,
-            "service.instance.id": worker_id(),
-        }
-    )
+    # series: the resource's instance id keeps them apart.
     provider = MeterProvider(
-        metric_readers=[PeriodicExportingMetricReader(metric_exporter)], resource=resource
+        metric_readers=[PeriodicExportingMetricReader(e) for e in exporters],
+        resource=service_resource(),
     )
     metrics.set_meter_provider(provider)
     return provider
