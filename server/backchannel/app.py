@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
-from backchannel.api.interceptors import api_interceptors
+from backchannel.api.interceptors import ServerAddress, api_interceptors
 from backchannel.api.recipient_service import RecipientService
 from backchannel.api.reflection import enable_reflection
 from backchannel.api.stream_budget import StreamBudget
@@ -37,6 +37,7 @@ from backchannel.metrics import (
     configure_metrics,
     metric_export_interval_seconds,
     metrics_exported,
+    set_circuit_states,
     set_open_deliveries,
 )
 from backchannel.plugin_host import LoadedPlugins
@@ -51,7 +52,7 @@ from backchannel.store.database import (
     Listener,
     log_database_error,
 )
-from backchannel.store.deliveries import count_open_deliveries
+from backchannel.store.deliveries import circuit_states, count_open_deliveries
 from backchannel.telemetry import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -133,16 +134,18 @@ class BackchannelServer:
             )
         )
         if metrics_exported():
-            # The open-deliveries gauge is counted once per metric export.
+            # The gauges read from the database are read once per metric export.
             self._tasks.append(
                 asyncio.create_task(
-                    _repeat(self._count_open_deliveries, metric_export_interval_seconds()),
-                    name="open-deliveries",
+                    _repeat(self._read_delivery_gauges, metric_export_interval_seconds()),
+                    name="delivery-gauges",
                 )
             )
 
+        address = ServerAddress()
         server = grpc.aio.server(
-            interceptors=api_interceptors(SERVICE_NAMES), options=[("grpc.so_reuseport", 0)]
+            interceptors=api_interceptors(SERVICE_NAMES, address=address),
+            options=[("grpc.so_reuseport", 0)],
         )
         feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server(
             FeedbackService(
@@ -165,6 +168,7 @@ class BackchannelServer:
         self.port = server.add_insecure_port(s.listen)
         if self.port == 0:
             raise OSError(f"could not listen on {s.listen}")
+        address.host, address.port = s.listen_host_port[0], self.port
         await server.start()
         self._server = server
         for name in (*SERVICE_NAMES, ""):
@@ -197,9 +201,11 @@ class BackchannelServer:
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.stop)
 
-    async def _count_open_deliveries(self) -> None:
+    async def _read_delivery_gauges(self) -> None:
+        """Open deliveries and queue lag, and every recipient's circuit state."""
         assert self._pool is not None
         set_open_deliveries(await count_open_deliveries(self._pool))
+        set_circuit_states(await circuit_states(self._pool))
 
     async def _prune_events(self) -> None:
         assert self._pool is not None

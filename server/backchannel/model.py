@@ -311,6 +311,8 @@ class OpenDeliveryCounts(NamedTuple):
     pending_later: int
     in_flight: int
     held: int
+    #: Seconds the oldest due pending delivery has been due; 0 when none is.
+    oldest_due_seconds: float = 0.0
 
 
 class AttemptOutcome(NamedTuple):
@@ -322,3 +324,5 @@ class AttemptOutcome(NamedTuple):
     next_attempt_time: datetime | None
     #: The recipient said it no longer exists (HTTP 410): disable it.
     recipient_gone: bool = False
+    #: When the feedback was accepted (for the accept-to-delivered latency).
+    accept_time: datetime | None = None

@@ -73,7 +73,7 @@ async def _check_attempt_span_linked_to_accept(
     _, accept_trace_id, accept_span_id, _ = traceparent.split("-")
     finished = {format(s.context.span_id, "016x"): s for s in spans.get_finished_spans()}
     server_span = finished[accept_span_id]
-    assert server_span.name == "/backchannel.v1.FeedbackService/SendFeedback"
+    assert server_span.name == "backchannel.v1.FeedbackService/SendFeedback"
     attempt_span = finished[event.span_id]
     assert attempt_span.name == "backchannel.deliver"
     assert format(attempt_span.context.trace_id, "032x") == event.trace_id

@@ -108,4 +108,5 @@ def classify(
         new_state=step.delivery_state,
         next_attempt_time=step.next_attempt_time,
         recipient_gone=result.gone,
+        accept_time=claimed.accept_time,
     )

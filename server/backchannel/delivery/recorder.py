@@ -17,7 +17,7 @@ import asyncpg
 
 from backchannel.background import cancelling, stop_task
 from backchannel.delivery.health import HealthUpdater
-from backchannel.metrics import count_recorded_attempts
+from backchannel.metrics import count_recorded_attempts, record_delivery_latencies
 from backchannel.model import AttemptOutcome, EventCategory, RecipientHealthRecord
 from backchannel.store.database import is_unavailable
 from backchannel.store.deliveries import attempt_recording
@@ -137,5 +137,6 @@ class AttemptRecorder:
                 ]
             await recording.write(events, updated, outcomes)
         count_recorded_attempts(outcomes)
+        record_delivery_latencies(outcomes)
         if self._on_recorded is not None:
             self._on_recorded(outcomes)

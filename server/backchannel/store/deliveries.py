@@ -281,6 +281,12 @@ async def count_open_deliveries(pool: asyncpg.Pool) -> OpenDeliveryCounts:
     return OpenDeliveryCounts(*row)
 
 
+async def circuit_states(pool: asyncpg.Pool) -> dict[str, CircuitState]:
+    """The circuit state of every live recipient, by id."""
+    rows = await fetch(pool, "select_circuit_states")
+    return {row["recipient_id"]: CircuitState(row["circuit_state"]) for row in rows}
+
+
 def _health_from_row(row: asyncpg.Record) -> RecipientHealthRecord:
     values = dict(row)
     values.pop("transaction_time", None)
