@@ -193,6 +193,11 @@ class NewFeedback(NamedTuple):
     #: The recipient directory version the deliveries' recipients were chosen at; the
     #: feedback is stored only if it is still current. None: stored without that check.
     directory_version: int | None
+    #: The trace id (hex) of the request that accepted it; on every event of its
+    #: deliveries too.
+    origin_trace_id: str = ""
+    #: The W3C ``tracestate`` of that request, forwarded with outbound traceparents.
+    tracestate: str | None = None
 
 
 class StoredAnswer(NamedTuple):
@@ -220,6 +225,10 @@ class ClaimedDelivery(NamedTuple):
     policy_attempt_offset: int = 0
     #: When the retry policy (re)started: accept time, or an operator's retry.
     policy_start_time: datetime | None = None
+    #: The trace id of the request that accepted the feedback.
+    origin_trace_id: str = ""
+    #: The W3C ``tracestate`` of that request.
+    tracestate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -286,6 +295,9 @@ class EventRecord(NamedTuple):
     category: EventCategory = EventCategory.TRANSMISSION
     message: str = ""
     requested_by: str = ""
+    #: The trace id of the request that accepted the feedback (``trace_id`` is the
+    #: attempt's own trace).
+    origin_trace_id: str = ""
 
 
 def operator_event(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -82,6 +83,25 @@ def unsampled_root_span() -> trace.Span | None:
             trace_flags=trace.TraceFlags(flags),
         )
     )
+
+
+class TraceOrigin(NamedTuple):
+    """The current span as stored with what it accepts: its W3C ``traceparent`` and
+    ``tracestate`` (None when there are none) and its trace id, hex ("" when none)."""
+
+    traceparent: str | None
+    tracestate: str | None
+    trace_id: str
+
+
+def current_trace_origin() -> TraceOrigin:
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return TraceOrigin(None, None, "")
+    trace_id = f"{context.trace_id:032x}"
+    traceparent = f"00-{trace_id}-{context.span_id:016x}-{context.trace_flags:02x}"
+    state = context.trace_state.to_header() if context.trace_state else None
+    return TraceOrigin(traceparent, state or None, trace_id)
 
 
 def current_traceparent() -> str | None:

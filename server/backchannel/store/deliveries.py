@@ -250,6 +250,8 @@ async def _claimed(
             requested_by=row["requested_by"],
             policy_attempt_offset=row["policy_attempt_offset"],
             policy_start_time=row["policy_start_time"],
+            origin_trace_id=row["origin_trace_id"],
+            tracestate=row["tracestate"],
         )
         for row in rows
     ]
