@@ -42,8 +42,9 @@ def about_delivery(recipient_id: str, delivery_id: str) -> Iterator[None]:
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ``time`` (RFC 3339, UTC), ``level``, ``logger``,
-    ``message``, and when known ``trace_id``, ``span_id`` (hex, of the span current when the
-    record was made), ``recipient_id``, ``delivery_id`` and ``exception``."""
+    ``message``, and when known ``trace_id``, ``span_id`` (hex: those given with the record,
+    else the span current when it was made), ``recipient_id``, ``delivery_id`` and
+    ``exception``."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
@@ -52,8 +53,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        given = getattr(record, "trace_id", None), getattr(record, "span_id", None)
         span = trace.get_current_span().get_span_context()
-        if span.is_valid:
+        if given[0]:
+            line["trace_id"], line["span_id"] = given
+        elif span.is_valid:
             line["trace_id"] = format(span.trace_id, "032x")
             line["span_id"] = format(span.span_id, "016x")
         recipient_id = getattr(record, "recipient_id", None)
