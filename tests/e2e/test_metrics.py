@@ -205,3 +205,63 @@ async def test_delivery_processes_export_their_own_attempts_beside_serve(
     assert metrics.points("backchannel.delivery.attempts", child) != {}
     assert metrics.points("backchannel.delivery.attempts", serving) == {}
     assert sum(metrics.points("backchannel.feedback.stored", serving).values()) == 3
+
+
+async def test_an_open_circuit_shows_in_its_recipients_gauge(
+    database_url: str,
+    signing_secret: str,
+    collector: tuple[OtlpCollector, str],
+) -> None:
+    metrics, endpoint = collector
+    receiver = WebhookReceiver(respond=lambda _request: web.Response(status=500))
+    await receiver.start()
+    try:
+        launcher = ServerLauncher(
+            database_url, otel_exporter="otlp", otel_endpoint=endpoint, retry_schedule="0"
+        )
+        async with launcher as servers:
+            server = await servers.start()
+            await create_webhook_recipient(server, "down", receiver.url, signing_secret)
+            await create_webhook_recipient(server, "calm", receiver.url, signing_secret)
+            for i in range(5):  # the default threshold of consecutive failures
+                await _send(server, f"down-{i}", "down")
+            opened = await wait_until(lambda: _circuit(metrics, "down") == 2, SETTLE_TIMEOUT)
+    finally:
+        await receiver.stop()
+
+    assert opened, f"exported: {metrics.all_points()}\n{server.log()}"
+    assert _circuit(metrics, "calm") == 0
+
+
+async def test_queue_lag_is_how_long_the_oldest_due_delivery_has_waited(
+    database_url: str,
+    signing_secret: str,
+    collector: tuple[OtlpCollector, str],
+    receiver: WebhookReceiver,
+) -> None:
+    metrics, endpoint = collector
+    launcher = ServerLauncher(
+        database_url, otel_exporter="otlp", otel_endpoint=endpoint, dispatcher_enabled="false"
+    )
+    async with launcher as servers:
+        server = await servers.start()
+        await create_webhook_recipient(server, "acme", receiver.url, signing_secret)
+        shown_idle = await wait_until(
+            lambda: bool(metrics.points("backchannel.deliveries.queue_lag")), SETTLE_TIMEOUT
+        )
+        idle = metrics.value("backchannel.deliveries.queue_lag")
+        started = asyncio.get_running_loop().time()
+        await _send(server, "waiting-0", "acme")  # accepted, never delivered here
+        lagging = await wait_until(
+            lambda: metrics.value("backchannel.deliveries.queue_lag") >= 1.0, SETTLE_TIMEOUT
+        )
+        waited = asyncio.get_running_loop().time() - started
+        lag = metrics.value("backchannel.deliveries.queue_lag")
+
+    assert shown_idle and idle == 0
+    assert lagging, f"exported: {metrics.all_points()}"
+    assert lag <= waited + 1.0  # no older than the delivery itself (export timing aside)
+
+
+def _circuit(metrics: OtlpCollector, recipient_id: str) -> float:
+    return metrics.value("backchannel.recipient.circuit_state", **{"recipient.id": recipient_id})
