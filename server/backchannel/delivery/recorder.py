@@ -2,8 +2,9 @@
 
 Each batch moves its recipients' health on (``health``) inside the transaction that
 writes its events; once committed, they are counted (metrics) and what went wrong is
-logged (attempt_log). While the database is unavailable a batch is kept and retried as it
-is. A batch that fails for any other reason is written item by item, so one bad item is
+logged (attempt_log). While the database is unavailable, or refuses for now (a deadlock,
+too many connections), a batch is kept and retried as it is. A batch that fails for any
+other reason is written item by item, so one bad item is
 set aside (logged; its lease expires and it is sent again) instead of blocking every
 other attempt's record.
 """
@@ -21,7 +22,7 @@ from backchannel.delivery.attempt_log import AttemptLog
 from backchannel.delivery.health import HealthUpdater
 from backchannel.metrics import count_recorded_attempts, record_delivery_latencies
 from backchannel.model import AttemptOutcome, EventCategory, RecipientHealthRecord
-from backchannel.store.database import is_unavailable
+from backchannel.store.database import is_transient
 from backchannel.store.deliveries import attempt_recording
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class AttemptRecorder:
             except Exception as error:
                 if cancelling():
                     raise asyncio.CancelledError from error
-                if not is_unavailable(error):
+                if not is_transient(error):
                     await self._record_one_by_one(batch)
                     return
                 log.warning(
@@ -105,7 +106,7 @@ class AttemptRecorder:
             except Exception as error:
                 if cancelling():
                     raise asyncio.CancelledError from error
-                if is_unavailable(error):
+                if is_transient(error):
                     await self._record_until_done([outcome])
                     continue
                 log.error(
