@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
-from backchannel.api.interceptors import api_interceptors
+from backchannel.api.interceptors import ServerAddress, api_interceptors
 from backchannel.api.listener_tls import ListenerTls
 from backchannel.api.recipient_service import RecipientService
 from backchannel.api.reflection import enable_reflection
@@ -40,6 +40,7 @@ from backchannel.metrics import (
     configure_metrics,
     metric_export_interval_seconds,
     metrics_exported,
+    set_circuit_states,
     set_open_deliveries,
 )
 from backchannel.plugin_host import LoadedPlugins
@@ -54,7 +55,7 @@ from backchannel.store.database import (
     Listener,
     log_database_error,
 )
-from backchannel.store.deliveries import count_open_deliveries
+from backchannel.store.deliveries import circuit_states, count_open_deliveries
 from backchannel.telemetry import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -172,18 +173,20 @@ class BackchannelServer:
             )
         )
         if metrics_exported():
-            # The open-deliveries gauge is counted once per metric export.
+            # The gauges read from the database are read once per metric export.
             self._tasks.append(
                 asyncio.create_task(
-                    _repeat(self._count_open_deliveries, metric_export_interval_seconds()),
-                    name="open-deliveries",
+                    _repeat(self._read_delivery_gauges, metric_export_interval_seconds()),
+                    name="delivery-gauges",
                 )
             )
 
+        address = ServerAddress()
         server = grpc.aio.server(
             interceptors=api_interceptors(
                 SERVICE_NAMES,
                 limits=RequestLimits(s.max_request_bytes, s.max_request_entries),
+                address=address,
             ),
             options=grpc_server_options(s),
         )
@@ -219,6 +222,7 @@ class BackchannelServer:
             raise ListenError(s.listen) from error
         if self.port == 0:
             raise ListenError(s.listen)
+        address.host, address.port = s.listen_host_port[0], self.port
         await server.start()
         self._server = server
         for name in (*SERVICE_NAMES, ""):
@@ -280,9 +284,11 @@ class BackchannelServer:
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.stop)
 
-    async def _count_open_deliveries(self) -> None:
+    async def _read_delivery_gauges(self) -> None:
+        """Open deliveries and queue lag, and every recipient's circuit state."""
         assert self._pool is not None
         set_open_deliveries(await count_open_deliveries(self._pool))
+        set_circuit_states(await circuit_states(self._pool))
 
     async def _prune_events(self) -> None:
         assert self._pool is not None

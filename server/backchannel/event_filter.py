@@ -68,6 +68,8 @@ FILTER_FIELDS: dict[str, FilterField] = {
         FilterField("transport", FieldKind.TEXT),
         FilterField("processing_status", FieldKind.STATUS),
         FilterField("start_time", FieldKind.TIME),
+        FilterField("origin_trace_id", FieldKind.TEXT),
+        FilterField("trace_id", FieldKind.TEXT),
     )
 }
 

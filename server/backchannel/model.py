@@ -193,6 +193,11 @@ class NewFeedback(NamedTuple):
     #: The recipient directory version the deliveries' recipients were chosen at; the
     #: feedback is stored only if it is still current. None: stored without that check.
     directory_version: int | None
+    #: The trace id (hex) of the request that accepted it; on every event of its
+    #: deliveries too.
+    origin_trace_id: str = ""
+    #: The W3C ``tracestate`` of that request, forwarded with outbound traceparents.
+    tracestate: str | None = None
 
 
 class StoredAnswer(NamedTuple):
@@ -220,6 +225,10 @@ class ClaimedDelivery(NamedTuple):
     policy_attempt_offset: int = 0
     #: When the retry policy (re)started: accept time, or an operator's retry.
     policy_start_time: datetime | None = None
+    #: The trace id of the request that accepted the feedback.
+    origin_trace_id: str = ""
+    #: The W3C ``tracestate`` of that request.
+    tracestate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -286,6 +295,9 @@ class EventRecord(NamedTuple):
     category: EventCategory = EventCategory.TRANSMISSION
     message: str = ""
     requested_by: str = ""
+    #: The trace id of the request that accepted the feedback (``trace_id`` is the
+    #: attempt's own trace).
+    origin_trace_id: str = ""
 
 
 def operator_event(
@@ -311,6 +323,8 @@ class OpenDeliveryCounts(NamedTuple):
     pending_later: int
     in_flight: int
     held: int
+    #: Seconds the oldest due pending delivery has been due; 0 when none is.
+    oldest_due_seconds: float = 0.0
 
 
 class AttemptOutcome(NamedTuple):
@@ -322,3 +336,5 @@ class AttemptOutcome(NamedTuple):
     next_attempt_time: datetime | None
     #: The recipient said it no longer exists (HTTP 410): disable it.
     recipient_gone: bool = False
+    #: When the feedback was accepted (for the accept-to-delivered latency).
+    accept_time: datetime | None = None

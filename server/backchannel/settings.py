@@ -345,10 +345,15 @@ class Settings:
     otel_exporter: str = _setting(
         "none",
         _choice("none", "console", "otlp"),
-        "Trace and metric exporter: none, console or otlp.",
+        "Trace and metric exporter (none, console or otlp) when OTEL_TRACES_EXPORTER / "
+        "OTEL_METRICS_EXPORTER do not say; they win.",
     )
     otel_endpoint: str = _setting(
-        "http://127.0.0.1:4317", str, "OTLP/gRPC endpoint, for otel_exporter = otlp."
+        "",
+        str,
+        "OTLP endpoint when neither OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT nor "
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set (they win); empty: OpenTelemetry's default "
+        "(http://localhost:4317 for grpc, :4318 for http/protobuf).",
     )
     shutdown_grace_seconds: float = _setting(
         10.0, _positive(float), "Seconds in-flight work may take to finish at shutdown."
@@ -357,6 +362,12 @@ class Settings:
         "INFO",
         _choice("DEBUG", "INFO", "WARNING", "ERROR"),
         "Log level: DEBUG, INFO, WARNING, ERROR.",
+    )
+    log_format: str = _setting(
+        "text",
+        _choice("text", "json"),
+        "Log lines as text (for a terminal) or json (one object a line, with trace and "
+        "span ids, the logger's name and the recipient and delivery ids where known).",
     )
     #: Each transport's operator settings, by plugin_name(transport name): from
     #: BACKCHANNEL_PLUGIN_<NAME>__<KEY> and the file's [plugin.<name>] tables. Handed to

@@ -19,19 +19,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SpanExporter,
-)
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
 
-from backchannel import __version__
+from backchannel.telemetry_environment import new_exporters, service_resource
 
 #: Makes the ids of new unsampled root spans, when this process's provider samples no new
 #: trace (set by configure_tracing); None: new traces go through the SDK.
@@ -39,24 +35,17 @@ _unsampled_ids: IdGenerator | None = None
 
 
 def configure_tracing(exporter: str, endpoint: str) -> TracerProvider:
-    """Installs (once per process) and returns the global tracer provider."""
+    """Installs (once per process) and returns the global tracer provider, exporting as
+    the OpenTelemetry environment says, ``exporter`` and ``endpoint`` (Backchannel's own
+    settings) standing in where it says nothing (see telemetry_environment)."""
     global _unsampled_ids
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
-    sampler = default_sampler(exporter, os.environ)
-    provider = TracerProvider(
-        sampler=sampler,
-        resource=Resource.create({"service.name": "backchannel", "service.version": __version__}),
-    )
-    span_exporter: SpanExporter | None = None
-    if exporter == "console":
-        span_exporter = ConsoleSpanExporter()
-    elif exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        span_exporter = OTLPSpanExporter(endpoint=endpoint)
-    if span_exporter is not None:
+    span_exporters: list[SpanExporter] = new_exporters("traces", exporter, endpoint)
+    sampler = default_sampler("otlp" if span_exporters else "none", os.environ)
+    provider = TracerProvider(sampler=sampler, resource=service_resource())
+    for span_exporter in span_exporters:
         provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(provider)
     if sampler is _NEW_TRACES_UNSAMPLED:
@@ -94,6 +83,25 @@ def unsampled_root_span() -> trace.Span | None:
             trace_flags=trace.TraceFlags(flags),
         )
     )
+
+
+class TraceOrigin(NamedTuple):
+    """The current span as stored with what it accepts: its W3C ``traceparent`` and
+    ``tracestate`` (None when there are none) and its trace id, hex ("" when none)."""
+
+    traceparent: str | None
+    tracestate: str | None
+    trace_id: str
+
+
+def current_trace_origin() -> TraceOrigin:
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return TraceOrigin(None, None, "")
+    trace_id = f"{context.trace_id:032x}"
+    traceparent = f"00-{trace_id}-{context.span_id:016x}-{context.trace_flags:02x}"
+    state = context.trace_state.to_header() if context.trace_state else None
+    return TraceOrigin(traceparent, state or None, trace_id)
 
 
 def current_traceparent() -> str | None:

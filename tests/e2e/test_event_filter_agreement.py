@@ -45,6 +45,8 @@ TEXT_VALUES = {
     "lead_id": ["LC1", "LC2", ""],
     "source_id": ["SOURCE_A", "SOURCE_B"],
     "transport": ["webhook", "sftp", "email"],
+    "origin_trace_id": ["4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c"],
+    "trace_id": ["5b8aa5a2d2c872e8321cf37308d69df2", "c3b2a1f0e9d8c7b6a5f4e3d2c1b0a998", ""],
 }
 
 
@@ -60,12 +62,14 @@ def random_event(rng: random.Random) -> EventRecord:
         aggregation_level=None if operator_event else AggregationLevel.INDIVIDUAL,
         processing_status=None if operator_event else rng.choice(list(ProcessingStatus)),
         response_code=200, response_excerpt="", remote_id="", start_time=moment,
-        end_time=moment, latency_us=1, content_size=0, content_sha256="", trace_id="",
+        end_time=moment, latency_us=1, content_size=0, content_sha256="",
+        trace_id="" if operator_event else pick["trace_id"],
         span_id="", plugin_distribution="", plugin_version="", server_version="",
         worker_id="test", next_attempt_time=None,
         lead_id="" if operator_event else pick["lead_id"],
         source_id="" if operator_event else pick["source_id"],
         category=EventCategory.CIRCUIT_OPENED if operator_event else EventCategory.TRANSMISSION,
+        origin_trace_id="" if operator_event else pick["origin_trace_id"],
     )  # fmt: skip
 
 

@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
-import grpc
 import pytest
 from aiohttp import web
 from backchannel_client.v1 import feedback_service_pb2, recipient_pb2
-from opentelemetry.proto.collector.metrics.v1 import (
-    metrics_service_pb2,
-    metrics_service_pb2_grpc,
-)
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from support.brief_example import brief_example_feedback
+from support.otlp_collector import OtlpCollector, attributes_of, grpc_collector
 from support.receiver import Received, WebhookReceiver
 from support.server_process import ServerLauncher, ServerProcess
 from support.waiting import wait_until
@@ -33,106 +25,18 @@ EXPORT_INTERVAL_MS = 200
 #: Longest wait for the exported figures to show what the test did.
 SETTLE_TIMEOUT = 60.0
 
-Attributes = frozenset[tuple[str, Any]]
 DURATION = "backchannel.delivery.attempt.duration"
-
-
-class MetricsCollector(metrics_service_pb2_grpc.MetricsServiceServicer):
-    """An OTLP/gRPC metrics endpoint that keeps, for every exporting process (its
-    ``service.instance.id``), the latest export of every metric."""
-
-    def __init__(self) -> None:
-        self.latest: dict[tuple[str, str], Metric] = {}
-        self.resources: dict[str, dict[str, Any]] = {}
-        self.exports = 0
-
-    async def Export(
-        self,
-        request: metrics_service_pb2.ExportMetricsServiceRequest,
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
-        for resource_metrics in request.resource_metrics:
-            resource = dict(_attributes(resource_metrics.resource.attributes))
-            instance = str(resource.get("service.instance.id", ""))
-            self.resources[instance] = resource
-            for scope_metrics in resource_metrics.scope_metrics:
-                for metric in scope_metrics.metrics:
-                    self.latest[(instance, metric.name)] = metric
-        self.exports += 1
-        return metrics_service_pb2.ExportMetricsServiceResponse()
-
-    def points(self, name: str, instance: str | None = None) -> dict[Attributes, float]:
-        """The latest value of each series of ``name`` (a histogram's: its count), summed
-        over the exporting processes, or of ``instance`` only."""
-        totals: dict[Attributes, float] = {}
-        for (exporter, metric_name), metric in self.latest.items():
-            if metric_name != name or instance not in (None, exporter):
-                continue
-            for key, value in _metric_points(metric).items():
-                totals[key] = totals.get(key, 0) + value
-        return totals
-
-    def all_points(self) -> dict[str, dict[Attributes, float]]:
-        return {name: self.points(name) for name in sorted({n for _, n in self.latest})}
-
-    def value(self, name: str, **attributes: Any) -> float:
-        """The sum over the series of ``name`` whose attributes include ``attributes``
-        (named without their ``backchannel.`` prefix)."""
-        wanted = {(f"backchannel.{k}", v) for k, v in attributes.items()}
-        return sum(v for key, v in self.points(name).items() if wanted <= key)
-
-    def instance_of(self, pid: int) -> str:
-        [instance] = [i for i in self.resources if i.endswith(f":{pid}")]
-        return instance
-
-
-def _metric_points(metric: Metric) -> dict[Attributes, float]:
-    kind = metric.WhichOneof("data")
-    if kind == "histogram":
-        return {_attributes(p.attributes): p.count for p in metric.histogram.data_points}
-    data = getattr(metric, kind)
-    return {
-        _attributes(p.attributes): p.as_int if p.HasField("as_int") else p.as_double
-        for p in data.data_points
-    }
-
-
-def _attributes(pairs: Any) -> Attributes:
-    return frozenset((kv.key, _plain(kv.value)) for kv in pairs)
-
-
-def _plain(value: AnyValue) -> Any:
-    return getattr(value, value.WhichOneof("value"))
-
-
-class TraceSink(trace_service_pb2_grpc.TraceServiceServicer):
-    """Takes the spans the server exports to the same endpoint; they are not examined."""
-
-    async def Export(
-        self,
-        request: trace_service_pb2.ExportTraceServiceRequest,
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> trace_service_pb2.ExportTraceServiceResponse:
-        return trace_service_pb2.ExportTraceServiceResponse()
 
 
 @pytest.fixture
 async def collector(
     monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[tuple[MetricsCollector, str]]:
+) -> AsyncIterator[tuple[OtlpCollector, str]]:
     """The collector and its endpoint; servers started meanwhile export every
     EXPORT_INTERVAL_MS (they inherit the environment)."""
     monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", str(EXPORT_INTERVAL_MS))
-    service = MetricsCollector()
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(service, server)
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceSink(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield service, f"http://127.0.0.1:{port}"
-    finally:
-        await server.stop(None)
+    async with grpc_collector() as service:
+        yield service, service.endpoint
 
 
 def _answer_by_path(received: Received) -> web.StreamResponse:
@@ -162,7 +66,7 @@ async def _send(server: ServerProcess, request_id: str, recipient_id: str) -> No
 async def test_serve_exports_stored_feedback_attempts_open_deliveries_and_streams_over_otlp(
     database_url: str,
     signing_secret: str,
-    collector: tuple[MetricsCollector, str],
+    collector: tuple[OtlpCollector, str],
 ) -> None:
     metrics, endpoint = collector
     receiver = WebhookReceiver(respond=_answer_by_path)
@@ -236,7 +140,11 @@ async def test_serve_exports_stored_feedback_attempts_open_deliveries_and_stream
     assert durations[acme] == 3
     duration = metrics.latest[(metrics.instance_of(server.pid), DURATION)]
     assert duration.unit == "s"
-    [point] = [p for p in duration.histogram.data_points if _attributes(p.attributes) == acme]
+    [point] = [
+        p
+        for p in duration.histogram.data_points
+        if frozenset(attributes_of(p.attributes).items()) == acme
+    ]
     assert tuple(point.explicit_bounds) == DURATION_BUCKETS
     recorded_us = await _recorded_latency_us(database_url, "acme")
     assert point.sum == pytest.approx(recorded_us / 1_000_000)  # the events' latencies, in s
@@ -254,7 +162,7 @@ async def test_serve_exports_stored_feedback_attempts_open_deliveries_and_stream
 async def test_with_no_exporter_nothing_is_exported(
     database_url: str,
     signing_secret: str,
-    collector: tuple[MetricsCollector, str],
+    collector: tuple[OtlpCollector, str],
     receiver: WebhookReceiver,
 ) -> None:
     metrics, endpoint = collector
@@ -272,7 +180,7 @@ async def test_with_no_exporter_nothing_is_exported(
 async def test_delivery_processes_export_their_own_attempts_beside_serve(
     database_url: str,
     signing_secret: str,
-    collector: tuple[MetricsCollector, str],
+    collector: tuple[OtlpCollector, str],
     receiver: WebhookReceiver,
 ) -> None:
     metrics, endpoint = collector
@@ -297,3 +205,63 @@ async def test_delivery_processes_export_their_own_attempts_beside_serve(
     assert metrics.points("backchannel.delivery.attempts", child) != {}
     assert metrics.points("backchannel.delivery.attempts", serving) == {}
     assert sum(metrics.points("backchannel.feedback.stored", serving).values()) == 3
+
+
+async def test_an_open_circuit_shows_in_its_recipients_gauge(
+    database_url: str,
+    signing_secret: str,
+    collector: tuple[OtlpCollector, str],
+) -> None:
+    metrics, endpoint = collector
+    receiver = WebhookReceiver(respond=lambda _request: web.Response(status=500))
+    await receiver.start()
+    try:
+        launcher = ServerLauncher(
+            database_url, otel_exporter="otlp", otel_endpoint=endpoint, retry_schedule="0"
+        )
+        async with launcher as servers:
+            server = await servers.start()
+            await create_webhook_recipient(server, "down", receiver.url, signing_secret)
+            await create_webhook_recipient(server, "calm", receiver.url, signing_secret)
+            for i in range(5):  # the default threshold of consecutive failures
+                await _send(server, f"down-{i}", "down")
+            opened = await wait_until(lambda: _circuit(metrics, "down") == 2, SETTLE_TIMEOUT)
+    finally:
+        await receiver.stop()
+
+    assert opened, f"exported: {metrics.all_points()}\n{server.log()}"
+    assert _circuit(metrics, "calm") == 0
+
+
+async def test_queue_lag_is_how_long_the_oldest_due_delivery_has_waited(
+    database_url: str,
+    signing_secret: str,
+    collector: tuple[OtlpCollector, str],
+    receiver: WebhookReceiver,
+) -> None:
+    metrics, endpoint = collector
+    launcher = ServerLauncher(
+        database_url, otel_exporter="otlp", otel_endpoint=endpoint, dispatcher_enabled="false"
+    )
+    async with launcher as servers:
+        server = await servers.start()
+        await create_webhook_recipient(server, "acme", receiver.url, signing_secret)
+        shown_idle = await wait_until(
+            lambda: bool(metrics.points("backchannel.deliveries.queue_lag")), SETTLE_TIMEOUT
+        )
+        idle = metrics.value("backchannel.deliveries.queue_lag")
+        started = asyncio.get_running_loop().time()
+        await _send(server, "waiting-0", "acme")  # accepted, never delivered here
+        lagging = await wait_until(
+            lambda: metrics.value("backchannel.deliveries.queue_lag") >= 1.0, SETTLE_TIMEOUT
+        )
+        waited = asyncio.get_running_loop().time() - started
+        lag = metrics.value("backchannel.deliveries.queue_lag")
+
+    assert shown_idle and idle == 0
+    assert lagging, f"exported: {metrics.all_points()}"
+    assert lag <= waited + 1.0  # no older than the delivery itself (export timing aside)
+
+
+def _circuit(metrics: OtlpCollector, recipient_id: str) -> float:
+    return metrics.value("backchannel.recipient.circuit_state", **{"recipient.id": recipient_id})

@@ -27,7 +27,7 @@ from backchannel.api.interceptors.method_interceptor import (
 )
 
 SERVICE = feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
-SEND_FEEDBACK = f"/{SERVICE}/SendFeedback"
+SEND_FEEDBACK = f"{SERVICE}/SendFeedback"
 Metadata = tuple[tuple[str, str], ...]
 
 
@@ -216,7 +216,7 @@ async def test_each_method_is_wrapped_once_however_often_it_is_called(
     for name in ("alice", "bob", "carol"):
         await with_auth.caller_seen((("authorization", f"Bearer {name}"),))
 
-    assert bearer_names.wrapped == [SEND_FEEDBACK]
+    assert bearer_names.wrapped == [f"/{SEND_FEEDBACK}"]
 
 
 async def test_calls_of_other_services_pass_through_unwrapped(

@@ -1,4 +1,5 @@
-"""backchannel.plugin_support's HTTP answer helpers: Retry-After, retryable statuses, excerpts."""
+"""backchannel.plugin_support's HTTP answer helpers: Retry-After, retryable statuses,
+excerpts, and the HTTP client span's facts (url.full redacted)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from backchannel.plugin_support import (
     EXCERPT_CHARS,
     MAX_RETRY_AFTER_SECONDS,
     excerpt,
+    http_client_facts,
     is_retryable_status,
     mask,
     parse_retry_after,
+    redacted_url,
     remote_id,
 )
 
@@ -96,3 +99,26 @@ def test_remote_id_is_the_first_header_given_masked_and_cut() -> None:
 
 def test_no_remote_id_without_its_headers() -> None:
     assert remote_id({"server": "nginx"}, ["x-request-id"], [], 64) is None
+
+
+def test_url_full_replaces_credentials_and_every_query_value_and_drops_the_fragment() -> None:
+    assert redacted_url("https://user:pw@example.com:8443/hook?sig=abc&v=1#part") == (
+        "https://REDACTED:REDACTED@example.com:8443/hook?sig=REDACTED&v=REDACTED"
+    )
+    assert redacted_url("https://example.com/hook") == "https://example.com/hook"
+
+
+def test_http_client_facts_name_the_request_its_answer_and_what_went_wrong() -> None:
+    answered = http_client_facts("post", "https://example.com/hook?token=t", status=503)
+    assert answered == {
+        "http.request.method": "POST",
+        "url.full": "https://example.com/hook?token=REDACTED",
+        "network.protocol.name": "http",
+        "server.address": "example.com",
+        "server.port": "443",
+        "http.response.status_code": "503",
+        "error.type": "503",
+    }
+    unanswered = http_client_facts("POST", "http://example.com/", error=TimeoutError())
+    assert unanswered["error.type"] == "TimeoutError"
+    assert "http.response.status_code" not in unanswered

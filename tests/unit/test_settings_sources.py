@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from backchannel import cli
+from backchannel import cli, logs
 from backchannel.cli import exit_codes, service
 from backchannel.outbound_allowlist import AllowedDestination
 from backchannel.settings import Settings, SettingsError, load_settings
@@ -191,7 +191,7 @@ def test_serve_config_reads_the_file_and_passes_it_on_to_delivery_processes(
         return exit_codes.OK
 
     monkeypatch.setattr(service, "serve", serve)
-    monkeypatch.setattr(service, "configure_logging", lambda level: None)
+    monkeypatch.setattr(logs, "configure_logging", lambda level, log_format, endpoint: None)
 
     assert cli.main(["serve", "--config", path]) == exit_codes.OK
 

@@ -17,7 +17,7 @@ from backchannel.plugin import (
     Transport,
     TransportContext,
 )
-from backchannel.plugin_support import EXCERPT_CHARS
+from backchannel.plugin_support import EXCERPT_CHARS, connection_facts, with_facts
 
 from ._message import build_message
 from ._outcome import (
@@ -82,13 +82,14 @@ class EmailTransport(Transport[EmailSettings]):
             failure = describe_failure(
                 error, progress.step, settings, connect_timeout=connect_timeout, timeout=timeout
             )
-            return failure_result(failure)
+            return with_facts(failure_result(failure), _facts(settings, error))
         finally:
             if smtp is not None:
                 await close_session(smtp)
-        return sent_result(
+        sent = sent_result(
             settings, reply=reply, refused=refused, bytes_sent=len(built.data), notes=built.notes
         )
+        return with_facts(sent, _facts(settings, None if sent.succeeded else "refused"))
 
     async def probe(self, settings: EmailSettings) -> list[ProbeStep]:
         """Connects, starts TLS, logs in, and has the server accept the sender and every
@@ -172,3 +173,9 @@ async def _try_envelope(
         f"{len(mail.envelope_recipients)} recipients; nothing was sent (RSET)"
     )
     return None
+
+
+def _facts(settings: EmailSettings, error: BaseException | str | None) -> dict[str, str]:
+    """The SMTP client span's facts of one session."""
+    server = settings.server
+    return connection_facts("smtp", server.host, server.port, error=error)

@@ -20,6 +20,7 @@ from backchannel.plugin import (
     Transport,
     TransportContext,
 )
+from backchannel.plugin_support import connection_facts, with_facts
 
 from ._filename import UnsafePath, placeholder_values, render_path
 from ._outcome import error_result, is_connection_error
@@ -78,8 +79,11 @@ class SftpTransport(Transport[SftpSettings]):
             async with asyncio.timeout(timeout):
                 rename = await self._upload(pool, settings, path, payload, connect_timeout)
         except _UPLOAD_ERRORS as error:
-            return error_result(
+            failed = error_result(
                 error, account=settings, connect_timeout=connect_timeout, timeout=timeout
+            )
+            return with_facts(
+                failed, connection_facts("sftp", settings.host, settings.port, error=error)
             )
         uploaded = f"uploaded {len(payload)} bytes to {path} on {settings.target}"
         return DeliveryResult(
@@ -87,7 +91,7 @@ class SftpTransport(Transport[SftpSettings]):
             remote_id=path,
             bytes_sent=len(payload),
             response_excerpt=uploaded,
-            details={"rename": rename},
+            details={"rename": rename, **connection_facts("sftp", settings.host, settings.port)},
         )
 
     async def probe(self, settings: SftpSettings) -> list[ProbeStep]:

@@ -19,7 +19,12 @@ from backchannel.plugin import (
     Transport,
     TransportContext,
 )
-from backchannel.plugin_support import DestinationRefused, excerpt
+from backchannel.plugin_support import (
+    DestinationRefused,
+    excerpt,
+    http_client_facts,
+    with_facts,
+)
 from backchannel.plugin_support.aiohttp import read_bounded
 
 from ._card import feedback_message, probe_message
@@ -79,7 +84,10 @@ class TeamsTransport(Transport[TeamsSettings]):
             details["card_trimmed_items"] = str(card.trimmed)
         if card.omitted:
             details["personal_data_omitted"] = ", ".join(card.omitted)
-        return await self._post(settings, card.body, details)
+        trace_headers = {"traceparent": message.traceparent} if message.traceparent else {}
+        if message.traceparent and message.tracestate:
+            trace_headers["tracestate"] = message.tracestate
+        return await self._post(settings, card.body, details, trace_headers)
 
     async def probe(self, settings: TeamsSettings) -> list[ProbeStep]:
         """Posts a small test card that carries no feedback."""
@@ -103,7 +111,11 @@ class TeamsTransport(Transport[TeamsSettings]):
         return steps
 
     async def _post(
-        self, settings: TeamsSettings, body: bytes, details: Mapping[str, str]
+        self,
+        settings: TeamsSettings,
+        body: bytes,
+        details: Mapping[str, str],
+        trace_headers: Mapping[str, str] | None = None,
     ) -> DeliveryResult:
         session = self._session
         if session is None:
@@ -130,13 +142,14 @@ class TeamsTransport(Transport[TeamsSettings]):
                 headers={
                     "Content-Type": "application/json",
                     "User-Agent": self.context.user_agent,
+                    **(trace_headers or {}),
                 },
                 allow_redirects=False,
                 ssl=self._tls_context(settings.ca_certificate),
                 timeout=aiohttp.ClientTimeout(total=timeout - wait, sock_connect=connect_timeout),
             ) as response:
                 raw, body_note = await read_bounded(response, RESPONSE_READ_LIMIT)
-                return response_result(
+                answered = response_result(
                     status=response.status,
                     headers=response.headers,
                     body_excerpt=excerpt(raw, response.charset, ()),
@@ -145,14 +158,21 @@ class TeamsTransport(Transport[TeamsSettings]):
                     now=time.time(),
                     details=details,
                 )
+                # A Workflows URL carries its credential: no part of it is described.
+                facts = http_client_facts(
+                    "POST", settings.url, status=response.status, url_is_secret=True
+                )
+                return with_facts(answered, facts)
         except (aiohttp.ClientError, TimeoutError, DestinationRefused) as error:
-            return error_result(
+            unanswered = error_result(
                 error,
                 body_length=len(body),
                 connect_timeout=connect_timeout,
                 timeout=timeout,
                 details=details,
             )
+            facts = http_client_facts("POST", settings.url, error=error, url_is_secret=True)
+            return with_facts(unanswered, facts)
 
     def _tls_context(self, ca_certificate: str | None) -> ssl.SSLContext | bool:
         """The system's trust store, plus the recipient's own CA certificates if it has some.

@@ -50,6 +50,7 @@ RESERVED_HEADERS: Final = frozenset(
         "content-type",
         "host",
         "traceparent",
+        "tracestate",
         "transfer-encoding",
         "user-agent",
     }

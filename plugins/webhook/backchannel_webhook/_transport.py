@@ -16,7 +16,12 @@ from backchannel.plugin import (
     Transport,
     TransportContext,
 )
-from backchannel.plugin_support import DestinationRefused, excerpt
+from backchannel.plugin_support import (
+    DestinationRefused,
+    excerpt,
+    http_client_facts,
+    with_facts,
+)
 from backchannel.plugin_support.aiohttp import read_bounded
 
 from ._outcome import error_result, response_result
@@ -78,7 +83,7 @@ class WebhookTransport(Transport[WebhookSettings]):
                 timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
             ) as response:
                 raw, body_note = await read_bounded(response, RESPONSE_READ_LIMIT)
-                return response_result(
+                answered = response_result(
                     status=response.status,
                     headers=response.headers,
                     body_excerpt=excerpt(raw, response.charset, ()),
@@ -86,8 +91,10 @@ class WebhookTransport(Transport[WebhookSettings]):
                     bytes_sent=len(body),
                     now=time.time(),
                 )
+                facts = _facts(settings, status=response.status)
+                return with_facts(answered, facts)
         except (aiohttp.ClientError, TimeoutError, DestinationRefused) as error:
-            return error_result(
+            unanswered = error_result(
                 error,
                 target=_target(settings),
                 show_address=not settings.is_secret("url"),
@@ -95,6 +102,7 @@ class WebhookTransport(Transport[WebhookSettings]):
                 connect_timeout=connect_timeout,
                 timeout=timeout,
             )
+            return with_facts(unanswered, _facts(settings, error=error))
 
     async def probe(self, settings: WebhookSettings) -> list[ProbeStep]:
         """Posts a signed test message (event type ``backchannel.test``) to the endpoint."""
@@ -150,6 +158,8 @@ class WebhookTransport(Transport[WebhookSettings]):
             )
         if message.traceparent:
             headers["traceparent"] = message.traceparent
+            if message.tracestate:
+                headers["tracestate"] = message.tracestate
         headers.extend(settings.headers.items())
         headers.extend(settings.auth_headers)
         return headers
@@ -161,3 +171,16 @@ def _target(settings: WebhookSettings) -> str:
         return "the endpoint"
     url = settings.endpoint
     return f"{url.host_port_subcomponent or url.host}"
+
+
+def _facts(
+    settings: WebhookSettings, *, status: int | None = None, error: BaseException | None = None
+) -> dict[str, str]:
+    """The HTTP client span's facts of one POST; none of a URL given as a secret."""
+    return http_client_facts(
+        "POST",
+        settings.endpoint,
+        status=status,
+        error=error,
+        url_is_secret=settings.is_secret("url"),
+    )

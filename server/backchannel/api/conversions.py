@@ -192,6 +192,7 @@ def event_message(event: EventRecord) -> event_pb2.FeedbackSentEvent:
         lead_id=event.lead_id,
         source_id=event.source_id,
         requested_by=event.requested_by,
+        origin_trace_id=event.origin_trace_id,
     )
     if event.next_attempt_time is not None:
         message.next_attempt_time.CopyFrom(timestamp(event.next_attempt_time))

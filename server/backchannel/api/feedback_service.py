@@ -53,7 +53,7 @@ from backchannel.model import (
 from backchannel.recipient_directory import RecipientDirectory
 from backchannel.store import events as event_store
 from backchannel.store import feedback as feedback_store
-from backchannel.telemetry import current_traceparent
+from backchannel.telemetry import current_trace_origin
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -271,6 +271,7 @@ def _new_feedback(
             for d in deliveries
         ],
     )
+    origin = current_trace_origin()
     return NewFeedback(
         id=feedback.id,
         request_id=request.request_id,
@@ -280,10 +281,12 @@ def _new_feedback(
         source_id=feedback.lead.source_id,
         record=feedback.SerializeToString(deterministic=True),
         response=response.SerializeToString(deterministic=True),
-        traceparent=current_traceparent(),
+        traceparent=origin.traceparent,
         accept_time=accept_time,
         deliveries=deliveries,
         directory_version=directory_version,
+        origin_trace_id=origin.trace_id,
+        tracestate=origin.tracestate,
     )
 
 

@@ -15,7 +15,7 @@ import argparse
 import asyncio
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from backchannel.cli import (
     db,
@@ -28,7 +28,7 @@ from backchannel.cli import (
     service,
 )
 from backchannel.cli.connection import add_client_options, run_with_client
-from backchannel.settings import describe_settings
+from backchannel.settings import Settings, describe_settings
 
 _SERVER_COMMANDS = ("serve", "deliver", "migrate", "plugins", "db")
 
@@ -109,22 +109,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_server_command(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here: the operator commands need no OpenTelemetry SDK.
+    from backchannel.logs import configure_logging
+    from backchannel.telemetry_environment import TelemetryConfigError
+
+    try:
+        return _server_command(args, settings, configure_logging)
+    except TelemetryConfigError as error:
+        print(f"backchannel: {error}", file=sys.stderr)
+        return exit_codes.CONFIG
+
+
+def _server_command(
+    args: argparse.Namespace, settings: Settings, configure_logging: Callable[[str, str, str], None]
+) -> int:
+    configure_logging(settings.log_level, settings.log_format, settings.otel_endpoint)
+    if args.command == "serve":
+        return asyncio.run(service.serve(settings, args.config))
+    if args.command == "deliver":
+        return asyncio.run(service.deliver(settings, args.stop_with_stdin))
+    if args.command == "migrate":
+        return asyncio.run(service.migrate(settings))
+    if args.command == "db":
+        return db.run(settings, args)
+    return service.plugins(settings, args.json)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "plugins" and args.plugins_command == "new":
         return service.new_plugin(args.name, args.kind, args.directory)
     if args.command in _SERVER_COMMANDS:
-        settings = service.settings(args.config)
-        service.configure_logging(settings.log_level)
-        if args.command == "serve":
-            return asyncio.run(service.serve(settings, args.config))
-        if args.command == "deliver":
-            return asyncio.run(service.deliver(settings, args.stop_with_stdin))
-        if args.command == "migrate":
-            return asyncio.run(service.migrate(settings))
-        if args.command == "db":
-            return db.run(settings, args)
-        return service.plugins(settings, args.json)
+        return _run_server_command(args, service.settings(args.config))
     try:
         code = run_with_client(args, args.client_command)
         sys.stdout.flush()

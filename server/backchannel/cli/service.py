@@ -35,16 +35,6 @@ def settings(config: str | None) -> Settings:
         raise SystemExit(exit_codes.CONFIG) from error
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # The embedded Postgres library narrates every command it runs at INFO.
-    logging.getLogger("pgserver").setLevel(
-        max(logging.WARNING, logging.getLevelName(level.upper()))
-    )
-
-
 async def serve(settings: Settings, config_file: str | None = None) -> int:
     from backchannel.api.listener_tls import TlsSetupError
     from backchannel.app import BackchannelServer, ListenError, redact_url

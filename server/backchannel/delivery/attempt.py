@@ -101,6 +101,7 @@ def classify(
         lead_id=attempt.feedback.lead.lead_id,
         source_id=attempt.feedback.lead.source_id,
         requested_by=claimed.requested_by,
+        origin_trace_id=claimed.origin_trace_id,
     )
     return AttemptOutcome(
         event=event,
@@ -108,4 +109,5 @@ def classify(
         new_state=step.delivery_state,
         next_attempt_time=step.next_attempt_time,
         recipient_gone=result.gone,
+        accept_time=claimed.accept_time,
     )

@@ -17,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from backchannel.delivery.transmission import Attempt, Timing, TraceIds, Transmitted
+from backchannel.plugin_support import SPAN_FACTS
 from backchannel.telemetry import span_context_of, unsampled_root_span
 
 #: One step of an attempt: from the attempt to what it came to.
@@ -57,9 +58,26 @@ def _links(traceparent: str | None) -> list[Link]:
 
 
 class Traced(AttemptInterceptor):
-    """The attempt's client span, linked to the trace that accepted the feedback (a link,
-    not a parent: the accept has long ended, and one accept fans out to many attempts).
-    The steps inside run with it current, so outbound requests carry its traceparent."""
+    """The attempt's span, after OpenTelemetry's messaging conventions: a PRODUCER span
+    ``send <recipient id>`` with ``messaging.operation.type=send``,
+    ``messaging.destination.name`` = the recipient id and ``messaging.message.id`` = the
+    delivery id (the recipient's idempotency key, the same on every attempt); and under it
+    the protocol's own CLIENT span (an HTTP client span per the HTTP conventions for HTTP
+    transports), made from the facts the transport reported in ``DeliveryResult.details``
+    (:data:`backchannel.plugin_support.SPAN_FACTS`, already redacted) and timed by the
+    send.
+
+    Link, not parent. The attempt span starts a trace of its own and links to the span of
+    the request that accepted the feedback (its ``traceparent``, stored on the outbox row):
+    the messaging conventions link a send to the message's creation context when the two
+    are separate operations, which they are here (a transactional outbox: the accept
+    answered and its trace ended before any attempt; retries come minutes to days later;
+    one accept fans out to one delivery per recipient, each with many attempts). As a
+    parent it would stretch the caller's trace over days and bury the accept under
+    attempts. The caller's trace id stays findable on every event (``origin_trace_id``),
+    and its ``tracestate`` travels with the outbound ``traceparent``, which is this span's
+    (the message's creation context for whoever receives it). The steps inside run with it
+    current."""
 
     async def __call__(self, attempt: Attempt) -> Transmitted:
         claimed = attempt.claimed
@@ -67,10 +85,15 @@ class Traced(AttemptInterceptor):
         unsampled = unsampled_root_span()
         with (
             _tracer().start_as_current_span(
-                "backchannel.deliver",
-                kind=SpanKind.CLIENT,
+                f"send {recipient.id}",
+                kind=SpanKind.PRODUCER,
                 links=_links(claimed.traceparent),
                 attributes={
+                    "messaging.system": "backchannel",
+                    "messaging.operation.type": "send",
+                    "messaging.operation.name": "send",
+                    "messaging.destination.name": recipient.id,
+                    "messaging.message.id": claimed.delivery_id,
                     "backchannel.delivery_id": claimed.delivery_id,
                     "backchannel.feedback_id": claimed.feedback_id,
                     "backchannel.recipient_id": recipient.id,
@@ -83,11 +106,16 @@ class Traced(AttemptInterceptor):
         ) as span:
             transmitted = await self.next_step(attempt)
             result = transmitted.result
-            span.set_attribute("backchannel.succeeded", result.succeeded)
-            if result.remote_code is not None:
-                span.set_attribute("backchannel.remote_code", result.remote_code)
-            if not result.succeeded:
-                span.set_status(Status(StatusCode.ERROR, result.response_excerpt))
+            if span.is_recording():
+                _protocol_span(span, transmitted)
+                span.set_attribute("backchannel.succeeded", result.succeeded)
+                if result.remote_code is not None:
+                    span.set_attribute("backchannel.remote_code", result.remote_code)
+                if not result.succeeded:
+                    span.set_attribute(
+                        "error.type", result.details.get("error.type") or "delivery_failed"
+                    )
+                    span.set_status(Status(StatusCode.ERROR, result.response_excerpt))
             context = span.get_span_context()
         ids = (
             TraceIds(format(context.trace_id, "032x"), format(context.span_id, "016x"))
@@ -95,3 +123,29 @@ class Traced(AttemptInterceptor):
             else TraceIds()
         )
         return dataclasses.replace(transmitted, trace=ids)
+
+
+def _protocol_span(parent: trace.Span, transmitted: Transmitted) -> None:
+    """The CLIENT span of the protocol exchange under ``parent``, from the semantic-
+    convention facts the transport reported, timed by the send; none when it reported
+    none (a transport that predates them, or nothing was sent)."""
+    details = transmitted.result.details
+    attributes: dict[str, str | int] = {}
+    for key, numeric in SPAN_FACTS.items():
+        value = details.get(key)
+        if value:
+            attributes[key] = int(value) if numeric and value.isdigit() else value
+    if not attributes or transmitted.sent is None:
+        return
+    name = str(attributes.get("http.request.method") or attributes.get("network.protocol.name"))
+    began, ended = transmitted.sent
+    span = _tracer().start_span(
+        name,
+        context=trace.set_span_in_context(parent),
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+        start_time=began,
+    )
+    if "error.type" in attributes:
+        span.set_status(Status(StatusCode.ERROR))
+    span.end(end_time=ended)

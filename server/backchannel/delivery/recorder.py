@@ -1,9 +1,10 @@
 """Writes attempt outcomes in batches: one transaction records many events.
 
 Each batch moves its recipients' health on (``health``) inside the transaction that
-writes its events. While the database is unavailable, or refuses for now (a deadlock, too
-many connections), a batch is kept and retried as it is. A batch that fails for any other
-reason is written item by item, so one bad item is
+writes its events; once committed, they are counted (metrics) and what went wrong is
+logged (attempt_log). While the database is unavailable, or refuses for now (a deadlock,
+too many connections), a batch is kept and retried as it is. A batch that fails for any
+other reason is written item by item, so one bad item is
 set aside (logged; its lease expires and it is sent again) instead of blocking every
 other attempt's record.
 """
@@ -17,8 +18,9 @@ from collections.abc import Callable, Sequence
 import asyncpg
 
 from backchannel.background import cancelling, stop_task
+from backchannel.delivery.attempt_log import AttemptLog
 from backchannel.delivery.health import HealthUpdater
-from backchannel.metrics import count_recorded_attempts
+from backchannel.metrics import count_recorded_attempts, record_delivery_latencies
 from backchannel.model import AttemptOutcome, EventCategory, RecipientHealthRecord
 from backchannel.store.database import is_transient
 from backchannel.store.deliveries import attempt_recording
@@ -34,9 +36,12 @@ class AttemptRecorder:
         pool: asyncpg.Pool,
         update_health: HealthUpdater,
         on_recorded: Callable[[Sequence[AttemptOutcome]], None] | None = None,
+        attempt_log: AttemptLog | None = None,
     ) -> None:
-        """``on_recorded`` is told of outcomes once they are committed."""
+        """``on_recorded`` is told of outcomes once they are committed; ``attempt_log``
+        logs the failures and health changes committed."""
         self._pool = pool
+        self._attempt_log = attempt_log or AttemptLog()
         self._update_health = update_health
         self._on_recorded = on_recorded
         self._queue: asyncio.Queue[AttemptOutcome] = asyncio.Queue()
@@ -138,5 +143,7 @@ class AttemptRecorder:
                 ]
             await recording.write(events, updated, outcomes)
         count_recorded_attempts(outcomes)
+        record_delivery_latencies(outcomes)
+        self._attempt_log.recorded(events)
         if self._on_recorded is not None:
             self._on_recorded(outcomes)

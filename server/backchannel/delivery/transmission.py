@@ -1,10 +1,12 @@
 """The two steps of an attempt that touch plugins: render the feedback with the
 recipient's formatter, then send it with its transport. Each answers every outcome as a
-value; neither records, traces nor times anything (see attempt_interceptors)."""
+value; neither records nor traces anything (see attempt_interceptors), and only the
+moments the send began and ended are noted, for the protocol's span."""
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,6 +62,9 @@ class Transmitted:
     #: Set by the interceptors around the transmission (attempt_interceptors).
     timing: Timing | None = None
     trace: TraceIds = TraceIds()
+    #: When the transport's send began and ended (nanoseconds since the epoch); None when
+    #: nothing was sent.
+    sent: tuple[int, int] | None = None
 
 
 def _failure(excerpt: str, *, retryable: bool) -> DeliveryResult:
@@ -107,6 +112,7 @@ class Transmission:
             content=content,
             document=document,
             traceparent=current_traceparent(),
+            tracestate=claimed.tracestate,
         )
         prepared = self._prepared.get(
             recipient.id,
@@ -117,8 +123,9 @@ class Transmission:
         )
         # Redacted there, before a span, an event or a log line sees it: a transport that
         # forgets to mask cannot leak a secret.
+        began = time.time_ns()
         result = await prepared.send(message, self._send_deadline)
-        return Transmitted(result, content, plugin)
+        return Transmitted(result, content, plugin, sent=(began, time.time_ns()))
 
 
 def feedback_kind(feedback: feedback_pb2.Feedback) -> str:

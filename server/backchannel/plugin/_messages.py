@@ -128,6 +128,9 @@ class OutboundMessage:
     document: FeedbackDocument
     #: W3C trace context of the attempt, to propagate where the protocol allows.
     traceparent: str | None = None
+    #: The W3C ``tracestate`` of the request that accepted the feedback (vendors' entries
+    #: of the caller's trace), to send beside ``traceparent``; None when it had none.
+    tracestate: str | None = None
 
 
 @dataclass(frozen=True)

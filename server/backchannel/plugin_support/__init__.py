@@ -7,6 +7,9 @@ things the same way. Part of the public plugin API, like :mod:`backchannel.plugi
   :func:`address_literal`, :func:`looks_like_address_literal`, :class:`DestinationRefused`.
 - HTTP answers: :func:`parse_retry_after`, :func:`is_retryable_status`, :func:`excerpt`,
   :func:`mask`, :func:`remote_id`.
+- Protocol facts for the host's client span (OpenTelemetry semantic conventions, in
+  ``DeliveryResult.details``): :func:`http_client_facts`, :func:`connection_facts`,
+  :func:`with_facts`, :func:`redacted_url`, and the keys the host reads, :data:`SPAN_FACTS`.
 - Setting types for a transport's settings model, the same rules everywhere:
   :data:`HostName`, :data:`Port`, :data:`ConnectTimeoutSeconds`, :data:`HeaderName`,
   :data:`HeaderValue`, :data:`PemCertificates`, :data:`NoControlCharacters`, and the
@@ -46,6 +49,13 @@ from ._http_answers import (
     parse_retry_after,
     remote_id,
 )
+from ._semconv import (
+    SPAN_FACTS,
+    connection_facts,
+    http_client_facts,
+    redacted_url,
+    with_facts,
+)
 from ._settings import (
     ConnectTimeoutSeconds,
     HeaderName,
@@ -68,6 +78,7 @@ __all__ = [
     "MAX_FACTOR",
     "MAX_RANGE",
     "MAX_RETRY_AFTER_SECONDS",
+    "SPAN_FACTS",
     "AllowedDestination",
     "ConnectTimeoutSeconds",
     "DestinationRefused",
@@ -79,8 +90,10 @@ __all__ = [
     "PemCertificates",
     "Port",
     "address_literal",
+    "connection_facts",
     "embedded_ipv4",
     "excerpt",
+    "http_client_facts",
     "in_template_worker",
     "is_allowlisted",
     "is_retryable_status",
@@ -90,9 +103,11 @@ __all__ = [
     "one_line",
     "one_or_more",
     "parse_retry_after",
+    "redacted_url",
     "refusal_reason",
     "remote_id",
     "template_amplifier",
     "web_url",
     "whole_number",
+    "with_facts",
 ]

@@ -250,6 +250,8 @@ async def _claimed(
             requested_by=row["requested_by"],
             policy_attempt_offset=row["policy_attempt_offset"],
             policy_start_time=row["policy_start_time"],
+            origin_trace_id=row["origin_trace_id"],
+            tracestate=row["tracestate"],
         )
         for row in rows
     ]
@@ -279,6 +281,12 @@ async def count_open_deliveries(pool: asyncpg.Pool) -> OpenDeliveryCounts:
     row = await fetchrow(pool, "count_open_deliveries")
     assert row is not None
     return OpenDeliveryCounts(*row)
+
+
+async def circuit_states(pool: asyncpg.Pool) -> dict[str, CircuitState]:
+    """The circuit state of every live recipient, by id."""
+    rows = await fetch(pool, "select_circuit_states")
+    return {row["recipient_id"]: CircuitState(row["circuit_state"]) for row in rows}
 
 
 def _health_from_row(row: asyncpg.Record) -> RecipientHealthRecord:

@@ -38,6 +38,8 @@ async def insert_feedback_batch(
         traceparent=[f.traceparent for f in batch],
         accept_time=[f.accept_time for f in batch],
         directory_version=[f.directory_version for f in batch],
+        origin_trace_id=[f.origin_trace_id for f in batch],
+        tracestate=[f.tracestate for f in batch],
         delivery_id=[d.id for _, d in deliveries],
         delivery_feedback_id=[f.id for f, _ in deliveries],
         delivery_recipient_id=[d.recipient_id for _, d in deliveries],

@@ -32,16 +32,20 @@ import grpc
 
 from backchannel.api.interceptors.error_mapping import ErrorMapping
 from backchannel.api.interceptors.method_interceptor import MethodInterceptor
-from backchannel.api.interceptors.rpc_tracing import RpcTracing
+from backchannel.api.interceptors.rpc_tracing import RpcTracing, ServerAddress
 from backchannel.api.request_guard import RequestGuard, RequestLimits
 
-__all__ = ["ErrorMapping", "MethodInterceptor", "RpcTracing", "api_interceptors"]
+__all__ = ["ErrorMapping", "MethodInterceptor", "RpcTracing", "ServerAddress", "api_interceptors"]
 
 
 def api_interceptors(
-    services: Iterable[str], *inner: MethodInterceptor, limits: RequestLimits | None = None
+    services: Iterable[str],
+    *inner: MethodInterceptor,
+    limits: RequestLimits | None = None,
+    address: ServerAddress | None = None,
 ) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
     """The interceptors for a server serving ``services`` (full names), in the order
-    ``grpc.aio.server`` takes them; ``inner`` go innermost, next to the servicers."""
+    ``grpc.aio.server`` takes them; ``inner`` go innermost, next to the servicers.
+    ``address``: where the server listens, for its spans (filled in once bound)."""
     names = frozenset(services)
-    return [RpcTracing(names), ErrorMapping(names, RequestGuard(limits)), *inner]
+    return [RpcTracing(names, address), ErrorMapping(names, RequestGuard(limits)), *inner]

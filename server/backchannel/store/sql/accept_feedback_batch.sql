@@ -10,17 +10,18 @@ WITH directory AS (
 ), new_feedback AS (
     INSERT INTO feedback (
         id, request_id, request_digest, kind, lead_id, source_id, record, response,
-        traceparent, accept_time
+        traceparent, accept_time, origin_trace_id, tracestate
     )
     SELECT id, request_id, request_digest, kind, lead_id, source_id, record, response,
-           traceparent, accept_time
+           traceparent, accept_time, origin_trace_id, tracestate
     FROM unnest(
         :id::text[], :request_id::text[], :request_digest::bytea[], :kind::text[],
         :lead_id::text[], :source_id::text[], :record::bytea[], :response::bytea[],
-        :traceparent::text[], :accept_time::timestamptz[], :directory_version::bigint[]
+        :traceparent::text[], :accept_time::timestamptz[], :directory_version::bigint[],
+        :origin_trace_id::text[], :tracestate::text[]
     ) AS f (
         id, request_id, request_digest, kind, lead_id, source_id, record, response,
-        traceparent, accept_time, directory_version
+        traceparent, accept_time, directory_version, origin_trace_id, tracestate
     )
     WHERE f.directory_version IS NULL
        OR f.directory_version = (SELECT version FROM directory)

@@ -74,7 +74,8 @@ WITH asynchronous_commit AS MATERIALIZED (
       AND f.id = d.feedback_id AND r.id = d.recipient_id
     RETURNING d.id AS delivery_id, d.feedback_id, d.attempt_count, d.lease_token::text,
               d.requested_by, d.policy_attempt_offset, d.policy_start_time,
-              f.record, f.traceparent, f.accept_time, r.id AS recipient_id,
+              f.record, f.traceparent, f.tracestate, f.origin_trace_id, f.accept_time,
+              r.id AS recipient_id,
               r.revision AS recipient_revision
 )
 SELECT claimed.*, admission.needs_admission

@@ -459,7 +459,11 @@ type FeedbackSentEvent struct {
 	// The source of that lead.
 	SourceId string `protobuf:"bytes,23,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
 	// Who asked for this attempt, when an operator did (retry, resend, recover).
-	RequestedBy   string `protobuf:"bytes,24,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	RequestedBy string `protobuf:"bytes,24,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	// W3C trace id of the request that accepted the feedback (32 hex characters): the
+	// caller's trace, which the attempt's own span (trace_id) links to. Filterable as
+	// origin_trace_id, like trace_id.
+	OriginTraceId string `protobuf:"bytes,25,opt,name=origin_trace_id,json=originTraceId,proto3" json:"origin_trace_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -662,6 +666,13 @@ func (x *FeedbackSentEvent) GetRequestedBy() string {
 	return ""
 }
 
+func (x *FeedbackSentEvent) GetOriginTraceId() string {
+	if x != nil {
+		return x.OriginTraceId
+	}
+	return ""
+}
+
 // OperatorEvent records a change in a recipient's health, in the same ordered log as
 // feedback-sent events.
 type OperatorEvent struct {
@@ -789,7 +800,7 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x13plugin_distribution\x18\x01 \x01(\tR\x12pluginDistribution\x12%\n" +
 	"\x0eplugin_version\x18\x02 \x01(\tR\rpluginVersion\x12%\n" +
 	"\x0eserver_version\x18\x03 \x01(\tR\rserverVersion\x12\x1b\n" +
-	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\xe8\b\n" +
+	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\x90\t\n" +
 	"\x11FeedbackSentEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1f\n" +
@@ -819,7 +830,8 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x11next_attempt_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x17\n" +
 	"\alead_id\x18\x16 \x01(\tR\x06leadId\x12\x1b\n" +
 	"\tsource_id\x18\x17 \x01(\tR\bsourceId\x12!\n" +
-	"\frequested_by\x18\x18 \x01(\tR\vrequestedBy\"\xa8\x02\n" +
+	"\frequested_by\x18\x18 \x01(\tR\vrequestedBy\x12&\n" +
+	"\x0forigin_trace_id\x18\x19 \x01(\tR\roriginTraceId\"\xa8\x02\n" +
 	"\rOperatorEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x125\n" +

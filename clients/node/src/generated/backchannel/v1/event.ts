@@ -298,6 +298,12 @@ export interface FeedbackSentEvent {
   sourceId: string;
   /** Who asked for this attempt, when an operator did (retry, resend, recover). */
   requestedBy: string;
+  /**
+   * W3C trace id of the request that accepted the feedback (32 hex characters): the
+   * caller's trace, which the attempt's own span (trace_id) links to. Filterable as
+   * origin_trace_id, like trace_id.
+   */
+  originTraceId: string;
 }
 
 /**
@@ -676,6 +682,7 @@ function createBaseFeedbackSentEvent(): FeedbackSentEvent {
     leadId: "",
     sourceId: "",
     requestedBy: "",
+    originTraceId: "",
   };
 }
 
@@ -752,6 +759,9 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     }
     if (message.requestedBy !== "") {
       writer.uint32(194).string(message.requestedBy);
+    }
+    if (message.originTraceId !== "") {
+      writer.uint32(202).string(message.originTraceId);
     }
     return writer;
   },
@@ -961,6 +971,14 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
             message.requestedBy = reader.string();
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.originTraceId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1079,6 +1097,11 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
         : isSet(object.requested_by)
         ? globalThis.String(object.requested_by)
         : "",
+      originTraceId: isSet(object.originTraceId)
+        ? globalThis.String(object.originTraceId)
+        : isSet(object.origin_trace_id)
+        ? globalThis.String(object.origin_trace_id)
+        : "",
     };
   },
 
@@ -1156,6 +1179,9 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     if (message.requestedBy !== "") {
       obj.requestedBy = message.requestedBy;
     }
+    if (message.originTraceId !== "") {
+      obj.originTraceId = message.originTraceId;
+    }
     return obj;
   },
 
@@ -1196,6 +1222,7 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     message.leadId = object.leadId ?? "";
     message.sourceId = object.sourceId ?? "";
     message.requestedBy = object.requestedBy ?? "";
+    message.originTraceId = object.originTraceId ?? "";
     return message;
   },
 };

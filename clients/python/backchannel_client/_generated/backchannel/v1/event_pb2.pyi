@@ -248,6 +248,7 @@ class FeedbackSentEvent(_message.Message):
     LEAD_ID_FIELD_NUMBER: _builtins.int
     SOURCE_ID_FIELD_NUMBER: _builtins.int
     REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    ORIGIN_TRACE_ID_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
     """Opaque, ordered position of the event in the event log. Resume a stream after it."""
     event_id: _builtins.str
@@ -284,6 +285,11 @@ class FeedbackSentEvent(_message.Message):
     """The source of that lead."""
     requested_by: _builtins.str
     """Who asked for this attempt, when an operator did (retry, resend, recover)."""
+    origin_trace_id: _builtins.str
+    """W3C trace id of the request that accepted the feedback (32 hex characters): the
+    caller's trace, which the attempt's own span (trace_id) links to. Filterable as
+    origin_trace_id, like trace_id.
+    """
     @_builtins.property
     def data_format(self) -> Global___DataFormat:
         """The format of the content sent."""
@@ -339,10 +345,11 @@ class FeedbackSentEvent(_message.Message):
         lead_id: _builtins.str = ...,
         source_id: _builtins.str = ...,
         requested_by: _builtins.str = ...,
+        origin_trace_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["data_format", b"data_format", "end_time", b"end_time", "integration_context", b"integration_context", "latency", b"latency", "next_attempt_time", b"next_attempt_time", "response_status", b"response_status", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "next_attempt_time", b"next_attempt_time", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "requested_by", b"requested_by", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transport", b"transport"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "next_attempt_time", b"next_attempt_time", "origin_trace_id", b"origin_trace_id", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "requested_by", b"requested_by", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transport", b"transport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
