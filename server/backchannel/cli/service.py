@@ -55,6 +55,10 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         print(f"backchannel: plugin conflict: {error}", file=sys.stderr)
         await server.stop()
         return exit_codes.CONFIG
+    except SettingsError as error:  # e.g. an open listener (listener_security)
+        print(f"backchannel: {error}", file=sys.stderr)
+        await server.stop()
+        return exit_codes.CONFIG
     delivering: DeliveryProcesses | None = None
     if separate:
         delivering = DeliveryProcesses(processes, server.database_url, config_file)
