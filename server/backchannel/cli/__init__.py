@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Sequence
 
 from backchannel.cli import (
+    audit,
     deliveries,
     events,
     exit_codes,
@@ -18,6 +19,7 @@ from backchannel.cli import (
     recipients,
     send,
     service,
+    tokens,
 )
 from backchannel.cli.connection import add_client_options, run_with_client
 from backchannel.settings import describe_settings
@@ -35,9 +37,11 @@ def _epilog() -> str:
     return (
         "server settings (environment variables):\n"
         f"{settings}\n\n"
-        "operator commands (send, events, feedback, recipients, deliveries) reach a server at\n"
-        "  --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when --tls or\n"
-        "  --ca-file/BACKCHANNEL_CA_FILE is given, and the bearer token in BACKCHANNEL_TOKEN.\n\n"
+        "operator commands (send, events, feedback, recipients, deliveries, tokens, audit) reach\n"
+        "  a server at --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when\n"
+        "  --tls or --ca-file/BACKCHANNEL_CA_FILE is given, and the bearer token in\n"
+        "  BACKCHANNEL_TOKEN (never sent in plaintext off this machine without --insecure).\n"
+        "  `tokens bootstrap` makes the first admin token on the database directly.\n\n"
         f"exit codes:\n{codes}"
     )
 
@@ -76,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.add_parser(commands, common)
     recipients.add_parser(commands, common)
     deliveries.add_parser(commands, common)
+    tokens.add_parser(commands, common)
+    audit.add_parser(commands, common)
     return parser
 
 
@@ -91,6 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return asyncio.run(service.migrate(settings))
         return service.plugins(settings, args.json)
+    if getattr(args, "server_command", None) is not None:  # tokens bootstrap
+        settings = service.settings(args.config)
+        service.configure_logging("WARNING")
+        code: int = args.server_command(settings, args)
+        return code
     try:
         code = run_with_client(args, args.client_command)
         sys.stdout.flush()

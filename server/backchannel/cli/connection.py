@@ -64,6 +64,12 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
         help="root certificates to trust (default: $BACKCHANNEL_CA_FILE, else the system's)",
     )
     group.add_argument(
+        "--insecure",
+        action="store_true",
+        help="send $BACKCHANNEL_TOKEN even over a plaintext connection to another machine "
+        "(refused otherwise: anyone on the way could read it)",
+    )
+    group.add_argument(
         "--timeout",
         type=float,
         default=10.0,
@@ -89,14 +95,23 @@ def connect(args: argparse.Namespace) -> Client:
             raise CommandError(
                 f"cannot read the CA file {args.ca_file}: {error.strerror}", exit_codes.CONFIG
             ) from error
-    return Client(
-        server,
-        tls=bool(args.tls),
-        root_certificates=root_certificates,
-        token=os.environ.get("BACKCHANNEL_TOKEN") or None,
-        timeout=args.timeout,
-        retry=RetrySettings(max_attempts=4, total_timeout=max(30.0, args.timeout)),
-    )
+    try:
+        return Client(
+            server,
+            tls=bool(args.tls),
+            root_certificates=root_certificates,
+            token=os.environ.get("BACKCHANNEL_TOKEN") or None,
+            timeout=args.timeout,
+            retry=RetrySettings(max_attempts=4, total_timeout=max(30.0, args.timeout)),
+            insecure=bool(args.insecure),
+        )
+    except ValueError as error:  # the client refuses to send the token in plaintext
+        raise CommandError(
+            f"refusing to send BACKCHANNEL_TOKEN over a plaintext connection to {server}: "
+            "anyone on the way could read it and call as its holder",
+            exit_codes.CONFIG,
+            ("connect with --tls (or --ca-file PEM), or give --insecure to send it anyway",),
+        ) from error
 
 
 def exit_code_for(error: BackchannelError) -> int:
