@@ -6,8 +6,11 @@ package backchannel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,9 +84,12 @@ type Client struct {
 }
 
 type options struct {
-	creds credentials.TransportCredentials
-	dial  []grpc.DialOption
-	retry RetryPolicy
+	creds    credentials.TransportCredentials
+	secure   bool
+	dial     []grpc.DialOption
+	retry    RetryPolicy
+	token    string
+	insecure bool
 }
 
 // Option configures New.
@@ -91,7 +97,41 @@ type Option func(*options)
 
 // WithTransportCredentials sets TLS credentials (default: plaintext, for loopback).
 func WithTransportCredentials(c credentials.TransportCredentials) Option {
-	return func(o *options) { o.creds = c }
+	return func(o *options) { o.creds, o.secure = c, true }
+}
+
+// WithToken sends token as `authorization: Bearer <token>` with every call and stream.
+// New refuses to send it over a plaintext connection to a target that is not loopback
+// (anyone on the way could read it) unless WithInsecureToken is given too.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithInsecureToken lets WithToken's token go over a plaintext connection to another
+// machine, for a network protected some other way.
+func WithInsecureToken() Option { return func(o *options) { o.insecure = true } }
+
+// bearer is the per-call credential carrying a token.
+type bearer struct {
+	token      string
+	requireTLS bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+func (b bearer) RequireTransportSecurity() bool { return b.requireTLS }
+
+// isLoopback says whether target ("host:port") stays on this machine.
+func isLoopback(target string) bool {
+	host, _, err := net.SplitHostPort(target)
+	if err != nil {
+		host = target
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // WithDialOptions adds gRPC dial options (interceptors, per-RPC credentials...).
@@ -109,7 +149,14 @@ func New(target string, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	conn, err := grpc.NewClient(target, append([]grpc.DialOption{grpc.WithTransportCredentials(o.creds)}, o.dial...)...)
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(o.creds)}
+	if o.token != "" {
+		if !o.secure && !o.insecure && !isLoopback(target) {
+			return nil, fmt.Errorf("refusing to send a bearer token over a plaintext connection to %s: use WithTransportCredentials, or WithInsecureToken to send it anyway", target)
+		}
+		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.token, requireTLS: o.secure}))
+	}
+	conn, err := grpc.NewClient(target, append(dial, o.dial...)...)
 	if err != nil {
 		return nil, err
 	}

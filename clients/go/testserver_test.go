@@ -19,7 +19,9 @@ type testServer struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	Address string
-	done    chan struct{}
+	// Token is the admin token of a server started with requireToken ("" otherwise).
+	Token string
+	done  chan struct{}
 }
 
 func repoRoot() string {
@@ -28,14 +30,19 @@ func repoRoot() string {
 }
 
 // startTestServer starts start.py (port 0: any free port) and waits, at most two
-// minutes, for the address it prints.
-func startTestServer(port int) (*testServer, error) {
+// minutes, for the address it prints; with requireToken the server refuses calls without
+// a token, and Token holds its admin token.
+func startTestServer(port int, requireToken bool) (*testServer, error) {
 	root := repoRoot()
 	python := os.Getenv("BACKCHANNEL_PYTHON")
 	if python == "" {
 		python = filepath.Join(root, ".venv", "bin", "python")
 	}
-	cmd := exec.Command(python, filepath.Join(root, "clients", "testserver", "start.py"), "--port", fmt.Sprint(port))
+	args := []string{filepath.Join(root, "clients", "testserver", "start.py"), "--port", fmt.Sprint(port)}
+	if requireToken {
+		args = append(args, "--require-token")
+	}
+	cmd := exec.Command(python, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -50,9 +57,13 @@ func startTestServer(port int) (*testServer, error) {
 	}
 	s := &testServer{cmd: cmd, stdin: stdin, done: make(chan struct{})}
 	address := make(chan string, 1)
+	token := make(chan string, 1)
 	go func() {
 		scanner := bufio.NewScanner(stdout)
 		for scanner.Scan() {
+			if value, ok := strings.CutPrefix(scanner.Text(), "BACKCHANNEL_TOKEN="); ok {
+				token <- value
+			}
 			if value, ok := strings.CutPrefix(scanner.Text(), "BACKCHANNEL_ADDRESS="); ok {
 				address <- value
 			}
@@ -67,6 +78,14 @@ func startTestServer(port int) (*testServer, error) {
 			return nil, fmt.Errorf("start.py ended without an address")
 		}
 		s.Address = value
+		if requireToken {
+			select {
+			case s.Token = <-token: // printed before the address
+			default:
+				s.Stop()
+				return nil, fmt.Errorf("start.py printed no token")
+			}
+		}
 		return s, nil
 	case <-time.After(2 * time.Minute):
 		s.Stop()

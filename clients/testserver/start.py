@@ -10,9 +10,15 @@ and keeps running until SIGTERM/SIGINT or until its standard input is closed (so
 runner that dies takes it down too). Both the server and the cluster are then removed.
 Server output goes to stderr.
 
+With ``--require-token`` the server refuses calls without a bearer token
+(``BACKCHANNEL_AUTH=on``), and an admin token made with ``backchannel tokens bootstrap`` is
+printed first, on a line of its own::
+
+    BACKCHANNEL_TOKEN=bck_...
+
 Run with the workspace's interpreter::
 
-    /work/main/.venv/bin/python clients/testserver/start.py [--port N]
+    /work/main/.venv/bin/python clients/testserver/start.py [--port N] [--require-token]
 
 ``--port`` makes the server listen on a known port (0, the default: any free port).
 Extra settings pass through as ``BACKCHANNEL_*`` environment variables (the database URL
@@ -54,9 +60,24 @@ def log(message: str) -> None:
     print(f"testserver: {message}", file=sys.stderr, flush=True)
 
 
+def bootstrap_token(env: dict[str, str]) -> str:
+    """An admin token for the server's database, made as an operator makes the first one."""
+    made = subprocess.run(
+        [BACKCHANNEL, "tokens", "bootstrap", "--name", "client-tests"],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT,
+        check=True,
+    )  # fmt: skip
+    return made.stdout.strip()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="gRPC port (0: any free port)")
+    parser.add_argument(
+        "--require-token",
+        action="store_true",
+        help="refuse calls without a bearer token; print an admin token first",
+    )
     args = parser.parse_args()
 
     stop = threading.Event()
@@ -86,6 +107,10 @@ def main() -> int:
         env.update({k: v for k, v in os.environ.items() if k.startswith("BACKCHANNEL_")})
         env["BACKCHANNEL_DATABASE_URL"] = cluster.url()
         env["BACKCHANNEL_LISTEN"] = f"127.0.0.1:{args.port}"
+        token = ""
+        if args.require_token:
+            env["BACKCHANNEL_AUTH"] = "on"
+            token = bootstrap_token(env)
         server = subprocess.Popen(
             [BACKCHANNEL, "serve"], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -114,6 +139,8 @@ def main() -> int:
                 log("backchannel serve did not start")
                 return 1
             return 0
+        if token:
+            print(f"BACKCHANNEL_TOKEN={token}", flush=True)
         print(f"BACKCHANNEL_ADDRESS={address[0]}", flush=True)
         while not stop.wait(0.5):
             if server.poll() is not None:

@@ -8,10 +8,16 @@ import backchannel.v1.FeedbackServiceOuterClass.SendFeedbackRequest;
 import backchannel.v1.FeedbackServiceOuterClass.SendFeedbackResponse;
 import backchannel.v1.RecipientServiceGrpc;
 import io.grpc.Channel;
+import io.grpc.ClientInterceptor;
+import io.grpc.ClientInterceptors;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.MetadataUtils;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -35,8 +41,52 @@ public final class BackchannelClient implements AutoCloseable {
   }
 
   /**
-   * A client over a channel the caller built (TLS, interceptors, call credentials...) and
-   * closes.
+   * A plaintext client for {@code target} on this machine that sends {@code token} as
+   * {@code authorization: Bearer <token>} with every call and stream. A token is never sent
+   * in plaintext to another machine: for a target that is not loopback this throws; build a
+   * TLS channel and use {@link #over(Channel, RetryPolicy)} with {@link #bearerToken}.
+   *
+   * @throws IllegalArgumentException when {@code target} is not loopback
+   */
+  public static BackchannelClient connect(String target, String token) {
+    if (!isLoopback(target)) {
+      throw new IllegalArgumentException(
+          "refusing to send a bearer token over a plaintext connection to "
+              + target
+              + ": use a TLS channel with BackchannelClient.over(channel, retry) and bearerToken(token)");
+    }
+    ManagedChannel channel = ManagedChannelBuilder.forTarget(target).usePlaintext().build();
+    return new BackchannelClient(
+        ClientInterceptors.intercept(channel, bearerToken(token)), channel, RetryPolicy.DEFAULT);
+  }
+
+  /** An interceptor sending {@code token} as {@code authorization: Bearer <token>}. */
+  public static ClientInterceptor bearerToken(String token) {
+    Metadata headers = new Metadata();
+    headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
+    return MetadataUtils.newAttachHeadersInterceptor(headers);
+  }
+
+  /** Whether {@code target} ("host:port") stays on this machine; names are not resolved. */
+  static boolean isLoopback(String target) {
+    String host = target.contains(":") ? target.substring(0, target.lastIndexOf(':')) : target;
+    host = host.replaceAll("^\\[|\\]$", "");
+    if (host.equalsIgnoreCase("localhost")) {
+      return true;
+    }
+    if (!host.matches("[0-9.]+|[0-9a-fA-F:]+")) {
+      return false;
+    }
+    try {
+      return InetAddress.getByName(host).isLoopbackAddress();
+    } catch (UnknownHostException e) {
+      return false;
+    }
+  }
+
+  /**
+   * A client over a channel the caller built (TLS, interceptors such as {@link #bearerToken},
+   * call credentials...) and closes.
    */
   public static BackchannelClient over(Channel channel, RetryPolicy retry) {
     return new BackchannelClient(channel, null, retry == null ? RetryPolicy.DEFAULT : retry);

@@ -6,6 +6,8 @@ import java.io.InputStreamReader;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -16,11 +18,14 @@ import java.util.concurrent.TimeoutException;
  */
 final class TestServer implements AutoCloseable {
   final String address;
+  /** The admin token of a server that requires one; null otherwise. */
+  final String token;
   private final Process process;
 
-  private TestServer(Process process, String address) {
+  private TestServer(Process process, String address, String token) {
     this.process = process;
     this.address = address;
+    this.token = token;
   }
 
   static Path repoRoot() {
@@ -29,15 +34,27 @@ final class TestServer implements AutoCloseable {
 
   /** Starts start.py (port 0: any free port) and waits at most two minutes for its address. */
   static TestServer start(int port) throws IOException, InterruptedException, TimeoutException {
+    return start(port, false);
+  }
+
+  /**
+   * Like {@link #start(int)}; with {@code requireToken} the server refuses calls without a
+   * bearer token and {@link #token} holds its admin token.
+   */
+  static TestServer start(int port, boolean requireToken)
+      throws IOException, InterruptedException, TimeoutException {
     Path root = repoRoot();
     String python = System.getenv("BACKCHANNEL_PYTHON");
     if (python == null || python.isEmpty()) {
       python = root.resolve(".venv/bin/python").toString();
     }
-    Process process =
-        new ProcessBuilder(python, root.resolve("clients/testserver/start.py").toString(), "--port", String.valueOf(port))
-            .redirectError(ProcessBuilder.Redirect.INHERIT)
-            .start();
+    List<String> command =
+        new ArrayList<>(List.of(python, root.resolve("clients/testserver/start.py").toString(), "--port", String.valueOf(port)));
+    if (requireToken) {
+      command.add("--require-token");
+    }
+    Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    String[] token = new String[1];
     CompletableFuture<String> address =
         CompletableFuture.supplyAsync(
             () -> {
@@ -45,6 +62,9 @@ final class TestServer implements AutoCloseable {
                   new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = out.readLine()) != null) {
+                  if (line.startsWith("BACKCHANNEL_TOKEN=")) {
+                    token[0] = line.substring("BACKCHANNEL_TOKEN=".length());
+                  }
                   if (line.startsWith("BACKCHANNEL_ADDRESS=")) {
                     return line.substring("BACKCHANNEL_ADDRESS=".length());
                   }
@@ -56,10 +76,10 @@ final class TestServer implements AutoCloseable {
             });
     try {
       String value = address.get(2, TimeUnit.MINUTES);
-      if (value == null) {
-        throw new IOException("start.py ended without an address");
+      if (value == null || (requireToken && token[0] == null)) {
+        throw new IOException("start.py ended without an address (or token)");
       }
-      return new TestServer(process, value);
+      return new TestServer(process, value, token[0]);
     } catch (java.util.concurrent.ExecutionException | TimeoutException | IOException e) {
       stop(process);
       if (e instanceof TimeoutException timeout) {
