@@ -7,7 +7,9 @@ what a narrower grant sees: less, never an error, never a hint of what exists.""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -23,6 +25,7 @@ from support.access import Calls, Secured, bearer, new_token
 from support.brief_example import brief_example_feedback
 from support.polling import eventually
 from support.receiver import WebhookReceiver
+from support.recorded_spans import recorded_spans
 from support.rpc_errors import rich_error
 
 from backchannel.token_secrets import new_token_text
@@ -508,3 +511,35 @@ async def _streamed_until_heartbeat(calls: Calls) -> set[str]:
     finally:
         stream.cancel()
     return seen
+
+
+async def test_no_token_text_reaches_logs_spans_or_errors(
+    secured: Secured, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = new_token_text()
+    made = await new_token(secured.admin, "logged", ["feedback:read"])
+    caplog.set_level(logging.DEBUG)
+    with recorded_spans() as spans:
+        answers = []
+        for token in (made.text, forged, f"{made.text}x"):
+            try:
+                await secured.as_token(token).recipients.ListRecipients(
+                    recipient_service_pb2.ListRecipientsRequest()
+                )
+            except grpc.aio.AioRpcError as error:
+                answers.append(rich_error(error).serialized())
+        await secured.admin.tokens.RevokeToken(
+            token_service_pb2.RevokeTokenRequest(token_id=made.id)
+        )
+        exported = [str(span.to_json()) for span in await eventually(lambda: _finished(spans, 4))]
+
+    assert len(answers) == 3  # no scope; unknown; malformed
+    for text in (made.text, forged, secured.admin_token.text):
+        assert text not in caplog.text
+        assert all(text not in span for span in exported)
+        assert all(text.encode() not in answer for answer in answers)
+
+
+async def _finished(spans: Any, count: int) -> list[Any] | None:
+    finished = list(spans.get_finished_spans())
+    return finished if len(finished) >= count else None
