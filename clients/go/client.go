@@ -6,11 +6,8 @@ package backchannel
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -85,53 +82,22 @@ type Client struct {
 
 type options struct {
 	creds    credentials.TransportCredentials
-	secure   bool
+	credsSet bool
+	tlsFiles *TLSFiles
+	token    func(ctx context.Context) (string, error)
 	dial     []grpc.DialOption
 	retry    RetryPolicy
-	token    string
-	insecure bool
+	// insecureToken lets the token go in plaintext to another machine.
+	insecureToken bool
 }
 
 // Option configures New.
 type Option func(*options)
 
-// WithTransportCredentials sets TLS credentials (default: plaintext, for loopback).
+// WithTransportCredentials sets TLS credentials (default: plaintext, for loopback);
+// WithTLSFiles builds them from PEM files.
 func WithTransportCredentials(c credentials.TransportCredentials) Option {
-	return func(o *options) { o.creds, o.secure = c, true }
-}
-
-// WithToken sends token as `authorization: Bearer <token>` with every call and stream.
-// New refuses to send it over a plaintext connection to a target that is not loopback
-// (anyone on the way could read it) unless WithInsecureToken is given too.
-func WithToken(token string) Option { return func(o *options) { o.token = token } }
-
-// WithInsecureToken lets WithToken's token go over a plaintext connection to another
-// machine, for a network protected some other way.
-func WithInsecureToken() Option { return func(o *options) { o.insecure = true } }
-
-// bearer is the per-call credential carrying a token.
-type bearer struct {
-	token      string
-	requireTLS bool
-}
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + b.token}, nil
-}
-
-func (b bearer) RequireTransportSecurity() bool { return b.requireTLS }
-
-// isLoopback says whether target ("host:port") stays on this machine.
-func isLoopback(target string) bool {
-	host, _, err := net.SplitHostPort(target)
-	if err != nil {
-		host = target
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
+	return func(o *options) { o.creds, o.credsSet = c, true }
 }
 
 // WithDialOptions adds gRPC dial options (interceptors, per-RPC credentials...).
@@ -149,12 +115,16 @@ func New(target string, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(o.creds)}
-	if o.token != "" {
-		if !o.secure && !o.insecure && !isLoopback(target) {
-			return nil, fmt.Errorf("refusing to send a bearer token over a plaintext connection to %s: use WithTransportCredentials, or WithInsecureToken to send it anyway", target)
-		}
-		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.token, requireTLS: o.secure}))
+	creds, err := o.transportCredentials()
+	if err != nil {
+		return nil, err
+	}
+	if err := o.checkTokenTransport(target); err != nil {
+		return nil, err
+	}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if o.token != nil {
+		dial = append(dial, grpc.WithPerRPCCredentials(bearerToken{o.token}))
 	}
 	conn, err := grpc.NewClient(target, append(dial, o.dial...)...)
 	if err != nil {

@@ -28,13 +28,14 @@ var shared *testServer
 
 func TestMain(m *testing.M) {
 	var err error
-	shared, err = startTestServer(0, true)
+	shared, err = startTestServerRequiringToken(0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cannot start the test server:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
 	shared.Stop()
+	stopMTLSServer()
 	os.Exit(code)
 }
 
@@ -149,7 +150,7 @@ func cursorReaches(f *backchannel.Follower, want string, within time.Duration) s
 func TestSendExampleFeedbackAndFollowItsEvent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	client := newClient(t, shared.Address, backchannel.WithToken(shared.Token))
+	client := newClient(t, shared.Address, backchannel.WithToken(shared.Token()))
 	hook := newReceiver(t)
 	recipient := createWebhookRecipient(t, ctx, client, hook.URL+"/feedback")
 
@@ -190,13 +191,13 @@ func TestSendExampleFeedbackAndFollowItsEvent(t *testing.T) {
 func TestFollowEventsReconnectsAndResumesAfterItsCursor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	direct := newClient(t, shared.Address, backchannel.WithToken(shared.Token))
+	direct := newClient(t, shared.Address, backchannel.WithToken(shared.Token()))
 	link, err := newProxy(shared.Address)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer link.Close()
-	viaProxy := newClient(t, link.Address(), backchannel.WithToken(shared.Token), backchannel.WithDialOptions(grpc.WithConnectParams(grpc.ConnectParams{
+	viaProxy := newClient(t, link.Address(), backchannel.WithToken(shared.Token()), backchannel.WithDialOptions(grpc.WithConnectParams(grpc.ConnectParams{
 		Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, MaxDelay: time.Second}, MinConnectTimeout: 5 * time.Second,
 	})))
 	hook := newReceiver(t)
@@ -259,7 +260,7 @@ func TestSendFeedbackRetriesWithTheSameRequestID(t *testing.T) {
 		))
 	started := make(chan *testServer, 1)
 	go func() {
-		server, err := startTestServer(port, false)
+		server, err := startTestServer(port)
 		if err != nil {
 			t.Errorf("second server: %v", err)
 		}
@@ -304,7 +305,7 @@ func TestSendFeedbackRetriesWithTheSameRequestID(t *testing.T) {
 func TestInvalidArgumentExposesFieldViolations(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := newClient(t, shared.Address, backchannel.WithToken(shared.Token))
+	client := newClient(t, shared.Address, backchannel.WithToken(shared.Token()))
 	bad := exampleFeedback("")
 	bad.Kind = pb.FeedbackKind_FEEDBACK_KIND_UNSPECIFIED
 	bad.Outcome.Value.CurrencyCode = "dollars"
@@ -339,7 +340,7 @@ func TestTheServerRefusesACallWithoutTheToken(t *testing.T) {
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("with an unknown token: %v, want UNAUTHENTICATED", err)
 	}
-	admin := newClient(t, shared.Address, backchannel.WithToken(shared.Token))
+	admin := newClient(t, shared.Address, backchannel.WithToken(shared.Token()))
 	if _, err := admin.Recipients.ListRecipients(ctx, &pb.ListRecipientsRequest{}); err != nil {
 		t.Fatalf("with the token: %v", err)
 	}

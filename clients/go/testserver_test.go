@@ -19,9 +19,10 @@ type testServer struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	Address string
-	// Token is the admin token of a server started with requireToken ("" otherwise).
-	Token string
-	done  chan struct{}
+	// Values holds every NAME=VALUE line start.py printed (with TLS: BACKCHANNEL_CA_FILE,
+	// BACKCHANNEL_CERT_FILE, BACKCHANNEL_KEY_FILE, BACKCHANNEL_FORGED_CERT_FILE, ...).
+	Values map[string]string
+	done   chan struct{}
 }
 
 func repoRoot() string {
@@ -30,15 +31,32 @@ func repoRoot() string {
 }
 
 // startTestServer starts start.py (port 0: any free port) and waits, at most two
-// minutes, for the address it prints; with requireToken the server refuses calls without
-// a token, and Token holds its admin token.
-func startTestServer(port int, requireToken bool) (*testServer, error) {
+// minutes, for the address it prints.
+func startTestServer(port int) (*testServer, error) { return startTestServerWithTLS(port, "none") }
+
+// startTestServerWithTLS is startTestServer with start.py's --tls mode: "none", "tls" or
+// "mtls" (client certificates required); the certificate files are in Values.
+func startTestServerWithTLS(port int, tlsMode string) (*testServer, error) {
+	return startTestServerWith(port, tlsMode, false)
+}
+
+// startTestServerRequiringToken is startTestServer for a server that refuses calls without
+// a bearer token (start.py --require-token); its admin token is Token().
+func startTestServerRequiringToken(port int) (*testServer, error) {
+	return startTestServerWith(port, "none", true)
+}
+
+// Token is the admin token start.py printed (--require-token), "" otherwise.
+func (s *testServer) Token() string { return s.Values["BACKCHANNEL_TOKEN"] }
+
+func startTestServerWith(port int, tlsMode string, requireToken bool) (*testServer, error) {
 	root := repoRoot()
 	python := os.Getenv("BACKCHANNEL_PYTHON")
 	if python == "" {
 		python = filepath.Join(root, ".venv", "bin", "python")
 	}
-	args := []string{filepath.Join(root, "clients", "testserver", "start.py"), "--port", fmt.Sprint(port)}
+	args := []string{filepath.Join(root, "clients", "testserver", "start.py"),
+		"--port", fmt.Sprint(port), "--tls", tlsMode}
 	if requireToken {
 		args = append(args, "--require-token")
 	}
@@ -55,18 +73,20 @@ func startTestServer(port int, requireToken bool) (*testServer, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &testServer{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	s := &testServer{cmd: cmd, stdin: stdin, Values: map[string]string{}, done: make(chan struct{})}
 	address := make(chan string, 1)
-	token := make(chan string, 1)
 	go func() {
 		scanner := bufio.NewScanner(stdout)
 		for scanner.Scan() {
-			if value, ok := strings.CutPrefix(scanner.Text(), "BACKCHANNEL_TOKEN="); ok {
-				token <- value
+			name, value, ok := strings.Cut(scanner.Text(), "=")
+			if !ok || !strings.HasPrefix(name, "BACKCHANNEL_") {
+				continue
 			}
-			if value, ok := strings.CutPrefix(scanner.Text(), "BACKCHANNEL_ADDRESS="); ok {
-				address <- value
+			if name == "BACKCHANNEL_ADDRESS" {
+				address <- value // the last line: Values is complete
+				continue
 			}
+			s.Values[name] = value
 		}
 		close(address)
 	}()
@@ -78,14 +98,6 @@ func startTestServer(port int, requireToken bool) (*testServer, error) {
 			return nil, fmt.Errorf("start.py ended without an address")
 		}
 		s.Address = value
-		if requireToken {
-			select {
-			case s.Token = <-token: // printed before the address
-			default:
-				s.Stop()
-				return nil, fmt.Errorf("start.py printed no token")
-			}
-		}
 		return s, nil
 	case <-time.After(2 * time.Minute):
 		s.Stop()

@@ -12,10 +12,9 @@ log = logging.getLogger(__name__)
 
 
 def tls_configured(settings: Settings) -> bool:
-    """Whether the listener serves TLS: when a certificate file is set. (The TLS listener
-    and its ``tls_cert_file`` setting come with the TLS work; until then no setting of
-    that name exists and a listener is never TLS.)"""
-    return bool(getattr(settings, "tls_cert_file", ""))
+    """Whether the listener serves TLS: when a certificate file is set (api/listener_tls
+    refuses to start with a certificate it cannot use)."""
+    return bool(settings.tls_cert_file)
 
 
 def missing_protections(settings: Settings) -> list[str]:

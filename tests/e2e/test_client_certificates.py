@@ -1,137 +1,135 @@
-"""Callers known by their client certificate: real mTLS handshakes (certificates made in
-the test) with a grpc.aio server running the authentication interceptor. The identity is
-the certificate's URI SAN, else its DNS SAN, else its CN, and it may do what
-certificate_grants says, nothing more; a certificate from another CA never gets in; a
-bearer token, when sent too, is who calls."""
+"""Callers known by their client certificate, on the real server: its TLS listener requires
+client certificates (real mTLS handshakes, certificates made in the test), authentication
+is on, and BACKCHANNEL_CERTIFICATE_GRANTS says what each identity may do. An identity
+may do what its grant says and nothing more; a certificate from another CA never gets
+in; a bearer token, when sent too, is who calls; the audit trail names the identity."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from pathlib import Path
 
-import asyncpg
 import grpc
 import pytest
-from backchannel_client.v1 import feedback_pb2, feedback_service_pb2, feedback_service_pb2_grpc
-from support.access import bearer
-from support.certificates import Authority, KeyPair, loopback_server_pair, new_authority
+from backchannel_client.v1 import (
+    audit_service_pb2,
+    audit_service_pb2_grpc,
+    recipient_pb2,
+    recipient_service_pb2,
+    recipient_service_pb2_grpc,
+)
+from support.access import bearer, bootstrap_admin
+from support.certificates import CLIENT_SPIFFE_ID, TlsFiles, write_tls_files
+from support.in_process_server import RunningServer, serving
 from support.rpc_errors import rich_error
+from support.tls_connections import channel_credentials, tls_server_settings
 
-from backchannel.api.caller import current_caller
-from backchannel.api.interceptors import api_interceptors
-from backchannel.api.interceptors.authentication import Authentication
-from backchannel.api.token_verifier import TokenVerifier
-from backchannel.local_tokens import bootstrap_token
-from backchannel.model import Grant, Scope
+from backchannel.certificate_grants import parse_certificate_grants
 
-SERVICE = feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
-GRANTS = {
-    "spiffe://example.org/crm": Grant(scopes=frozenset({Scope.FEEDBACK_SEND})),
-    "crm.internal": Grant(scopes=frozenset({Scope.FEEDBACK_SEND})),
-    "crm-by-name": Grant(scopes=frozenset({Scope.FEEDBACK_SEND})),
-    "reader.internal": Grant(scopes=frozenset({Scope.FEEDBACK_READ})),
-}
-
-
-class CallerEcho(feedback_service_pb2_grpc.FeedbackServiceServicer):
-    """Answers SendFeedback with the caller it sees, in the feedback id."""
-
-    async def SendFeedback(
-        self, request: feedback_service_pb2.SendFeedbackRequest, context: object
-    ) -> feedback_service_pb2.SendFeedbackResponse:
-        return feedback_service_pb2.SendFeedbackResponse(
-            feedback=feedback_pb2.Feedback(id=current_caller().name)
-        )
-
-
-@dataclass
-class MutualTls:
-    authority: Authority
-    port: int
-
-    async def caller_seen(self, client: KeyPair, metadata: tuple[tuple[str, str], ...] = ()) -> str:
-        credentials = grpc.ssl_channel_credentials(
-            self.authority.certificate_pem, client.key_pem, client.certificate_pem
-        )
-        async with grpc.aio.secure_channel(f"127.0.0.1:{self.port}", credentials) as channel:
-            answer = await feedback_service_pb2_grpc.FeedbackServiceStub(channel).SendFeedback(
-                feedback_service_pb2.SendFeedbackRequest(request_id="r"),
-                metadata=metadata,
-                timeout=10,
-            )
-        name: str = answer.feedback.id
-        return name
+#: As BACKCHANNEL_CERTIFICATE_GRANTS gives them.
+GRANTS = parse_certificate_grants(
+    json.dumps({CLIENT_SPIFFE_ID: {"scopes": ["recipients:write", "audit:read"]}})
+)
 
 
 @pytest.fixture
-async def mutual_tls(store_pool: asyncpg.Pool) -> AsyncIterator[MutualTls]:
-    authority = new_authority()
-    server_pair = loopback_server_pair(authority)
-    authentication = Authentication([SERVICE], TokenVerifier(store_pool, 5.0), GRANTS)
-    server = grpc.aio.server(interceptors=api_interceptors([SERVICE], authentication))
-    feedback_service_pb2_grpc.add_FeedbackServiceServicer_to_server(CallerEcho(), server)
-    credentials = grpc.ssl_server_credentials(
-        [(server_pair.key_pem, server_pair.certificate_pem)],
-        root_certificates=authority.certificate_pem,
-        require_client_auth=True,
+def files(tmp_path: Path) -> TlsFiles:
+    return write_tls_files(tmp_path)
+
+
+@pytest.fixture
+async def mutual_tls(database_url: str, files: TlsFiles) -> AsyncIterator[RunningServer]:
+    """The server with mTLS and authentication on; its channel presents the client
+    certificate whose identity is CLIENT_SPIFFE_ID."""
+    settings = tls_server_settings(files, auth="on", certificate_grants=GRANTS)
+    async with serving(database_url, credentials=channel_credentials(files), **settings) as running:
+        yield running
+
+
+def recipient(recipient_id: str) -> recipient_pb2.Recipient:
+    made = recipient_pb2.Recipient(
+        id=recipient_id, recipient_type=recipient_pb2.RECIPIENT_TYPE_SOURCE, transport="webhook"
     )
-    port = server.add_secure_port("127.0.0.1:0", credentials)
-    await server.start()
-    try:
-        yield MutualTls(authority, port)
-    finally:
-        await server.stop(None)
+    made.transport_settings.update({"url": "http://127.0.0.1:9/hook"})
+    return made
 
 
-async def test_the_uri_san_is_the_identity(mutual_tls: MutualTls) -> None:
-    client = mutual_tls.authority.issue(
-        "crm-by-name", uris=("spiffe://example.org/crm",), dns_names=("crm.internal",)
-    )
-
-    assert await mutual_tls.caller_seen(client) == "spiffe://example.org/crm"
-
-
-async def test_without_a_uri_san_the_dns_san_is_the_identity(mutual_tls: MutualTls) -> None:
-    client = mutual_tls.authority.issue("crm-by-name", dns_names=("crm.internal",))
-
-    assert await mutual_tls.caller_seen(client) == "crm.internal"
-
-
-async def test_without_any_san_the_cn_is_the_identity(mutual_tls: MutualTls) -> None:
-    assert await mutual_tls.caller_seen(mutual_tls.authority.issue("crm-by-name")) == "crm-by-name"
-
-
-@pytest.mark.parametrize("identity", ["stranger.internal", "reader.internal"])
-async def test_an_identity_without_the_scope_is_denied_naming_it(
-    mutual_tls: MutualTls, identity: str
+async def test_an_identity_does_what_its_grant_says_and_is_named_in_the_audit_trail(
+    mutual_tls: RunningServer,
 ) -> None:
-    client = mutual_tls.authority.issue("x", dns_names=(identity,))
+    await mutual_tls.recipients.CreateRecipient(
+        recipient_service_pb2.CreateRecipientRequest(recipient=recipient("acme"))
+    )
+    trail = await audit_service_pb2_grpc.AuditServiceStub(mutual_tls.channel).ListAuditRecords(
+        audit_service_pb2.ListAuditRecordsRequest(filter='action = "recipient.create"')
+    )
 
+    [record] = trail.records
+    assert (record.actor, record.actor_kind, record.actor_token_id) == (
+        CLIENT_SPIFFE_ID,
+        "certificate",
+        "",
+    )
+
+
+async def test_an_identity_without_the_scope_is_denied_naming_it(
+    mutual_tls: RunningServer,
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await mutual_tls.caller_seen(client)
+        await mutual_tls.recipients.ListRecipients(recipient_service_pb2.ListRecipientsRequest())
 
     error = rich_error(caught.value)
     assert (error.code, error.error_info.reason) == (
         grpc.StatusCode.PERMISSION_DENIED,
         "SCOPE_MISSING",
     )
-    assert dict(error.error_info.metadata) == {"scope": "feedback:send"}
+    assert dict(error.error_info.metadata) == {"scope": "recipients:read"}
 
 
-async def test_a_certificate_from_another_ca_never_gets_in(mutual_tls: MutualTls) -> None:
-    forger = new_authority("Forger CA")
-    forged = forger.issue("crm-by-name", uris=("spiffe://example.org/crm",))
+async def test_an_identity_the_grants_do_not_name_may_do_nothing(
+    database_url: str, files: TlsFiles
+) -> None:
+    others = parse_certificate_grants(
+        json.dumps({"spiffe://backchannel.test/someone-else": {"scopes": ["recipients:read"]}})
+    )
+    settings = tls_server_settings(files, auth="on", certificate_grants=others)
+    async with serving(database_url, credentials=channel_credentials(files), **settings) as running:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await running.recipients.ListRecipients(recipient_service_pb2.ListRecipientsRequest())
 
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await mutual_tls.caller_seen(forged)
+    assert rich_error(caught.value).code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_certificate_from_another_ca_never_gets_in(
+    mutual_tls: RunningServer, files: TlsFiles
+) -> None:
+    forged = channel_credentials(files, client="forged")
+    async with grpc.aio.secure_channel(mutual_tls.address, forged) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await recipient_service_pb2_grpc.RecipientServiceStub(channel).CreateRecipient(
+                recipient_service_pb2.CreateRecipientRequest(recipient=recipient("forged")),
+                timeout=10,
+            )
 
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 async def test_a_bearer_token_sent_too_is_who_calls(
-    mutual_tls: MutualTls, store_pool: asyncpg.Pool
+    mutual_tls: RunningServer, database_url: str
 ) -> None:
-    text, _ = await bootstrap_token(store_pool, "batch-job", "tester@tests")
-    client = mutual_tls.authority.issue("x", uris=("spiffe://example.org/crm",))
+    token = await bootstrap_admin(database_url, name="batch-job")
 
-    assert await mutual_tls.caller_seen(client, bearer(text)) == "batch-job"
+    listed = await mutual_tls.recipients.ListRecipients(
+        recipient_service_pb2.ListRecipientsRequest(), metadata=bearer(token.text)
+    )
+    await mutual_tls.recipients.CreateRecipient(
+        recipient_service_pb2.CreateRecipientRequest(recipient=recipient("by-token")),
+        metadata=bearer(token.text),
+    )
+    trail = await audit_service_pb2_grpc.AuditServiceStub(mutual_tls.channel).ListAuditRecords(
+        audit_service_pb2.ListAuditRecordsRequest(filter='target = "recipients/by-token"')
+    )
+
+    assert list(listed.recipients) == []  # allowed: the token may read recipients
+    assert [(r.actor, r.actor_token_id) for r in trail.records] == [("batch-job", token.id)]

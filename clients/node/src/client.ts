@@ -7,7 +7,6 @@ import {
   type ChannelOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
-  credentials as grpcCredentials,
   Metadata,
   type ServiceError,
   status as Status,
@@ -27,6 +26,7 @@ import { RecipientServiceClient } from "./generated/backchannel/v1/recipient_ser
 import { DeliveryServiceClient } from "./generated/backchannel/v1/delivery_service";
 import { BackchannelError, fromStatus, toBackchannelError } from "./errors";
 import { backoffMs, DEFAULT_RETRY, RESUMABLE, RETRYABLE, type RetryOptions, sleep } from "./retry";
+import { channelCredentials, type TlsOptions } from "./tls";
 
 /** Whether `address` ("host:port", "[::1]:port", "localhost:port") stays on this machine. */
 export function isLoopback(address: string): boolean {
@@ -40,12 +40,15 @@ export function isLoopback(address: string): boolean {
 export type Token = string | (() => string | Promise<string>);
 
 export interface BackchannelClientOptions {
-  /** Channel credentials; default plaintext (`credentials.createInsecure()`). Use
-   * `credentials.createSsl(...)` for TLS. */
+  /** TLS: `true` (trust Node's bundled roots), or the CAs to trust and the client
+   * certificate to present to a server that requires one (mTLS); `tlsFromFiles(...)`
+   * reads them from PEM files. Default: plaintext. */
+  tls?: boolean | TlsOptions;
+  /** Ready channel credentials instead of `tls` (e.g. `credentials.createSsl(...)`). */
   credentials?: ChannelCredentials;
   /** Sent as `authorization: Bearer <token>` on every call and stream. Never over a
    * plaintext connection to another machine: the constructor throws for a target that is
-   * not loopback without `credentials`, unless `insecure` is true. */
+   * not loopback without `tls` or `credentials`, unless `insecure` is true. */
   token?: Token;
   /** Send the token over a plaintext connection to another machine anyway (a network
    * protected some other way). */
@@ -139,13 +142,14 @@ export class BackchannelClient {
   private readonly retry: Required<RetryOptions>;
 
   constructor(address: string, options: BackchannelClientOptions = {}) {
-    if (options.token !== undefined && !options.credentials && !options.insecure && !isLoopback(address)) {
+    const plaintext = !options.credentials && !options.tls;
+    if (options.token !== undefined && plaintext && !options.insecure && !isLoopback(address)) {
       throw new Error(
         `refusing to send a bearer token over a plaintext connection to ${address}: ` +
-          "pass TLS credentials, or insecure: true to send it anyway",
+          "pass tls (or credentials), or insecure: true to send it anyway",
       );
     }
-    const creds = options.credentials ?? grpcCredentials.createInsecure();
+    const creds = channelCredentials(options.credentials, options.tls);
     // Reconnect quickly after an outage: sendFeedback's own backoff paces the retries.
     const channelOptions: ChannelOptions = {
       "grpc.initial_reconnect_backoff_ms": 100,

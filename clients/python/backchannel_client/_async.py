@@ -60,6 +60,8 @@ class AsyncClient:
         *,
         tls: bool = False,
         root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
         channel_credentials: grpc.ChannelCredentials | None = None,
         token: Token | None = None,
         timeout: float | None = 10.0,
@@ -71,7 +73,9 @@ class AsyncClient:
         self._timeout = timeout
         self._retry = retry or RetrySettings()
         self._token = token_to_use(token)
-        credentials = secure_credentials(tls, root_certificates, channel_credentials)
+        credentials = secure_credentials(
+            tls, root_certificates, channel_credentials, certificate_chain, private_key
+        )
         check_token_transport(target, self._token, credentials is not None, insecure)
         options = list(channel_options)
         self._channel = (

@@ -47,9 +47,10 @@ def _epilog() -> str:
         f"{settings}\n\n"
         "operator commands (send, events, feedback, recipients, deliveries, tokens, audit) reach\n"
         "  a server at --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when\n"
-        "  --tls or --ca-file/BACKCHANNEL_CA_FILE is given, and the bearer token in\n"
-        "  BACKCHANNEL_TOKEN (never sent in plaintext off this machine without --insecure).\n"
-        "  `tokens bootstrap` makes the first admin token on the database directly.\n\n"
+        "  --tls, --ca-file/BACKCHANNEL_CA_FILE or --cert/BACKCHANNEL_CERT_FILE is given, a\n"
+        "  client certificate (mTLS) from --cert and --key/BACKCHANNEL_KEY_FILE, and the bearer\n"
+        "  token in BACKCHANNEL_TOKEN (never sent in plaintext off this machine without\n"
+        "  --insecure). `tokens bootstrap` makes the first admin token on the database.\n\n"
         f"exit codes:\n{codes}"
     )
 

@@ -8,19 +8,20 @@ import backchannel.v1.FeedbackServiceOuterClass.SendFeedbackRequest;
 import backchannel.v1.FeedbackServiceOuterClass.SendFeedbackResponse;
 import backchannel.v1.RecipientServiceGrpc;
 import io.grpc.Channel;
-import io.grpc.ClientInterceptor;
-import io.grpc.ClientInterceptors;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
-import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.MetadataUtils;
+import java.io.IOException;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * A thin client over Backchannel's generated stubs: {@link #sendFeedback} with a request id
@@ -41,30 +42,62 @@ public final class BackchannelClient implements AutoCloseable {
   }
 
   /**
-   * A plaintext client for {@code target} on this machine that sends {@code token} as
-   * {@code authorization: Bearer <token>} with every call and stream. A token is never sent
-   * in plaintext to another machine: for a target that is not loopback this throws; build a
-   * TLS channel and use {@link #over(Channel, RetryPolicy)} with {@link #bearerToken}.
+   * A client for {@code target} over TLS with {@code tls} (the CAs to trust, and a client
+   * certificate for a server that requires one), without a token.
+   *
+   * @throws IOException when a file cannot be read
+   */
+  public static BackchannelClient connect(String target, TlsFiles tls) throws IOException {
+    return connect(target, tls, null);
+  }
+
+  /**
+   * A client for {@code target}: over TLS with {@code tls} ({@code null}: plaintext), sending
+   * {@code authorization: Bearer <token>} with every call, the token asked of {@code token}
+   * for each ({@code null}: none).
+   *
+   * @throws IOException when a TLS file cannot be read
+   */
+  public static BackchannelClient connect(String target, TlsFiles tls, Supplier<String> token)
+      throws IOException {
+    if (tls == null && token != null) {
+      refusePlaintextToken(target);
+    }
+    ChannelCredentials credentials =
+        tls == null ? InsecureChannelCredentials.create() : tls.credentials();
+    ManagedChannelBuilder<?> builder = Grpc.newChannelBuilder(target, credentials);
+    if (token != null) {
+      builder.intercept(new BearerToken(token));
+    }
+    ManagedChannel channel = builder.build();
+    return new BackchannelClient(channel, channel, RetryPolicy.DEFAULT);
+  }
+
+  /**
+   * A plaintext client for {@code target} on this machine sending {@code token} as {@code
+   * authorization: Bearer <token>} with every call and stream. A token is never sent in
+   * plaintext to another machine: for a target that is not loopback this throws (use {@link
+   * #connect(String, TlsFiles, Supplier)} with TLS).
    *
    * @throws IllegalArgumentException when {@code target} is not loopback
    */
   public static BackchannelClient connect(String target, String token) {
+    refusePlaintextToken(target);
+    ManagedChannel channel =
+        ManagedChannelBuilder.forTarget(target)
+            .usePlaintext()
+            .intercept(new BearerToken(() -> token))
+            .build();
+    return new BackchannelClient(channel, channel, RetryPolicy.DEFAULT);
+  }
+
+  private static void refusePlaintextToken(String target) {
     if (!isLoopback(target)) {
       throw new IllegalArgumentException(
           "refusing to send a bearer token over a plaintext connection to "
               + target
-              + ": use a TLS channel with BackchannelClient.over(channel, retry) and bearerToken(token)");
+              + ": anyone on the way could read it; connect with TlsFiles");
     }
-    ManagedChannel channel = ManagedChannelBuilder.forTarget(target).usePlaintext().build();
-    return new BackchannelClient(
-        ClientInterceptors.intercept(channel, bearerToken(token)), channel, RetryPolicy.DEFAULT);
-  }
-
-  /** An interceptor sending {@code token} as {@code authorization: Bearer <token>}. */
-  public static ClientInterceptor bearerToken(String token) {
-    Metadata headers = new Metadata();
-    headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
-    return MetadataUtils.newAttachHeadersInterceptor(headers);
   }
 
   /** Whether {@code target} ("host:port") stays on this machine; names are not resolved. */
@@ -85,8 +118,8 @@ public final class BackchannelClient implements AutoCloseable {
   }
 
   /**
-   * A client over a channel the caller built (TLS, interceptors such as {@link #bearerToken},
-   * call credentials...) and closes.
+   * A client over a channel the caller built (TLS, interceptors, call credentials...) and
+   * closes.
    */
   public static BackchannelClient over(Channel channel, RetryPolicy retry) {
     return new BackchannelClient(channel, null, retry == null ? RetryPolicy.DEFAULT : retry);

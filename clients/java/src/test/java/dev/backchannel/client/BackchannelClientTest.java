@@ -61,7 +61,7 @@ class BackchannelClientTest {
 
   @BeforeAll
   static void startServer() throws Exception {
-    server = TestServer.start(0, true);
+    server = TestServer.start(0, "none", true);
   }
 
   @AfterAll
@@ -168,7 +168,7 @@ class BackchannelClientTest {
 
   @Test
   void sendsTheExampleFeedbackAndFollowsItsEvent() throws Exception {
-    try (BackchannelClient client = BackchannelClient.connect(server.address, server.token);
+    try (BackchannelClient client = BackchannelClient.connect(server.address, server.token());
         Receiver hook = new Receiver()) {
       String recipient = createWebhookRecipient(client, hook.url());
       try (EventFollower follower =
@@ -195,9 +195,9 @@ class BackchannelClientTest {
 
   @Test
   void followerReconnectsAndResumesAfterItsCursor() throws Exception {
-    try (BackchannelClient direct = BackchannelClient.connect(server.address, server.token);
+    try (BackchannelClient direct = BackchannelClient.connect(server.address, server.token());
         TcpProxy link = new TcpProxy(server.address);
-        BackchannelClient viaProxy = BackchannelClient.connect(link.address(), server.token);
+        BackchannelClient viaProxy = BackchannelClient.connect(link.address(), server.token());
         Receiver hook = new Receiver()) {
       String recipient = createWebhookRecipient(direct, hook.url());
       EventFilter filter = EventFilter.newBuilder().addRecipientIds(recipient).build();
@@ -279,7 +279,7 @@ class BackchannelClientTest {
 
   @Test
   void invalidArgumentExposesFieldViolations() {
-    try (BackchannelClient client = BackchannelClient.connect(server.address, server.token)) {
+    try (BackchannelClient client = BackchannelClient.connect(server.address, server.token())) {
       Feedback bad =
           exampleFeedback("").toBuilder()
               .setKind(FeedbackKind.FEEDBACK_KIND_UNSPECIFIED)

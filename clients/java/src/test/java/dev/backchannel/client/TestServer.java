@@ -8,7 +8,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -18,14 +20,37 @@ import java.util.concurrent.TimeoutException;
  */
 final class TestServer implements AutoCloseable {
   final String address;
-  /** The admin token of a server that requires one; null otherwise. */
-  final String token;
+
+  /**
+   * Every NAME=VALUE line start.py printed; with TLS, the files (BACKCHANNEL_CA_FILE,
+   * BACKCHANNEL_CERT_FILE, BACKCHANNEL_KEY_FILE, BACKCHANNEL_FORGED_CERT_FILE, ...).
+   */
+  final Map<String, String> values;
+
   private final Process process;
 
-  private TestServer(Process process, String address, String token) {
+  private TestServer(Process process, String address, Map<String, String> values) {
     this.process = process;
     this.address = address;
-    this.token = token;
+    this.values = values;
+  }
+
+  /** The admin token start.py printed (--require-token). */
+  String token() {
+    String value = values.get("BACKCHANNEL_TOKEN");
+    if (value == null) {
+      throw new IllegalStateException("start.py printed no token: " + values.keySet());
+    }
+    return value;
+  }
+
+  /** The file start.py printed under {@code name}. */
+  Path file(String name) {
+    String value = values.get(name);
+    if (value == null) {
+      throw new IllegalStateException("start.py printed no " + name + ": " + values.keySet());
+    }
+    return Path.of(value);
   }
 
   static Path repoRoot() {
@@ -34,14 +59,23 @@ final class TestServer implements AutoCloseable {
 
   /** Starts start.py (port 0: any free port) and waits at most two minutes for its address. */
   static TestServer start(int port) throws IOException, InterruptedException, TimeoutException {
-    return start(port, false);
+    return start(port, "none");
   }
 
   /**
-   * Like {@link #start(int)}; with {@code requireToken} the server refuses calls without a
-   * bearer token and {@link #token} holds its admin token.
+   * {@link #start(int)} with start.py's {@code --tls} mode: "none", "tls" or "mtls" (client
+   * certificates required); the certificate files are in {@link #values}.
    */
-  static TestServer start(int port, boolean requireToken)
+  static TestServer start(int port, String tls)
+      throws IOException, InterruptedException, TimeoutException {
+    return start(port, tls, false);
+  }
+
+  /**
+   * {@link #start(int, String)}; with {@code requireToken} the server refuses calls without a
+   * bearer token, and {@link #token()} is its admin token.
+   */
+  static TestServer start(int port, String tls, boolean requireToken)
       throws IOException, InterruptedException, TimeoutException {
     Path root = repoRoot();
     String python = System.getenv("BACKCHANNEL_PYTHON");
@@ -49,12 +83,20 @@ final class TestServer implements AutoCloseable {
       python = root.resolve(".venv/bin/python").toString();
     }
     List<String> command =
-        new ArrayList<>(List.of(python, root.resolve("clients/testserver/start.py").toString(), "--port", String.valueOf(port)));
+        new ArrayList<>(
+            List.of(
+                python,
+                root.resolve("clients/testserver/start.py").toString(),
+                "--port",
+                String.valueOf(port),
+                "--tls",
+                tls));
     if (requireToken) {
       command.add("--require-token");
     }
-    Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-    String[] token = new String[1];
+    Process process =
+        new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    Map<String, String> values = new ConcurrentHashMap<>();
     CompletableFuture<String> address =
         CompletableFuture.supplyAsync(
             () -> {
@@ -62,12 +104,16 @@ final class TestServer implements AutoCloseable {
                   new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = out.readLine()) != null) {
-                  if (line.startsWith("BACKCHANNEL_TOKEN=")) {
-                    token[0] = line.substring("BACKCHANNEL_TOKEN=".length());
+                  int equals = line.indexOf('=');
+                  if (!line.startsWith("BACKCHANNEL_") || equals < 0) {
+                    continue;
                   }
-                  if (line.startsWith("BACKCHANNEL_ADDRESS=")) {
-                    return line.substring("BACKCHANNEL_ADDRESS=".length());
+                  String name = line.substring(0, equals);
+                  String value = line.substring(equals + 1);
+                  if (name.equals("BACKCHANNEL_ADDRESS")) {
+                    return value; // the last line: values is complete
                   }
+                  values.put(name, value);
                 }
               } catch (IOException e) {
                 // ended below
@@ -76,10 +122,10 @@ final class TestServer implements AutoCloseable {
             });
     try {
       String value = address.get(2, TimeUnit.MINUTES);
-      if (value == null || (requireToken && token[0] == null)) {
-        throw new IOException("start.py ended without an address (or token)");
+      if (value == null) {
+        throw new IOException("start.py ended without an address");
       }
-      return new TestServer(process, value, token[0]);
+      return new TestServer(process, value, Map.copyOf(values));
     } catch (java.util.concurrent.ExecutionException | TimeoutException | IOException e) {
       stop(process);
       if (e instanceof TimeoutException timeout) {
