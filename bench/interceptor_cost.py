@@ -6,8 +6,11 @@ and a few microseconds per call drown in the run-to-run spread. This runs, in on
 process, what the server runs per call apart from the transport: grpc.aio's own handler
 lookup (its Cython ``_find_method_handler``, which runs the interceptor chain), request
 decoding and the method's behaviour, for the echo servicer of row 1 (the brief's example
-request, a canned answer), bare and through the interceptors. The difference is what the
-interceptors cost a call; set it against the server CPU per call run.py prints for 1a.
+request, a canned answer), bare, through the interceptors, and through them with
+authentication checking a bearer token on every call (``interceptors+token``: the token
+verified once, then from the verifier's cache, as every call of a busy caller is). The
+differences are what they cost a call; set them against the server CPU per call run.py
+prints for 1a.
 
     python bench/interceptor_cost.py [--calls 50000] [--runs 7]
 
@@ -31,8 +34,10 @@ from backchannel.telemetry import configure_tracing
 
 SERVICE = feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 METHOD = f"/{SERVICE}/SendFeedback"
-#: What a grpc-python client sends along (tracing looks through it for a traceparent).
-METADATA = (("user-agent", "grpc-python-asyncio/1.85.3"),)
+TOKEN = "bck_" + "b" * 43
+#: What a grpc-python client sends along (tracing looks through it for a traceparent), and
+#: a bearer token (unread by the layouts without authentication).
+METADATA = (("user-agent", "grpc-python-asyncio/1.85.3"), ("authorization", f"Bearer {TOKEN}"))
 
 
 class Echo(feedback_service_pb2_grpc.FeedbackServiceServicer):
@@ -83,7 +88,37 @@ def layouts() -> dict[str, tuple[Any, tuple[Any, ...]]]:
         served = ("wrapping", cygrpc._MethodResolver([], wrapped.handlers), ())
     else:
         served = ("interceptors", resolver, tuple(api_interceptors([SERVICE])))
-    return {"bare": (resolver, ()), served[0]: (served[1], served[2])}
+    found = {"bare": (resolver, ()), served[0]: (served[1], served[2])}
+    authenticated = _authenticated_interceptors()
+    if authenticated is not None:
+        found["interceptors+token"] = (resolver, authenticated)
+    return found
+
+
+def _authenticated_interceptors() -> tuple[Any, ...] | None:
+    """The interceptors with authentication, its verifier knowing TOKEN without a database
+    (it reaches into the verifier: what is measured is the cached path every call of a
+    busy caller takes); None on a commit from before authentication."""
+    try:
+        from backchannel.api.interceptors import api_interceptors
+        from backchannel.api.interceptors.authentication import Authentication
+        from backchannel.api.token_verifier import TokenVerifier, _verified
+    except ImportError:
+        return None
+    from datetime import UTC, datetime
+
+    from backchannel.model import Grant, TokenRecord
+
+    class KnownToken(TokenVerifier):
+        async def _fetch(self, digest: bytes) -> Any:
+            record = TokenRecord(
+                "tok_bench", "bench", Grant(), datetime.now(UTC), None, None, None, "bench"
+            )
+            self._valid[digest] = verified = _verified(record)
+            return verified
+
+    verifier = KnownToken(None, 3600.0)  # type: ignore[arg-type]  # no database needed
+    return tuple(api_interceptors([SERVICE], Authentication([SERVICE], verifier, {})))
 
 
 async def one_call(raw: bytes, resolver: Any, interceptors: tuple[Any, ...]) -> Any:
@@ -117,8 +152,11 @@ def main() -> None:
     bare = median(measured["bare"])
     for name, per_call in measured.items():
         extra = "" if name == "bare" else f"  (+{median(per_call) - bare:.2f} us over bare)"
+        if name == "interceptors+token":
+            token = median(per_call) - median(measured["interceptors"])
+            extra += f", +{token:.2f} us for the token"
         runs = " / ".join(f"{v:.2f}" for v in per_call)
-        print(f"{name:13} {median(per_call):6.2f} us/call median{extra}   runs: {runs}")
+        print(f"{name:18} {median(per_call):6.2f} us/call median{extra}   runs: {runs}")
 
 
 if __name__ == "__main__":

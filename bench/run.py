@@ -114,6 +114,7 @@ from backchannel.feedback_document import feedback_document  # noqa: E402
 from backchannel.formatters import JsonFormatter  # noqa: E402
 
 IN_FLIGHT = 64
+Metadata = tuple[tuple[str, str], ...]
 #: The machine counts as quiet below this share of one core busy (everything included).
 QUIET_PERCENT = 25.0
 START_TIMEOUT = 60.0
@@ -312,7 +313,7 @@ class Env:
         return self.cluster.url(name)
 
     async def start_backchannel(
-        self, database_url: str, dispatcher: bool, delivery_processes: int = 0
+        self, database_url: str, dispatcher: bool, delivery_processes: int = 0, auth: bool = False
     ) -> Child:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BACKCHANNEL_")}
         env.update(
@@ -323,8 +324,10 @@ class Env:
             BACKCHANNEL_OUTBOUND_ALLOW_NETWORKS="127.0.0.0/8",
             BACKCHANNEL_LOG_LEVEL="WARNING",
         )
+        if auth:
+            env["BACKCHANNEL_AUTH"] = "on"
         return await self.processes.start(
-            "backchannel-serve" + ("" if dispatcher else "-nodispatch"),
+            "backchannel-serve" + ("" if dispatcher else "-nodispatch") + ("-auth" if auth else ""),
             [sys.executable, "-m", "backchannel.cli", "serve"],
             "Backchannel listening on",
             env,
@@ -337,7 +340,28 @@ class Env:
 # ---------------------------------------------------------------------------- clients
 
 
-async def create_recipient(port: int, url: str) -> None:
+def tokens_supported() -> bool:
+    """Whether the code benchmarked has bearer tokens (--ref may name an older commit)."""
+    import importlib.util
+
+    return importlib.util.find_spec("backchannel.local_tokens") is not None
+
+
+async def bootstrap_token(database_url: str) -> str:
+    """An admin token for ``database_url``, made as an operator makes the first one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKCHANNEL_")}
+    env["BACKCHANNEL_DATABASE_URL"] = database_url
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "backchannel.cli", "tokens", "bootstrap", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
+    if process.returncode != 0:
+        raise RuntimeError(f"tokens bootstrap failed: {err.decode()}")
+    return out.decode().strip()
+
+
+async def create_recipient(port: int, url: str, metadata: Metadata = ()) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = recipient_service_pb2_grpc.RecipientServiceStub(channel)
         recipient = recipient_pb2.Recipient(
@@ -349,7 +373,9 @@ async def create_recipient(port: int, url: str) -> None:
         recipient.transport_settings.update({"url": url})
         recipient.secret_settings.update({"signing_secrets": SIGNING_SECRET})
         await stub.CreateRecipient(
-            recipient_service_pb2.CreateRecipientRequest(recipient=recipient), timeout=10
+            recipient_service_pb2.CreateRecipientRequest(recipient=recipient),
+            timeout=10,
+            metadata=metadata,
         )
 
 
@@ -366,9 +392,13 @@ class LoadResult:
 
 
 async def send_load(
-    channel: grpc.aio.Channel, payloads: Sequence[bytes], in_flight: int = IN_FLIGHT
+    channel: grpc.aio.Channel,
+    payloads: Sequence[bytes],
+    in_flight: int = IN_FLIGHT,
+    metadata: Metadata = (),
 ) -> LoadResult:
-    """Sends pre-serialized SendFeedback requests, ``in_flight`` at a time, each once."""
+    """Sends pre-serialized SendFeedback requests, ``in_flight`` at a time, each once, each
+    with ``metadata`` (a bearer token)."""
     call = channel.unary_unary(SEND_FEEDBACK)
     pending = iter(payloads)
     errors: list[str] = []
@@ -376,7 +406,7 @@ async def send_load(
     async def worker() -> None:
         for payload in pending:
             try:
-                await call(payload, timeout=CALL_TIMEOUT)
+                await call(payload, timeout=CALL_TIMEOUT, metadata=metadata)
             except grpc.aio.AioRpcError as error:
                 errors.append(f"{error.code().name}: {error.details()}")
 
@@ -570,13 +600,25 @@ async def bench_accepts(env: Env, report: Report) -> float:
         "dispatcher-off": off,
         "dispatcher-on": on,
     }
+    metadata: dict[str, Metadata] = {}
+    if tokens_supported():
+        # 1a+: the same server with authentication on and a bearer token on every call,
+        # measured right after 1a in each run, so the pair sees the same machine.
+        token_url = await env.fresh_database("accept_token")
+        with_token = await env.start_backchannel(token_url, dispatcher=False, auth=True)
+        metadata["off+token"] = (("authorization", f"Bearer {await bootstrap_token(token_url)}"),)
+        await create_recipient(with_token.port, env.sink_url, metadata["off+token"])
+        order = list(targets.items())
+        order.insert(list(targets).index("dispatcher-off") + 1, ("off+token", with_token))
+        targets = dict(order)
     channels = {n: grpc.aio.insecure_channel(f"127.0.0.1:{c.port}") for n, c in targets.items()}
     rates: dict[str, list[float]] = {n: [] for n in targets}
     server_micros: dict[str, list[float]] = {n: [] for n in targets}
     delivered_on = 0
     try:
         for name, channel in channels.items():
-            check(await send_load(channel, serialized_requests(plan.accept_warmup)), name)
+            warmup = serialized_requests(plan.accept_warmup)
+            check(await send_load(channel, warmup, metadata=metadata.get(name, ())), name)
         delivered_on = plan.accept_warmup
         await wait_for_succeeded(on_url, delivered_on, 120.0)
         for run in range(plan.runs):
@@ -585,7 +627,7 @@ async def bench_accepts(env: Env, report: Report) -> float:
                 meter = env.meter(server=lambda c=targets[name]: [c.pid])
                 await env.wait_quiet()
                 meter.start()
-                result = await send_load(channel, payloads)
+                result = await send_load(channel, payloads, metadata=metadata.get(name, ()))
                 meter.stop()
                 check(result, name)
                 rates[name].append(result.rate)
@@ -620,7 +662,7 @@ async def bench_accepts(env: Env, report: Report) -> float:
     finally:
         for channel in channels.values():
             await channel.close()
-        for child in (echo, echo_intercepted, floor, storage_floor, off, on):
+        for child in targets.values():
             await env.processes.stop(child)
     echo_rate = median(rates["echo"])
     for name, label in (
@@ -638,6 +680,27 @@ async def bench_accepts(env: Env, report: Report) -> float:
                 ">= 0.8x" if name == "dispatcher-off" else "(info)",
                 verdict_ratio(ratio, 0.8) if name == "dispatcher-off" else "",
             )
+        )
+    if "off+token" in rates:
+        with_token, without = median(rates["off+token"]), median(rates["dispatcher-off"])
+        ratio = with_token / without
+        report.rows.append(
+            Row(
+                "1a+ the same, authentication on, a bearer token on every call",
+                f"{with_token:,.0f} calls/s",
+                f"{without:,.0f} calls/s 1a",
+                ratio,
+                ">= 0.95x",
+                verdict_ratio(ratio, 0.95),
+            )
+        )
+        paired = [t / o for t, o in zip(rates["off+token"], rates["dispatcher-off"], strict=True)]
+        report.detail(
+            "token checks: server CPU per call "
+            f"{median(server_micros['off+token']):.0f} us with a token, "
+            f"{median(server_micros['dispatcher-off']):.0f} us without "
+            f"(+{median(server_micros['off+token']) - median(server_micros['dispatcher-off']):.0f}"
+            " us); 1a+ / 1a run by run: " + " / ".join(f"{r:.3f}x" for r in paired)
         )
     intercepted_rate = median(rates["echo+interceptors"])
     report.rows.append(

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from support.access import Secured, secured_server
 from support.in_process_server import RunningServer, serving
 from support.postgres_cluster import PostgresCluster
 from support.receiver import WebhookReceiver
@@ -77,6 +78,13 @@ async def store_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 async def backchannel(database_url: str) -> AsyncIterator[RunningServer]:
     async with serving(database_url) as running:
         yield running
+
+
+@pytest.fixture
+async def secured(database_url: str) -> AsyncIterator[Secured]:
+    """A server requiring credentials (authentication on), and its admin token's calls."""
+    async with secured_server(database_url) as server:
+        yield server
 
 
 @pytest.fixture

@@ -87,6 +87,8 @@ type options struct {
 	token    func(ctx context.Context) (string, error)
 	dial     []grpc.DialOption
 	retry    RetryPolicy
+	// insecureToken lets the token go in plaintext to another machine.
+	insecureToken bool
 }
 
 // Option configures New.
@@ -115,6 +117,9 @@ func New(target string, opts ...Option) (*Client, error) {
 	}
 	creds, err := o.transportCredentials()
 	if err != nil {
+		return nil, err
+	}
+	if err := o.checkTokenTransport(target); err != nil {
 		return nil, err
 	}
 	dial := []grpc.DialOption{grpc.WithTransportCredentials(creds)}

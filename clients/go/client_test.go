@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ var shared *testServer
 
 func TestMain(m *testing.M) {
 	var err error
-	shared, err = startTestServer(0)
+	shared, err = startTestServerRequiringToken(0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cannot start the test server:", err)
 		os.Exit(1)
@@ -149,7 +150,7 @@ func cursorReaches(f *backchannel.Follower, want string, within time.Duration) s
 func TestSendExampleFeedbackAndFollowItsEvent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	client := newClient(t, shared.Address)
+	client := newClient(t, shared.Address, backchannel.WithToken(shared.Token()))
 	hook := newReceiver(t)
 	recipient := createWebhookRecipient(t, ctx, client, hook.URL+"/feedback")
 
@@ -190,13 +191,13 @@ func TestSendExampleFeedbackAndFollowItsEvent(t *testing.T) {
 func TestFollowEventsReconnectsAndResumesAfterItsCursor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	direct := newClient(t, shared.Address)
+	direct := newClient(t, shared.Address, backchannel.WithToken(shared.Token()))
 	link, err := newProxy(shared.Address)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer link.Close()
-	viaProxy := newClient(t, link.Address(), backchannel.WithDialOptions(grpc.WithConnectParams(grpc.ConnectParams{
+	viaProxy := newClient(t, link.Address(), backchannel.WithToken(shared.Token()), backchannel.WithDialOptions(grpc.WithConnectParams(grpc.ConnectParams{
 		Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, MaxDelay: time.Second}, MinConnectTimeout: 5 * time.Second,
 	})))
 	hook := newReceiver(t)
@@ -304,7 +305,7 @@ func TestSendFeedbackRetriesWithTheSameRequestID(t *testing.T) {
 func TestInvalidArgumentExposesFieldViolations(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := newClient(t, shared.Address)
+	client := newClient(t, shared.Address, backchannel.WithToken(shared.Token()))
 	bad := exampleFeedback("")
 	bad.Kind = pb.FeedbackKind_FEEDBACK_KIND_UNSPECIFIED
 	bad.Outcome.Value.CurrencyCode = "dollars"
@@ -323,5 +324,45 @@ func TestInvalidArgumentExposesFieldViolations(t *testing.T) {
 	}
 	if info := backchannel.ErrorInfo(err); info == nil || info.Domain != "backchannel.dev" {
 		t.Errorf("ErrorInfo: %v", info)
+	}
+}
+
+func TestTheServerRefusesACallWithoutTheToken(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	anonymous := newClient(t, shared.Address)
+	_, err := anonymous.Recipients.ListRecipients(ctx, &pb.ListRecipientsRequest{})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("without a token: %v, want UNAUTHENTICATED", err)
+	}
+	forged := newClient(t, shared.Address, backchannel.WithToken("bck_"+strings.Repeat("A", 43)))
+	_, err = forged.Recipients.ListRecipients(ctx, &pb.ListRecipientsRequest{})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("with an unknown token: %v, want UNAUTHENTICATED", err)
+	}
+	admin := newClient(t, shared.Address, backchannel.WithToken(shared.Token()))
+	if _, err := admin.Recipients.ListRecipients(ctx, &pb.ListRecipientsRequest{}); err != nil {
+		t.Fatalf("with the token: %v", err)
+	}
+}
+
+func TestATokenIsNeverSentInPlaintextToAnotherMachine(t *testing.T) {
+	token := backchannel.WithToken("bck_" + strings.Repeat("A", 43))
+	if _, err := backchannel.New("10.1.2.3:50051", token); err == nil || !strings.Contains(err.Error(), "plaintext") {
+		t.Fatalf("plaintext to another machine: %v, want a refusal", err)
+	}
+	for _, allowed := range [][]backchannel.Option{
+		{token},
+		{token, backchannel.WithInsecureToken()},
+	} {
+		target := "127.0.0.1:50051"
+		if len(allowed) == 2 {
+			target = "10.1.2.3:50051"
+		}
+		client, err := backchannel.New(target, allowed...)
+		if err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		client.Close()
 	}
 }

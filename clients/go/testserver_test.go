@@ -37,13 +37,30 @@ func startTestServer(port int) (*testServer, error) { return startTestServerWith
 // startTestServerWithTLS is startTestServer with start.py's --tls mode: "none", "tls" or
 // "mtls" (client certificates required); the certificate files are in Values.
 func startTestServerWithTLS(port int, tlsMode string) (*testServer, error) {
+	return startTestServerWith(port, tlsMode, false)
+}
+
+// startTestServerRequiringToken is startTestServer for a server that refuses calls without
+// a bearer token (start.py --require-token); its admin token is Token().
+func startTestServerRequiringToken(port int) (*testServer, error) {
+	return startTestServerWith(port, "none", true)
+}
+
+// Token is the admin token start.py printed (--require-token), "" otherwise.
+func (s *testServer) Token() string { return s.Values["BACKCHANNEL_TOKEN"] }
+
+func startTestServerWith(port int, tlsMode string, requireToken bool) (*testServer, error) {
 	root := repoRoot()
 	python := os.Getenv("BACKCHANNEL_PYTHON")
 	if python == "" {
 		python = filepath.Join(root, ".venv", "bin", "python")
 	}
-	cmd := exec.Command(python, filepath.Join(root, "clients", "testserver", "start.py"),
-		"--port", fmt.Sprint(port), "--tls", tlsMode)
+	args := []string{filepath.Join(root, "clients", "testserver", "start.py"),
+		"--port", fmt.Sprint(port), "--tls", tlsMode}
+	if requireToken {
+		args = append(args, "--require-token")
+	}
+	cmd := exec.Command(python, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

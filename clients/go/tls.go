@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strings"
 
 	"google.golang.org/grpc/credentials"
 )
@@ -81,8 +83,35 @@ func (b bearerToken) GetRequestMetadata(ctx context.Context, _ ...string) (map[s
 }
 
 // RequireTransportSecurity is false so a token also reaches a loopback server without
-// TLS, as the other Backchannel clients send it.
+// TLS, as the other Backchannel clients send it; New refuses plaintext to any other
+// target unless WithInsecureToken says so.
 func (bearerToken) RequireTransportSecurity() bool { return false }
+
+// WithInsecureToken lets the token of WithToken or WithTokenSource go over a plaintext
+// connection to another machine, for a network protected some other way. Without it New
+// refuses: anyone on the way could read the token and call as its holder.
+func WithInsecureToken() Option { return func(o *options) { o.insecureToken = true } }
+
+// checkTokenTransport refuses a token over plaintext to a target that is not loopback.
+func (o *options) checkTokenTransport(target string) error {
+	if o.token == nil || o.credsSet || o.tlsFiles != nil || o.insecureToken || isLoopback(target) {
+		return nil
+	}
+	return fmt.Errorf("backchannel: refusing to send a bearer token over a plaintext connection to %s: use WithTLSFiles or WithTransportCredentials, or WithInsecureToken to send it anyway", target)
+}
+
+// isLoopback says whether target ("host:port") stays on this machine.
+func isLoopback(target string) bool {
+	host, _, err := net.SplitHostPort(target)
+	if err != nil {
+		host = target
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
 
 // transportCredentials resolves the TLS options of New.
 func (o *options) transportCredentials() (credentials.TransportCredentials, error) {

@@ -10,9 +10,15 @@ and keeps running until SIGTERM/SIGINT or until its standard input is closed (so
 runner that dies takes it down too). Both the server and the cluster are then removed.
 Server output goes to stderr.
 
+With ``--require-token`` the server refuses calls without a bearer token
+(``BACKCHANNEL_AUTH=on``), and an admin token made with ``backchannel tokens bootstrap`` is
+printed first, on a line of its own::
+
+    BACKCHANNEL_TOKEN=bck_...
+
 Run with the workspace's interpreter::
 
-    /work/main/.venv/bin/python clients/testserver/start.py [--port N] [--tls MODE]
+    .venv/bin/python clients/testserver/start.py [--port N] [--tls MODE] [--require-token]
 
 ``--port`` makes the server listen on a known port (0, the default: any free port).
 
@@ -79,6 +85,16 @@ def log(message: str) -> None:
     print(f"testserver: {message}", file=sys.stderr, flush=True)
 
 
+def bootstrap_token(env: dict[str, str]) -> str:
+    """An admin token for the server's database, made as an operator makes the first one."""
+    made = subprocess.run(
+        [BACKCHANNEL, "tokens", "bootstrap", "--name", "client-tests"],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT,
+        check=True,
+    )  # fmt: skip
+    return made.stdout.strip()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="gRPC port (0: any free port)")
@@ -87,6 +103,11 @@ def main() -> int:
         choices=("none", "tls", "mtls"),
         default="none",
         help="plaintext (none), TLS (tls), or TLS requiring client certificates (mtls)",
+    )
+    parser.add_argument(
+        "--require-token",
+        action="store_true",
+        help="refuse calls without a bearer token; print an admin token first",
     )
     args = parser.parse_args()
 
@@ -122,6 +143,10 @@ def main() -> int:
         if args.tls != "none":
             files = write_tls_files(Path(certificates.name))
             env.update(tls_settings(files, require_client_certificates=args.tls == "mtls"))
+        token = ""
+        if args.require_token:
+            env["BACKCHANNEL_AUTH"] = "on"
+            token = bootstrap_token(env)
         server = subprocess.Popen(
             [BACKCHANNEL, "serve"], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -152,6 +177,8 @@ def main() -> int:
             return 0
         if files is not None:
             print_client_files(files)
+        if token:
+            print(f"BACKCHANNEL_TOKEN={token}", flush=True)
         print(f"BACKCHANNEL_ADDRESS={address[0]}", flush=True)
         while not stop.wait(0.5):
             if server.poll() is not None:

@@ -11,31 +11,40 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import grpc
 from backchannel_client.v1 import (
+    audit_service_pb2,
+    audit_service_pb2_grpc,
     delivery_service_pb2,
     delivery_service_pb2_grpc,
     feedback_service_pb2,
     feedback_service_pb2_grpc,
     recipient_service_pb2,
     recipient_service_pb2_grpc,
+    token_service_pb2,
+    token_service_pb2_grpc,
 )
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from backchannel.api.audit_service import AuditService
 from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
-from backchannel.api.interceptors import ServerAddress, api_interceptors
+from backchannel.api.interceptors import MethodInterceptor, ServerAddress, api_interceptors
+from backchannel.api.interceptors.authentication import Authentication
 from backchannel.api.listener_tls import ListenerTls
 from backchannel.api.recipient_service import RecipientService
 from backchannel.api.reflection import enable_reflection
 from backchannel.api.request_guard import RequestLimits
 from backchannel.api.stream_budget import StreamBudget
 from backchannel.api.stream_limits import OpenStreams, StreamLimits
+from backchannel.api.token_service import TokenService
+from backchannel.api.token_verifier import TokenVerifier
 from backchannel.background import stop_task
 from backchannel.delivery.engine import DeliveryEngine
 from backchannel.embedded_postgres import EmbeddedPostgres
 from backchannel.event_hub import EventHub
 from backchannel.intake import Intake
+from backchannel.listener_security import check_listener
 from backchannel.metrics import (
     configure_metrics,
     metric_export_interval_seconds,
@@ -47,11 +56,13 @@ from backchannel.plugin_host import LoadedPlugins
 from backchannel.process_setup import close_transports, migrated_pool, started_plugins
 from backchannel.recipient_directory import RecipientDirectory
 from backchannel.settings import Settings
+from backchannel.store import audit as audit_store
 from backchannel.store import events as event_store
 from backchannel.store.database import (
     DELIVERIES_CHANNEL,
     EVENTS_CHANNEL,
     RECIPIENTS_CHANNEL,
+    TOKENS_CHANNEL,
     Listener,
     log_database_error,
 )
@@ -64,6 +75,8 @@ SERVICE_NAMES = (
     feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name,
     recipient_service_pb2.DESCRIPTOR.services_by_name["RecipientService"].full_name,
     delivery_service_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name,
+    token_service_pb2.DESCRIPTOR.services_by_name["TokenService"].full_name,
+    audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
 _PRUNE_EVERY_SECONDS = 3600.0
 
@@ -133,6 +146,7 @@ class BackchannelServer:
 
     async def start(self) -> None:
         s = self.settings
+        check_listener(s)
         # Bad TLS settings or files stop start-up before anything else is started.
         self._tls = ListenerTls.from_settings(s)
         configure_tracing(s.otel_exporter, s.otel_endpoint)
@@ -160,6 +174,15 @@ class BackchannelServer:
             RECIPIENTS_CHANNEL: directory.changed,
         }
         on_reconnect: list[Callable[[], None]] = [directory.reconnected, hub.wake]
+        authentication: list[MethodInterceptor] = []
+        if s.auth_enabled:
+            tokens = TokenVerifier(pool, s.token_cache_seconds)
+            handlers[TOKENS_CHANNEL] = tokens.revoked
+            on_reconnect.append(tokens.reconnected)
+            authentication.append(Authentication(SERVICE_NAMES, tokens, dict(s.certificate_grants)))
+            log.info("authentication is on: every call needs a bearer token or a certificate")
+        else:
+            log.info("authentication is off: every caller may do everything (loopback only)")
         if s.dispatcher_enabled:
             self._delivery = delivery = DeliveryEngine(pool, plugins, s)
             delivery.start()
@@ -185,6 +208,7 @@ class BackchannelServer:
         server = grpc.aio.server(
             interceptors=api_interceptors(
                 SERVICE_NAMES,
+                *authentication,
                 limits=RequestLimits(s.max_request_bytes, s.max_request_entries),
                 address=address,
             ),
@@ -211,8 +235,11 @@ class BackchannelServer:
         delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server(
             DeliveryService(pool), server
         )
+        token_service_pb2_grpc.add_TokenServiceServicer_to_server(TokenService(pool), server)
+        audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(pool), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
+        if s.reflection_enabled:
+            enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
         try:
             if self._tls is not None:
                 self.port = server.add_secure_port(s.listen, self._tls.server_credentials())
@@ -292,8 +319,16 @@ class BackchannelServer:
 
     async def _prune_events(self) -> None:
         assert self._pool is not None
-        cutoff = datetime.now(UTC) - timedelta(days=self.settings.event_retention_days)
-        await event_store.prune_events(self._pool, cutoff)
+        now = datetime.now(UTC)
+        await event_store.prune_events(
+            self._pool, now - timedelta(days=self.settings.event_retention_days)
+        )
+        try:
+            await audit_store.prune_audit_records(
+                self._pool, now - timedelta(days=self.settings.audit_retention_days)
+            )
+        except asyncpg.InsufficientPrivilegeError:
+            log.info("audit records are kept: this role may not delete them (insert-only)")
 
 
 async def _repeat(action: Callable[[], Awaitable[None]], every_seconds: float) -> None:

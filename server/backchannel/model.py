@@ -338,3 +338,122 @@ class AttemptOutcome(NamedTuple):
     recipient_gone: bool = False
     #: When the feedback was accepted (for the accept-to-delivered latency).
     accept_time: datetime | None = None
+
+
+class Scope(StrEnum):
+    """What a caller may do; each RPC needs one (api/method_scopes.py says which)."""
+
+    FEEDBACK_SEND = "feedback:send"
+    #: GetFeedback, ListFeedbackEvents, StreamFeedbackEvents.
+    FEEDBACK_READ = "feedback:read"
+    RECIPIENTS_READ = "recipients:read"
+    RECIPIENTS_WRITE = "recipients:write"
+    #: Retry, resend, recover.
+    DELIVERIES_OPERATE = "deliveries:operate"
+    TOKENS_ADMIN = "tokens:admin"
+    AUDIT_READ = "audit:read"
+    #: Reserved for erasure requests: may be granted, serves nothing yet.
+    PRIVACY_ERASE = "privacy:erase"
+
+
+ALL_SCOPES = frozenset(Scope)
+
+
+def _within(inner: frozenset[str], outer: frozenset[str]) -> bool:
+    """Whether a narrowing ``inner`` is at least as narrow as ``outer`` (empty: any)."""
+    return not outer or (bool(inner) and inner <= outer)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a caller may do: its scopes, narrowed to some sources and to some recipients
+    (an empty set narrows nothing)."""
+
+    scopes: frozenset[Scope] = ALL_SCOPES
+    source_ids: frozenset[str] = frozenset()
+    recipient_ids: frozenset[str] = frozenset()
+
+    def allows_source(self, source_id: str) -> bool:
+        return not self.source_ids or source_id in self.source_ids
+
+    def allows_recipient(self, recipient_id: str) -> bool:
+        return not self.recipient_ids or recipient_id in self.recipient_ids
+
+    def covers(self, other: Grant) -> bool:
+        """Whether ``other`` grants nothing this one does not: a caller may hand on only
+        what it holds."""
+        return (
+            other.scopes <= self.scopes
+            and _within(other.source_ids, self.source_ids)
+            and _within(other.recipient_ids, self.recipient_ids)
+        )
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A bearer token to store: only the SHA-256 of its text is kept."""
+
+    id: str
+    name: str
+    sha256: bytes
+    grant: Grant
+    expire_time: datetime | None
+    created_by: str
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A stored bearer token (never its text)."""
+
+    id: str
+    name: str
+    grant: Grant
+    create_time: datetime
+    expire_time: datetime | None
+    last_use_time: datetime | None
+    revoke_time: datetime | None
+    created_by: str
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoke_time is not None
+
+
+class FieldChange(NamedTuple):
+    """One field an audited change touched. A secret's values are never kept: only what
+    happened to it (``secret `bearer_token` replaced``)."""
+
+    field: str
+    old_value: str = ""
+    new_value: str = ""
+    #: For a secret: set, replaced or removed, in words; empty otherwise.
+    secret: str = ""
+
+
+class AuditEntry(NamedTuple):
+    """One change made by a caller, recorded in the transaction that makes it."""
+
+    actor: str
+    #: anonymous, token, certificate or local (a command run against the database).
+    actor_kind: str
+    actor_token_id: str
+    action: str
+    #: What was changed, as a resource name: recipients/acme, tokens/tok_..., ...
+    target: str
+    changes: tuple[FieldChange, ...] = ()
+    #: More about it, as (name, value) pairs, e.g. ("requested_by_note", "...").
+    details: tuple[tuple[str, str], ...] = ()
+    request_id: str = ""
+    trace_id: str = ""
+    #: The recipient and source it concerns, for readers whose grant is narrowed.
+    recipient_id: str | None = None
+    source_id: str | None = None
+
+
+class AuditRecord(NamedTuple):
+    """An audit entry as stored: its place in the trail, id and time added."""
+
+    seq: int
+    id: str
+    create_time: datetime
+    entry: AuditEntry

@@ -10,6 +10,8 @@ environment wins over it.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from backchannel.certificate_grants import parse_certificate_grants
+from backchannel.model import Grant
 from backchannel.outbound_allowlist import AllowedDestination, parse_allowlist
 
 PREFIX = "BACKCHANNEL_"
@@ -134,10 +138,11 @@ def _listen(text: str) -> str:
     return text
 
 
-def _setting(default: T, parse: Callable[[str], T], doc: str) -> T:
+def _setting(default: T, parse: Callable[[str], T], doc: str, table: bool = False) -> T:
     """A field of :class:`Settings`: its default, the parser of its text (from the
-    environment, or the file's value as text) and its meaning, for ``--help``."""
-    return field(default=default, metadata={"parse": parse, "doc": doc})
+    environment, or the file's value as text; a ``table`` setting's TOML table is given
+    as JSON) and its meaning, for ``--help``."""
+    return field(default=default, metadata={"parse": parse, "doc": doc, "table": table})
 
 
 @dataclass(frozen=True)
@@ -369,6 +374,53 @@ class Settings:
         "Log lines as text (for a terminal) or json (one object a line, with trace and "
         "span ids, the logger's name and the recipient and delivery ids where known).",
     )
+    auth: str = _setting(
+        "auto",
+        _choice("auto", "on", "off"),
+        "Authentication of callers (bearer tokens, client certificates): on; off (every "
+        "caller may do everything); auto: on unless listening on loopback with no "
+        "certificate_grants.",
+    )
+    insecure: bool = _setting(
+        False,
+        _bool,
+        "Listen on a non-loopback address without TLS or without authentication anyway "
+        "(refused otherwise; a warning is logged at every start).",
+    )
+    reflection: str = _setting(
+        "auto",
+        _choice("auto", "on", "off"),
+        "gRPC server reflection: on, off; auto: on when listening on loopback.",
+    )
+    certificate_grants: tuple[tuple[str, Grant], ...] = _setting(
+        (),
+        parse_certificate_grants,
+        "What callers known by a verified client certificate may do: identity (URI SAN, "
+        "else DNS SAN, else CN) -> {scopes, sources, recipients}, as JSON or a TOML table.",
+        table=True,
+    )
+    token_cache_seconds: float = _setting(
+        5.0,
+        _positive(float),
+        "Seconds a verified bearer token is trusted without asking the database; a revoked "
+        "token is dropped at once by every server that hears of it.",
+    )
+    audit_retention_days: float = _setting(
+        365.0,
+        _positive(float),
+        "Days audit records are kept; at least event_retention_days.",
+    )
+
+    def __post_init__(self) -> None:
+        if self.audit_retention_days < self.event_retention_days:
+            raise SettingsError(
+                [
+                    f"audit_retention_days ({self.audit_retention_days:g}) must be at least "
+                    f"event_retention_days ({self.event_retention_days:g}): audit records "
+                    "are kept at least as long as events"
+                ]
+            )
+
     #: Each transport's operator settings, by plugin_name(transport name): from
     #: BACKCHANNEL_PLUGIN_<NAME>__<KEY> and the file's [plugin.<name>] tables. Handed to
     #: the transport in its TransportContext.plugin_settings.
@@ -389,6 +441,29 @@ class Settings:
     def listen_host_port(self) -> tuple[str, int]:
         host, _, port = self.listen.rpartition(":")
         return host.strip("[]"), int(port)
+
+    @property
+    def listens_on_loopback(self) -> bool:
+        """Whether only this machine can reach the listener."""
+        host = self.listen_host_port[0]
+        if host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False  # a host name: whatever it resolves to, assume it is reachable
+
+    @property
+    def auth_enabled(self) -> bool:
+        if self.auth.lower() != "auto":
+            return self.auth.lower() == "on"
+        return not self.listens_on_loopback or bool(self.certificate_grants)
+
+    @property
+    def reflection_enabled(self) -> bool:
+        if self.reflection.lower() != "auto":
+            return self.reflection.lower() == "on"
+        return self.listens_on_loopback
 
 
 def _usable_cpus() -> int:
@@ -497,6 +572,8 @@ def _read_config_file(path: str, problems: list[str]) -> dict[str, tuple[str, st
             continue  # plugins' own settings: _plugin_tables
         if key not in _FIELDS:
             problems.append(f"{path}: unknown setting {key!r}")
+        elif _FIELDS[key].metadata.get("table"):
+            raw[key] = (value if isinstance(value, str) else json.dumps(value), source)
         elif isinstance(value, dict):
             problems.append(f"{path}: {key} is a table; expected a value")
         elif isinstance(value, list):

@@ -1,18 +1,23 @@
 """Server reflection in both versions stock tools speak: grpc.reflection.v1 (asked first
-by buf curl and grpcurl) and v1alpha, each listing and describing every service."""
+by buf curl and grpcurl) and v1alpha, each listing and describing every service; and
+none at all when BACKCHANNEL_REFLECTION is off."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 
+import grpc
 import pytest
-from support.in_process_server import RunningServer
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from support.in_process_server import RunningServer, serving
 
 SERVICES = [
+    "backchannel.v1.AuditService",
     "backchannel.v1.DeliveryService",
     "backchannel.v1.FeedbackService",
     "backchannel.v1.RecipientService",
+    "backchannel.v1.TokenService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
@@ -50,3 +55,15 @@ async def test_reflection_describes_every_service_down_to_its_methods(
     assert {method.rpartition("/")[0] for method in methods} == set(SERVICES)
     assert "backchannel.v1.FeedbackService/SendFeedback" in methods
     assert "grpc.reflection.v1.ServerReflection/ServerReflectionInfo" in methods
+
+
+async def test_reflection_switched_off_is_not_served(database_url: str) -> None:
+    async with serving(database_url, reflection="off") as running:
+        stub = reflection_pb2_grpc.ServerReflectionStub(running.channel)
+        call = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call.read()
+
+    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED

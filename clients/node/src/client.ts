@@ -28,6 +28,14 @@ import { BackchannelError, fromStatus, toBackchannelError } from "./errors";
 import { backoffMs, DEFAULT_RETRY, RESUMABLE, RETRYABLE, type RetryOptions, sleep } from "./retry";
 import { channelCredentials, type TlsOptions } from "./tls";
 
+/** Whether `address` ("host:port", "[::1]:port", "localhost:port") stays on this machine. */
+export function isLoopback(address: string): boolean {
+  const target = address.replace(/^(dns|ipv4|ipv6):(\/\/\/)?/, "");
+  const host = target.startsWith("[") ? target.slice(1, target.indexOf("]")) : target.replace(/:\d+$/, "");
+  if (host.toLowerCase() === "localhost" || host === "::1") return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 /** A bearer token, or a function giving the current one (called before every call). */
 export type Token = string | (() => string | Promise<string>);
 
@@ -38,8 +46,13 @@ export interface BackchannelClientOptions {
   tls?: boolean | TlsOptions;
   /** Ready channel credentials instead of `tls` (e.g. `credentials.createSsl(...)`). */
   credentials?: ChannelCredentials;
-  /** Sent as `authorization: Bearer <token>` on every call. */
+  /** Sent as `authorization: Bearer <token>` on every call and stream. Never over a
+   * plaintext connection to another machine: the constructor throws for a target that is
+   * not loopback without `tls` or `credentials`, unless `insecure` is true. */
   token?: Token;
+  /** Send the token over a plaintext connection to another machine anyway (a network
+   * protected some other way). */
+  insecure?: boolean;
   /** Deadline of each unary call attempt, in ms (default 10000). */
   deadlineMs?: number;
   /** How sendFeedback retries UNAVAILABLE and DEADLINE_EXCEEDED, and how followEvents
@@ -129,6 +142,13 @@ export class BackchannelClient {
   private readonly retry: Required<RetryOptions>;
 
   constructor(address: string, options: BackchannelClientOptions = {}) {
+    const plaintext = !options.credentials && !options.tls;
+    if (options.token !== undefined && plaintext && !options.insecure && !isLoopback(address)) {
+      throw new Error(
+        `refusing to send a bearer token over a plaintext connection to ${address}: ` +
+          "pass tls (or credentials), or insecure: true to send it anyway",
+      );
+    }
     const creds = channelCredentials(options.credentials, options.tls);
     // Reconnect quickly after an outage: sendFeedback's own backoff paces the retries.
     const channelOptions: ChannelOptions = {

@@ -7,7 +7,7 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -18,6 +18,8 @@ from backchannel_client._builders import FeedbackLike, RecipientLike, as_recipie
 from backchannel_client._errors import BackchannelError, error_from_rpc
 from backchannel_client._follow import StreamEvent, StreamPosition
 from backchannel_client._generated.backchannel.v1 import (
+    audit_service_pb2,
+    audit_service_pb2_grpc,
     delivery_service_pb2,
     delivery_service_pb2_grpc,
     event_pb2,
@@ -26,14 +28,18 @@ from backchannel_client._generated.backchannel.v1 import (
     recipient_pb2,
     recipient_service_pb2,
     recipient_service_pb2_grpc,
+    token_service_pb2,
+    token_service_pb2_grpc,
 )
 from backchannel_client._options import (
     ChannelOptions,
     RetrySettings,
     Token,
     call_metadata,
+    check_token_transport,
     is_retryable,
     secure_credentials,
+    token_to_use,
 )
 from backchannel_client._results import SendResult
 
@@ -61,14 +67,16 @@ class AsyncClient:
         timeout: float | None = 10.0,
         retry: RetrySettings | None = None,
         channel_options: ChannelOptions = (),
+        insecure: bool = False,
     ) -> None:
         self.target = target
         self._timeout = timeout
         self._retry = retry or RetrySettings()
-        self._token = token
+        self._token = token_to_use(token)
         credentials = secure_credentials(
             tls, root_certificates, channel_credentials, certificate_chain, private_key
         )
+        check_token_transport(target, self._token, credentials is not None, insecure)
         options = list(channel_options)
         self._channel = (
             grpc.aio.secure_channel(target, credentials, options)
@@ -78,6 +86,8 @@ class AsyncClient:
         self._feedback = feedback_service_pb2_grpc.FeedbackServiceStub(self._channel)
         self._recipients = recipient_service_pb2_grpc.RecipientServiceStub(self._channel)
         self._deliveries = delivery_service_pb2_grpc.DeliveryServiceStub(self._channel)
+        self._tokens = token_service_pb2_grpc.TokenServiceStub(self._channel)
+        self._audit = audit_service_pb2_grpc.AuditServiceStub(self._channel)
         self._streams: weakref.WeakSet[AsyncEventStream[Any]] = weakref.WeakSet()
 
     async def close(self) -> None:
@@ -277,7 +287,7 @@ class AsyncClient:
     # --- operator actions on deliveries ---------------------------------------------------
 
     async def retry_delivery(
-        self, delivery_id: str, *, requested_by: str, timeout: float | None = None
+        self, delivery_id: str, *, requested_by: str = "", timeout: float | None = None
     ) -> feedback_service_pb2.Delivery:
         request = delivery_service_pb2.RetryDeliveryRequest(
             delivery_id=delivery_id, requested_by=requested_by
@@ -289,7 +299,7 @@ class AsyncClient:
         feedback_id: str,
         recipient_id: str,
         *,
-        requested_by: str,
+        requested_by: str = "",
         timeout: float | None = None,
     ) -> feedback_service_pb2.Delivery:
         request = delivery_service_pb2.ResendFeedbackRequest(
@@ -303,12 +313,63 @@ class AsyncClient:
         *,
         start_time: datetime,
         end_time: datetime,
-        requested_by: str,
+        requested_by: str = "",
         timeout: float | None = None,
     ) -> int:
         request = _requests.recover_request(recipient_id, start_time, end_time, requested_by)
         response = await self._unary(self._deliveries.RecoverDeliveries, request, timeout)
         return response.recovered_count
+
+    # --- tokens and the audit trail -------------------------------------------------------
+
+    async def create_token(
+        self,
+        name: str,
+        scopes: Iterable[str],
+        *,
+        source_ids: Iterable[str] = (),
+        recipient_ids: Iterable[str] = (),
+        expires: datetime | timedelta | None = None,
+        timeout: float | None = None,
+    ) -> token_service_pb2.CreateTokenResponse:
+        request = _requests.create_token_request(name, scopes, source_ids, recipient_ids, expires)
+        return await self._unary(self._tokens.CreateToken, request, timeout)
+
+    async def list_tokens(
+        self, *, show_revoked: bool = False, page_size: int = 100, timeout: float | None = None
+    ) -> AsyncIterator[token_service_pb2.AccessToken]:
+        page_token = ""
+        while True:
+            request = token_service_pb2.ListTokensRequest(
+                page_size=page_size, page_token=page_token, show_revoked=show_revoked
+            )
+            page = await self._unary(self._tokens.ListTokens, request, timeout, retry=True)
+            for token in page.tokens:
+                yield token
+            page_token = page.next_page_token
+            if not page_token:
+                return
+
+    async def revoke_token(
+        self, token_id: str, *, timeout: float | None = None
+    ) -> token_service_pb2.AccessToken:
+        request = token_service_pb2.RevokeTokenRequest(token_id=token_id)
+        return (await self._unary(self._tokens.RevokeToken, request, timeout, retry=True)).token
+
+    async def list_audit_records(
+        self, filter: str = "", *, page_size: int = 100, timeout: float | None = None
+    ) -> AsyncIterator[audit_service_pb2.AuditRecord]:
+        page_token = ""
+        while True:
+            request = audit_service_pb2.ListAuditRecordsRequest(
+                filter=filter, page_size=page_size, page_token=page_token
+            )
+            page = await self._unary(self._audit.ListAuditRecords, request, timeout, retry=True)
+            for record in page.records:
+                yield record
+            page_token = page.next_page_token
+            if not page_token:
+                return
 
     # --- plumbing ------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -121,6 +123,42 @@ def secure_credentials(
             certificate_chain=certificate_chain,
         )
     return None
+
+
+#: Where a client finds its bearer token when none is given.
+TOKEN_VARIABLE = "BACKCHANNEL_TOKEN"
+
+
+def token_to_use(token: Token | None) -> Token | None:
+    """The token given, else ``$BACKCHANNEL_TOKEN`` (None when neither is set)."""
+    if token is not None:
+        return token
+    return os.environ.get(TOKEN_VARIABLE) or None
+
+
+def is_loopback_target(target: str) -> bool:
+    """Whether ``host:port`` stays on this machine (127.0.0.0/8, ::1, localhost)."""
+    host = target.rpartition(":")[0] if ":" in target else target
+    host = host.removeprefix("ipv4:").removeprefix("ipv6:").strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token_transport(target: str, token: Token | None, secure: bool, insecure: bool) -> None:
+    """Refuses to send a bearer token in plaintext off this machine: anyone on the path
+    could read it and call as its holder. ``insecure`` says to anyway (a network that is
+    encrypted below gRPC, say)."""
+    if token is None or secure or insecure or is_loopback_target(target):
+        return
+    raise ValueError(
+        f"refusing to send a bearer token over a plaintext connection to {target}: "
+        "connect with tls=True (or root_certificates/channel_credentials), or pass "
+        "insecure=True to accept that the token can be read on the way"
+    )
 
 
 def call_metadata(token: Token | None) -> tuple[tuple[str, str], ...]:

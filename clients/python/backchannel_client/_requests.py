@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from google.protobuf import field_mask_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 
 from backchannel_client._builders import (
     FeedbackLike,
@@ -18,6 +18,7 @@ from backchannel_client._generated.backchannel.v1 import (
     delivery_service_pb2,
     feedback_service_pb2,
     recipient_service_pb2,
+    token_service_pb2,
 )
 
 #: One item of send_many: a feedback (sent with a new request id and the call's
@@ -81,6 +82,28 @@ def recover_request(
         end_time=_timestamp(end_time),
         requested_by=requested_by,
     )
+
+
+def create_token_request(
+    name: str,
+    scopes: Iterable[str],
+    source_ids: Iterable[str],
+    recipient_ids: Iterable[str],
+    expires: datetime | timedelta | None,
+) -> token_service_pb2.CreateTokenRequest:
+    request = token_service_pb2.CreateTokenRequest(
+        name=name,
+        scopes=list(scopes),
+        source_ids=list(source_ids),
+        recipient_ids=list(recipient_ids),
+    )
+    if isinstance(expires, datetime):
+        request.expire_time.CopyFrom(_timestamp(expires))
+    elif isinstance(expires, timedelta):
+        ttl = duration_pb2.Duration()
+        ttl.FromTimedelta(expires)
+        request.ttl.CopyFrom(ttl)
+    return request
 
 
 def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:

@@ -8,7 +8,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -19,6 +19,8 @@ from backchannel_client._builders import FeedbackLike, RecipientLike, as_recipie
 from backchannel_client._errors import BackchannelError, error_from_rpc
 from backchannel_client._follow import StreamEvent, StreamPosition
 from backchannel_client._generated.backchannel.v1 import (
+    audit_service_pb2,
+    audit_service_pb2_grpc,
     delivery_service_pb2,
     delivery_service_pb2_grpc,
     event_pb2,
@@ -27,14 +29,18 @@ from backchannel_client._generated.backchannel.v1 import (
     recipient_pb2,
     recipient_service_pb2,
     recipient_service_pb2_grpc,
+    token_service_pb2,
+    token_service_pb2_grpc,
 )
 from backchannel_client._options import (
     ChannelOptions,
     RetrySettings,
     Token,
     call_metadata,
+    check_token_transport,
     is_retryable,
     secure_credentials,
+    token_to_use,
 )
 from backchannel_client._results import SendResult
 
@@ -52,8 +58,9 @@ class Client:
     (PEM: the CAs to trust instead of the system's) are given, a client certificate is,
     or ready ``channel_credentials`` are. ``certificate_chain`` and ``private_key`` (PEM)
     are the client certificate presented to a server that requires one (mTLS). ``token``
-    (or a function returning one) is sent as ``authorization: Bearer ...`` with every
-    call. ``timeout``
+    (or a function returning one; by default ``$BACKCHANNEL_TOKEN``) is sent as
+    ``authorization: Bearer ...`` with every call, and never in plaintext to a target off
+    this machine unless ``insecure`` is true (ValueError otherwise). ``timeout``
     is the default deadline of one attempt of a unary call, in seconds (None: none).
     ``retry`` says how calls that are safe to repeat are retried and how event streams
     reconnect. ``channel_options`` are passed to gRPC as channel arguments.
@@ -74,14 +81,16 @@ class Client:
         timeout: float | None = 10.0,
         retry: RetrySettings | None = None,
         channel_options: ChannelOptions = (),
+        insecure: bool = False,
     ) -> None:
         self.target = target
         self._timeout = timeout
         self._retry = retry or RetrySettings()
-        self._token = token
+        self._token = token_to_use(token)
         credentials = secure_credentials(
             tls, root_certificates, channel_credentials, certificate_chain, private_key
         )
+        check_token_transport(target, self._token, credentials is not None, insecure)
         options = list(channel_options)
         self._channel = (
             grpc.secure_channel(target, credentials, options)
@@ -91,6 +100,8 @@ class Client:
         self._feedback = feedback_service_pb2_grpc.FeedbackServiceStub(self._channel)
         self._recipients = recipient_service_pb2_grpc.RecipientServiceStub(self._channel)
         self._deliveries = delivery_service_pb2_grpc.DeliveryServiceStub(self._channel)
+        self._tokens = token_service_pb2_grpc.TokenServiceStub(self._channel)
+        self._audit = audit_service_pb2_grpc.AuditServiceStub(self._channel)
         self._streams: weakref.WeakSet[EventStream[Any]] = weakref.WeakSet()
 
     def close(self) -> None:
@@ -308,7 +319,7 @@ class Client:
     # --- operator actions on deliveries ---------------------------------------------------
 
     def retry_delivery(
-        self, delivery_id: str, *, requested_by: str, timeout: float | None = None
+        self, delivery_id: str, *, requested_by: str = "", timeout: float | None = None
     ) -> feedback_service_pb2.Delivery:
         """Makes a delivery due now, whatever its state."""
         request = delivery_service_pb2.RetryDeliveryRequest(
@@ -321,7 +332,7 @@ class Client:
         feedback_id: str,
         recipient_id: str,
         *,
-        requested_by: str,
+        requested_by: str = "",
         timeout: float | None = None,
     ) -> feedback_service_pb2.Delivery:
         """Sends a feedback to a recipient again, even if it was delivered."""
@@ -336,13 +347,70 @@ class Client:
         *,
         start_time: datetime,
         end_time: datetime,
-        requested_by: str,
+        requested_by: str = "",
         timeout: float | None = None,
     ) -> int:
         """Makes every failed or dead delivery of a recipient created in [start_time,
         end_time) due now; returns how many."""
         request = _requests.recover_request(recipient_id, start_time, end_time, requested_by)
         return self._unary(self._deliveries.RecoverDeliveries, request, timeout).recovered_count
+
+    # --- tokens and the audit trail -------------------------------------------------------
+
+    def create_token(
+        self,
+        name: str,
+        scopes: Iterable[str],
+        *,
+        source_ids: Iterable[str] = (),
+        recipient_ids: Iterable[str] = (),
+        expires: datetime | timedelta | None = None,
+        timeout: float | None = None,
+    ) -> token_service_pb2.CreateTokenResponse:
+        """Creates a bearer token (``scopes`` such as ``"feedback:send"``, narrowed to
+        sources and recipients, expiring at a moment or after a while). The answer's
+        ``secret`` is the token's text, shown this once. Not retried."""
+        request = _requests.create_token_request(name, scopes, source_ids, recipient_ids, expires)
+        return self._unary(self._tokens.CreateToken, request, timeout)
+
+    def list_tokens(
+        self, *, show_revoked: bool = False, page_size: int = 100, timeout: float | None = None
+    ) -> Iterator[token_service_pb2.AccessToken]:
+        """Every token the caller could have created itself, by id (never their text)."""
+        page_token = ""
+        while True:
+            request = token_service_pb2.ListTokensRequest(
+                page_size=page_size, page_token=page_token, show_revoked=show_revoked
+            )
+            page = self._unary(self._tokens.ListTokens, request, timeout, retry=True)
+            yield from page.tokens
+            page_token = page.next_page_token
+            if not page_token:
+                return
+
+    def revoke_token(
+        self, token_id: str, *, timeout: float | None = None
+    ) -> token_service_pb2.AccessToken:
+        """Revokes a token; every server refuses it within seconds. Safe to repeat."""
+        request = token_service_pb2.RevokeTokenRequest(token_id=token_id)
+        return self._unary(self._tokens.RevokeToken, request, timeout, retry=True).token
+
+    def list_audit_records(
+        self, filter: str = "", *, page_size: int = 100, timeout: float | None = None
+    ) -> Iterator[audit_service_pb2.AuditRecord]:
+        """Every audit record matching the AIP-160 ``filter`` (``actor``, ``action``,
+        ``target`` with ``=``, ``create_time`` compared with an RFC 3339 time), oldest
+        first, fetching ``page_size`` at a time."""
+        page_token = ""
+        while True:
+            request = audit_service_pb2.ListAuditRecordsRequest(
+                filter=filter, page_size=page_size, page_token=page_token
+            )
+            page = self._unary(self._audit.ListAuditRecords, request, timeout, retry=True)
+            yield from page.records
+            page_token = page.next_page_token
+            if not page_token:
+                return
 
     # --- plumbing ------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@ from the protos by ``clients/python/generate``, e.g.
 ``from backchannel_client.v1 import feedback_pb2``."""
 
 from backchannel_client._generated.backchannel.v1 import (
+    audit_service_pb2,
+    audit_service_pb2_grpc,
     delivery_service_pb2,
     delivery_service_pb2_grpc,
     event_pb2,
@@ -12,9 +14,13 @@ from backchannel_client._generated.backchannel.v1 import (
     recipient_pb2,
     recipient_service_pb2,
     recipient_service_pb2_grpc,
+    token_service_pb2,
+    token_service_pb2_grpc,
 )
 
 __all__ = [
+    "audit_service_pb2",
+    "audit_service_pb2_grpc",
     "delivery_service_pb2",
     "delivery_service_pb2_grpc",
     "event_pb2",
@@ -24,4 +30,6 @@ __all__ = [
     "recipient_pb2",
     "recipient_service_pb2",
     "recipient_service_pb2_grpc",
+    "token_service_pb2",
+    "token_service_pb2_grpc",
 ]

@@ -79,3 +79,12 @@ def decode_page_token(token: str, filter_text: str) -> EventPosition:
             f"page_token {problem}",
             [("page_token", problem)],
         ) from error
+
+
+def encode_sequence_token(seq: int, filter_text: str) -> str:
+    """A page token after row ``seq`` of a table ordered by a sequence (the audit trail)."""
+    return encode_page_token(EventPosition(seq, 0), filter_text)
+
+
+def decode_sequence_token(token: str, filter_text: str) -> int:
+    return decode_page_token(token, filter_text).xid

@@ -1,4 +1,8 @@
-"""backchannel.v1.DeliveryService: an operator's retry, resend and recover."""
+"""backchannel.v1.DeliveryService: an operator's retry, resend and recover.
+
+Each is recorded with who asked: with authentication on, the caller's identity (what it
+typed as ``requested_by`` is kept in the audit record as a note); with it off, the
+``requested_by`` given, which is then required."""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ from typing import Any
 
 import asyncpg
 import grpc
-from backchannel_client.v1 import delivery_service_pb2, delivery_service_pb2_grpc
+from backchannel_client.v1 import delivery_service_pb2, delivery_service_pb2_grpc, feedback_pb2
 
+from backchannel.api.audit_entries import audit_entry
+from backchannel.api.caller import current_caller
 from backchannel.api.conversions import delivery_message
 from backchannel.api.errors import ApiError, Violations, not_found
+from backchannel.api.grants import may_read, only_sources, require_recipients
 from backchannel.api.validation import RECIPIENT_ID, check_text
 from backchannel.model import RecipientState
 from backchannel.store import feedback as feedback_store
@@ -25,10 +32,19 @@ def _refused(error: operator_actions.ActionRefusedError) -> ApiError:
 
 
 def _check_requested_by(requested_by: str, v: Violations) -> None:
-    if not requested_by.strip():
+    if not requested_by.strip() and not current_caller().authenticated:
         v.add("requested_by", "is required: who asks (a person or a system)")
     elif len(requested_by) > 200:
         v.add("requested_by", "must be at most 200 characters")
+
+
+def _requested_by(typed: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Who asks, as recorded on the attempts, and the audit details: the authenticated
+    identity (with what was typed as a note), else what was typed."""
+    caller = current_caller()
+    if not caller.authenticated:
+        return typed, ()
+    return caller.identity, ((("requested_by_note", typed),) if typed.strip() else ())
 
 
 class DeliveryService(delivery_service_pb2_grpc.DeliveryServiceServicer):
@@ -55,9 +71,21 @@ class DeliveryService(delivery_service_pb2_grpc.DeliveryServiceServicer):
             v.add("delivery_id", "is required")
         _check_requested_by(request.requested_by, v)
         v.raise_if_any()
+        scope = await operator_actions.delivery_scope(self._pool, request.delivery_id)
+        if scope is None or not may_read(scope.source_id, scope.recipient_id):
+            raise not_found("delivery", request.delivery_id, "DELIVERY_NOT_FOUND")
+        requested_by, note = _requested_by(request.requested_by)
+        audit = audit_entry(
+            context,
+            "delivery.retry",
+            f"deliveries/{request.delivery_id}",
+            details=note,
+            recipient_id=scope.recipient_id,
+            source_id=scope.source_id,
+        )
         try:
             row = await operator_actions.retry_delivery(
-                self._pool, request.delivery_id, request.requested_by
+                self._pool, request.delivery_id, requested_by, audit
             )
         except operator_actions.DeliveryMissingError as error:
             raise not_found("delivery", request.delivery_id, "DELIVERY_NOT_FOUND") from error
@@ -76,12 +104,26 @@ class DeliveryService(delivery_service_pb2_grpc.DeliveryServiceServicer):
             v.add("recipient_id", "is required: a recipient id")
         _check_requested_by(request.requested_by, v)
         v.raise_if_any()
-        if await feedback_store.get_feedback_record(self._pool, request.feedback_id) is None:
+        require_recipients([request.recipient_id])
+        record = await feedback_store.get_feedback_record(self._pool, request.feedback_id)
+        source_id = (
+            None if record is None else feedback_pb2.Feedback.FromString(record).lead.source_id
+        )
+        if source_id is None or not may_read(source_id):
             raise not_found("feedback", request.feedback_id, "FEEDBACK_NOT_FOUND")
         await self._usable_recipient(request.recipient_id)
+        requested_by, note = _requested_by(request.requested_by)
+        audit = audit_entry(
+            context,
+            "delivery.resend",
+            f"feedback/{request.feedback_id}/recipients/{request.recipient_id}",
+            details=note,
+            recipient_id=request.recipient_id,
+            source_id=source_id,
+        )
         try:
             row = await operator_actions.resend_feedback(
-                self._pool, request.feedback_id, request.recipient_id, request.requested_by
+                self._pool, request.feedback_id, request.recipient_id, requested_by, audit
             )
         except operator_actions.DeliveryMissingError as error:
             raise not_found("feedback", request.feedback_id, "FEEDBACK_NOT_FOUND") from error
@@ -107,12 +149,26 @@ class DeliveryService(delivery_service_pb2_grpc.DeliveryServiceServicer):
             v.add("end_time", "must be after start_time")
         _check_requested_by(request.requested_by, v)
         v.raise_if_any()
+        require_recipients([request.recipient_id])
         await self._usable_recipient(request.recipient_id)
+        requested_by, note = _requested_by(request.requested_by)
+        start = request.start_time.ToDatetime(tzinfo=UTC)
+        end = request.end_time.ToDatetime(tzinfo=UTC)
+        sources = only_sources()
+        details = (
+            ("start_time", start.isoformat()),
+            ("end_time", end.isoformat()),
+            *((("source_ids", ",".join(sources)),) if sources else ()),
+            *note,
+        )
+        audit = audit_entry(
+            context,
+            "delivery.recover",
+            f"recipients/{request.recipient_id}",
+            details=details,
+            recipient_id=request.recipient_id,
+        )
         count = await operator_actions.recover_deliveries(
-            self._pool,
-            request.recipient_id,
-            request.start_time.ToDatetime(tzinfo=UTC),
-            request.end_time.ToDatetime(tzinfo=UTC),
-            request.requested_by,
+            self._pool, request.recipient_id, start, end, requested_by, audit, sources
         )
         return delivery_service_pb2.RecoverDeliveriesResponse(recovered_count=count)

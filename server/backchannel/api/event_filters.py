@@ -3,13 +3,16 @@ stream filter's ``expression``): comparisons joined by AND, e.g.
 ``recipient_id = "acme" AND start_time >= "2024-01-01T00:00:00Z"``.
 
 The fields, and what each may be compared with, come from the one table of filterable
-fields (``backchannel.event_filter.FILTER_FIELDS``); nothing here names a field.
+fields (``backchannel.event_filter.FILTER_FIELDS``); nothing here names a field. The audit
+trail's filter is written in the same grammar over a table of its own
+(:func:`parse_conditions`).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import grpc
 
@@ -63,6 +66,14 @@ def _unquote(value: str) -> str:
 def parse_event_filter(text: str, field: str = "filter") -> EventFilter:
     """The filter ``text`` says; ``field`` names it in errors (every problem found is
     INVALID_ARGUMENT)."""
+    return EventFilter(parse_conditions(text, field, FILTER_FIELDS))
+
+
+def parse_conditions(
+    text: str, field: str, fields: Mapping[str, FilterField]
+) -> tuple[Condition, ...]:
+    """The comparisons ``text`` makes of the ``fields`` it may name (every problem found
+    is INVALID_ARGUMENT, naming ``field``)."""
     if len(text) > MAX_FILTER_LENGTH:
         raise _error(field, f"is longer than {MAX_FILTER_LENGTH} characters")
     if "\x00" in text:
@@ -75,9 +86,9 @@ def parse_event_filter(text: str, field: str = "filter") -> EventFilter:
             raise _error(field, 'expected a comparison like recipient_id = "acme"')
         name, op, raw = tokens[index : index + 3]
         index += 3
-        filter_field = FILTER_FIELDS.get(name)
+        filter_field = fields.get(name)
         if filter_field is None:
-            raise _error(field, f"unknown field {name!r}; filterable: {', '.join(FILTER_FIELDS)}")
+            raise _error(field, f"unknown field {name!r}; filterable: {', '.join(fields)}")
         allowed = OPERATORS[filter_field.kind]
         if op not in allowed:
             raise _error(field, f"{name} supports {', '.join(allowed)}")
@@ -89,7 +100,7 @@ def parse_event_filter(text: str, field: str = "filter") -> EventFilter:
             index += 1
             if index == len(tokens):
                 raise _error(field, "AND must be followed by a comparison")
-    return EventFilter(tuple(conditions))
+    return tuple(conditions)
 
 
 def _value(filter_field: FilterField, value: str, field: str) -> str | ProcessingStatus | datetime:
@@ -114,4 +125,8 @@ def _moment(name: str, value: str, field: str) -> datetime:
         raise _error(field, f"{name} needs an RFC 3339 time, got {value!r}") from error
     if moment.tzinfo is None:
         raise _error(field, f"{name} needs a time zone, e.g. 2024-01-01T00:00:00Z")
-    return moment
+    try:
+        # Postgres is sent the moment in UTC: it must be a date there too.
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise _error(field, f"{name} {value!r} is outside years 1 to 9999 in UTC") from None

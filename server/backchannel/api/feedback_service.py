@@ -34,6 +34,13 @@ from backchannel.api.cursors import (
 from backchannel.api.errors import ApiError, not_found
 from backchannel.api.event_filters import parse_event_filter
 from backchannel.api.event_stream import EventStream, StreamSettings
+from backchannel.api.grants import (
+    may_read,
+    only_recipients,
+    readable_events,
+    require_recipients,
+    require_source,
+)
 from backchannel.api.stream_limits import caller_key
 from backchannel.api.validation import validate_send_feedback
 from backchannel.event_filter import EventFilter
@@ -81,7 +88,7 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
     ) -> feedback_service_pb2.SendFeedbackResponse:
         started = time.perf_counter()
         try:
-            return await self._send_feedback(request)
+            return _visible(await self._send_feedback(request))
         finally:
             # Streams write less while accepting takes longer (see api.stream_budget).
             self._stream_settings.budget.accepted(time.perf_counter() - started)
@@ -90,6 +97,8 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         self, request: feedback_service_pb2.SendFeedbackRequest
     ) -> feedback_service_pb2.SendFeedbackResponse:
         validate_send_feedback(request, self._max_feedback_bytes)
+        require_source(request.feedback.lead.source_id)
+        require_recipients(request.recipient_ids, "recipient_ids")
         digest = hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
         # Recipients are first chosen from the directory's view as it is, and the
         # statement storing the feedback refuses it if the directory changed since. Then
@@ -151,12 +160,18 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
                 [("feedback_id", "is required")],
             )
         record = await feedback_store.get_feedback_record(self._pool, request.feedback_id)
-        if record is None:
+        feedback = None if record is None else feedback_pb2.Feedback.FromString(record)
+        if feedback is None or not may_read(feedback.lead.source_id):
             raise not_found("feedback", request.feedback_id, "FEEDBACK_NOT_FOUND")
         deliveries = await feedback_store.deliveries_of_feedback(self._pool, request.feedback_id)
+        if only_recipients() is not None:
+            # Readable through the deliveries to the caller's recipients, or not at all.
+            deliveries = [d for d in deliveries if may_read(recipient_id=d.recipient_id)]
+            if not deliveries:
+                raise not_found("feedback", request.feedback_id, "FEEDBACK_NOT_FOUND")
         events = await event_store.events_of_feedback(self._pool, request.feedback_id)
         return feedback_service_pb2.GetFeedbackResponse(
-            feedback=feedback_pb2.Feedback.FromString(record),
+            feedback=feedback,
             deliveries=[
                 delivery_message(d, [e for e in events if e.delivery_id == d.id])
                 for d in deliveries
@@ -167,7 +182,7 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         self, request: feedback_service_pb2.ListFeedbackEventsRequest, context: Context
     ) -> feedback_service_pb2.ListFeedbackEventsResponse:
         page_size = page_size_of(request.page_size)
-        event_filter = parse_event_filter(request.filter)
+        event_filter = readable_events(parse_event_filter(request.filter))
         after = (
             decode_page_token(request.page_token, request.filter) if request.page_token else ORIGIN
         )
@@ -189,7 +204,7 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         once and shared by every stream that sends it (see event_hub). Holds one of the
         process's stream places while open (see api.stream_limits)."""
         with self._stream_settings.open_streams.holding(caller_key(context.peer())):
-            event_filter = _stream_filter(request)
+            event_filter = readable_events(_stream_filter(request))
             last = await self._stream_start(request)
             async with contextlib.aclosing(self._stream.run(event_filter, last)) as responses:
                 async for response in responses:
@@ -288,6 +303,23 @@ def _new_feedback(
         origin_trace_id=origin.trace_id,
         tracestate=origin.tracestate,
     )
+
+
+def _visible(
+    response: feedback_service_pb2.SendFeedbackResponse,
+) -> feedback_service_pb2.SendFeedbackResponse:
+    """The answer as the caller may see it: deliveries to recipients outside its grant
+    (chosen by subscription) are left out."""
+    if only_recipients() is None:
+        return response
+    kept = [d for d in response.deliveries if may_read(recipient_id=d.recipient_id)]
+    if len(kept) == len(response.deliveries):
+        return response
+    visible = feedback_service_pb2.SendFeedbackResponse()
+    visible.CopyFrom(response)
+    del visible.deliveries[:]
+    visible.deliveries.extend(kept)
+    return visible
 
 
 def _first_answer(answer: StoredAnswer, digest: bytes) -> feedback_service_pb2.SendFeedbackResponse:

@@ -11,6 +11,7 @@ import grpc
 from backchannel_client.v1 import recipient_pb2, recipient_service_pb2, recipient_service_pb2_grpc
 from google.protobuf import json_format
 
+from backchannel.api.audit_entries import audit_entry
 from backchannel.api.conversions import (
     RECIPIENT_STATES,
     RECIPIENT_TYPES,
@@ -19,11 +20,19 @@ from backchannel.api.conversions import (
 )
 from backchannel.api.cursors import page_size_of
 from backchannel.api.errors import ApiError, Violations, not_found
+from backchannel.api.grants import (
+    may_read,
+    only_recipients,
+    require_recipients,
+    require_subscription,
+)
+from backchannel.api.recipient_changes import recipient_action, recipient_changes
 from backchannel.api.validation import RECIPIENT_ID, validate_recipient
 from backchannel.model import RecipientRecord, RecipientState
 from backchannel.plugin import Formatter, Transport
 from backchannel.recipient_directory import RecipientDirectory
 from backchannel.recipient_transport import prepare
+from backchannel.store import audit as audit_store
 from backchannel.store import recipients as recipient_store
 from backchannel.store.deliveries import health_of_recipients
 
@@ -123,8 +132,18 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             recipient.state = recipient_pb2.RECIPIENT_STATE_ACTIVE
         secrets = {k: v for k, v in _dict(recipient.secret_settings).items() if v is not None}
         await self._check(recipient, secrets)
+        require_recipients([recipient.id], "recipient.id")
+        require_subscription(recipient.subscription.source_ids)
+        record = _record(recipient, secrets)
+        audit = audit_entry(
+            context,
+            "recipient.create",
+            f"recipients/{recipient.id}",
+            changes=recipient_changes(None, record),
+            recipient_id=recipient.id,
+        )
         try:
-            stored = await recipient_store.create_recipient(self._pool, _record(recipient, secrets))
+            stored = await recipient_store.create_recipient(self._pool, record, audit)
         except recipient_store.RecipientExistsError as error:
             raise ApiError(
                 grpc.StatusCode.ALREADY_EXISTS,
@@ -139,7 +158,9 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         self, request: recipient_service_pb2.GetRecipientRequest, context: Context
     ) -> recipient_service_pb2.GetRecipientResponse:
         _require_id(request.recipient_id)
-        stored = await recipient_store.get_recipient(self._pool, request.recipient_id)
+        stored = None
+        if may_read(recipient_id=request.recipient_id):
+            stored = await recipient_store.get_recipient(self._pool, request.recipient_id)
         if stored is None:
             raise not_found("recipient", request.recipient_id, "RECIPIENT_NOT_FOUND")
         health = await health_of_recipients(self._pool, [stored.id])
@@ -159,7 +180,9 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                 "page_token is not a token returned by ListRecipients",
                 [("page_token", "is not a token returned by ListRecipients")],
             )
-        records = await recipient_store.list_recipients(self._pool, after, page_size + 1)
+        records = await recipient_store.list_recipients(
+            self._pool, after, page_size + 1, only_recipients()
+        )
         page = records[:page_size]
         health = await health_of_recipients(self._pool, [r.id for r in page])
         return recipient_service_pb2.ListRecipientsResponse(
@@ -186,6 +209,12 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                     for p in unknown
                 ],
             )
+        require_recipients([given.id], "recipient.id")
+        secrets_written = (
+            [k for k, v in _dict(given.secret_settings).items() if v is not None]
+            if "secret_settings" in paths
+            else []
+        )
         async with self._pool.acquire() as connection, connection.transaction():
             try:
                 before = await recipient_store.lock_recipient(connection, given.id)
@@ -221,6 +250,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             if not merged.format:
                 merged.format = "json"
             await self._check(merged, secrets)
+            require_subscription(merged.subscription.source_ids)
             after = dataclasses.replace(
                 _record(merged, secrets),
                 revision=before.revision,
@@ -229,6 +259,16 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                 else "",
             )
             stored = await recipient_store.save_recipient(connection, before, after)
+            await audit_store.record_change(
+                connection,
+                audit_entry(
+                    context,
+                    recipient_action(before, after),
+                    f"recipients/{given.id}",
+                    changes=recipient_changes(before, after, secrets_written),
+                    recipient_id=given.id,
+                ),
+            )
         self._directory.remember(stored.id, stored)
         health = await health_of_recipients(self._pool, [stored.id])
         return recipient_service_pb2.UpdateRecipientResponse(
@@ -241,6 +281,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         target = request.WhichOneof("target")
         if target == "recipient_id":
             _require_id(request.recipient_id)
+            require_recipients([request.recipient_id])
             stored = await recipient_store.get_recipient(self._pool, request.recipient_id)
             if stored is None:
                 raise not_found("recipient", request.recipient_id, "RECIPIENT_NOT_FOUND")
@@ -281,8 +322,15 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         self, request: recipient_service_pb2.DeleteRecipientRequest, context: Context
     ) -> recipient_service_pb2.DeleteRecipientResponse:
         _require_id(request.recipient_id)
+        require_recipients([request.recipient_id])
+        audit = audit_entry(
+            context,
+            "recipient.delete",
+            f"recipients/{request.recipient_id}",
+            recipient_id=request.recipient_id,
+        )
         try:
-            await recipient_store.delete_recipient(self._pool, request.recipient_id)
+            await recipient_store.delete_recipient(self._pool, request.recipient_id, audit)
         except recipient_store.RecipientMissingError as error:
             raise not_found("recipient", request.recipient_id, "RECIPIENT_NOT_FOUND") from error
         self._directory.remember(request.recipient_id, None)

@@ -18,6 +18,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 
 from backchannel.cli import (
+    audit,
     db,
     deliveries,
     events,
@@ -26,6 +27,7 @@ from backchannel.cli import (
     recipients,
     send,
     service,
+    tokens,
 )
 from backchannel.cli.connection import add_client_options, run_with_client
 from backchannel.settings import Settings, describe_settings
@@ -43,11 +45,12 @@ def _epilog() -> str:
     return (
         "server settings (environment variables):\n"
         f"{settings}\n\n"
-        "operator commands (send, events, feedback, recipients, deliveries) reach a server at\n"
-        "  --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when --tls,\n"
-        "  --ca-file/BACKCHANNEL_CA_FILE or --cert/BACKCHANNEL_CERT_FILE is given, a client\n"
-        "  certificate (mTLS) from --cert and --key/BACKCHANNEL_KEY_FILE, and the bearer token\n"
-        "  in BACKCHANNEL_TOKEN.\n\n"
+        "operator commands (send, events, feedback, recipients, deliveries, tokens, audit) reach\n"
+        "  a server at --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when\n"
+        "  --tls, --ca-file/BACKCHANNEL_CA_FILE or --cert/BACKCHANNEL_CERT_FILE is given, a\n"
+        "  client certificate (mTLS) from --cert and --key/BACKCHANNEL_KEY_FILE, and the bearer\n"
+        "  token in BACKCHANNEL_TOKEN (never sent in plaintext off this machine without\n"
+        "  --insecure). `tokens bootstrap` makes the first admin token on the database.\n\n"
         f"exit codes:\n{codes}"
     )
 
@@ -106,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.add_parser(commands, common)
     recipients.add_parser(commands, common)
     deliveries.add_parser(commands, common)
+    tokens.add_parser(commands, common)
+    audit.add_parser(commands, common)
     return parser
 
 
@@ -142,6 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return service.new_plugin(args.name, args.kind, args.directory)
     if args.command in _SERVER_COMMANDS:
         return _run_server_command(args, service.settings(args.config))
+    if getattr(args, "server_command", None) is not None:  # tokens bootstrap
+        from backchannel.logs import configure_logging
+
+        settings = service.settings(args.config)
+        configure_logging("WARNING")
+        code: int = args.server_command(settings, args)
+        return code
     try:
         code = run_with_client(args, args.client_command)
         sys.stdout.flush()

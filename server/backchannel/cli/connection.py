@@ -78,6 +78,12 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
         help="private key of --cert (default: $BACKCHANNEL_KEY_FILE)",
     )
     group.add_argument(
+        "--insecure",
+        action="store_true",
+        help="send $BACKCHANNEL_TOKEN even over a plaintext connection to another machine "
+        "(refused otherwise: anyone on the way could read it)",
+    )
+    group.add_argument(
         "--timeout",
         type=float,
         default=10.0,
@@ -100,16 +106,25 @@ def connect(args: argparse.Namespace) -> Client:
             f"{given} needs {missing} (or BACKCHANNEL_CERT_FILE with BACKCHANNEL_KEY_FILE)",
             exit_codes.CONFIG,
         )
-    return Client(
-        server,
-        tls=uses_tls(args),
-        root_certificates=_read_pem(args.ca_file, "CA file"),
-        certificate_chain=_read_pem(args.cert, "client certificate"),
-        private_key=_read_pem(args.key, "client key"),
-        token=os.environ.get("BACKCHANNEL_TOKEN") or None,
-        timeout=args.timeout,
-        retry=RetrySettings(max_attempts=4, total_timeout=max(30.0, args.timeout)),
-    )
+    try:
+        return Client(
+            server,
+            tls=uses_tls(args),
+            root_certificates=_read_pem(args.ca_file, "CA file"),
+            certificate_chain=_read_pem(args.cert, "client certificate"),
+            private_key=_read_pem(args.key, "client key"),
+            token=os.environ.get("BACKCHANNEL_TOKEN") or None,
+            timeout=args.timeout,
+            retry=RetrySettings(max_attempts=4, total_timeout=max(30.0, args.timeout)),
+            insecure=bool(args.insecure),
+        )
+    except ValueError as error:  # the client refuses to send the token in plaintext
+        raise CommandError(
+            f"refusing to send BACKCHANNEL_TOKEN over a plaintext connection to {server}: "
+            "anyone on the way could read it and call as its holder",
+            exit_codes.CONFIG,
+            ("connect with --tls (or --ca-file PEM), or give --insecure to send it anyway",),
+        ) from error
 
 
 def uses_tls(args: argparse.Namespace) -> bool:

@@ -31,7 +31,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "--requested-by",
         default=_operator(),
         metavar="WHO",
-        help="recorded on the attempts (default: %(default)s)",
+        help="recorded on the attempts (default: %(default)s); with authentication on, "
+        "the token's or certificate's identity is recorded and this is kept as a note",
     )
 
     retry = actions.add_parser(

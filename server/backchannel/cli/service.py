@@ -62,7 +62,7 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         print(f"backchannel: {error}", file=sys.stderr)
         await server.stop()
         return exit_codes.CONFIG
-    except ListenError as error:
+    except (ListenError, SettingsError) as error:  # SettingsError: an open listener
         print(f"backchannel: {error}", file=sys.stderr)
         await server.stop()
         return exit_codes.CONFIG

@@ -60,6 +60,8 @@ DELIVERIES_CHANNEL = "backchannel_deliveries"
 EVENTS_CHANNEL = "backchannel_events"
 #: Channel notified when a recipient changes (payload: its id).
 RECIPIENTS_CHANNEL = "backchannel_recipients"
+#: Channel notified when a bearer token is revoked (payload: its id).
+TOKENS_CHANNEL = "backchannel_tokens"
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

@@ -3,12 +3,15 @@ Each makes deliveries due now with a fresh retry policy, recorded with who asked
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 
 from backchannel.ids import new_id
-from backchannel.model import DeliveryRow, DeliveryState, RecipientState
+from backchannel.model import AuditEntry, DeliveryRow, DeliveryState, RecipientState
+from backchannel.store.audit import record_change
 from backchannel.store.feedback import delivery_from_row
 from backchannel.store.queries import execute, fetch, fetchrow, fetchval
 
@@ -21,7 +24,21 @@ class DeliveryMissingError(Exception):
     """No such delivery (or feedback)."""
 
 
-async def retry_delivery(pool: asyncpg.Pool, delivery_id: str, requested_by: str) -> DeliveryRow:
+class DeliveryScope(NamedTuple):
+    """Whom a delivery concerns: its recipient and its feedback's source."""
+
+    recipient_id: str
+    source_id: str
+
+
+async def delivery_scope(pool: asyncpg.Pool, delivery_id: str) -> DeliveryScope | None:
+    row = await fetchrow(pool, "select_delivery_scope", delivery_id=delivery_id)
+    return None if row is None else DeliveryScope(row["recipient_id"], row["source_id"])
+
+
+async def retry_delivery(
+    pool: asyncpg.Pool, delivery_id: str, requested_by: str, audit: AuditEntry
+) -> DeliveryRow:
     async with pool.acquire() as connection, connection.transaction():
         current = await fetchrow(connection, "select_delivery_for_update", delivery_id=delivery_id)
         if current is None:
@@ -38,12 +55,13 @@ async def retry_delivery(pool: asyncpg.Pool, delivery_id: str, requested_by: str
             connection, "make_delivery_due", delivery_id=delivery_id, requested_by=requested_by
         )
         assert row is not None
+        await record_change(connection, audit)
         await execute(connection, "notify_deliveries_due")
         return delivery_from_row(row)
 
 
 async def resend_feedback(
-    pool: asyncpg.Pool, feedback_id: str, recipient_id: str, requested_by: str
+    pool: asyncpg.Pool, feedback_id: str, recipient_id: str, requested_by: str, audit: AuditEntry
 ) -> DeliveryRow:
     async with pool.acquire() as connection, connection.transaction():
         existing = await fetchval(
@@ -72,13 +90,23 @@ async def resend_feedback(
             if row is None:
                 raise DeliveryMissingError(feedback_id)
         assert row is not None
+        await record_change(connection, audit)
         await execute(connection, "notify_deliveries_due")
         return delivery_from_row(row)
 
 
 async def recover_deliveries(
-    pool: asyncpg.Pool, recipient_id: str, start: datetime, end: datetime, requested_by: str
+    pool: asyncpg.Pool,
+    recipient_id: str,
+    start: datetime,
+    end: datetime,
+    requested_by: str,
+    audit: AuditEntry,
+    source_ids: Sequence[str] | None = None,
 ) -> int:
+    """Makes the recipient's failed and dead deliveries created in [start, end) due now
+    (only those of feedback from ``source_ids`` unless None), recorded with ``audit``
+    (its details gain the count)."""
     async with pool.acquire() as connection, connection.transaction():
         rows = await fetch(
             connection,
@@ -87,6 +115,11 @@ async def recover_deliveries(
             created_from=start,
             created_before=end,
             requested_by=requested_by,
+            source_ids=None if source_ids is None else list(source_ids),
+        )
+        await record_change(
+            connection,
+            audit._replace(details=(*audit.details, ("recovered_count", str(len(rows))))),
         )
         if rows:
             await execute(connection, "notify_deliveries_due")

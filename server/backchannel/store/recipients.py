@@ -7,7 +7,14 @@ from typing import Any
 
 import asyncpg
 
-from backchannel.model import EventCategory, RecipientRecord, RecipientState, operator_event
+from backchannel.model import (
+    AuditEntry,
+    EventCategory,
+    RecipientRecord,
+    RecipientState,
+    operator_event,
+)
+from backchannel.store.audit import record_change
 from backchannel.store.database import DbConnection
 from backchannel.store.event_rows import write_events
 from backchannel.store.queries import execute, fetch, fetchrow, fetchval
@@ -77,11 +84,15 @@ def _values(recipient: RecipientRecord) -> dict[str, Any]:
     }
 
 
-async def create_recipient(pool: asyncpg.Pool, recipient: RecipientRecord) -> RecipientRecord:
+async def create_recipient(
+    pool: asyncpg.Pool, recipient: RecipientRecord, audit: AuditEntry
+) -> RecipientRecord:
+    """Stores a new recipient and the audit record of its creation, in one transaction."""
     async with pool.acquire() as connection, connection.transaction():
         row = await fetchrow(connection, "insert_recipient", **_values(recipient))
         if row is None:
             raise RecipientExistsError(recipient.id)
+        await record_change(connection, audit)
         await execute(connection, "notify_recipient_changed", recipient_id=recipient.id)
         return recipient_from_row(row)
 
@@ -98,8 +109,17 @@ async def get_recipients(
     return {row["id"]: recipient_from_row(row) for row in rows}
 
 
-async def list_recipients(pool: asyncpg.Pool, after_id: str, limit: int) -> list[RecipientRecord]:
-    rows = await fetch(pool, "list_recipients", after_id=after_id, limit=limit)
+async def list_recipients(
+    pool: asyncpg.Pool, after_id: str, limit: int, only_ids: Sequence[str] | None = None
+) -> list[RecipientRecord]:
+    """Live recipients by id after ``after_id``; only those of ``only_ids`` unless None."""
+    rows = await fetch(
+        pool,
+        "list_recipients",
+        after_id=after_id,
+        limit=limit,
+        only_ids=None if only_ids is None else list(only_ids),
+    )
     return [recipient_from_row(row) for row in rows]
 
 
@@ -156,9 +176,12 @@ async def save_recipient(
     return recipient_from_row(row)
 
 
-async def delete_recipient(pool: asyncpg.Pool, recipient_id: str) -> None:
+async def delete_recipient(pool: asyncpg.Pool, recipient_id: str, audit: AuditEntry) -> None:
+    """Deletes the recipient (cancelling its open deliveries) and records it, in one
+    transaction."""
     async with pool.acquire() as connection, connection.transaction():
         if await fetchrow(connection, "soft_delete_recipient", recipient_id=recipient_id) is None:
             raise RecipientMissingError(recipient_id)
+        await record_change(connection, audit)
         await execute(connection, "cancel_open_deliveries_of_recipient", recipient_id=recipient_id)
         await execute(connection, "notify_recipient_changed", recipient_id=recipient_id)

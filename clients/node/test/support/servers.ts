@@ -181,6 +181,20 @@ export class BackchannelServer {
   }
 }
 
+/** A token with every scope for the server on `databaseUrl`, made as an operator makes
+ * the first one (`backchannel tokens bootstrap`). */
+export async function bootstrapToken(databaseUrl: string): Promise<string> {
+  const bin = process.env.BACKCHANNEL_SERVE_BIN ?? join(repoRoot(), ".venv", "bin", "backchannel");
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith("BACKCHANNEL_")),
+  );
+  const { stdout } = await run(bin, ["tokens", "bootstrap", "--name", "node-tests"], {
+    env: { ...inherited, BACKCHANNEL_DATABASE_URL: databaseUrl },
+    timeout: 60_000,
+  });
+  return stdout.trim();
+}
+
 export interface Delivery {
   headers: IncomingHttpHeaders;
   body: string;

@@ -8,4 +8,7 @@ UPDATE deliveries d SET
 FROM recipients r
 WHERE d.recipient_id = :recipient_id AND r.id = d.recipient_id
   AND d.state IN ('failed', 'dead') AND d.create_time >= :created_from AND d.create_time < :created_before
+  AND (:source_ids::text[] IS NULL OR EXISTS (
+      SELECT 1 FROM feedback f WHERE f.id = d.feedback_id AND f.source_id = ANY(:source_ids::text[])
+  ))
 RETURNING d.id

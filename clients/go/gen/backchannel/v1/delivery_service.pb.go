@@ -27,7 +27,9 @@ type RetryDeliveryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The delivery id. Required.
 	DeliveryId string `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
-	// Who asks (a person or a system), recorded on the attempt. Required.
+	// Who asks (a person or a system), recorded on the attempt. Required when
+	// authentication is off; with authentication the caller's identity is recorded instead
+	// and this is kept in the audit record as a note (requested_by_note).
 	RequestedBy   string `protobuf:"bytes,2,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -130,7 +132,8 @@ type ResendFeedbackRequest struct {
 	FeedbackId string `protobuf:"bytes,1,opt,name=feedback_id,json=feedbackId,proto3" json:"feedback_id,omitempty"`
 	// The recipient id. Required; the recipient must not be disabled.
 	RecipientId string `protobuf:"bytes,2,opt,name=recipient_id,json=recipientId,proto3" json:"recipient_id,omitempty"`
-	// Who asks, recorded on the attempt. Required.
+	// Who asks, recorded on the attempt. Required when authentication is off; with
+	// authentication the caller's identity is recorded instead and this is a note.
 	RequestedBy   string `protobuf:"bytes,3,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -242,7 +245,8 @@ type RecoverDeliveriesRequest struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Deliveries created before this time. Required, after start_time.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// Who asks, recorded on the attempts. Required.
+	// Who asks, recorded on the attempts. Required when authentication is off; with
+	// authentication the caller's identity is recorded instead and this is a note.
 	RequestedBy   string `protobuf:"bytes,4,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

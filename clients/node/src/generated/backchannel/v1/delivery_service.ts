@@ -25,7 +25,11 @@ import { Delivery } from "./feedback_service";
 export interface RetryDeliveryRequest {
   /** The delivery id. Required. */
   deliveryId: string;
-  /** Who asks (a person or a system), recorded on the attempt. Required. */
+  /**
+   * Who asks (a person or a system), recorded on the attempt. Required when
+   * authentication is off; with authentication the caller's identity is recorded instead
+   * and this is kept in the audit record as a note (requested_by_note).
+   */
   requestedBy: string;
 }
 
@@ -41,7 +45,10 @@ export interface ResendFeedbackRequest {
   feedbackId: string;
   /** The recipient id. Required; the recipient must not be disabled. */
   recipientId: string;
-  /** Who asks, recorded on the attempt. Required. */
+  /**
+   * Who asks, recorded on the attempt. Required when authentication is off; with
+   * authentication the caller's identity is recorded instead and this is a note.
+   */
   requestedBy: string;
 }
 
@@ -63,7 +70,10 @@ export interface RecoverDeliveriesRequest {
   endTime:
     | Date
     | undefined;
-  /** Who asks, recorded on the attempts. Required. */
+  /**
+   * Who asks, recorded on the attempts. Required when authentication is off; with
+   * authentication the caller's identity is recorded instead and this is a note.
+   */
   requestedBy: string;
 }
 

@@ -29,7 +29,10 @@ class RetryDeliveryRequest(_message.Message):
     delivery_id: _builtins.str
     """The delivery id. Required."""
     requested_by: _builtins.str
-    """Who asks (a person or a system), recorded on the attempt. Required."""
+    """Who asks (a person or a system), recorded on the attempt. Required when
+    authentication is off; with authentication the caller's identity is recorded instead
+    and this is kept in the audit record as a note (requested_by_note).
+    """
     def __init__(
         self,
         *,
@@ -82,7 +85,9 @@ class ResendFeedbackRequest(_message.Message):
     recipient_id: _builtins.str
     """The recipient id. Required; the recipient must not be disabled."""
     requested_by: _builtins.str
-    """Who asks, recorded on the attempt. Required."""
+    """Who asks, recorded on the attempt. Required when authentication is off; with
+    authentication the caller's identity is recorded instead and this is a note.
+    """
     def __init__(
         self,
         *,
@@ -135,7 +140,9 @@ class RecoverDeliveriesRequest(_message.Message):
     recipient_id: _builtins.str
     """The recipient id. Required."""
     requested_by: _builtins.str
-    """Who asks, recorded on the attempts. Required."""
+    """Who asks, recorded on the attempts. Required when authentication is off; with
+    authentication the caller's identity is recorded instead and this is a note.
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Deliveries created at or after this time. Required."""

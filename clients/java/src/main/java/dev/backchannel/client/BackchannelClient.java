@@ -16,6 +16,8 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -58,6 +60,9 @@ public final class BackchannelClient implements AutoCloseable {
    */
   public static BackchannelClient connect(String target, TlsFiles tls, Supplier<String> token)
       throws IOException {
+    if (tls == null && token != null) {
+      refusePlaintextToken(target);
+    }
     ChannelCredentials credentials =
         tls == null ? InsecureChannelCredentials.create() : tls.credentials();
     ManagedChannelBuilder<?> builder = Grpc.newChannelBuilder(target, credentials);
@@ -66,6 +71,50 @@ public final class BackchannelClient implements AutoCloseable {
     }
     ManagedChannel channel = builder.build();
     return new BackchannelClient(channel, channel, RetryPolicy.DEFAULT);
+  }
+
+  /**
+   * A plaintext client for {@code target} on this machine sending {@code token} as {@code
+   * authorization: Bearer <token>} with every call and stream. A token is never sent in
+   * plaintext to another machine: for a target that is not loopback this throws (use {@link
+   * #connect(String, TlsFiles, Supplier)} with TLS).
+   *
+   * @throws IllegalArgumentException when {@code target} is not loopback
+   */
+  public static BackchannelClient connect(String target, String token) {
+    refusePlaintextToken(target);
+    ManagedChannel channel =
+        ManagedChannelBuilder.forTarget(target)
+            .usePlaintext()
+            .intercept(new BearerToken(() -> token))
+            .build();
+    return new BackchannelClient(channel, channel, RetryPolicy.DEFAULT);
+  }
+
+  private static void refusePlaintextToken(String target) {
+    if (!isLoopback(target)) {
+      throw new IllegalArgumentException(
+          "refusing to send a bearer token over a plaintext connection to "
+              + target
+              + ": anyone on the way could read it; connect with TlsFiles");
+    }
+  }
+
+  /** Whether {@code target} ("host:port") stays on this machine; names are not resolved. */
+  static boolean isLoopback(String target) {
+    String host = target.contains(":") ? target.substring(0, target.lastIndexOf(':')) : target;
+    host = host.replaceAll("^\\[|\\]$", "");
+    if (host.equalsIgnoreCase("localhost")) {
+      return true;
+    }
+    if (!host.matches("[0-9.]+|[0-9a-fA-F:]+")) {
+      return false;
+    }
+    try {
+      return InetAddress.getByName(host).isLoopbackAddress();
+    } catch (UnknownHostException e) {
+      return false;
+    }
   }
 
   /**

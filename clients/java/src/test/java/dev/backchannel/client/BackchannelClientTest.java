@@ -20,6 +20,7 @@ import backchannel.v1.FeedbackServiceOuterClass.SendFeedbackResponse;
 import backchannel.v1.RecipientOuterClass.Recipient;
 import backchannel.v1.RecipientOuterClass.RecipientType;
 import backchannel.v1.RecipientServiceOuterClass.CreateRecipientRequest;
+import backchannel.v1.RecipientServiceOuterClass.ListRecipientsRequest;
 import com.google.protobuf.Struct;
 import com.google.protobuf.Timestamp;
 import com.google.protobuf.Value;
@@ -60,7 +61,7 @@ class BackchannelClientTest {
 
   @BeforeAll
   static void startServer() throws Exception {
-    server = TestServer.start(0);
+    server = TestServer.start(0, "none", true);
   }
 
   @AfterAll
@@ -167,7 +168,7 @@ class BackchannelClientTest {
 
   @Test
   void sendsTheExampleFeedbackAndFollowsItsEvent() throws Exception {
-    try (BackchannelClient client = BackchannelClient.connect(server.address);
+    try (BackchannelClient client = BackchannelClient.connect(server.address, server.token());
         Receiver hook = new Receiver()) {
       String recipient = createWebhookRecipient(client, hook.url());
       try (EventFollower follower =
@@ -194,9 +195,9 @@ class BackchannelClientTest {
 
   @Test
   void followerReconnectsAndResumesAfterItsCursor() throws Exception {
-    try (BackchannelClient direct = BackchannelClient.connect(server.address);
+    try (BackchannelClient direct = BackchannelClient.connect(server.address, server.token());
         TcpProxy link = new TcpProxy(server.address);
-        BackchannelClient viaProxy = BackchannelClient.connect(link.address());
+        BackchannelClient viaProxy = BackchannelClient.connect(link.address(), server.token());
         Receiver hook = new Receiver()) {
       String recipient = createWebhookRecipient(direct, hook.url());
       EventFilter filter = EventFilter.newBuilder().addRecipientIds(recipient).build();
@@ -278,7 +279,7 @@ class BackchannelClientTest {
 
   @Test
   void invalidArgumentExposesFieldViolations() {
-    try (BackchannelClient client = BackchannelClient.connect(server.address)) {
+    try (BackchannelClient client = BackchannelClient.connect(server.address, server.token())) {
       Feedback bad =
           exampleFeedback("").toBuilder()
               .setKind(FeedbackKind.FEEDBACK_KIND_UNSPECIFIED)
@@ -302,5 +303,29 @@ class BackchannelClientTest {
       }
       assertEquals("backchannel.dev", BackchannelErrors.errorInfo(error).orElseThrow().getDomain());
     }
+  }
+
+  @Test
+  void theServerRefusesCallsWithoutTheToken() {
+    try (BackchannelClient anonymous = BackchannelClient.connect(server.address);
+        BackchannelClient forged = BackchannelClient.connect(server.address, "bck_" + "A".repeat(43))) {
+      for (BackchannelClient client : List.of(anonymous, forged)) {
+        StatusRuntimeException error =
+            assertThrows(
+                StatusRuntimeException.class,
+                () -> client.recipients.listRecipients(ListRecipientsRequest.getDefaultInstance()));
+        assertEquals(Status.Code.UNAUTHENTICATED, error.getStatus().getCode());
+      }
+    }
+  }
+
+  @Test
+  void aTokenIsNeverSentInPlaintextToAnotherMachine() {
+    IllegalArgumentException refused =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> BackchannelClient.connect("10.1.2.3:50051", "bck_" + "A".repeat(43)));
+    assertTrue(refused.getMessage().contains("plaintext connection to 10.1.2.3:50051"));
+    BackchannelClient.connect("localhost:50051", "bck_" + "A".repeat(43)).close();
   }
 }

@@ -6,6 +6,8 @@ import java.io.InputStreamReader;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -33,6 +35,15 @@ final class TestServer implements AutoCloseable {
     this.values = values;
   }
 
+  /** The admin token start.py printed (--require-token). */
+  String token() {
+    String value = values.get("BACKCHANNEL_TOKEN");
+    if (value == null) {
+      throw new IllegalStateException("start.py printed no token: " + values.keySet());
+    }
+    return value;
+  }
+
   /** The file start.py printed under {@code name}. */
   Path file(String name) {
     String value = values.get(name);
@@ -57,21 +68,34 @@ final class TestServer implements AutoCloseable {
    */
   static TestServer start(int port, String tls)
       throws IOException, InterruptedException, TimeoutException {
+    return start(port, tls, false);
+  }
+
+  /**
+   * {@link #start(int, String)}; with {@code requireToken} the server refuses calls without a
+   * bearer token, and {@link #token()} is its admin token.
+   */
+  static TestServer start(int port, String tls, boolean requireToken)
+      throws IOException, InterruptedException, TimeoutException {
     Path root = repoRoot();
     String python = System.getenv("BACKCHANNEL_PYTHON");
     if (python == null || python.isEmpty()) {
       python = root.resolve(".venv/bin/python").toString();
     }
-    Process process =
-        new ProcessBuilder(
+    List<String> command =
+        new ArrayList<>(
+            List.of(
                 python,
                 root.resolve("clients/testserver/start.py").toString(),
                 "--port",
                 String.valueOf(port),
                 "--tls",
-                tls)
-            .redirectError(ProcessBuilder.Redirect.INHERIT)
-            .start();
+                tls));
+    if (requireToken) {
+      command.add("--require-token");
+    }
+    Process process =
+        new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
     Map<String, String> values = new ConcurrentHashMap<>();
     CompletableFuture<String> address =
         CompletableFuture.supplyAsync(
