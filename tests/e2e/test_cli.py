@@ -323,19 +323,26 @@ async def test_events_follow_prints_new_events_live_and_ends_on_ctrl_c(
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert process.stdout is not None
+    sent: list[str] = []
     try:
-        await asyncio.sleep(1.0)  # let it subscribe (from now) before the feedback is sent
-        answer = await backchannel.feedback.SendFeedback(
-            feedback_service_pb2.SendFeedbackRequest(
-                request_id="live-1",
-                feedback=feedback_pb2.Feedback(
-                    kind=feedback_pb2.FEEDBACK_KIND_CONVERSION,
-                    lead=feedback_pb2.LeadReference(lead_id="LIVE"),
-                ),
-                recipient_ids=["acme"],
+        # It follows from the moment it subscribes, which a busy machine may delay: send
+        # until it prints one, rather than guess how long subscribing takes.
+        reading = asyncio.ensure_future(process.stdout.readline())
+        deadline = asyncio.get_running_loop().time() + COMMAND_TIMEOUT
+        while not reading.done() and asyncio.get_running_loop().time() < deadline:
+            answer = await backchannel.feedback.SendFeedback(
+                feedback_service_pb2.SendFeedbackRequest(
+                    request_id=f"live-{len(sent)}",
+                    feedback=feedback_pb2.Feedback(
+                        kind=feedback_pb2.FEEDBACK_KIND_CONVERSION,
+                        lead=feedback_pb2.LeadReference(lead_id="LIVE"),
+                    ),
+                    recipient_ids=["acme"],
+                )
             )
-        )
-        line = await asyncio.wait_for(process.stdout.readline(), COMMAND_TIMEOUT)
+            sent.append(answer.feedback.id)
+            await asyncio.wait({reading}, timeout=0.5)
+        line = await asyncio.wait_for(reading, 1)
         process.send_signal(signal.SIGINT)
         code = await asyncio.wait_for(process.wait(), COMMAND_TIMEOUT)
     finally:
@@ -344,7 +351,7 @@ async def test_events_follow_prints_new_events_live_and_ends_on_ctrl_c(
             await process.wait()
 
     event = json.loads(line)
-    assert event["feedbackId"] == answer.feedback.id and event["leadId"] == "LIVE"
+    assert event["feedbackId"] in sent and event["leadId"] == "LIVE"
     assert code == 0
 
 
