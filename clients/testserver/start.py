@@ -22,6 +22,7 @@ and listen address are always this script's).
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import re
 import signal
@@ -47,6 +48,8 @@ DEFAULTS = {
     "BACKCHANNEL_STREAM_HEARTBEAT_SECONDS": "1",
     "BACKCHANNEL_SHUTDOWN_GRACE_SECONDS": "2",
     "BACKCHANNEL_LOG_LEVEL": "WARNING",
+    # A real Postgres needs secret keys to store recipients' secrets, as in production.
+    "BACKCHANNEL_SECRET_KEYS": "test-1:" + base64.b64encode(os.urandom(32)).decode(),
 }
 
 

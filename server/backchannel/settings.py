@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from backchannel.plugin import IPNetwork
+from backchannel.sealing.key_ring import KeyRing, KeyRingError, parse_key_ring
 
 PREFIX = "BACKCHANNEL_"
 CONFIG_FILE_VARIABLE = PREFIX + "CONFIG_FILE"
@@ -126,10 +127,20 @@ def _listen(text: str) -> str:
     return text
 
 
-def _setting(default: T, parse: Callable[[str], T], doc: str) -> T:
+def _key_ring(text: str) -> KeyRing:
+    try:
+        return parse_key_ring(text, "BACKCHANNEL_SECRET_KEYS")
+    except KeyRingError as error:
+        raise ValueError(str(error)) from None
+
+
+def _setting(default: T, parse: Callable[[str], T], doc: str, *, secret: bool = False) -> T:
     """A field of :class:`Settings`: its default, the parser of its text (from the
-    environment, or the file's value as text) and its meaning, for ``--help``."""
-    return field(default=default, metadata={"parse": parse, "doc": doc})
+    environment, or the file's value as text) and its meaning, for ``--help``. A
+    ``secret`` one is never shown: not in a problem with its value, not in a repr."""
+    return field(
+        default=default, repr=not secret, metadata={"parse": parse, "doc": doc, "secret": secret}
+    )
 
 
 @dataclass(frozen=True)
@@ -236,6 +247,20 @@ class Settings:
     shutdown_grace_seconds: float = _setting(
         10.0, _positive(float), "Seconds in-flight work may take to finish at shutdown."
     )
+    secret_keys: KeyRing = _setting(  # noqa: RUF009 -- a KeyRing is frozen
+        KeyRing(),
+        _key_ring,
+        "Keys that seal recipients' secret settings in the database: id:base64-key entries "
+        "(32-byte AES-256 keys), newest first, comma-separated; new secrets are sealed with "
+        "the first. Empty with the embedded Postgres: a key file is created in data_dir.",
+        secret=True,
+    )
+    secret_key_file: str = _setting(
+        "",
+        str,
+        "A file holding the secret keys instead (one id:base64-key a line, newest first, "
+        "# comments), e.g. a mounted secret.",
+    )
     log_level: str = _setting(
         "INFO",
         _choice("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -288,7 +313,7 @@ def load_settings(
             continue
         name = key[len(PREFIX) :].lower()
         if name in _FIELDS:
-            raw[name] = (value, f"{key}={value!r}")
+            raw[name] = (value, f"{key}={_shown(name, value)}")
         else:
             problems.append(f"unknown environment variable {key}")
     values: dict[str, Any] = {}
@@ -315,7 +340,7 @@ def _read_config_file(path: str, problems: list[str]) -> dict[str, tuple[str, st
         raise SettingsError([f"config file {path}: not valid TOML: {error}"]) from error
     raw: dict[str, tuple[str, str]] = {}
     for key, value in table.items():
-        source = f"{path}: {key} = {value!r}"
+        source = f"{path}: {key} = {_shown(key, value)}"
         if key not in _FIELDS:
             problems.append(f"{path}: unknown setting {key!r}")
         elif isinstance(value, dict):
@@ -329,10 +354,20 @@ def _read_config_file(path: str, problems: list[str]) -> dict[str, tuple[str, st
     return raw
 
 
+def _shown(name: str, value: Any) -> str:
+    """How a problem quotes a setting's value: a secret one is not quoted."""
+    known = _FIELDS.get(name)
+    return "(hidden)" if known is not None and known.metadata["secret"] else repr(value)
+
+
 def describe_settings() -> list[tuple[str, str, str]]:
     """(environment variable, default, meaning) of every setting, for docs and --help."""
     defaults = Settings()
     return [
-        (PREFIX + f.name.upper(), repr(getattr(defaults, f.name)), f.metadata["doc"])
+        (
+            PREFIX + f.name.upper(),
+            "''" if f.metadata["secret"] else repr(getattr(defaults, f.name)),
+            f.metadata["doc"],
+        )
         for f in fields(Settings)
     ]

@@ -22,19 +22,23 @@ from typing import Self
 import grpc
 from backchannel_client.v1 import feedback_service_pb2_grpc, recipient_service_pb2_grpc
 
+from support.secret_keys import TEST_SECRET_KEYS
+
 BACKCHANNEL = str(Path(sys.executable).with_name("backchannel"))
 _LISTENING = re.compile(r"Backchannel listening on \S+:(\d+)")
 #: Lines of a server's output kept for the message of a failed test.
 _KEPT_LINES = 400
 
 #: Settings every fault test starts from: a free loopback port, webhooks to loopback
-#: allowed, quick polling, logs at INFO (they say what was released and handed back), and
-#: the serving process delivering itself, so killing it kills the delivering process too
-#: (serve's delivery child processes have tests of their own: test_delivery_processes).
+#: allowed, the test secret keys, quick polling, logs at INFO (they say what was released
+#: and handed back), and the serving process delivering itself, so killing it kills the
+#: delivering process too (serve's delivery child processes have tests of their own:
+#: test_delivery_processes).
 BASE_SETTINGS = {
     "listen": "127.0.0.1:0",
     "delivery_processes": "0",
     "outbound_allow_networks": "127.0.0.0/8",
+    "secret_keys": TEST_SECRET_KEYS,
     "poll_interval_seconds": "0.2",
     "log_level": "INFO",
 }

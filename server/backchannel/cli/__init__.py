@@ -1,5 +1,5 @@
-"""The ``backchannel`` command: runs the server (serve, migrate, plugins), and gives an
-operator the service over gRPC (send, events, feedback, recipients, deliveries)."""
+"""The ``backchannel`` command: runs the server (serve, migrate, plugins, secrets), and gives
+an operator the service over gRPC (send, events, feedback, recipients, deliveries)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from backchannel.cli import (
     exit_codes,
     feedback,
     recipients,
+    secrets,
     send,
     service,
 )
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list installed plugins")
     plugins.add_argument("--config", help="TOML settings file")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    secrets.add_parser(commands)
 
     common = argparse.ArgumentParser(add_help=False)
     add_client_options(common)
@@ -81,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "secrets":
+        return secrets.main(args)
     if args.command in _SERVER_COMMANDS:
         settings = service.settings(args.config)
         service.configure_logging(settings.log_level)

@@ -41,6 +41,7 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
     from backchannel.app import BackchannelServer
     from backchannel.cli.delivery_processes import DeliveryProcesses
     from backchannel.plugin_host import PluginConflictError
+    from backchannel.sealing.stored_keys_check import StoredSecretsError
 
     # With delivery processes, this one only accepts; they deliver.
     processes = settings.delivery_process_count
@@ -55,9 +56,15 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         print(f"backchannel: plugin conflict: {error}", file=sys.stderr)
         await server.stop()
         return exit_codes.CONFIG
+    except StoredSecretsError as error:
+        print(f"backchannel: secret keys: {error}", file=sys.stderr)
+        await server.stop()
+        return exit_codes.CONFIG
     delivering: DeliveryProcesses | None = None
     if separate:
-        delivering = DeliveryProcesses(processes, server.database_url, config_file)
+        delivering = DeliveryProcesses(
+            processes, server.database_url, config_file, server.child_environment
+        )
         await delivering.start()
     print(f"Backchannel listening on {settings.listen_host_port[0]}:{server.port}", flush=True)
     waiting = asyncio.create_task(server.wait())
@@ -71,6 +78,7 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
 
 async def deliver(settings: Settings, stop_with_stdin: bool) -> int:
     from backchannel.delivery_worker import DeliveryWorker
+    from backchannel.sealing.stored_keys_check import StoredSecretsError
 
     if not settings.database_url:
         print(
@@ -83,7 +91,12 @@ async def deliver(settings: Settings, stop_with_stdin: bool) -> int:
     if stop_with_stdin:
         loop = asyncio.get_running_loop()
         await loop.connect_read_pipe(lambda: _EndOfInput(stop), sys.stdin)
-    await worker.start()
+    try:
+        await worker.start()
+    except StoredSecretsError as error:
+        print(f"backchannel: secret keys: {error}", file=sys.stderr)
+        await worker.stop()
+        return exit_codes.CONFIG
     logging.getLogger("backchannel").info("delivering (pid %d)", os.getpid())
     await stop.wait()
     await worker.stop()

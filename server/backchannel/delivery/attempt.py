@@ -116,13 +116,7 @@ async def perform_attempt(
                     document=document,
                     traceparent=current_traceparent(),
                 )
-                prepared = prepared_recipients.get(
-                    recipient.id,
-                    recipient.revision,
-                    transport,
-                    recipient.transport_settings,
-                    recipient.secret_settings,
-                )
+                prepared = prepared_recipients.get(recipient, transport)
                 # Redacted there, before a span, an event or a log line sees it: a
                 # transport that forgets to mask cannot leak a secret.
                 result = await prepared.send(message, settings.send_deadline)
