@@ -16,6 +16,7 @@ from yarl import URL
 
 from backchannel.plugin import (
     DeliveryResult,
+    Destination,
     OutboundMessage,
     ProbeStep,
     Secret,
@@ -37,9 +38,13 @@ class MySettings(TransportSettings):
     checks a recipient's settings against this model (unknown names, wrong types, values
     out of bounds are refused, every problem at once) and passes the parsed result to
     ``send`` and ``probe``. Mark secrets (passwords, tokens, URLs that carry a credential)
-    with ``Secret()``: they are refused in plain settings and masked in every answer."""
+    with ``Secret()``: they are refused in plain settings and masked in every answer. Mark
+    where the transport sends (a URL, a host, a port, an account, a pinned key or CA) with
+    ``Destination()``: an update that changes one must give the secrets again."""
 
-    url: Annotated[URL, web_url("http", "https")] = Field(description="where to post")
+    url: Annotated[URL, web_url("http", "https"), Destination()] = Field(
+        description="where to post"
+    )
     token: Annotated[str, Secret(), Field(min_length=1)]
     connect_timeout_seconds: ConnectTimeoutSeconds | None = None
 

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from yarl import URL
 
-from backchannel.plugin import Secret, SettingError, TransportSettings
+from backchannel.plugin import Destination, Secret, SettingError, TransportSettings
 from backchannel.plugin_support import (
     ConnectTimeoutSeconds,
     HeaderName,
@@ -81,7 +81,9 @@ class WebhookSettings(TransportSettings):
     require them (a URL in one place or the other, what each auth scheme needs) run
     alongside every other check, so all problems are reported at once."""
 
-    url: Annotated[WebhookUrl | None, Secret(or_plain=True)] = Field(None, validate_default=True)
+    url: Annotated[WebhookUrl | None, Secret(or_plain=True), Destination()] = Field(
+        None, validate_default=True
+    )
     headers: Headers = Field(default_factory=dict)
     auth: AuthScheme = "none"
     basic_username: Credential | None = Field(None, validate_default=True)

@@ -19,7 +19,11 @@ from backchannel.api.conversions import (
 )
 from backchannel.api.cursors import page_size_of
 from backchannel.api.errors import ApiError, Violations, not_found
-from backchannel.api.recipient_secrets import opened, sealed
+from backchannel.api.recipient_secrets import (
+    opened,
+    require_secrets_for_new_destination,
+    sealed,
+)
 from backchannel.api.validation import RECIPIENT_ID, validate_recipient
 from backchannel.model import RecipientRecord, RecipientState, SealedSecret
 from backchannel.plugin import Formatter, Transport
@@ -235,6 +239,16 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             if not merged.format:
                 merged.format = "json"
             violations = self._violations(merged, secrets)
+            require_secrets_for_new_destination(
+                before,
+                stored_secrets,
+                merged.transport,
+                self._transports.get(merged.transport),
+                _dict(merged.transport_settings),
+                secrets,
+                given_secrets,
+                violations,
+            )
             violations.raise_if_any()
             after = dataclasses.replace(
                 _record(merged, sealed(self._ring, merged.id, secrets)),

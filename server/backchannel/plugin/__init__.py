@@ -49,13 +49,14 @@ from ._messages import (
     RenderedContent,
     TransportContext,
 )
-from ._settings import Secret, SettingError, TransportSettings
+from ._settings import Destination, Secret, SettingError, TransportSettings
 
 __all__ = [
     "PROJECT_NAME",
     "Attribution",
     "Consent",
     "DeliveryResult",
+    "Destination",
     "FeedbackDocument",
     "FeedbackKind",
     "FieldProblem",

@@ -35,6 +35,20 @@ class Secret:
     because: str = ""
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Marks a setting as part of where a recipient's transport sends, or of whom it trusts
+    there (a URL, a host, a port, an account, a pinned host key or CA)::
+
+        host: Annotated[HostName, Destination()]
+
+    An update that changes any such setting of a stored recipient must give the
+    recipient's secret settings again, as a browser drops credentials on a redirect to
+    another origin: whoever may edit a recipient cannot have its password sent to a
+    server of their own. A transport that marks no setting is taken to have every setting
+    in its destination."""
+
+
 class SettingError(ValueError):
     """Raised by a validator to name the setting at fault when it is not the one being
     validated (a model validator's rule across settings, a key of a mapping)::
@@ -89,6 +103,16 @@ class TransportSettings(BaseModel):
         and given in ``secret_settings`` when it may be either."""
         marker = declared_secrets(type(self)).get(name)
         return marker is not None and (not marker.or_plain or name in self._given_as_secret)
+
+
+def declared_destination(model: type[BaseModel]) -> frozenset[str]:
+    """The settings of ``model`` marked :class:`Destination`; all of them when none is."""
+    marked = frozenset(
+        name
+        for name, info in model.model_fields.items()
+        if any(isinstance(m, Destination) for m in info.metadata)
+    )
+    return marked or frozenset(model.model_fields)
 
 
 def declared_secrets(model: type[BaseModel]) -> dict[str, Secret]:
