@@ -8,10 +8,10 @@ Replace each TODO with your protocol and keep the suite green.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Self
 
 import aiohttp
-from pydantic import Field
+from pydantic import Field, model_validator
 from yarl import URL
 
 from backchannel.plugin import (
@@ -20,6 +20,7 @@ from backchannel.plugin import (
     OutboundMessage,
     ProbeStep,
     Secret,
+    SettingError,
     Transport,
     TransportContext,
     TransportSettings,
@@ -47,6 +48,16 @@ class MySettings(TransportSettings):
     )
     token: Annotated[str, Secret(), Field(min_length=1)]
     connect_timeout_seconds: ConnectTimeoutSeconds | None = None
+
+    @model_validator(mode="after")
+    def _no_token_in_plain_text(self) -> Self:
+        # A credential never crosses a network unencrypted: http:// only to this machine
+        # or an address the operator allowlists.
+        if self.url.scheme == "http" and not self.plaintext_credentials_allowed(
+            self.url.host or ""
+        ):
+            raise SettingError("url", "is http://, so the token would go in plain text")
+        return self
 
 
 class MyTransport(Transport[MySettings]):
