@@ -3,33 +3,13 @@ none of its secrets: nothing is left to read from the database, a backup or a du
 
 from __future__ import annotations
 
-from typing import Any
-
-import asyncpg
 from backchannel_client.v1 import recipient_pb2, recipient_service_pb2
-from google.protobuf import struct_pb2
+from support.database_rows import recipient_row
 from support.in_process_server import RunningServer
+from support.recipient_calls import struct
 
 TOKEN = "tok-of-a-deleted-recipient-19ad"
 SIGNING_SECRET = "whsec_RGVsZXRlZFJlY2lwaWVudFNpZ25pbmdLZXkwMTIz"
-
-
-def struct(values: dict[str, Any]) -> struct_pb2.Struct:
-    result = struct_pb2.Struct()
-    result.update(values)
-    return result
-
-
-async def stored_row(database_url: str, recipient_id: str) -> str:
-    """The whole row of ``recipient_id``, every column, as JSON text."""
-    connection = await asyncpg.connect(database_url)
-    try:
-        text: str = await connection.fetchval(
-            "SELECT to_jsonb(r)::text FROM recipients r WHERE id = $1", recipient_id
-        )
-    finally:
-        await connection.close()
-    return text
 
 
 async def test_deleting_a_recipient_deletes_its_secrets_from_its_row(
@@ -46,13 +26,13 @@ async def test_deleting_a_recipient_deletes_its_secrets_from_its_row(
             )
         )
     )
-    assert "bearer_token" in await stored_row(database_url, "gone")
+    assert "bearer_token" in await recipient_row(database_url, "gone")
 
     await backchannel.recipients.DeleteRecipient(
         recipient_service_pb2.DeleteRecipientRequest(recipient_id="gone")
     )
 
-    row = await stored_row(database_url, "gone")
+    row = await recipient_row(database_url, "gone")
     assert '"delete_time": null' not in row
     for trace_of_a_secret in ("bearer_token", "signing_secrets", TOKEN, SIGNING_SECRET):
         assert trace_of_a_secret not in row

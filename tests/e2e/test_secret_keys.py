@@ -6,17 +6,16 @@ moved to another recipient's row does not open, so nothing is sent with it."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import asyncpg
 import grpc
 import pytest
 from backchannel_client.v1 import feedback_service_pb2, recipient_pb2, recipient_service_pb2
-from google.protobuf import struct_pb2
 from support.brief_example import brief_example_feedback
 from support.feedback_calls import wait_for_event
-from support.in_process_server import RunningServer, serving, settings_for_test
+from support.in_process_server import serving, settings_for_test
 from support.receiver import WebhookReceiver
+from support.recipient_calls import create, struct
 from support.rpc_errors import rich_error
 from support.secret_keys import key_ring
 from support.server_process import ServerLauncher
@@ -29,12 +28,6 @@ TOKEN_A = "tok-of-recipient-a-3f9c"
 TOKEN_B = "tok-of-recipient-b-71d2"
 
 
-def struct(values: dict[str, Any]) -> struct_pb2.Struct:
-    result = struct_pb2.Struct()
-    result.update(values)
-    return result
-
-
 def bearer_recipient(recipient_id: str, url: str, token: str) -> recipient_pb2.Recipient:
     return recipient_pb2.Recipient(
         id=recipient_id,
@@ -43,12 +36,6 @@ def bearer_recipient(recipient_id: str, url: str, token: str) -> recipient_pb2.R
         transport_settings=struct({"url": url, "auth": "bearer"}),
         secret_settings=struct({"bearer_token": token}),
         subscription=recipient_pb2.Subscription(source_ids=[f"src-{recipient_id}"]),
-    )
-
-
-async def create(running: RunningServer, recipient: recipient_pb2.Recipient) -> None:
-    await running.recipients.CreateRecipient(
-        recipient_service_pb2.CreateRecipientRequest(recipient=recipient)
     )
 
 

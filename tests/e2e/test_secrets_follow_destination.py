@@ -11,62 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-import grpc
 import pytest
 from backchannel_client.v1 import recipient_pb2, recipient_service_pb2
-from google.protobuf import field_mask_pb2, struct_pb2
 from support.in_process_server import RunningServer
-from support.receiver import WebhookReceiver
-from support.rpc_errors import rich_error
+from support.receiver import WebhookReceiver, running_receiver
+from support.recipient_calls import create, invalid_fields, struct, update
 from support.smtp_server import Certificates
 
 TOKEN = "tok-stays-with-its-origin-8c1f"
 NEW_TOKEN = "tok-given-again-for-the-new-url-51d0"
 
 
-def struct(values: dict[str, Any]) -> struct_pb2.Struct:
-    result = struct_pb2.Struct()
-    result.update(values)
-    return result
-
-
-def mask(*paths: str) -> field_mask_pb2.FieldMask:
-    return field_mask_pb2.FieldMask(paths=list(paths))
-
-
-async def create(running: RunningServer, recipient: recipient_pb2.Recipient) -> None:
-    await running.recipients.CreateRecipient(
-        recipient_service_pb2.CreateRecipientRequest(recipient=recipient)
-    )
-
-
-async def update(
-    running: RunningServer, recipient: recipient_pb2.Recipient, *paths: str
-) -> recipient_pb2.Recipient:
-    answer = await running.recipients.UpdateRecipient(
-        recipient_service_pb2.UpdateRecipientRequest(recipient=recipient, update_mask=mask(*paths))
-    )
-    return answer.recipient
-
-
-async def refused_update(
-    running: RunningServer, recipient: recipient_pb2.Recipient, *paths: str
-) -> list[str]:
-    """The fields named by the INVALID_ARGUMENT an update is refused with."""
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await update(running, recipient, *paths)
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    return rich_error(refused.value).violated_fields
-
-
 @pytest.fixture
 async def other_receiver() -> AsyncIterator[WebhookReceiver]:
-    sink = WebhookReceiver()
-    await sink.start()
-    try:
+    async with running_receiver() as sink:
         yield sink
-    finally:
-        await sink.stop()
 
 
 def bearer_recipient(url: str) -> recipient_pb2.Recipient:
@@ -87,7 +46,7 @@ async def test_a_changed_webhook_url_needs_the_bearer_token_again_and_gets_nothi
         id="bearer", transport_settings=struct({"url": other_receiver.url, "auth": "bearer"})
     )
 
-    fields = await refused_update(backchannel, moved, "transport_settings")
+    fields = await invalid_fields(update(backchannel, moved, "transport_settings"))
     await backchannel.recipients.TestRecipient(
         recipient_service_pb2.TestRecipientRequest(recipient_id="bearer")
     )
@@ -115,7 +74,7 @@ async def test_a_changed_secret_url_needs_the_other_secrets_again(
         id="signed", secret_settings=struct({"url": other_receiver.url})
     )
 
-    assert await refused_update(backchannel, moved, "secret_settings") == [
+    assert await invalid_fields(update(backchannel, moved, "secret_settings")) == [
         "recipient.secret_settings.bearer_token"
     ]
 
@@ -208,7 +167,7 @@ async def test_a_changed_sftp_server_account_or_host_key_needs_the_password_agai
         transport_settings=struct({**SFTP_SETTINGS, "known_hosts": known_hosts, **change}),
     )
 
-    assert await refused_update(backchannel, moved, "transport_settings") == [
+    assert await invalid_fields(update(backchannel, moved, "transport_settings")) == [
         "recipient.secret_settings.password"
     ]
 
@@ -223,6 +182,16 @@ EMAIL_SETTINGS: dict[str, Any] = {
     "from_address": "feedback@backchannel.example",
     "to": ["partner@example.com"],
 }
+
+
+def mail_recipient() -> recipient_pb2.Recipient:
+    return recipient_pb2.Recipient(
+        id="mail",
+        recipient_type=recipient_pb2.RECIPIENT_TYPE_PARTNER,
+        transport="email",
+        transport_settings=struct(EMAIL_SETTINGS),
+        secret_settings=struct({"password": "smtp-Pa55word-kept"}),
+    )
 
 
 @pytest.mark.parametrize(
@@ -240,38 +209,20 @@ EMAIL_SETTINGS: dict[str, Any] = {
 async def test_a_changed_smtp_server_account_or_trust_needs_the_password_again(
     backchannel: RunningServer, tmp_path: Path, change: dict[str, Any]
 ) -> None:
-    await create(
-        backchannel,
-        recipient_pb2.Recipient(
-            id="mail",
-            recipient_type=recipient_pb2.RECIPIENT_TYPE_PARTNER,
-            transport="email",
-            transport_settings=struct(EMAIL_SETTINGS),
-            secret_settings=struct({"password": "smtp-Pa55word-kept"}),
-        ),
-    )
+    await create(backchannel, mail_recipient())
     if "ca_certificate" in change:
         change = {"ca_certificate": Certificates.create(tmp_path).ca_pem}
     moved = recipient_pb2.Recipient(
         id="mail", transport_settings=struct({**EMAIL_SETTINGS, **change})
     )
 
-    assert await refused_update(backchannel, moved, "transport_settings") == [
+    assert await invalid_fields(update(backchannel, moved, "transport_settings")) == [
         "recipient.secret_settings.password"
     ]
 
 
 async def test_a_changed_email_list_keeps_the_password(backchannel: RunningServer) -> None:
-    await create(
-        backchannel,
-        recipient_pb2.Recipient(
-            id="mail",
-            recipient_type=recipient_pb2.RECIPIENT_TYPE_PARTNER,
-            transport="email",
-            transport_settings=struct(EMAIL_SETTINGS),
-            secret_settings=struct({"password": "smtp-Pa55word-kept"}),
-        ),
-    )
+    await create(backchannel, mail_recipient())
     more = recipient_pb2.Recipient(
         id="mail",
         transport_settings=struct({**EMAIL_SETTINGS, "cc": ["boss@example.com"]}),
@@ -301,6 +252,6 @@ async def test_a_changed_transport_needs_the_password_again(backchannel: Running
         id="moved", transport="email", transport_settings=struct(EMAIL_SETTINGS)
     )
 
-    assert await refused_update(backchannel, emailed, "transport", "transport_settings") == [
-        "recipient.secret_settings.password"
-    ]
+    fields = await invalid_fields(update(backchannel, emailed, "transport", "transport_settings"))
+
+    assert fields == ["recipient.secret_settings.password"]

@@ -28,7 +28,8 @@ from google.rpc import status_pb2
 
 from support.brief_example import brief_example_feedback
 from support.polling import eventually
-from support.secret_recipients import BASIC_PASSWORD, SecretKinds, struct
+from support.recipient_calls import struct
+from support.secret_recipients import BASIC_PASSWORD, SecretKinds
 
 FINISHED = {
     feedback_service_pb2.DELIVERY_STATE_SUCCEEDED,

@@ -15,7 +15,8 @@ from urllib.parse import quote, quote_plus, unquote
 
 import asyncssh
 from backchannel_client.v1 import recipient_pb2
-from google.protobuf import struct_pb2
+
+from support.recipient_calls import struct
 
 BEARER_TOKEN = "tok-bearer-7Qm2xLp9Vw4s"
 SIGNING_SECRET = "whsec_" + base64.b64encode(b"signing-key-of-the-leak-tests-01").decode()
@@ -34,12 +35,6 @@ TEAMS_SIGNATURE = "sIg-teams-7Hj3Kl9Mn0Pq2Rs4"
 #: Lines of a PEM key's base64 shorter than this are not looked for (the last one may be
 #: a few characters).
 _MIN_KEY_LINE = 16
-
-
-def struct(values: dict[str, Any]) -> struct_pb2.Struct:
-    result = struct_pb2.Struct()
-    result.update(values)
-    return result
 
 
 def recipient(
