@@ -70,6 +70,16 @@ SERVICE_NAMES = (
 _PRUNE_EVERY_SECONDS = 3600.0
 
 
+class ListenError(OSError):
+    """The server cannot listen on its address (in use, or not an address of this host)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            f"cannot listen on {address}: the port is in use or the address is not one of "
+            "this machine's (BACKCHANNEL_LISTEN)"
+        )
+
+
 def redact_url(url: str) -> str:
     """A database URL fit for a log line: the password replaced."""
     scheme, sep, rest = url.partition("://")
@@ -177,9 +187,12 @@ class BackchannelServer:
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
-        self.port = server.add_insecure_port(s.listen)
+        try:
+            self.port = server.add_insecure_port(s.listen)
+        except RuntimeError as error:  # grpc's way of saying the bind failed
+            raise ListenError(s.listen) from error
         if self.port == 0:
-            raise OSError(f"could not listen on {s.listen}")
+            raise ListenError(s.listen)
         await server.start()
         self._server = server
         for name in (*SERVICE_NAMES, ""):
@@ -195,6 +208,10 @@ class BackchannelServer:
         grace = self.settings.shutdown_grace_seconds
         with contextlib.suppress(Exception):
             await self._health.enter_graceful_shutdown()
+        if self._hub is not None:
+            # Streams never end by themselves: end them now (their clients resume from
+            # their cursor), so the grace period is for calls that can finish.
+            self._hub.close_streams()
         if self._server is not None:
             await self._server.stop(grace)
         if self._delivery is not None:

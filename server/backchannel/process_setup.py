@@ -5,6 +5,7 @@ their transports started (and closed again at the end)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from backchannel.plugin_host import LoadedPlugins, load_plugins
 from backchannel.sealing.key_file import configured_key_ring
 from backchannel.sealing.key_ring import KeyRing, KeyRingError
 from backchannel.sealing.stored_keys_check import StoredSecretsError, check_stored_secrets
-from backchannel.settings import Settings
+from backchannel.settings import Settings, plugin_name
 from backchannel.store.database import create_pool
 from backchannel.store.migrations import apply_migrations
 
@@ -59,8 +60,16 @@ async def started_plugins(settings: Settings) -> LoadedPlugins:
         connect_timeout=settings.outbound_connect_timeout_seconds,
         total_timeout=settings.outbound_timeout_seconds,
     )
+    unused = set(settings.plugin_settings) - {plugin_name(n) for n in plugins.transports}
+    for name in sorted(unused):
+        log.warning(
+            "plugin settings for %r name no loaded transport (loaded: %s)",
+            name,
+            ", ".join(sorted(plugins.transports)) or "none",
+        )
     for transport in plugins.transports.values():
-        await transport.start(context)
+        own = settings.plugin_settings.get(plugin_name(transport.name), {})
+        await transport.start(dataclasses.replace(context, plugin_settings=dict(own)))
     return plugins
 
 

@@ -38,10 +38,11 @@ def configure_logging(level: str) -> None:
 
 
 async def serve(settings: Settings, config_file: str | None = None) -> int:
-    from backchannel.app import BackchannelServer
+    from backchannel.app import BackchannelServer, ListenError, redact_url
     from backchannel.cli.delivery_processes import DeliveryProcesses
     from backchannel.plugin_host import PluginConflictError
     from backchannel.sealing.stored_keys_check import StoredSecretsError
+    from backchannel.store.database import is_unavailable
 
     # With delivery processes, this one only accepts; they deliver.
     processes = settings.delivery_process_count
@@ -60,6 +61,20 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         print(f"backchannel: secret keys: {error}", file=sys.stderr)
         await server.stop()
         return exit_codes.CONFIG
+    except ListenError as error:
+        print(f"backchannel: {error}", file=sys.stderr)
+        await server.stop()
+        return exit_codes.CONFIG
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        print(
+            f"backchannel: cannot reach the database at {redact_url(server.database_url)} "
+            f"({type(error).__name__}: {error})",
+            file=sys.stderr,
+        )
+        await server.stop()
+        return exit_codes.UNAVAILABLE
     delivering: DeliveryProcesses | None = None
     if separate:
         delivering = DeliveryProcesses(
@@ -164,3 +179,20 @@ def plugins(settings: Settings, as_json: bool) -> int:
     else:
         print(describe_plugins(loaded))
     return exit_codes.FAILURE if loaded.failed else exit_codes.OK
+
+
+def new_plugin(name: str, kind: str, directory: str) -> int:
+    from pathlib import Path
+
+    from backchannel.scaffold import ScaffoldError, new_plugin
+
+    try:
+        target = new_plugin(
+            name, "formatter" if kind == "formatter" else "transport", Path(directory)
+        )
+    except ScaffoldError as error:
+        print(f"backchannel: {error}", file=sys.stderr)
+        return exit_codes.USAGE
+    print(f"made {target}")
+    print(f"next: cd {target} && pip install -e '.[test]' && pytest")
+    return exit_codes.OK
