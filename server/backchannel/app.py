@@ -25,6 +25,7 @@ from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
 from backchannel.api.interceptors import api_interceptors
+from backchannel.api.listener_tls import ListenerTls
 from backchannel.api.recipient_service import RecipientService
 from backchannel.api.reflection import enable_reflection
 from backchannel.api.stream_budget import StreamBudget
@@ -108,12 +109,15 @@ class BackchannelServer:
         self._hub: EventHub | None = None
         self._stream_budget = StreamBudget()
         self._directory: RecipientDirectory | None = None
+        self._tls: ListenerTls | None = None
         #: Settings the delivery processes ``serve`` starts need besides its own: the
         #: embedded default's key file.
         self.child_environment: dict[str, str] = {}
 
     async def start(self) -> None:
         s = self.settings
+        # Bad TLS settings or files stop start-up before anything else is started.
+        self._tls = ListenerTls.from_settings(s)
         configure_tracing(s.otel_exporter, s.otel_endpoint)
         configure_metrics(s.otel_exporter, s.otel_endpoint)
         dsn = s.database_url
@@ -188,7 +192,10 @@ class BackchannelServer:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
         try:
-            self.port = server.add_insecure_port(s.listen)
+            if self._tls is not None:
+                self.port = server.add_secure_port(s.listen, self._tls.server_credentials())
+            else:
+                self.port = server.add_insecure_port(s.listen)
         except RuntimeError as error:  # grpc's way of saying the bind failed
             raise ListenError(s.listen) from error
         if self.port == 0:
@@ -198,7 +205,32 @@ class BackchannelServer:
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         host, _ = s.listen_host_port
-        log.info("Backchannel listening on %s:%d", host, self.port)
+        log.info("Backchannel listening on %s:%d (%s)", host, self.port, self.security)
+        if self._tls is not None:
+            log.info("TLS certificate: %s", self._tls.certificate_description)
+            if s.tls_reload_check_seconds > 0:
+                self._tasks.append(
+                    asyncio.create_task(
+                        self._tls.watch(s.tls_reload_check_seconds), name="tls-files"
+                    )
+                )
+
+    @property
+    def security(self) -> str:
+        """How the listener is secured, in words."""
+        return "plaintext" if self._tls is None else self._tls.description
+
+    @property
+    def tls(self) -> ListenerTls | None:
+        return self._tls
+
+    def reload_tls(self, why: str = "SIGHUP") -> bool:
+        """Reads the TLS files again for new connections (open ones keep theirs); False
+        when the reload failed (the certificate in use stays) or there is no TLS."""
+        if self._tls is None:
+            log.info("%s: the listener has no TLS to reload", why)
+            return False
+        return self._tls.reload(why)
 
     async def wait(self) -> None:
         assert self._server is not None

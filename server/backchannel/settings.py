@@ -120,6 +120,21 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _client_auth(text: str) -> str:
+    value = text.strip().lower()
+    if value == "optional":
+        # grpc's Python server either requires a verified client certificate or does not
+        # ask for one (dynamic_ssl_server_credentials takes a bool; grpc/grpc#16547).
+        raise ValueError(
+            "optional is not available: gRPC's Python server either requires a client "
+            "certificate or does not ask for one; use require, or none (callers then "
+            "authenticate with bearer tokens)"
+        )
+    if value not in ("", "none", "require"):
+        raise ValueError("expected none or require")
+    return value
+
+
 def _listen(text: str) -> str:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -150,6 +165,32 @@ class Settings:
     )
     data_dir: str = _setting("backchannel-data", str, "Folder for the embedded Postgres.")
     listen: str = _setting("127.0.0.1:50051", _listen, "host:port the gRPC server listens on.")
+    tls_cert_file: str = _setting(
+        "",
+        str,
+        "PEM certificate chain the gRPC listener serves TLS with (with tls_key_file); empty: "
+        "plaintext. Reloaded on SIGHUP and when the files change; connections already open "
+        "keep theirs.",
+    )
+    tls_key_file: str = _setting("", str, "PEM private key of tls_cert_file (unencrypted).")
+    tls_client_ca_file: str = _setting(
+        "",
+        str,
+        "PEM bundle of the CAs whose client certificates the listener accepts (mTLS); "
+        "reloaded with the certificate.",
+    )
+    tls_client_auth: str = _setting(
+        "",
+        _client_auth,
+        "Client certificates: require (a certificate signed by tls_client_ca_file, else the "
+        "handshake fails) or none (not asked for); empty: require when tls_client_ca_file "
+        "is set, else none.",
+    )
+    tls_reload_check_seconds: float = _setting(
+        1.0,
+        _non_negative,
+        "How often the TLS files are checked for changes, seconds; 0: only on SIGHUP.",
+    )
     database_pool_size: int = _setting(10, _positive(int), "Connections in the database pool.")
     dispatcher_enabled: bool = _setting(
         True, _bool, "Deliver feedback (run the dispatcher); false: accept only."

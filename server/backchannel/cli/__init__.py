@@ -45,8 +45,10 @@ def _epilog() -> str:
         "server settings (environment variables):\n"
         f"{settings}\n\n"
         "operator commands (send, events, feedback, recipients, deliveries) reach a server at\n"
-        "  --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when --tls or\n"
-        "  --ca-file/BACKCHANNEL_CA_FILE is given, and the bearer token in BACKCHANNEL_TOKEN.\n\n"
+        "  --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when --tls,\n"
+        "  --ca-file/BACKCHANNEL_CA_FILE or --cert/BACKCHANNEL_CERT_FILE is given, a client\n"
+        "  certificate (mTLS) from --cert and --key/BACKCHANNEL_KEY_FILE, and the bearer token\n"
+        "  in BACKCHANNEL_TOKEN.\n\n"
         f"exit codes:\n{codes}"
     )
 

@@ -15,7 +15,15 @@ from backchannel.settings import Settings, SettingsError, load_settings
 
 #: Environment variables of the operator commands (they talk to a server; the server does
 #: not read them), left out when the server reads its BACKCHANNEL_* settings.
-CLIENT_ENVIRONMENT = frozenset({"BACKCHANNEL_SERVER", "BACKCHANNEL_TOKEN", "BACKCHANNEL_CA_FILE"})
+CLIENT_ENVIRONMENT = frozenset(
+    {
+        "BACKCHANNEL_SERVER",
+        "BACKCHANNEL_TOKEN",
+        "BACKCHANNEL_CA_FILE",
+        "BACKCHANNEL_CERT_FILE",
+        "BACKCHANNEL_KEY_FILE",
+    }
+)
 
 
 def settings(config: str | None) -> Settings:
@@ -38,6 +46,7 @@ def configure_logging(level: str) -> None:
 
 
 async def serve(settings: Settings, config_file: str | None = None) -> int:
+    from backchannel.api.listener_tls import TlsSetupError
     from backchannel.app import BackchannelServer, ListenError, redact_url
     from backchannel.cli.delivery_processes import DeliveryProcesses
     from backchannel.plugin_host import PluginConflictError
@@ -51,6 +60,9 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         dataclasses.replace(settings, dispatcher_enabled=False) if separate else settings
     )
     stop = _stop_on_signals()
+    if settings.tls_cert_file:
+        # SIGHUP reloads the TLS files (its default action would end the process).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, server.reload_tls)
     try:
         await server.start()
     except PluginConflictError as error:
@@ -59,6 +71,10 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         return exit_codes.CONFIG
     except StoredSecretsError as error:
         print(f"backchannel: secret keys: {error}", file=sys.stderr)
+        await server.stop()
+        return exit_codes.CONFIG
+    except TlsSetupError as error:
+        print(f"backchannel: {error}", file=sys.stderr)
         await server.stop()
         return exit_codes.CONFIG
     except ListenError as error:
@@ -81,7 +97,8 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
             processes, server.database_url, config_file, server.child_environment
         )
         await delivering.start()
-    print(f"Backchannel listening on {settings.listen_host_port[0]}:{server.port}", flush=True)
+    host = settings.listen_host_port[0]
+    print(f"Backchannel listening on {host}:{server.port} ({server.security})", flush=True)
     waiting = asyncio.create_task(server.wait())
     await asyncio.wait([waiting, asyncio.create_task(stop.wait())], return_when="FIRST_COMPLETED")
     logging.getLogger("backchannel").info("shutting down")
