@@ -112,6 +112,7 @@ from support.postgres_cluster import PostgresCluster, free_port  # noqa: E402
 
 from backchannel.feedback_document import feedback_document  # noqa: E402
 from backchannel.formatters import JsonFormatter  # noqa: E402
+from backchannel.sealing.key_ring import new_key_entry  # noqa: E402
 
 IN_FLIGHT = 64
 Metadata = tuple[tuple[str, str], ...]
@@ -322,6 +323,7 @@ class Env:
             BACKCHANNEL_DISPATCHER_ENABLED="true" if dispatcher else "false",
             BACKCHANNEL_DELIVERY_PROCESSES=str(delivery_processes),
             BACKCHANNEL_OUTBOUND_ALLOW_NETWORKS="127.0.0.0/8",
+            BACKCHANNEL_SECRET_KEYS=new_key_entry("bench-1"),
             BACKCHANNEL_LOG_LEVEL="WARNING",
         )
         if auth:

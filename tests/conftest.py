@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from support.access import Secured, secured_server
 from support.in_process_server import RunningServer, serving
 from support.postgres_cluster import PostgresCluster
-from support.receiver import WebhookReceiver
+from support.receiver import WebhookReceiver, running_receiver
 from support.sftp_server import SshServer, fresh_remote_dir, running_sshd
 
 from backchannel.store.database import create_pool
@@ -89,12 +89,8 @@ async def secured(database_url: str) -> AsyncIterator[Secured]:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[WebhookReceiver]:
-    sink = WebhookReceiver()
-    await sink.start()
-    try:
+    async with running_receiver() as sink:
         yield sink
-    finally:
-        await sink.stop()
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,7 @@ listen address and TLS files are always this script's).
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import re
 import signal
@@ -78,6 +79,8 @@ DEFAULTS = {
     "BACKCHANNEL_STREAM_HEARTBEAT_SECONDS": "1",
     "BACKCHANNEL_SHUTDOWN_GRACE_SECONDS": "2",
     "BACKCHANNEL_LOG_LEVEL": "WARNING",
+    # A real Postgres needs secret keys to store recipients' secrets, as in production.
+    "BACKCHANNEL_SECRET_KEYS": "test-1:" + base64.b64encode(os.urandom(32)).decode(),
 }
 
 

@@ -53,8 +53,14 @@ from backchannel.metrics import (
     set_open_deliveries,
 )
 from backchannel.plugin_host import LoadedPlugins
-from backchannel.process_setup import close_transports, migrated_pool, started_plugins
+from backchannel.process_setup import (
+    checked_key_ring,
+    close_transports,
+    migrated_pool,
+    started_plugins,
+)
 from backchannel.recipient_directory import RecipientDirectory
+from backchannel.sealing.key_file import EMBEDDED_KEY_FILE
 from backchannel.settings import Settings
 from backchannel.store import audit as audit_store
 from backchannel.store import events as event_store
@@ -143,6 +149,9 @@ class BackchannelServer:
         )
         self._directory: RecipientDirectory | None = None
         self._tls: ListenerTls | None = None
+        #: Settings the delivery processes ``serve`` starts need besides its own: the
+        #: embedded default's key file.
+        self.child_environment: dict[str, str] = {}
 
     async def start(self) -> None:
         s = self.settings
@@ -160,6 +169,11 @@ class BackchannelServer:
             log.info("using Postgres at %s", redact_url(dsn))
         self.database_url = dsn
         self._pool = pool = await migrated_pool(dsn, s)
+        embedded_dir = None if self._embedded is None else self._embedded.data_dir
+        key_ring = await checked_key_ring(pool, s, embedded_dir)
+        if embedded_dir is not None and not (s.secret_keys.configured or s.secret_key_file):
+            key_file = str(embedded_dir / EMBEDDED_KEY_FILE)
+            self.child_environment["BACKCHANNEL_SECRET_KEY_FILE"] = key_file
         self._plugins = plugins = await started_plugins(s)
 
         self._directory = directory = RecipientDirectory(pool)
@@ -184,7 +198,7 @@ class BackchannelServer:
         else:
             log.info("authentication is off: every caller may do everything (loopback only)")
         if s.dispatcher_enabled:
-            self._delivery = delivery = DeliveryEngine(pool, plugins, s)
+            self._delivery = delivery = DeliveryEngine(pool, plugins, s, key_ring)
             delivery.start()
             handlers[DELIVERIES_CHANNEL] = delivery.wake
             on_reconnect.append(delivery.wake)
@@ -230,7 +244,8 @@ class BackchannelServer:
             server,
         )
         recipient_service_pb2_grpc.add_RecipientServiceServicer_to_server(
-            RecipientService(pool, plugins.transports, plugins.formatters, directory), server
+            RecipientService(pool, plugins.transports, plugins.formatters, directory, key_ring),
+            server,
         )
         delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server(
             DeliveryService(pool), server

@@ -9,7 +9,12 @@ import asyncpg
 from backchannel.delivery.engine import DeliveryEngine
 from backchannel.metrics import configure_metrics
 from backchannel.plugin_host import LoadedPlugins
-from backchannel.process_setup import close_transports, migrated_pool, started_plugins
+from backchannel.process_setup import (
+    checked_key_ring,
+    close_transports,
+    migrated_pool,
+    started_plugins,
+)
 from backchannel.settings import Settings
 from backchannel.store.database import DELIVERIES_CHANNEL, Listener
 from backchannel.telemetry import configure_tracing
@@ -30,8 +35,9 @@ class DeliveryWorker:
         configure_tracing(s.otel_exporter, s.otel_endpoint)
         configure_metrics(s.otel_exporter, s.otel_endpoint)
         self._pool = pool = await migrated_pool(s.database_url, s)
+        key_ring = await checked_key_ring(pool, s)
         self._plugins = plugins = await started_plugins(s)
-        self._engine = engine = DeliveryEngine(pool, plugins, s)
+        self._engine = engine = DeliveryEngine(pool, plugins, s, key_ring)
         engine.start()
         self._listener = Listener(s.database_url, {DELIVERIES_CHANNEL: engine.wake}, [engine.wake])
         self._listener.start()

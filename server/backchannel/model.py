@@ -12,6 +12,7 @@ sets each field through ``object.__setattr__``; an event has over thirty fields)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -100,6 +101,16 @@ class AggregationLevel(StrEnum):
     SUMMARY = "summary"
 
 
+class SealedSecret(NamedTuple):
+    """One secret setting as stored: sealed with AES-256-GCM under the key ``key_id``, bound
+    to its recipient and setting name (see backchannel.sealing.sealed_values)."""
+
+    key_id: str
+    nonce: bytes
+    #: The ciphertext and its 16-byte tag.
+    ciphertext: bytes
+
+
 @dataclass(frozen=True)
 class RecipientRecord:
     id: str
@@ -107,7 +118,8 @@ class RecipientRecord:
     recipient_type: str
     transport: str
     transport_settings: dict[str, Any]
-    secret_settings: dict[str, Any]
+    #: The secret settings, sealed: opened only where a transport is called.
+    sealed_secrets: Mapping[str, SealedSecret]
     format: str
     format_options: dict[str, Any]
     subscribed_kinds: tuple[str, ...]

@@ -1,5 +1,6 @@
-"""What every Backchannel process does first and last: a migrated database pool, and the
-plugins loaded with their transports started (and closed again at the end)."""
+"""What every Backchannel process does first and last: a migrated database pool, the key
+ring that opens the stored secrets (checked against them), and the plugins loaded with
+their transports started (and closed again at the end)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from pathlib import Path
 
 import asyncpg
 
 from backchannel import __version__, template_pool
 from backchannel.plugin import TransportContext
 from backchannel.plugin_host import LoadedPlugins, load_plugins
+from backchannel.sealing.key_file import configured_key_ring
+from backchannel.sealing.key_ring import KeyRing, KeyRingError
+from backchannel.sealing.stored_keys_check import StoredSecretsError, check_stored_secrets
 from backchannel.settings import Settings, plugin_name
 from backchannel.store.database import create_pool
 from backchannel.store.migrations import apply_migrations
@@ -26,6 +31,21 @@ async def migrated_pool(dsn: str, settings: Settings) -> asyncpg.Pool:
     async with pool.acquire() as connection:
         await apply_migrations(connection)
     return pool
+
+
+async def checked_key_ring(
+    pool: asyncpg.Pool, settings: Settings, embedded_data_dir: Path | None = None
+) -> KeyRing:
+    """The configured key ring, once it is known to open every stored secret (and has
+    sealed those an earlier version stored in plain text). StoredSecretsError otherwise."""
+    try:
+        ring = configured_key_ring(settings, embedded_data_dir)
+    except KeyRingError as error:
+        raise StoredSecretsError(str(error)) from None
+    await check_stored_secrets(pool, ring)
+    if ring.configured:
+        log.info("secret keys: %s (from %s)", ", ".join(ring.ids), ring.source)
+    return ring
 
 
 async def started_plugins(settings: Settings) -> LoadedPlugins:

@@ -1,6 +1,8 @@
-"""A recipient's transport as the host calls it: the recipient's settings read once per
-revision, a failure or a hang made a result, and every answer redacted before anyone sees
-it. Deliveries (``PreparedRecipients``) and TestRecipient go through here alike.
+"""A recipient's transport as the host calls it: the recipient's secrets opened and its
+settings read once per revision, a failure or a hang made a result, and every answer
+redacted before anyone sees it. Deliveries (``PreparedRecipients``) and TestRecipient go
+through here alike. Secrets that do not open (sealed under a key this process lacks, or
+altered) make every send a failed, retryable result: nothing is sent with them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from backchannel.model import RecipientRecord
 from backchannel.plugin import DeliveryResult, OutboundMessage, ProbeStep, Transport
+from backchannel.redaction import Redactor
+from backchannel.sealing.key_ring import KeyRing
+from backchannel.sealing.sealed_values import SecretsUnreadable, open_secrets
 from backchannel.transport_settings import SettingsRead, read_settings
 
 log = logging.getLogger(__name__)
@@ -26,13 +32,22 @@ class PreparedRecipient:
 
     transport: Transport[Any]
     read: SettingsRead
+    #: Why the recipient's stored secrets cannot be opened, if they cannot.
+    unreadable_secrets: str | None = None
 
     async def send(self, message: OutboundMessage, deadline: float) -> DeliveryResult:
-        """One transmission, within ``deadline`` seconds. Settings with problems, a
-        transport that raises and one that does not answer in time are failed results;
-        every result comes back redacted."""
+        """One transmission, within ``deadline`` seconds. Secrets that do not open,
+        settings with problems, a transport that raises and one that does not answer in
+        time are failed results; every result comes back redacted."""
         settings = self.read.settings
-        if settings is None:
+        if self.unreadable_secrets is not None:
+            # Retryable: configuring the key the secrets were sealed with cures it.
+            result = DeliveryResult(
+                succeeded=False,
+                retryable=True,
+                response_excerpt=f"not sent: {self.unreadable_secrets}",
+            )
+        elif settings is None:
             # Settings stored before the transport's rules tightened: no retry cures that.
             result = DeliveryResult(
                 succeeded=False,
@@ -59,6 +74,9 @@ class PreparedRecipient:
         """The host's ``settings`` step, then the transport's own checks within
         ``deadline`` seconds, redacted; it stops at the first failed step."""
         settings = self.read.settings
+        if self.unreadable_secrets is not None:
+            detail = f"the secret settings cannot be read: {self.unreadable_secrets}"
+            return self.read.redactor.steps([ProbeStep("secrets", False, detail)])
         if settings is None:
             detail = f"the settings are not usable: {self.read.describe_problems()}"
             return self.read.redactor.steps([ProbeStep("settings", False, detail)])
@@ -79,27 +97,34 @@ def prepare(
     return PreparedRecipient(transport, read_settings(transport, settings, secrets))
 
 
+def prepare_stored(
+    transport: Transport[Any], recipient: RecipientRecord, ring: KeyRing
+) -> PreparedRecipient:
+    """``transport`` with a stored recipient's settings read and its secrets opened."""
+    try:
+        secrets = open_secrets(ring, recipient.id, recipient.sealed_secrets)
+    except SecretsUnreadable as error:
+        log.error("%s", error)
+        unread = SettingsRead(None, (), Redactor.for_settings(recipient.transport_settings, {}))
+        return PreparedRecipient(transport, unread, unreadable_secrets=str(error))
+    return prepare(transport, recipient.transport_settings, secrets)
+
+
 class PreparedRecipients:
     """One :class:`PreparedRecipient` per recipient revision: every change to a recipient
-    bumps its revision, so its settings are read (and its secrets' spellings worked out)
-    once per revision, not on every send."""
+    bumps its revision, so its secrets are opened and its settings read (and its secrets'
+    spellings worked out) once per revision, not on every send."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, ring: KeyRing, size: int = 4096) -> None:
+        self._ring = ring
         self._size = size
         self._prepared: OrderedDict[tuple[str, int], PreparedRecipient] = OrderedDict()
 
-    def get(
-        self,
-        recipient_id: str,
-        revision: int,
-        transport: Transport[Any],
-        settings: Mapping[str, Any],
-        secrets: Mapping[str, Any],
-    ) -> PreparedRecipient:
-        key = (recipient_id, revision)
+    def get(self, recipient: RecipientRecord, transport: Transport[Any]) -> PreparedRecipient:
+        key = (recipient.id, recipient.revision)
         prepared = self._prepared.get(key)
         if prepared is None or prepared.transport is not transport:
-            prepared = self._prepared[key] = prepare(transport, settings, secrets)
+            prepared = self._prepared[key] = prepare_stored(transport, recipient, self._ring)
             if len(self._prepared) > self._size:
                 self._prepared.popitem(last=False)
         else:

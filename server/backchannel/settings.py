@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 from backchannel.certificate_grants import parse_certificate_grants
 from backchannel.model import Grant
 from backchannel.outbound_allowlist import AllowedDestination, parse_allowlist
+from backchannel.sealing.key_ring import KeyRing, KeyRingError, parse_key_ring
 
 PREFIX = "BACKCHANNEL_"
 CONFIG_FILE_VARIABLE = PREFIX + "CONFIG_FILE"
@@ -138,11 +139,25 @@ def _listen(text: str) -> str:
     return text
 
 
-def _setting(default: T, parse: Callable[[str], T], doc: str, table: bool = False) -> T:
+def _key_ring(text: str) -> KeyRing:
+    try:
+        return parse_key_ring(text, "BACKCHANNEL_SECRET_KEYS")
+    except KeyRingError as error:
+        raise ValueError(str(error)) from None
+
+
+def _setting(
+    default: T, parse: Callable[[str], T], doc: str, *, table: bool = False, secret: bool = False
+) -> T:
     """A field of :class:`Settings`: its default, the parser of its text (from the
     environment, or the file's value as text; a ``table`` setting's TOML table is given
-    as JSON) and its meaning, for ``--help``."""
-    return field(default=default, metadata={"parse": parse, "doc": doc, "table": table})
+    as JSON) and its meaning, for ``--help``. A ``secret`` one is never shown: not in a
+    problem with its value, not in a repr."""
+    return field(
+        default=default,
+        repr=not secret,
+        metadata={"parse": parse, "doc": doc, "table": table, "secret": secret},
+    )
 
 
 @dataclass(frozen=True)
@@ -363,6 +378,20 @@ class Settings:
     shutdown_grace_seconds: float = _setting(
         10.0, _positive(float), "Seconds in-flight work may take to finish at shutdown."
     )
+    secret_keys: KeyRing = _setting(  # noqa: RUF009 -- a KeyRing is frozen
+        KeyRing(),
+        _key_ring,
+        "Keys that seal recipients' secret settings in the database: id:base64-key entries "
+        "(32-byte AES-256 keys), newest first, comma-separated; new secrets are sealed with "
+        "the first. Empty with the embedded Postgres: a key file is created in data_dir.",
+        secret=True,
+    )
+    secret_key_file: str = _setting(
+        "",
+        str,
+        "A file holding the secret keys instead (one id:base64-key a line, newest first, "
+        "# comments), e.g. a mounted secret.",
+    )
     log_level: str = _setting(
         "INFO",
         _choice("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -511,7 +540,7 @@ def load_settings(
             continue
         name = key[len(PREFIX) :].lower()
         if name in _FIELDS:
-            raw[name] = (value, f"{key}={value!r}")
+            raw[name] = (value, f"{key}={_shown(name, value)}")
         else:
             problems.append(f"unknown environment variable {key}")
     values: dict[str, Any] = {}
@@ -567,7 +596,7 @@ def _read_config_file(path: str, problems: list[str]) -> dict[str, tuple[str, st
         raise SettingsError([f"config file {path}: not valid TOML: {error}"]) from error
     raw: dict[str, tuple[str, str]] = {}
     for key, value in table.items():
-        source = f"{path}: {key} = {value!r}"
+        source = f"{path}: {key} = {_shown(key, value)}"
         if key == "plugin":
             continue  # plugins' own settings: _plugin_tables
         if key not in _FIELDS:
@@ -585,10 +614,20 @@ def _read_config_file(path: str, problems: list[str]) -> dict[str, tuple[str, st
     return raw
 
 
+def _shown(name: str, value: Any) -> str:
+    """How a problem quotes a setting's value: a secret one is not quoted."""
+    known = _FIELDS.get(name)
+    return "(hidden)" if known is not None and known.metadata["secret"] else repr(value)
+
+
 def describe_settings() -> list[tuple[str, str, str]]:
     """(environment variable, default, meaning) of every setting, for docs and --help."""
     defaults = Settings()
     return [
-        (PREFIX + f.name.upper(), repr(getattr(defaults, f.name)), f.metadata["doc"])
+        (
+            PREFIX + f.name.upper(),
+            "''" if f.metadata["secret"] else repr(getattr(defaults, f.name)),
+            f.metadata["doc"],
+        )
         for f in _FIELDS.values()
     ]

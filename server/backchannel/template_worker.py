@@ -22,7 +22,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from backchannel.plugin import FeedbackDocument, FieldProblem, Formatter, RenderedContent
-from backchannel.plugin._messages import TemplateFailed
+from backchannel.plugin._messages import TemplateFailed, TransportContext
 
 _in_worker = False
 
@@ -109,13 +109,16 @@ def settings_problems(
     settings_model: Any,
     settings: Mapping[str, Any],
     secrets: Mapping[str, Any],
+    allowed_networks: tuple[Any, ...] = (),
 ) -> list[FieldProblem]:
     """What the host's settings read finds wrong, for a transport known here only by its
-    name and settings model (a started transport holds sessions that do not travel)."""
+    name, settings model and outbound allowlist (a started transport holds sessions that
+    do not travel)."""
     from backchannel.transport_settings import read_settings
 
     class _Named:
         name = transport_name
+        context = TransportContext(allowed_networks=allowed_networks)
 
     _Named.settings_model = settings_model  # type: ignore[attr-defined]
     return list(read_settings(_Named(), settings, secrets).problems)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from backchannel.plugin import FieldProblem, SettingError, Transport, TransportSettings
-from backchannel.plugin._settings import GIVEN_AS_SECRET, declared_secrets
+from backchannel.plugin._settings import ALLOWED_NETWORKS, GIVEN_AS_SECRET, declared_secrets
 from backchannel.redaction import Redactor
 
 #: Where plain settings are given in a recipient.
@@ -58,7 +58,11 @@ def read_settings(
     parsed: TransportSettings | None = None
     try:
         parsed = model.model_validate(
-            placed.data, context={GIVEN_AS_SECRET: placed.given_as_secret}
+            placed.data,
+            context={
+                GIVEN_AS_SECRET: placed.given_as_secret,
+                ALLOWED_NETWORKS: transport.context.allowed_networks,
+            },
         )
     except ValidationError as error:
         for details in error.errors(include_url=False, include_input=False):

@@ -59,15 +59,19 @@ def settings_problems_blocking(
 
 def _settings_check(
     transport: Transport[Any], settings: Mapping[str, Any], secrets: Mapping[str, Any]
-) -> tuple[Callable[..., list[FieldProblem]], str, Any, dict[str, Any], dict[str, Any]]:
+) -> tuple[
+    Callable[..., list[FieldProblem]], str, Any, dict[str, Any], dict[str, Any], tuple[Any, ...]
+]:
     """The worker's call that reads a transport's settings: a started transport holds
-    sessions that do not travel, so it goes by name and settings model."""
+    sessions that do not travel, so it goes by name, settings model and the operator's
+    outbound allowlist (which the destination checks read)."""
     return (
         template_worker.settings_problems,
         transport.name,
         transport.settings_model,
         dict(settings),
         dict(secrets),
+        tuple(transport.context.allowed_networks),
     )
 
 

@@ -69,7 +69,8 @@ async def test_recipient_changes_are_recorded_field_by_field_with_who_and_which_
         recipient_service_pb2.CreateRecipientRequest(recipient=recipient), metadata=request_id
     )
     changed = recipient_pb2.Recipient(id="acme", display_name="ACME Leads")
-    changed.transport_settings.update({"url": f"{receiver.url}/v2", "auth": "bearer"})
+    # The same url: moving a recipient would need its signing secret again.
+    changed.transport_settings.update({"url": receiver.url, "auth": "bearer", "timeout_seconds": 7})
     changed.secret_settings.update({"bearer_token": NEW_BEARER})
     await calls.recipients.UpdateRecipient(
         recipient_service_pb2.UpdateRecipientRequest(
@@ -109,7 +110,8 @@ async def test_recipient_changes_are_recorded_field_by_field_with_who_and_which_
         '""',
         '"ACME Leads"',
     )
-    assert update["transport_settings.url"].new_value == f'"{receiver.url}/v2"'
+    assert update["transport_settings.timeout_seconds"].new_value == "7.0"
+    assert "transport_settings.url" not in update
     assert update["secret_settings.bearer_token"].secret == "secret `bearer_token` replaced"
     assert "secret_settings.signing_secrets" not in update  # not given: not changed
     assert [(c.field, c.old_value, c.new_value) for c in trail[2].changes] == [

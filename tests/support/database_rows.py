@@ -57,3 +57,15 @@ async def table_fingerprints(connection: asyncpg.Connection) -> dict[str, tuple[
         )
         fingerprints[name] = (count, digest)
     return fingerprints
+
+
+async def recipient_row(database_url: str, recipient_id: str) -> str:
+    """The whole row of ``recipient_id``, every column, as JSON text."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        text: str = await connection.fetchval(
+            "SELECT to_jsonb(r)::text FROM recipients r WHERE id = $1", recipient_id
+        )
+    finally:
+        await connection.close()
+    return text

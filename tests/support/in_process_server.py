@@ -14,15 +14,18 @@ from backchannel_client.v1 import feedback_service_pb2_grpc, recipient_service_p
 
 from backchannel.app import BackchannelServer
 from backchannel.settings import Settings
+from support.secret_keys import key_ring
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
 def settings_for_test(database_url: str, **overrides: Any) -> Settings:
     """Settings for a quick server on ``database_url``: any free port, webhooks to loopback
-    allowed, fast polling, retries and heartbeats; ``overrides`` win."""
+    allowed, the test secret keys, fast polling, retries and heartbeats; ``overrides``
+    win."""
     values: dict[str, Any] = {
         "database_url": database_url,
+        "secret_keys": key_ring(),
         "listen": "127.0.0.1:0",
         "outbound_allow_networks": LOOPBACK,
         "poll_interval_seconds": 0.2,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -66,3 +67,14 @@ class WebhookReceiver:
 
         await asyncio.wait_for(enough(), timeout)
         return self.requests
+
+
+@contextlib.asynccontextmanager
+async def running_receiver() -> AsyncIterator[WebhookReceiver]:
+    """A receiver listening on loopback until the block ends."""
+    sink = WebhookReceiver()
+    await sink.start()
+    try:
+        yield sink
+    finally:
+        await sink.stop()

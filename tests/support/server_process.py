@@ -22,19 +22,23 @@ from typing import Self
 import grpc
 from backchannel_client.v1 import feedback_service_pb2_grpc, recipient_service_pb2_grpc
 
+from support.secret_keys import TEST_SECRET_KEYS
+
 BACKCHANNEL = str(Path(sys.executable).with_name("backchannel"))
 _LISTENING = re.compile(r"Backchannel listening on \S+:(\d+)")
 #: Lines of a server's output kept for the message of a failed test.
 _KEPT_LINES = 400
 
 #: Settings every fault test starts from: a free loopback port, webhooks to loopback
-#: allowed, quick polling, logs at INFO (they say what was released and handed back), and
-#: the serving process delivering itself, so killing it kills the delivering process too
-#: (serve's delivery child processes have tests of their own: test_delivery_processes).
+#: allowed, the test secret keys, quick polling, logs at INFO (they say what was released
+#: and handed back), and the serving process delivering itself, so killing it kills the
+#: delivering process too (serve's delivery child processes have tests of their own:
+#: test_delivery_processes).
 BASE_SETTINGS = {
     "listen": "127.0.0.1:0",
     "delivery_processes": "0",
     "outbound_allow_networks": "127.0.0.0/8",
+    "secret_keys": TEST_SECRET_KEYS,
     "poll_interval_seconds": "0.2",
     "log_level": "INFO",
 }
@@ -43,10 +47,10 @@ BASE_SETTINGS = {
 class ServerProcess:
     """One running ``backchannel serve`` and a gRPC channel to it."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, keep_all_output: bool = False) -> None:
         self.process = process
         self.port = 0
-        self.output: deque[str] = deque(maxlen=_KEPT_LINES)
+        self.output: deque[str] = deque(maxlen=None if keep_all_output else _KEPT_LINES)
         self._listening = asyncio.Event()
         self._reader = asyncio.create_task(self._read_output(), name=f"output-of-{process.pid}")
         self.channel: grpc.aio.Channel | None = None
@@ -127,10 +131,14 @@ class ServerProcess:
 class ServerLauncher:
     """Starts servers on one database; ``async with`` kills those still running at exit."""
 
-    def __init__(self, database_url: str, **settings: object) -> None:
+    def __init__(
+        self, database_url: str, *, keep_all_output: bool = False, **settings: object
+    ) -> None:
         self.database_url = database_url
         self.settings = {**BASE_SETTINGS, **{k: str(v) for k, v in settings.items()}}
         self.started: list[ServerProcess] = []
+        #: Keep every line each server writes, not only the last few hundred.
+        self.keep_all_output = keep_all_output
 
     async def start(self, timeout: float = 60.0, **settings: object) -> ServerProcess:
         """A new server process with the launcher's settings and ``settings`` over them
@@ -143,7 +151,7 @@ class ServerLauncher:
             BACKCHANNEL, "serve", env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
-        server = ServerProcess(process)
+        server = ServerProcess(process, self.keep_all_output)
         self.started.append(server)
         await server.wait_listening(timeout)
         return server

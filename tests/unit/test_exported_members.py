@@ -22,6 +22,7 @@ PUBLIC_API = {
         "Attribution",
         "Consent",
         "DeliveryResult",
+        "Destination",
         "FeedbackDocument",
         "FeedbackKind",
         "FieldProblem",

@@ -52,7 +52,7 @@ def recipient(**policy_fields: object) -> RecipientRecord:
         "recipient_type": "source",
         "transport": "webhook",
         "transport_settings": {},
-        "secret_settings": {},
+        "sealed_secrets": {},
         "format": "json",
         "format_options": {},
         "subscribed_kinds": (),

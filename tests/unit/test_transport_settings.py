@@ -5,10 +5,12 @@ what it read, making failures results and masking every answer."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from backchannel.model import RecipientRecord, RecipientState
 from backchannel.plugin import (
     DeliveryResult,
     OutboundMessage,
@@ -20,6 +22,8 @@ from backchannel.plugin import (
 )
 from backchannel.plugin_support import Port, one_or_more
 from backchannel.recipient_transport import PreparedRecipients
+from backchannel.sealing.key_ring import KeyRing, new_key_entry, parse_key_ring
+from backchannel.sealing.sealed_values import seal_secrets
 from backchannel.testing import parsed_settings, prepare_recipient, sample_message
 from backchannel.transport_settings import read_settings
 
@@ -207,13 +211,34 @@ async def test_a_probe_of_unusable_settings_is_one_failed_settings_step() -> Non
     ]
 
 
+def stored_recipient(revision: int, settings: dict[str, Any], ring: KeyRing) -> RecipientRecord:
+    return RecipientRecord(
+        id="acme",
+        display_name="",
+        recipient_type="source",
+        transport="demo",
+        transport_settings=settings,
+        sealed_secrets=seal_secrets(ring, "acme", {"token": "t"}),
+        format="json",
+        format_options={},
+        subscribed_kinds=(),
+        subscribed_source_ids=(),
+        state=RecipientState.ACTIVE,
+        revision=revision,
+        create_time=datetime.now(UTC),
+        update_time=datetime.now(UTC),
+    )
+
+
 def test_settings_are_read_once_per_recipient_revision() -> None:
-    prepared, transport = PreparedRecipients(size=2), DemoTransport()
-    first = prepared.get("acme", 1, transport, {"host": "h"}, {"token": "t"})
-    assert prepared.get("acme", 1, transport, {"host": "changed"}, {"token": "t"}) is first
-    second = prepared.get("acme", 2, transport, {"host": "changed"}, {"token": "t"})
+    ring = parse_key_ring(new_key_entry("k1"), "a test")
+    prepared, transport = PreparedRecipients(ring, size=2), DemoTransport()
+    first = prepared.get(stored_recipient(1, {"host": "h"}, ring), transport)
+    assert prepared.get(stored_recipient(1, {"host": "changed"}, ring), transport) is first
+    second = prepared.get(stored_recipient(2, {"host": "changed"}, ring), transport)
     assert second is not first
     assert second.read.settings is not None and second.read.settings.host == "changed"
+    assert second.read.settings.token == "t"
 
 
 def test_a_setting_given_as_null_counts_as_not_set() -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Final
 from pydantic import AfterValidator, Field
 from yarl import URL
 
-from backchannel.plugin import Secret, TransportSettings
+from backchannel.plugin import Destination, Secret, TransportSettings
 from backchannel.plugin_support import ConnectTimeoutSeconds, number_above_zero, one_line, web_url
 
 MAX_TITLE_CHARS: Final = 150
@@ -40,9 +40,11 @@ class SlackSettings(TransportSettings):
     """The settings of one Slack recipient: the incoming webhook's URL (its own credential,
     so a secret), a title, timeouts."""
 
-    url: Annotated[SlackWebhookUrl, Secret(because="the webhook URL is its own credential")] = (
-        Field(description="the incoming webhook's URL")
-    )
+    url: Annotated[
+        SlackWebhookUrl,
+        Secret(because="the webhook URL is its own credential"),
+        Destination(),
+    ] = Field(description="the incoming webhook's URL")
     title: Annotated[str, one_line(MAX_TITLE_CHARS)] | None = None
     connect_timeout_seconds: ConnectTimeoutSeconds | None = None
     timeout_seconds: Annotated[float, number_above_zero(MAX_TIMEOUT)] | None = None

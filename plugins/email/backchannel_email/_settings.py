@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from backchannel.plugin import Secret, SettingError, TransportSettings
+from backchannel.plugin import Destination, Secret, SettingError, TransportSettings
 from backchannel.plugin_support import (
     ConnectTimeoutSeconds,
     HostName,
@@ -163,14 +163,14 @@ class Mail:
 class EmailSettings(TransportSettings):
     """The settings of one email recipient (see the README for each)."""
 
-    host: Annotated[HostName, AfterValidator(_host)] = Field(
+    host: Annotated[HostName, AfterValidator(_host), Destination()] = Field(
         description="the SMTP server's host name or address"
     )
-    tls: Annotated[TlsMode, PlainValidator(_tls_mode)] = "starttls"
-    port: Port | None = None
-    verify_certificate: bool = True
-    ca_certificate: PemCertificates | None = None
-    username: Annotated[str, one_line(MAX_USERNAME_CHARS)] | None = None
+    tls: Annotated[TlsMode, PlainValidator(_tls_mode), Destination()] = "starttls"
+    port: Annotated[Port | None, Destination()] = None
+    verify_certificate: Annotated[bool, Destination()] = True
+    ca_certificate: Annotated[PemCertificates | None, Destination()] = None
+    username: Annotated[Annotated[str, one_line(MAX_USERNAME_CHARS)] | None, Destination()] = None
     from_address: EmailAddress = Field(description="the address the mail is from")
     to: AddressList = Field(default_factory=list)
     cc: AddressList = Field(default_factory=list)

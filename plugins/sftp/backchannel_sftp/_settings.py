@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from backchannel.plugin import Secret, SettingError, TransportSettings
+from backchannel.plugin import Destination, Secret, SettingError, TransportSettings
 from backchannel.plugin_support import (
     ConnectTimeoutSeconds,
     HostName,
@@ -145,16 +145,18 @@ NonEmptyText = Annotated[str, Field(min_length=1)]
 class SftpSettings(TransportSettings):
     """The settings of one SFTP recipient (see the README for each)."""
 
-    host: HostName = Field(description="the SFTP server's host name or IP address")
-    port: Port = DEFAULT_PORT
-    username: Annotated[str, one_line(MAX_USERNAME_LENGTH)] = Field(
+    host: Annotated[HostName, Destination()] = Field(
+        description="the SFTP server's host name or IP address"
+    )
+    port: Annotated[Port, Destination()] = DEFAULT_PORT
+    username: Annotated[str, one_line(MAX_USERNAME_LENGTH), Destination()] = Field(
         description="the account to log in as"
     )
     directory: Annotated[str, one_line(MAX_DIRECTORY_LENGTH), AfterValidator(_directory)] = Field(
         description="the remote directory to upload into ('.' for the login one)"
     )
     filename_template: Annotated[str, AfterValidator(_filename_template)] = DEFAULT_TEMPLATE
-    known_hosts: Annotated[KnownHosts, PlainValidator(_known_hosts)] = Field(
+    known_hosts: Annotated[KnownHosts, PlainValidator(_known_hosts), Destination()] = Field(
         description="the server's host key as OpenSSH known_hosts line(s), e.g. from "
         "ssh-keyscan; host keys are always verified"
     )

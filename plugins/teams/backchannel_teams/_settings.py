@@ -12,7 +12,7 @@ from typing import Annotated, Final
 from pydantic import AfterValidator, Field
 from yarl import URL
 
-from backchannel.plugin import Secret, TransportSettings
+from backchannel.plugin import Destination, Secret, TransportSettings
 from backchannel.plugin_support import (
     ConnectTimeoutSeconds,
     PemCertificates,
@@ -42,11 +42,13 @@ class TeamsSettings(TransportSettings):
     """The settings of one Teams recipient (see the README for each)."""
 
     url: Annotated[
-        WorkflowsUrl, Secret(because="a Workflows URL carries its credential in sig=")
+        WorkflowsUrl,
+        Secret(because="a Workflows URL carries its credential in sig="),
+        Destination(),
     ] = Field(description="the workflow's HTTP POST URL")
     title: Annotated[str, one_line(MAX_TITLE_CHARS, strip=True)] | None = None
     include_personal_data: bool = False
-    ca_certificate: PemCertificates | None = None
+    ca_certificate: Annotated[PemCertificates | None, Destination()] = None
     connect_timeout_seconds: ConnectTimeoutSeconds | None = None
     timeout_seconds: Annotated[float, number_above_zero(MAX_TIMEOUT_SECONDS)] | None = None
     max_requests_per_second: Annotated[

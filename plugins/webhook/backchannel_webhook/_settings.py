@@ -18,7 +18,7 @@ from pydantic import (
 )
 from yarl import URL
 
-from backchannel.plugin import Secret, SettingError, TransportSettings
+from backchannel.plugin import Destination, Secret, SettingError, TransportSettings
 from backchannel.plugin_support import (
     ConnectTimeoutSeconds,
     HeaderName,
@@ -82,9 +82,15 @@ class WebhookSettings(TransportSettings):
     require them (a URL in one place or the other, what each auth scheme needs) run
     alongside every other check, so all problems are reported at once."""
 
-    url: Annotated[WebhookUrl | None, Secret(or_plain=True)] = Field(None, validate_default=True)
+    url: Annotated[WebhookUrl | None, Secret(or_plain=True), Destination()] = Field(
+        None, validate_default=True
+    )
     headers: Headers = Field(default_factory=dict)
     auth: AuthScheme = "none"
+    #: Lets credentials (an auth scheme's, a secret URL's) go to an ``http://`` URL that
+    #: is neither this machine nor an allowlisted address: in plain text, for anyone on
+    #: the way to read. Part of the destination: turning it on needs the secrets again.
+    allow_plaintext_credentials: Annotated[bool, Destination()] = False
     basic_username: Credential | None = Field(None, validate_default=True)
     api_key_header: CustomHeaderName | None = Field(None, validate_default=True)
     connect_timeout_seconds: ConnectTimeoutSeconds | None = None
@@ -151,6 +157,26 @@ class WebhookSettings(TransportSettings):
                 )
             if self.auth != "none":
                 raise SettingError("auth", 'must be "none" when the URL carries credentials')
+        return self
+
+    @model_validator(mode="after")
+    def _no_credentials_in_plain_text(self) -> Self:
+        url = self.url
+        if url is None or url.scheme != "http" or self.allow_plaintext_credentials:
+            return self
+        if self.auth != "none":
+            carried = f'auth "{self.auth}" would send its credential'
+        elif self.is_secret("url"):
+            carried = "a secret URL would send its credential (user:password@ or its query)"
+        else:
+            return self
+        if not self.plaintext_credentials_allowed(url.host or ""):
+            raise SettingError(
+                "url",
+                f"is http://, so {carried} in plain text: use https://, or set "
+                "allow_plaintext_credentials: true (this machine and addresses the "
+                "operator allowlists need neither)",
+            )
         return self
 
     @property

@@ -98,7 +98,7 @@ def recipient_message(
         recipient_type=RECIPIENT_TYPE_VALUES.get(record.recipient_type, 0),  # type: ignore[arg-type]
         transport=record.transport,
         transport_settings=struct(record.transport_settings),
-        secret_setting_names=sorted(record.secret_settings),
+        secret_setting_names=sorted(record.sealed_secrets),
         format=record.format,
         format_options=struct(record.format_options),
         subscription=recipient_pb2.Subscription(

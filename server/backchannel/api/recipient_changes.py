@@ -11,7 +11,7 @@ from typing import Any
 from backchannel.model import FieldChange, RecipientRecord, RecipientState
 
 #: Kept by the store, not set by callers.
-_NOT_COMPARED = frozenset(("id", "revision", "create_time", "update_time", "secret_settings"))
+_NOT_COMPARED = frozenset(("id", "revision", "create_time", "update_time", "sealed_secrets"))
 #: Compared key by key, so a change names the one setting it touched.
 _BY_KEY = frozenset(("transport_settings", "format_options"))
 
@@ -39,7 +39,9 @@ def recipient_changes(
         elif old != new and (before is not None or new not in (None, "", (), 0, 0.0, False)):
             changes.append(FieldChange(name, "" if before is None else _json(old), _json(new)))
     changes += _secret_changes(
-        before.secret_settings if before is not None else {}, after.secret_settings, secrets_written
+        before.sealed_secrets.keys() if before is not None else (),
+        after.sealed_secrets.keys(),
+        secrets_written,
     )
     return tuple(changes)
 
@@ -57,11 +59,12 @@ def _key_changes(name: str, old: dict[str, Any], new: dict[str, Any]) -> list[Fi
 
 
 def _secret_changes(
-    old: dict[str, Any], new: dict[str, Any], written: Iterable[str]
+    old_names: Iterable[str], new_names: Iterable[str], written: Iterable[str]
 ) -> list[FieldChange]:
-    written = set(written)
+    """What happened to each secret, known by its name only (values stay sealed)."""
+    old, new, written = set(old_names), set(new_names), set(written)
     changes = []
-    for key in sorted(old.keys() | new.keys()):
+    for key in sorted(old | new):
         if key not in old:
             happened = "set"
         elif key not in new:

@@ -27,11 +27,17 @@ from backchannel.api.grants import (
     require_subscription,
 )
 from backchannel.api.recipient_changes import recipient_action, recipient_changes
+from backchannel.api.recipient_secrets import (
+    opened,
+    require_secrets_for_new_destination,
+    sealed,
+)
 from backchannel.api.validation import RECIPIENT_ID, validate_recipient
-from backchannel.model import RecipientRecord, RecipientState
+from backchannel.model import RecipientRecord, RecipientState, SealedSecret
 from backchannel.plugin import Formatter, Transport
 from backchannel.recipient_directory import RecipientDirectory
-from backchannel.recipient_transport import prepare
+from backchannel.recipient_transport import prepare, prepare_stored
+from backchannel.sealing.key_ring import KeyRing
 from backchannel.store import audit as audit_store
 from backchannel.store import recipients as recipient_store
 from backchannel.store.deliveries import health_of_recipients
@@ -59,7 +65,9 @@ def _dict(message: Any) -> dict[str, Any]:
     return result
 
 
-def _record(recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> RecipientRecord:
+def _record(
+    recipient: recipient_pb2.Recipient, secrets: Mapping[str, SealedSecret]
+) -> RecipientRecord:
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
@@ -69,7 +77,7 @@ def _record(recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> Reci
         recipient_type=RECIPIENT_TYPES.get(recipient.recipient_type, ""),
         transport=recipient.transport,
         transport_settings=_dict(recipient.transport_settings),
-        secret_settings=secrets,
+        sealed_secrets=secrets,
         format=recipient.format,
         format_options=_dict(recipient.format_options),
         subscribed_kinds=tuple(kind_name(k) for k in recipient.subscription.kinds),
@@ -103,13 +111,17 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         transports: Mapping[str, Transport[Any]],
         formatters: Mapping[str, Formatter],
         directory: RecipientDirectory,
+        key_ring: KeyRing,
     ) -> None:
         self._pool = pool
         self._directory = directory
         self._transports = transports
         self._formatters = formatters
+        self._ring = key_ring
 
-    async def _check(self, recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> None:
+    async def _violations(
+        self, recipient: recipient_pb2.Recipient, secrets: dict[str, Any]
+    ) -> Violations:
         violations = Violations()
         await validate_recipient(
             recipient,
@@ -119,7 +131,10 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             secrets,
             violations,
         )
-        violations.raise_if_any()
+        return violations
+
+    async def _check(self, recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> None:
+        (await self._violations(recipient, secrets)).raise_if_any()
 
     async def CreateRecipient(
         self, request: recipient_service_pb2.CreateRecipientRequest, context: Context
@@ -134,7 +149,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         await self._check(recipient, secrets)
         require_recipients([recipient.id], "recipient.id")
         require_subscription(recipient.subscription.source_ids)
-        record = _record(recipient, secrets)
+        record = _record(recipient, sealed(self._ring, recipient.id, secrets))
         audit = audit_entry(
             context,
             "recipient.create",
@@ -227,10 +242,12 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                     "the recipient changed since it was read; read it again and retry",
                 )
             merged = recipient_message(before)
-            secrets = dict(before.secret_settings)
+            given_secrets = _dict(given.secret_settings) if "secret_settings" in paths else {}
+            stored_secrets = opened(self._ring, before, replaced=given_secrets)
+            secrets = dict(stored_secrets)
             for path in paths:
                 if path == "secret_settings":
-                    for name, value in _dict(given.secret_settings).items():
+                    for name, value in given_secrets.items():
                         if value is None:
                             secrets.pop(name, None)
                         else:
@@ -249,10 +266,21 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                 merged.state = recipient_pb2.RECIPIENT_STATE_ACTIVE
             if not merged.format:
                 merged.format = "json"
-            await self._check(merged, secrets)
+            violations = await self._violations(merged, secrets)
+            require_secrets_for_new_destination(
+                before,
+                stored_secrets,
+                merged.transport,
+                self._transports.get(merged.transport),
+                _dict(merged.transport_settings),
+                secrets,
+                given_secrets,
+                violations,
+            )
+            violations.raise_if_any()
             require_subscription(merged.subscription.source_ids)
             after = dataclasses.replace(
-                _record(merged, secrets),
+                _record(merged, sealed(self._ring, merged.id, secrets)),
                 revision=before.revision,
                 disabled_reason=before.disabled_reason
                 if merged.state == recipient_pb2.RECIPIENT_STATE_DISABLED
@@ -285,8 +313,8 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             stored = await recipient_store.get_recipient(self._pool, request.recipient_id)
             if stored is None:
                 raise not_found("recipient", request.recipient_id, "RECIPIENT_NOT_FOUND")
-            transport_name = stored.transport
-            settings, secrets = stored.transport_settings, stored.secret_settings
+            transport = self._installed(stored.transport)
+            prepared = prepare_stored(transport, stored, self._ring)
         elif target == "recipient":
             recipient = recipient_pb2.Recipient()
             recipient.CopyFrom(request.recipient)
@@ -294,7 +322,8 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                 recipient.format = "json"
             secrets = {k: v for k, v in _dict(recipient.secret_settings).items() if v is not None}
             await self._check(recipient, secrets)
-            transport_name, settings = recipient.transport, _dict(recipient.transport_settings)
+            transport = self._installed(recipient.transport)
+            prepared = prepare(transport, _dict(recipient.transport_settings), secrets)
         else:
             raise ApiError(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -302,14 +331,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                 "name a recipient_id or give a recipient to test",
                 [("target", "is required: recipient_id or recipient")],
             )
-        transport = self._transports.get(transport_name)
-        if transport is None:
-            raise ApiError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "TRANSPORT_NOT_INSTALLED",
-                f"transport {transport_name!r} is not installed on this server",
-            )
-        steps = await prepare(transport, settings, secrets).probe(_PROBE_DEADLINE)
+        steps = await prepared.probe(_PROBE_DEADLINE)
         return recipient_service_pb2.TestRecipientResponse(
             passed=bool(steps) and all(s.passed for s in steps),
             steps=[
@@ -317,6 +339,16 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                 for s in steps
             ],
         )
+
+    def _installed(self, transport_name: str) -> Transport[Any]:
+        transport = self._transports.get(transport_name)
+        if transport is None:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "TRANSPORT_NOT_INSTALLED",
+                f"transport {transport_name!r} is not installed on this server",
+            )
+        return transport
 
     async def DeleteRecipient(
         self, request: recipient_service_pb2.DeleteRecipientRequest, context: Context

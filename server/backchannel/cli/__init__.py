@@ -1,5 +1,5 @@
-"""The ``backchannel`` command: runs the server (serve, migrate, plugins), and gives an
-operator the service over gRPC (send, events, feedback, recipients, deliveries)."""
+"""The ``backchannel`` command: runs the server (serve, migrate, plugins, secrets), and gives
+an operator the service over gRPC (send, events, feedback, recipients, deliveries)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from backchannel.cli import (
     exit_codes,
     feedback,
     recipients,
+    secrets,
     send,
     service,
     tokens,
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.set_defaults(kind="transport")
     new.add_argument("--directory", default=".", help="where to write it (default: here)")
     db.add_parser(commands)
+    secrets.add_parser(commands)
 
     common = argparse.ArgumentParser(add_help=False)
     add_client_options(common)
@@ -143,6 +145,8 @@ def _server_command(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "secrets":
+        return secrets.main(args)
     if args.command == "plugins" and args.plugins_command == "new":
         return service.new_plugin(args.name, args.kind, args.directory)
     if args.command in _SERVER_COMMANDS:

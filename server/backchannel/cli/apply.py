@@ -7,7 +7,8 @@ the file are not touched). The plan is shown first, then carried out, unless --d
 
 Secret values cannot be read back, so a secret counts as a change only when the recipient
 does not have a secret of that name yet; --replace-secrets sends every secret of the file
-again (e.g. after rotating one). Secret values are never printed: "(secret set)"."""
+again (e.g. after rotating one, or with a change of where the recipient points, for which
+the server requires its secrets again). Secret values are never printed: "(secret set)"."""
 
 from __future__ import annotations
 

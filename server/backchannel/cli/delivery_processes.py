@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +23,18 @@ _STABLE_SECONDS = 60.0
 
 
 class DeliveryProcesses:
-    def __init__(self, count: int, database_url: str, config_file: str | None) -> None:
+    def __init__(
+        self,
+        count: int,
+        database_url: str,
+        config_file: str | None,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
         self._count = count
         self._argv = [sys.executable, "-m", "backchannel.cli", "deliver", "--stop-with-stdin"]
         if config_file:
             self._argv += ["--config", config_file]
-        self._env = {**os.environ, "BACKCHANNEL_DATABASE_URL": database_url}
+        self._env = {**os.environ, **(environment or {}), "BACKCHANNEL_DATABASE_URL": database_url}
         self._processes: dict[int, asyncio.subprocess.Process] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False

@@ -40,6 +40,7 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
     from backchannel.app import BackchannelServer, ListenError, redact_url
     from backchannel.cli.delivery_processes import DeliveryProcesses
     from backchannel.plugin_host import PluginConflictError
+    from backchannel.sealing.stored_keys_check import StoredSecretsError
     from backchannel.store.database import is_unavailable
 
     # With delivery processes, this one only accepts; they deliver.
@@ -56,6 +57,10 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         await server.start()
     except PluginConflictError as error:
         print(f"backchannel: plugin conflict: {error}", file=sys.stderr)
+        await server.stop()
+        return exit_codes.CONFIG
+    except StoredSecretsError as error:
+        print(f"backchannel: secret keys: {error}", file=sys.stderr)
         await server.stop()
         return exit_codes.CONFIG
     except TlsSetupError as error:
@@ -78,7 +83,9 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         return exit_codes.UNAVAILABLE
     delivering: DeliveryProcesses | None = None
     if separate:
-        delivering = DeliveryProcesses(processes, server.database_url, config_file)
+        delivering = DeliveryProcesses(
+            processes, server.database_url, config_file, server.child_environment
+        )
         await delivering.start()
     host = settings.listen_host_port[0]
     print(f"Backchannel listening on {host}:{server.port} ({server.security})", flush=True)
@@ -93,6 +100,7 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
 
 async def deliver(settings: Settings, stop_with_stdin: bool) -> int:
     from backchannel.delivery_worker import DeliveryWorker
+    from backchannel.sealing.stored_keys_check import StoredSecretsError
 
     if not settings.database_url:
         print(
@@ -105,7 +113,12 @@ async def deliver(settings: Settings, stop_with_stdin: bool) -> int:
     if stop_with_stdin:
         loop = asyncio.get_running_loop()
         await loop.connect_read_pipe(lambda: _EndOfInput(stop), sys.stdin)
-    await worker.start()
+    try:
+        await worker.start()
+    except StoredSecretsError as error:
+        print(f"backchannel: secret keys: {error}", file=sys.stderr)
+        await worker.stop()
+        return exit_codes.CONFIG
     logging.getLogger("backchannel").info("delivering (pid %d)", os.getpid())
     await stop.wait()
     await worker.stop()

@@ -22,6 +22,7 @@ from backchannel.delivery.recorder import AttemptRecorder
 from backchannel.model import ClaimedDelivery
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.recipient_transport import PreparedRecipients
+from backchannel.sealing.key_ring import KeyRing
 from backchannel.store import deliveries as delivery_store
 from backchannel.store.database import log_database_error
 
@@ -42,12 +43,13 @@ class Dispatcher:
         claim_batch_size: int,
         lease_seconds: float,
         poll_interval: float,
+        key_ring: KeyRing,
         retry_share: float = 0.5,
         recipient_concurrency: int = 32,
     ) -> None:
         self._pool = pool
         self._recipient_revisions = delivery_store.RecipientRevisions()
-        self._run_attempt = AttemptRunner(plugins, attempt_settings, PreparedRecipients())
+        self._run_attempt = AttemptRunner(plugins, attempt_settings, PreparedRecipients(key_ring))
         self._recorder = recorder
         self._concurrency = concurrency
         self._claim_batch_size = claim_batch_size

@@ -15,11 +15,14 @@ from backchannel.delivery.retry_alarm import RetryAlarm
 from backchannel.ids import worker_id
 from backchannel.model import AttemptOutcome, DeliveryState
 from backchannel.plugin_host import LoadedPlugins
+from backchannel.sealing.key_ring import KeyRing
 from backchannel.settings import Settings
 
 
 class DeliveryEngine:
-    def __init__(self, pool: asyncpg.Pool, plugins: LoadedPlugins, settings: Settings) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, plugins: LoadedPlugins, settings: Settings, key_ring: KeyRing
+    ) -> None:
         s = settings
         worker = worker_id()
         breaker = BreakerPolicy(
@@ -45,6 +48,7 @@ class DeliveryEngine:
             claim_batch_size=s.claim_batch_size,
             lease_seconds=s.lease_seconds,
             poll_interval=s.poll_interval_seconds,
+            key_ring=key_ring,
             retry_share=s.retry_share,
             recipient_concurrency=s.recipient_concurrency,
         )

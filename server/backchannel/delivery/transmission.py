@@ -114,13 +114,7 @@ class Transmission:
             traceparent=current_traceparent(),
             tracestate=claimed.tracestate,
         )
-        prepared = self._prepared.get(
-            recipient.id,
-            recipient.revision,
-            transport,
-            recipient.transport_settings,
-            recipient.secret_settings,
-        )
+        prepared = self._prepared.get(recipient, transport)
         # Redacted there, before a span, an event or a log line sees it: a transport that
         # forgets to mask cannot leak a secret.
         began = time.time_ns()

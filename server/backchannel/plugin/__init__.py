@@ -50,13 +50,14 @@ from ._messages import (
     TemplateFailed,
     TransportContext,
 )
-from ._settings import Secret, SettingError, TransportSettings
+from ._settings import Destination, Secret, SettingError, TransportSettings
 
 __all__ = [
     "PROJECT_NAME",
     "Attribution",
     "Consent",
     "DeliveryResult",
+    "Destination",
     "FeedbackDocument",
     "FeedbackKind",
     "FieldProblem",

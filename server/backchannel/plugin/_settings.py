@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import IPv6Address
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationInfo, model_validator
 
+from backchannel.outbound import IPNetwork, address_literal, embedded_ipv4, is_allowlisted
+
 #: The key under which the host passes, in the validation context, the names of the
 #: settings given in ``secret_settings``.
 GIVEN_AS_SECRET = "backchannel.given_as_secret"
+#: The key under which the host passes, in the validation context, the networks its
+#: operator allowlists for outbound connections.
+ALLOWED_NETWORKS = "backchannel.allowed_networks"
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,20 @@ class Secret:
     or_plain: bool = False
     #: Why the setting is secret, said when someone gives it in ``transport_settings``.
     because: str = ""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Marks a setting as part of where a recipient's transport sends, or of whom it trusts
+    there (a URL, a host, a port, an account, a pinned host key or CA)::
+
+        host: Annotated[HostName, Destination()]
+
+    An update that changes any such setting of a stored recipient must give the
+    recipient's secret settings again, as a browser drops credentials on a redirect to
+    another origin: whoever may edit a recipient cannot have its password sent to a
+    server of their own. A transport that marks no setting is taken to have every setting
+    in its destination."""
 
 
 class SettingError(ValueError):
@@ -70,13 +90,16 @@ class TransportSettings(BaseModel):
     )
 
     _given_as_secret: frozenset[str] = PrivateAttr(default=frozenset())
+    _allowed_networks: tuple[IPNetwork, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _remember_the_settings_given_as_secrets(self, info: ValidationInfo) -> Self:
-        # Runs before a subclass's model validators, so they may call is_secret().
+        # Runs before a subclass's model validators, so they may call is_secret() and
+        # plaintext_credentials_allowed().
         context = info.context
         if isinstance(context, Mapping):
             self._given_as_secret = frozenset(context.get(GIVEN_AS_SECRET, ()))
+            self._allowed_networks = tuple(context.get(ALLOWED_NETWORKS, ()))
         return self
 
     @classmethod
@@ -89,6 +112,31 @@ class TransportSettings(BaseModel):
         and given in ``secret_settings`` when it may be either."""
         marker = declared_secrets(type(self)).get(name)
         return marker is not None and (not marker.or_plain or name in self._given_as_secret)
+
+    def plaintext_credentials_allowed(self, host: str) -> bool:
+        """Whether credentials may cross to ``host`` unencrypted (``http://``): only when
+        it is this machine (a loopback address, ``localhost``) or an address the operator
+        allowlists for outbound connections. A host name other than ``localhost`` never
+        is: where it resolves is not known when settings are read. Refuse credentials over
+        plain text otherwise, unless the recipient says so explicitly."""
+        name = host.rstrip(".").lower()
+        if name == "localhost" or name.endswith(".localhost"):
+            return True
+        address = address_literal(host)
+        if address is None:
+            return False
+        wrapped = embedded_ipv4(address) if isinstance(address, IPv6Address) else None
+        return (wrapped or address).is_loopback or is_allowlisted(address, self._allowed_networks)
+
+
+def declared_destination(model: type[BaseModel]) -> frozenset[str]:
+    """The settings of ``model`` marked :class:`Destination`; all of them when none is."""
+    marked = frozenset(
+        name
+        for name, info in model.model_fields.items()
+        if any(isinstance(m, Destination) for m in info.metadata)
+    )
+    return marked or frozenset(model.model_fields)
 
 
 def declared_secrets(model: type[BaseModel]) -> dict[str, Secret]:

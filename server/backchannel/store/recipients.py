@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -12,6 +13,7 @@ from backchannel.model import (
     EventCategory,
     RecipientRecord,
     RecipientState,
+    SealedSecret,
     operator_event,
 )
 from backchannel.store.audit import record_change
@@ -35,7 +37,7 @@ def recipient_from_row(row: asyncpg.Record) -> RecipientRecord:
         recipient_type=row["recipient_type"],
         transport=row["transport"],
         transport_settings=row["transport_settings"],
-        secret_settings=row["secret_settings"],
+        sealed_secrets=sealed_secrets_from_json(row["sealed_secrets"]),
         format=row["format"],
         format_options=row["format_options"],
         subscribed_kinds=tuple(row["subscribed_kinds"]),
@@ -57,6 +59,27 @@ def recipient_from_row(row: asyncpg.Record) -> RecipientRecord:
     )
 
 
+def sealed_secrets_json(sealed: Mapping[str, SealedSecret]) -> dict[str, dict[str, str]]:
+    """Sealed secrets as the ``sealed_secrets`` column holds them."""
+    return {
+        name: {
+            "key_id": value.key_id,
+            "nonce": base64.b64encode(value.nonce).decode("ascii"),
+            "ciphertext": base64.b64encode(value.ciphertext).decode("ascii"),
+        }
+        for name, value in sealed.items()
+    }
+
+
+def sealed_secrets_from_json(stored: Mapping[str, Any]) -> dict[str, SealedSecret]:
+    return {
+        name: SealedSecret(
+            value["key_id"], base64.b64decode(value["nonce"]), base64.b64decode(value["ciphertext"])
+        )
+        for name, value in stored.items()
+    }
+
+
 def _values(recipient: RecipientRecord) -> dict[str, Any]:
     """The recipient's columns, by name, as insert_recipient and update_recipient take them."""
     return {
@@ -65,7 +88,7 @@ def _values(recipient: RecipientRecord) -> dict[str, Any]:
         "recipient_type": recipient.recipient_type,
         "transport": recipient.transport,
         "transport_settings": recipient.transport_settings,
-        "secret_settings": recipient.secret_settings,
+        "sealed_secrets": sealed_secrets_json(recipient.sealed_secrets),
         "format": recipient.format,
         "format_options": recipient.format_options,
         "subscribed_kinds": list(recipient.subscribed_kinds),

@@ -3,6 +3,7 @@
 // does), `backchannel serve` from the workspace's .venv, and a webhook receiver answering 204.
 // Every wait is bounded.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingHttpHeaders } from "node:http";
 import { createServer as createNetServer } from "node:net";
@@ -100,6 +101,12 @@ export interface ServerOptions {
   env?: Record<string, string>;
 }
 
+/**
+ * The keys test servers seal recipients' secrets with: a real Postgres needs them, as in
+ * production. One for the whole run, so a restarted server opens what an earlier one sealed.
+ */
+const SECRET_KEYS = `test-1:${randomBytes(32).toString("base64")}`;
+
 export class BackchannelServer {
   private output = "";
 
@@ -128,6 +135,7 @@ export class BackchannelServer {
         BACKCHANNEL_STREAM_HEARTBEAT_SECONDS: "1",
         BACKCHANNEL_POLL_INTERVAL_SECONDS: "0.2",
         BACKCHANNEL_SHUTDOWN_GRACE_SECONDS: "2",
+        BACKCHANNEL_SECRET_KEYS: SECRET_KEYS,
         ...options.env,
       },
       stdio: ["ignore", "pipe", "pipe"],

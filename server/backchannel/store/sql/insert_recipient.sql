@@ -1,11 +1,11 @@
 -- A deleted recipient's id may be used again: the old row is revived with the new values.
 INSERT INTO recipients AS r (
-    id, display_name, recipient_type, transport, transport_settings, secret_settings,
+    id, display_name, recipient_type, transport, transport_settings, sealed_secrets,
     format, format_options, subscribed_kinds, subscribed_source_ids, state,
     retry_delays_seconds, max_attempts, max_age_seconds, max_per_second, burst,
     max_concurrency, ordered_delivery, disabled_reason
 ) VALUES (
-    :id, :display_name, :recipient_type, :transport, :transport_settings, :secret_settings,
+    :id, :display_name, :recipient_type, :transport, :transport_settings, :sealed_secrets,
     :format, :format_options, :subscribed_kinds, :subscribed_source_ids, :state,
     :retry_delays_seconds, :max_attempts, :max_age_seconds, :max_per_second, :burst,
     :max_concurrency, :ordered_delivery, :disabled_reason
@@ -15,7 +15,8 @@ ON CONFLICT (id) DO UPDATE SET
     recipient_type = EXCLUDED.recipient_type,
     transport = EXCLUDED.transport,
     transport_settings = EXCLUDED.transport_settings,
-    secret_settings = EXCLUDED.secret_settings,
+    sealed_secrets = EXCLUDED.sealed_secrets,
+    plaintext_secret_settings = '{}',
     format = EXCLUDED.format,
     format_options = EXCLUDED.format_options,
     subscribed_kinds = EXCLUDED.subscribed_kinds,

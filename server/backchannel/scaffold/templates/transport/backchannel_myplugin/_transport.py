@@ -8,17 +8,19 @@ Replace each TODO with your protocol and keep the suite green.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Self
 
 import aiohttp
-from pydantic import Field
+from pydantic import Field, model_validator
 from yarl import URL
 
 from backchannel.plugin import (
     DeliveryResult,
+    Destination,
     OutboundMessage,
     ProbeStep,
     Secret,
+    SettingError,
     Transport,
     TransportContext,
     TransportSettings,
@@ -37,11 +39,25 @@ class MySettings(TransportSettings):
     checks a recipient's settings against this model (unknown names, wrong types, values
     out of bounds are refused, every problem at once) and passes the parsed result to
     ``send`` and ``probe``. Mark secrets (passwords, tokens, URLs that carry a credential)
-    with ``Secret()``: they are refused in plain settings and masked in every answer."""
+    with ``Secret()``: they are refused in plain settings and masked in every answer. Mark
+    where the transport sends (a URL, a host, a port, an account, a pinned key or CA) with
+    ``Destination()``: an update that changes one must give the secrets again."""
 
-    url: Annotated[URL, web_url("http", "https")] = Field(description="where to post")
+    url: Annotated[URL, web_url("http", "https"), Destination()] = Field(
+        description="where to post"
+    )
     token: Annotated[str, Secret(), Field(min_length=1)]
     connect_timeout_seconds: ConnectTimeoutSeconds | None = None
+
+    @model_validator(mode="after")
+    def _no_token_in_plain_text(self) -> Self:
+        # A credential never crosses a network unencrypted: http:// only to this machine
+        # or an address the operator allowlists.
+        if self.url.scheme == "http" and not self.plaintext_credentials_allowed(
+            self.url.host or ""
+        ):
+            raise SettingError("url", "is http://, so the token would go in plain text")
+        return self
 
 
 class MyTransport(Transport[MySettings]):
