@@ -3,6 +3,9 @@ from the protos by ``clients/python/generate``, e.g.
 ``from backchannel_client.v1 import feedback_pb2``."""
 
 from backchannel_client._generated.backchannel.v1 import (
+    batch_pb2,
+    batch_service_pb2,
+    batch_service_pb2_grpc,
     delivery_service_pb2,
     delivery_service_pb2_grpc,
     event_pb2,
@@ -15,6 +18,9 @@ from backchannel_client._generated.backchannel.v1 import (
 )
 
 __all__ = [
+    "batch_pb2",
+    "batch_service_pb2",
+    "batch_service_pb2_grpc",
     "delivery_service_pb2",
     "delivery_service_pb2_grpc",
     "event_pb2",
