@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from backchannel.plugin import DeliveryResult, OutboundMessage, ProbeStep, Transport
+from backchannel.plugin import DeliveryResult, OutboundFile, OutboundMessage, ProbeStep, Transport
 from backchannel.transport_settings import SettingsRead, read_settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,31 @@ class PreparedRecipient:
         else:
             result = await _within(
                 self.transport.send(message, settings),
+                deadline,
+                DeliveryResult(
+                    succeeded=False,
+                    retryable=True,
+                    response_excerpt="no answer before the deadline",
+                ),
+                lambda error: DeliveryResult(
+                    succeeded=False,
+                    retryable=True,
+                    response_excerpt=f"transport error ({type(error).__name__})",
+                ),
+            )
+        return self.read.redactor.result(result)
+
+    async def send_file(self, file: OutboundFile, deadline: float) -> DeliveryResult:
+        """One file transmission, under the same rules as :meth:`send`."""
+        settings = self.read.settings
+        if settings is None:
+            result = DeliveryResult(
+                succeeded=False,
+                response_excerpt=f"invalid settings: {self.read.describe_problems()}",
+            )
+        else:
+            result = await _within(
+                self.transport.send_file(file, settings),
                 deadline,
                 DeliveryResult(
                     succeeded=False,

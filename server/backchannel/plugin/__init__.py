@@ -41,6 +41,7 @@ from ._document import (
     Outcome,
     ReturnDetails,
 )
+from ._files import CompanionFile, OutboundFile
 from ._messages import (
     DeliveryResult,
     FieldProblem,
@@ -54,6 +55,7 @@ from ._settings import Secret, SettingError, TransportSettings
 __all__ = [
     "PROJECT_NAME",
     "Attribution",
+    "CompanionFile",
     "Consent",
     "DeliveryResult",
     "FeedbackDocument",
@@ -62,6 +64,7 @@ __all__ = [
     "Formatter",
     "HookSpecs",
     "IPNetwork",
+    "OutboundFile",
     "OutboundMessage",
     "Outcome",
     "ProbeStep",

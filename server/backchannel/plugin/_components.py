@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pluggy
 
 from ._document import FeedbackDocument
+from ._files import OutboundFile
 from ._messages import (
     DeliveryResult,
     FieldProblem,
@@ -57,6 +58,9 @@ class Transport(ABC, Generic[SettingsT]):
     settings_model: type[SettingsT]
     #: The host's context, set by :meth:`start`.
     context: TransportContext = TransportContext()
+    #: Whether :meth:`send_file` sends a file larger than ``OutboundFile.part_size`` as
+    #: numbered parts (a recipient may then ask for that).
+    splits_files: ClassVar[bool] = False
 
     async def start(self, context: TransportContext) -> None:
         """Called once in the running event loop before the first send: open sessions and
@@ -69,6 +73,19 @@ class Transport(ABC, Generic[SettingsT]):
         """Makes one transmission to the recipient ``settings`` describe. Returns a result
         for every outcome a remote can cause: a 500, a refused login and a timeout are
         results (``retryable=True`` when trying later may work), not exceptions."""
+
+    async def send_file(self, file: OutboundFile, settings: SettingsT) -> DeliveryResult:
+        """Makes one transmission of a file (a batch file and its companions) to the
+        recipient, streaming ``file.open()``. Same rules as :meth:`send`: failures are
+        results. The default carries no files and says so; override it to carry them."""
+        return DeliveryResult(
+            succeeded=False, response_excerpt=f"the {self.name} transport cannot carry files"
+        )
+
+    @classmethod
+    def supports_files(cls) -> bool:
+        """Whether the transport carries files: true when it overrides :meth:`send_file`."""
+        return cls.send_file is not Transport.send_file
 
     async def probe(self, settings: SettingsT) -> Sequence[ProbeStep]:
         """Checks a recipient for real before it goes live (log in, write and remove a

@@ -22,6 +22,7 @@ from backchannel.testing._samples import (
     SAMPLE_DOCUMENTS,
     loopback_context,
     sample_content,
+    sample_file,
     sample_message,
     unused_port,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "parsed_settings",
     "prepare_recipient",
     "sample_content",
+    "sample_file",
     "sample_message",
     "secret_values",
     "settings_problems",
