@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import grpc
 from backchannel_client.v1 import (
+    batch_service_pb2,
+    batch_service_pb2_grpc,
     delivery_service_pb2,
     delivery_service_pb2_grpc,
     feedback_service_pb2,
@@ -21,6 +23,7 @@ from backchannel_client.v1 import (
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from backchannel.api.batch_service import BatchService
 from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
@@ -60,6 +63,7 @@ SERVICE_NAMES = (
     feedback_service_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name,
     recipient_service_pb2.DESCRIPTOR.services_by_name["RecipientService"].full_name,
     delivery_service_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name,
+    batch_service_pb2.DESCRIPTOR.services_by_name["BatchService"].full_name,
 )
 _PRUNE_EVERY_SECONDS = 3600.0
 
@@ -160,6 +164,7 @@ class BackchannelServer:
         delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server(
             DeliveryService(pool), server
         )
+        batch_service_pb2_grpc.add_BatchServiceServicer_to_server(BatchService(pool), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
         self.port = server.add_insecure_port(s.listen)

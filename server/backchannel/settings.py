@@ -233,6 +233,16 @@ class Settings:
     otel_endpoint: str = _setting(
         "http://127.0.0.1:4317", str, "OTLP/gRPC endpoint, for otel_exporter = otlp."
     )
+    batch_signing_key_file: str = _setting(
+        "",
+        str,
+        "ASCII-armored OpenPGP secret key (without a passphrase) that signs the batch files "
+        "of recipients whose encryption asks to sign; empty: signing is refused when a "
+        "recipient asks for it.",
+    )
+    batch_concurrency: int = _setting(
+        2, _positive(int), "Batch files built or sent at once by this process (each)."
+    )
     shutdown_grace_seconds: float = _setting(
         10.0, _positive(float), "Seconds in-flight work may take to finish at shutdown."
     )

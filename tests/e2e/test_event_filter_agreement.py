@@ -45,6 +45,7 @@ TEXT_VALUES = {
     "lead_id": ["LC1", "LC2", ""],
     "source_id": ["SOURCE_A", "SOURCE_B"],
     "transport": ["webhook", "sftp", "email"],
+    "batch_id": ["bat_1", "bat_2", ""],
 }
 
 
@@ -66,6 +67,7 @@ def random_event(rng: random.Random) -> EventRecord:
         lead_id="" if operator_event else pick["lead_id"],
         source_id="" if operator_event else pick["source_id"],
         category=EventCategory.CIRCUIT_OPENED if operator_event else EventCategory.TRANSMISSION,
+        batch_id=pick["batch_id"],
     )  # fmt: skip
 
 

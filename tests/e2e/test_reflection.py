@@ -10,6 +10,7 @@ import pytest
 from support.in_process_server import RunningServer
 
 SERVICES = [
+    "backchannel.v1.BatchService",
     "backchannel.v1.DeliveryService",
     "backchannel.v1.FeedbackService",
     "backchannel.v1.RecipientService",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,8 @@ from backchannel.api.conversions import (
 from backchannel.api.cursors import page_size_of
 from backchannel.api.errors import ApiError, Violations, not_found
 from backchannel.api.validation import RECIPIENT_ID, validate_recipient
+from backchannel.batch import config as batch_settings
+from backchannel.batch.schedule import next_run
 from backchannel.model import RecipientRecord, RecipientState
 from backchannel.plugin import Formatter, Transport
 from backchannel.recipient_directory import RecipientDirectory
@@ -30,6 +33,7 @@ from backchannel.store.deliveries import health_of_recipients
 Context = grpc.aio.ServicerContext[Any, Any]
 _PROBE_DEADLINE = 60.0
 _WRITABLE = (
+    "batch",
     "retry_policy",
     "limits",
     "ordered_delivery",
@@ -51,8 +55,6 @@ def _dict(message: Any) -> dict[str, Any]:
 
 
 def _record(recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> RecipientRecord:
-    from datetime import UTC, datetime
-
     now = datetime.now(UTC)
     return RecipientRecord(
         id=recipient.id,
@@ -84,7 +86,22 @@ def _record(recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> Reci
         burst=recipient.limits.burst,
         max_concurrency=recipient.limits.max_concurrency,
         ordered_delivery=recipient.ordered_delivery,
+        batch=batch_settings.stored(recipient.batch) if recipient.HasField("batch") else None,
     )
+
+
+def _next_batch_run(
+    recipient: RecipientRecord, before: RecipientRecord | None = None
+) -> datetime | None:
+    """When a new or changed batch schedule is next due; None when it did not change."""
+    if recipient.batch is None:
+        return None
+    config = batch_settings.batch_config(recipient.batch)
+    if before is not None and before.batch is not None:
+        old = batch_settings.batch_config(before.batch)
+        if (old.cron, old.time_zone) == (config.cron, config.time_zone):
+            return None
+    return next_run(config.cron, config.time_zone, datetime.now(UTC))
 
 
 class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
@@ -124,7 +141,10 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         secrets = {k: v for k, v in _dict(recipient.secret_settings).items() if v is not None}
         self._check(recipient, secrets)
         try:
-            stored = await recipient_store.create_recipient(self._pool, _record(recipient, secrets))
+            record = _record(recipient, secrets)
+            stored = await recipient_store.create_recipient(
+                self._pool, record, _next_batch_run(record)
+            )
         except recipient_store.RecipientExistsError as error:
             raise ApiError(
                 grpc.StatusCode.ALREADY_EXISTS,
@@ -212,6 +232,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                     "subscription",
                     "retry_policy",
                     "limits",
+                    "batch",
                 ):
                     getattr(merged, path).CopyFrom(getattr(given, path))
                 else:
@@ -228,7 +249,9 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                 if merged.state == recipient_pb2.RECIPIENT_STATE_DISABLED
                 else "",
             )
-            stored = await recipient_store.save_recipient(connection, before, after)
+            stored = await recipient_store.save_recipient(
+                connection, before, after, _next_batch_run(after, before)
+            )
         self._directory.remember(stored.id, stored)
         health = await health_of_recipients(self._pool, [stored.id])
         return recipient_service_pb2.UpdateRecipientResponse(

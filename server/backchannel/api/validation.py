@@ -13,6 +13,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from backchannel.api.batch_validation import validate_batch
 from backchannel.api.errors import Violations
 from backchannel.plugin import Formatter, Transport
 from backchannel.transport_settings import read_settings
@@ -312,6 +313,7 @@ def validate_recipient(
         for problem in formatter.check_options(options):
             v.add(_recipient_path(problem.field), problem.description)
     _validate_policy(recipient, v)
+    validate_batch(recipient, transport, v)
     for index, kind in enumerate(recipient.subscription.kinds):
         if (
             kind == feedback_pb2.FEEDBACK_KIND_UNSPECIFIED

@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Sequence
 
 from backchannel.cli import (
+    batches,
     deliveries,
     events,
     exit_codes,
@@ -35,9 +36,10 @@ def _epilog() -> str:
     return (
         "server settings (environment variables):\n"
         f"{settings}\n\n"
-        "operator commands (send, events, feedback, recipients, deliveries) reach a server at\n"
-        "  --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when --tls or\n"
-        "  --ca-file/BACKCHANNEL_CA_FILE is given, and the bearer token in BACKCHANNEL_TOKEN.\n\n"
+        "operator commands (send, events, feedback, recipients, deliveries, batches) reach a\n"
+        "  server at --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when\n"
+        "  --tls or --ca-file/BACKCHANNEL_CA_FILE is given, and the bearer token in\n"
+        "  BACKCHANNEL_TOKEN.\n\n"
         f"exit codes:\n{codes}"
     )
 
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.add_parser(commands, common)
     recipients.add_parser(commands, common)
     deliveries.add_parser(commands, common)
+    batches.add_parser(commands, common)
     return parser
 
 
