@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import xlsxwriter
 
 from backchannel.batch.rows import TIME_COLUMNS, RowShape, parse_time
-from backchannel.formatters._csv import _cell
+from backchannel.formatters._csv import FORMULA_TRIGGERS, _cell
 from backchannel.formatters._document_paths import MISSING
 from backchannel.formatters._json import encode_json
 from backchannel.formatters._scalars import encodable_text, scalar_text
@@ -89,7 +89,7 @@ class CsvWriter:
 
     def rows(self, rows: Sequence[Sequence[Any]]) -> bytes:
         guard = self._shape.csv_injection_guard
-        self._csv.writerows([_cell(value, guard=guard) for value in row] for row in rows)
+        self._csv.writerows([_fast_cell(value, guard) for value in row] for row in rows)
         return self._drain()
 
     def finish(self) -> Iterator[bytes]:
@@ -97,6 +97,17 @@ class CsvWriter:
 
     def close(self) -> None:
         pass
+
+
+def _fast_cell(value: Any, guard: bool) -> str:
+    """The CSV formatter's cell, with fast paths for the common types."""
+    kind = type(value)
+    if kind is str:
+        text: str = value
+        return "'" + text if guard and text.startswith(FORMULA_TRIGGERS) else text
+    if kind is int or (kind is Decimal and value.is_finite()):
+        return str(value)
+    return _cell(value, guard=guard)
 
 
 class JsonlWriter:
