@@ -8,7 +8,12 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from backchannel_client.v1 import batch_service_pb2
+from backchannel_client.v1 import (
+    batch_service_pb2,
+    recipient_pb2,
+    recipient_service_pb2,
+    recipient_service_pb2_grpc,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.batch_calls import batch_recipient, batches, create, send_feedback
@@ -87,3 +92,67 @@ async def test_any_request_gets_an_actionable_answer_and_a_refusal_changes_nothi
         if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
             assert rich_error(error).violated_fields
         assert await _batch_rows(server) == before
+
+
+crons = st.one_of(
+    st.sampled_from(["0 2 * * *", "*/5 * * * *", "0 0 30 2 *", "61 1 * * *", "", "@daily"]),
+    st.text(alphabet="0123456789*/,- LW#?", max_size=20),
+    st.text(max_size=12),
+)
+zones = st.one_of(
+    st.sampled_from(["", "UTC", "America/New_York", "Europe/Paris", "Nope/Nope", "../etc"]),
+    st.text(max_size=12),
+)
+batch_settings = st.builds(
+    recipient_pb2.BatchSettings,
+    schedule=st.builds(recipient_pb2.BatchSchedule, cron=crons, time_zone=zones),
+    max_rows=numbers,
+    when_empty=st.integers(-1, 4),
+    file=st.builds(
+        recipient_pb2.BatchFile,
+        format=st.integers(-1, 6),
+        compression=st.integers(-1, 5),
+        name_template=st.one_of(
+            st.sampled_from(["{recipient_id}-{sequence:06d}.{ext}", "{run_time:%Y}.{ext}"]),
+            st.text(max_size=20),
+        ),
+        done_marker=st.booleans(),
+        manifest=st.booleans(),
+    ),
+    invalid_rows=st.integers(-1, 4),
+    required_fields=st.lists(st.sampled_from(["lead_id", "outcome.value", "x..y", ""]), max_size=2),
+    max_file_bytes=st.integers(-(2**40), 2**40),
+    split_oversize=st.booleans(),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batch=batch_settings)
+async def test_any_batch_settings_are_saved_or_refused_with_their_violations(
+    server: RunningServer, batch: recipient_pb2.BatchSettings
+) -> None:
+    recipient = recipient_pb2.Recipient(
+        id="anything",
+        recipient_type=recipient_pb2.RECIPIENT_TYPE_SYSTEM,
+        transport="webhook",
+        batch=batch,
+    )
+    recipient.transport_settings.update({"url": "http://127.0.0.1:9/x"})
+    stub = recipient_service_pb2_grpc.RecipientServiceStub(server.channel)
+    pool = server.server._pool
+    assert pool is not None
+    before = await pool.fetchval("SELECT count(*) FROM recipients")
+    try:
+        await stub.CreateRecipient(
+            recipient_service_pb2.CreateRecipientRequest(recipient=recipient)
+        )
+    except grpc.aio.AioRpcError as error:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (batch, error.details())
+        assert rich_error(error).violated_fields
+        assert await pool.fetchval("SELECT count(*) FROM recipients") == before
+    else:
+        await stub.DeleteRecipient(
+            recipient_service_pb2.DeleteRecipientRequest(recipient_id="anything")
+        )
