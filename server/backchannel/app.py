@@ -159,7 +159,14 @@ class BackchannelServer:
             server,
         )
         recipient_service_pb2_grpc.add_RecipientServiceServicer_to_server(
-            RecipientService(pool, plugins.transports, plugins.formatters, directory), server
+            RecipientService(
+                pool,
+                plugins.transports,
+                plugins.formatters,
+                directory,
+                batch_signing_key=bool(s.batch_signing_key_file),
+            ),
+            server,
         )
         delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server(
             DeliveryService(pool), server

@@ -120,3 +120,27 @@ async def test_a_paused_recipient_runs_no_batch_and_a_deleted_one_cancels_what_w
         recipient_service_pb2.DeleteRecipientRequest(recipient_id="files")
     )
     assert await _state_is(server, feedback_id, "cancelled")
+
+
+async def test_the_file_of_a_dead_batch_is_kept_until_retention_then_retry_is_refused(
+    server: RunningServer, receiver: WebhookReceiver
+) -> None:
+    receiver.respond = lambda _r: web.Response(status=410)
+    await send_feedback(server.channel, "files", 1)
+    batch = await run_now(server.channel, "files")
+    done = await finished(server.channel, batch.id)
+    assert done.batch.state == batch_pb2.BATCH_STATE_FAILED
+    pool = server.server._pool
+    engine = server.server._delivery
+    assert pool is not None and engine is not None
+    await engine.batches.prune_spools()
+    assert await pool.fetchval("SELECT count(*) FROM pg_largeobject_metadata") == 1
+    await pool.execute("UPDATE batches SET update_time = now() - interval '40 days'")
+    await engine.batches.prune_spools()
+    assert await pool.fetchval("SELECT count(*) FROM pg_largeobject_metadata") == 0
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await batches(server.channel).RetryBatch(
+            batch_service_pb2.RetryBatchRequest(batch_id=batch.id, requested_by="ops")
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no longer kept" in (refused.value.details() or "")

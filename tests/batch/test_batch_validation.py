@@ -189,3 +189,19 @@ def _operator_events(
         return None
 
     return check
+
+
+async def test_signing_is_refused_when_the_server_has_no_key_to_sign_with(
+    server: RunningServer, keyring: Keyring
+) -> None:
+    key = keyring.public_key(keyring.make_key("signed@example.com"))
+    recipient = batch_recipient(
+        "signed",
+        "webhook",
+        {"url": "http://127.0.0.1:9/x"},
+        {},
+        {"schedule": {"cron": "0 2 * * *"}, "encryption": {"publicKey": key, "sign": True}},
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await create(server.channel, recipient)
+    assert rich_error(refused.value).violated_fields == ["recipient.batch.encryption.sign"]

@@ -111,9 +111,12 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         transports: Mapping[str, Transport[Any]],
         formatters: Mapping[str, Formatter],
         directory: RecipientDirectory,
+        batch_signing_key: bool = False,
     ) -> None:
+        """``batch_signing_key``: whether the server has a key to sign batch files with."""
         self._pool = pool
         self._directory = directory
+        self._batch_signing_key = batch_signing_key
         self._transports = transports
         self._formatters = formatters
 
@@ -127,6 +130,15 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             secrets,
             violations,
         )
+        if (
+            recipient.HasField("batch")
+            and recipient.batch.encryption.sign
+            and not self._batch_signing_key
+        ):
+            violations.add(
+                "recipient.batch.encryption.sign",
+                "this server has no key to sign with (BACKCHANNEL_BATCH_SIGNING_KEY_FILE)",
+            )
         violations.raise_if_any()
 
     async def CreateRecipient(

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 #: Members ended per transaction when a batch finishes.
 SETTLE_CHUNK = 2000
+_PRUNE_EVERY_SECONDS = 3600.0
 
 
 def system_clock() -> datetime:
@@ -59,6 +61,7 @@ class BatchEngine:
         concurrency: int = 2,
         signing_key_file: str = "",
         clock: Clock = system_clock,
+        spool_retention_seconds: float = 30 * 86400.0,
     ) -> None:
         self._pool = pool
         self._plugins = plugins
@@ -70,6 +73,8 @@ class BatchEngine:
         signing_key = Path(signing_key_file).read_text() if signing_key_file else None
         self.builder = BatchBuilder(pool, signing_key)
         self._clock = clock
+        self._spool_retention = timedelta(seconds=spool_retention_seconds)
+        self._next_prune = 0.0
         self._prepared = PreparedRecipients()
         self._revisions = RecipientRevisions()
         self._wake = asyncio.Event()
@@ -113,6 +118,19 @@ class BatchEngine:
         await self.resume_builds()
         await self.send_due()
         await self.settle()
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS
+            await self.prune_spools()
+
+    async def prune_spools(self) -> None:
+        """Deletes the files of batches that failed, died or were cancelled longer ago
+        than the retention (a succeeded batch's file goes as soon as its members are
+        settled); RetryBatch then refuses, saying the file is no longer kept."""
+        before = datetime.now(UTC) - self._spool_retention
+        for batch_id, oids in await batch_store.spools_past_retention(self._pool, before):
+            await batch_store.forget_spool(self._pool, batch_id)
+            for oid in oids:
+                await spool.delete(self._pool, oid)
 
     # --- taking members --------------------------------------------------------------
 

@@ -54,6 +54,7 @@ class DeliveryEngine:
             concurrency=s.batch_concurrency,
             signing_key_file=s.batch_signing_key_file,
             clock=clock,
+            spool_retention_seconds=s.event_retention_days * 86400.0,
         )
         self._dispatcher = Dispatcher(
             pool,

@@ -337,6 +337,16 @@ async def forget_spool(pool: asyncpg.Pool, batch_id: str) -> None:
     await execute(pool, "release_spool_of_batch", batch_id=batch_id)
 
 
+async def spools_past_retention(
+    pool: asyncpg.Pool, before: datetime
+) -> list[tuple[str, tuple[int, ...]]]:
+    rows = await fetch(pool, "select_spools_past_retention", before=before)
+    return [
+        (row["id"], tuple(o for o in (row["spool_oid"], row["manifest_oid"]) if o is not None))
+        for row in rows
+    ]
+
+
 async def release_expired_leases(pool: asyncpg.Pool) -> int:
     return len(await fetch(pool, "release_expired_batch_leases"))
 
