@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,8 +32,11 @@ from backchannel.model import BatchRow, EventRecord, ProcessingStatus, Recipient
 from backchannel.store import batches as batch_store
 from backchannel.store import spool
 
-#: Members read (and rendered) per page.
+#: Members read per page, and rendered per slice (between slices other work runs).
 PAGE_ROWS = 2000
+SLICE_ROWS = 250
+#: The share of the event loop a build takes while individual deliveries are in flight.
+BUSY_SHARE = 0.2
 #: Excluded rows listed on the batch (all of them get their own failed event).
 LISTED_EXCLUSIONS = 100
 MANIFEST_SCHEMA_VERSION = 1
@@ -75,9 +79,26 @@ def _name(
 
 
 class BatchBuilder:
-    def __init__(self, pool: asyncpg.Pool, signing_key: str | None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        signing_key: str | None,
+        others_busy: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """``others_busy``: whether this process has other work in flight (individual
+        deliveries); while it has, a build takes at most BUSY_SHARE of the event loop."""
         self._pool = pool
         self._signing_key = signing_key
+        self._others_busy = others_busy
+
+    async def _yield(self, spent: float) -> None:
+        """Lets other work run after a slice of rendering that took ``spent`` seconds:
+        at once when there is none, else after a pause that keeps the build's share of the
+        loop at BUSY_SHARE (batches do not slow individual delivery down)."""
+        if self._others_busy():
+            await asyncio.sleep(spent * (1 - BUSY_SHARE) / BUSY_SHARE)
+        else:
+            await asyncio.sleep(0)
 
     async def take(
         self,
@@ -189,25 +210,33 @@ class BatchBuilder:
         compressor = compressor_for(config.compression, _inner_name(name, inner), batch.period_end)
         writer = writer_for(config.format, shape)
         result = _Rendered()
+        following: asyncio.Future[list[Any]] | None = None
         try:
             await out(compressor.feed(writer.start()))
-            after = _START
-            while page := await batch_store.members_page(self._pool, batch.id, after, PAGE_ROWS):
+            # The next page is read while this one is rendered: Postgres works on one core
+            # while this process renders on the other.
+            page = await batch_store.members_page(self._pool, batch.id, _START, PAGE_ROWS)
+            while page:
                 after = (page[-1]["create_time"], page[-1]["delivery_id"])
-                good = []
-                for member in page:
-                    values = row_values(shape, bytes(member["record"]))
-                    problem = row_problem(shape, values)
-                    if problem is not None:
-                        result.problems.append((member["feedback_id"], problem))
-                        if not config.hold_invalid:
-                            result.excluded.append((member, problem))
-                            continue
-                    good.append(values)
-                await out(compressor.feed(writer.rows(good)))
-                result.rows += len(good)
-                # Other work of this process (individual deliveries) runs between pages.
-                await asyncio.sleep(0)
+                following = asyncio.ensure_future(
+                    batch_store.members_page(self._pool, batch.id, after, PAGE_ROWS)
+                )
+                for start in range(0, len(page), SLICE_ROWS):
+                    started = time.perf_counter()
+                    good = []
+                    for member in page[start : start + SLICE_ROWS]:
+                        values = row_values(shape, bytes(member["record"]))
+                        problem = row_problem(shape, values)
+                        if problem is not None:
+                            result.problems.append((member["feedback_id"], problem))
+                            if not config.hold_invalid:
+                                result.excluded.append((member, problem))
+                                continue
+                        good.append(values)
+                    await out(compressor.feed(writer.rows(good)))
+                    result.rows += len(good)
+                    await self._yield(time.perf_counter() - started)
+                page = await following
             for part in writer.finish():
                 await out(compressor.feed(part))
             await out(compressor.finish())
@@ -215,6 +244,8 @@ class BatchBuilder:
                 await encryptor.finish()
             await sink.close()
         except BaseException:
+            if following is not None:
+                following.cancel()
             writer.close()
             if encryptor is not None:
                 encryptor.close()

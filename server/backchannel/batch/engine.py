@@ -62,6 +62,7 @@ class BatchEngine:
         signing_key_file: str = "",
         clock: Clock = system_clock,
         spool_retention_seconds: float = 30 * 86400.0,
+        others_busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self._pool = pool
         self._plugins = plugins
@@ -71,7 +72,7 @@ class BatchEngine:
         self._poll_interval = poll_interval
         self._concurrency = concurrency
         signing_key = Path(signing_key_file).read_text() if signing_key_file else None
-        self.builder = BatchBuilder(pool, signing_key)
+        self.builder = BatchBuilder(pool, signing_key, others_busy)
         self._clock = clock
         self._spool_retention = timedelta(seconds=spool_retention_seconds)
         self._next_prune = 0.0

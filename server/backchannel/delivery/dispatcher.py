@@ -85,6 +85,11 @@ class Dispatcher:
     def wake(self, _payload: str = "") -> None:
         self._wake.set()
 
+    @property
+    def busy(self) -> bool:
+        """Whether attempts are in flight or waiting for a slot."""
+        return bool(self._in_flight) or self._waiting_count > 0
+
     async def stop(self, grace: float) -> None:
         """Stops claiming, lets in-flight attempts finish within ``grace`` seconds and
         records them; hands back the deliveries of attempts still running then."""

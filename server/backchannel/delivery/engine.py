@@ -55,6 +55,7 @@ class DeliveryEngine:
             signing_key_file=s.batch_signing_key_file,
             clock=clock,
             spool_retention_seconds=s.event_retention_days * 86400.0,
+            others_busy=lambda: self._dispatcher.busy,
         )
         self._dispatcher = Dispatcher(
             pool,
