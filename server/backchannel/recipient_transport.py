@@ -31,6 +31,19 @@ class PreparedRecipient:
         """One transmission, within ``deadline`` seconds. Settings with problems, a
         transport that raises and one that does not answer in time are failed results;
         every result comes back redacted."""
+        return await self._transmit(
+            lambda settings: self.transport.send(message, settings), deadline
+        )
+
+    async def send_file(self, file: OutboundFile, deadline: float) -> DeliveryResult:
+        """One file transmission, under the same rules as :meth:`send`."""
+        return await self._transmit(
+            lambda settings: self.transport.send_file(file, settings), deadline
+        )
+
+    async def _transmit(
+        self, call: Callable[[Any], Awaitable[DeliveryResult]], deadline: float
+    ) -> DeliveryResult:
         settings = self.read.settings
         if settings is None:
             # Settings stored before the transport's rules tightened: no retry cures that.
@@ -40,32 +53,7 @@ class PreparedRecipient:
             )
         else:
             result = await _within(
-                self.transport.send(message, settings),
-                deadline,
-                DeliveryResult(
-                    succeeded=False,
-                    retryable=True,
-                    response_excerpt="no answer before the deadline",
-                ),
-                lambda error: DeliveryResult(
-                    succeeded=False,
-                    retryable=True,
-                    response_excerpt=f"transport error ({type(error).__name__})",
-                ),
-            )
-        return self.read.redactor.result(result)
-
-    async def send_file(self, file: OutboundFile, deadline: float) -> DeliveryResult:
-        """One file transmission, under the same rules as :meth:`send`."""
-        settings = self.read.settings
-        if settings is None:
-            result = DeliveryResult(
-                succeeded=False,
-                response_excerpt=f"invalid settings: {self.read.describe_problems()}",
-            )
-        else:
-            result = await _within(
-                self.transport.send_file(file, settings),
+                call(settings),
                 deadline,
                 DeliveryResult(
                     succeeded=False,

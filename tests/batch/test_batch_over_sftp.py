@@ -8,7 +8,7 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,15 +26,6 @@ from support.sftp_client import sftp_get, sftp_settings
 from support.sftp_server import SshServer
 
 FEEDBACK = 7
-
-
-@pytest.fixture(scope="module")
-def keyring() -> Iterator[Keyring]:
-    ring = Keyring()
-    try:
-        yield ring
-    finally:
-        ring.close()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ such feedback failed with its reason) or hold the whole file, as the recipient c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
@@ -29,15 +29,6 @@ from support.rpc_errors import rich_error
 async def server(database_url: str) -> AsyncIterator[RunningServer]:
     async with serving(database_url) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def keyring() -> Iterator[Keyring]:
-    ring = Keyring()
-    try:
-        yield ring
-    finally:
-        ring.close()
 
 
 async def test_every_bad_batch_setting_is_refused_at_once_and_nothing_is_stored(
