@@ -144,3 +144,33 @@ async def test_the_file_of_a_dead_batch_is_kept_until_retention_then_retry_is_re
         )
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "no longer kept" in (refused.value.details() or "")
+
+
+async def test_a_size_trigger_sends_early_files_of_max_rows_and_leaves_the_rest_waiting(
+    database_url: str, receiver: WebhookReceiver
+) -> None:
+    async with serving(database_url) as running:
+        await create(
+            running.channel,
+            batch_recipient(
+                "early",
+                "webhook",
+                {"url": receiver.url},
+                {},
+                {"schedule": {"cron": "0 2 * * *"}, "maxRows": 3},
+            ),
+        )
+        ids = await send_feedback(running.channel, "early", 7)
+        await receiver.wait_for(2, timeout=30)
+
+        async def two_files() -> list[int] | None:
+            listed = await batches(running.channel).ListBatches(
+                batch_service_pb2.ListBatchesRequest(recipient_id="early")
+            )
+            counts = [b.row_count for b in listed.batches]
+            done = all(b.state == batch_pb2.BATCH_STATE_SUCCEEDED for b in listed.batches)
+            return counts if len(counts) == 2 and done else None
+
+        assert await eventually(two_files) == [3, 3]
+        states = [await delivery_states(database_url, i) for i in ids]
+        assert states.count({"early": "awaiting_batch"}) == 1

@@ -24,6 +24,9 @@ from backchannel.store.deliveries import AttemptRecording, RecipientRevisions
 from backchannel.store.event_rows import write_events
 from backchannel.store.queries import execute, fetch, fetchrow, fetchval
 
+#: Members taken per statement (one transaction takes them all).
+MEMBER_CHUNK = 50_000
+
 
 class LeaseLostError(Exception):
     """Another worker holds the schedule or batch now; what was being done is undone."""
@@ -118,18 +121,31 @@ async def take_members(
         await execute(connection, "lock_batch_recipient", recipient_id=recipient_id)
         row = await fetchrow(
             connection,
-            "take_batch_members",
+            "create_batch",
             batch_id=batch_id,
             recipient_id=recipient_id,
             period_start=period_start,
             period_end=period_end,
             run_time=run_time,
-            max_rows=max_rows,
             create_empty=create_empty,
             requested_by=requested_by,
             lease_seconds=lease_seconds,
         )
-        assert row is not None
+        taken = 0
+        while row is not None and (max_rows is None or taken < max_rows):
+            chunk = MEMBER_CHUNK if max_rows is None else min(MEMBER_CHUNK, max_rows - taken)
+            status = await execute(
+                connection,
+                "take_batch_members",
+                recipient_id=recipient_id,
+                period_end=period_end,
+                limit=chunk,
+                batch_id=batch_id,
+            )
+            count = int(status.split()[-1])
+            taken += count
+            if count < chunk:
+                break
         if schedule is not None:
             claim, next_run = schedule
             advanced = await fetchval(
@@ -142,9 +158,9 @@ async def take_members(
             )
             if advanced is None:
                 raise LeaseLostError(recipient_id)
-        if row["batch_id"] is None:
+        if row is None:
             return None
-        return TakenBatch(row["batch_id"], row["sequence"], row["lease_token"], row["taken"])
+        return TakenBatch(row["id"], row["sequence"], row["lease_token"], taken)
 
 
 async def claim_batch_to_build(pool: asyncpg.Pool, lease_seconds: float) -> BuildClaim | None:
