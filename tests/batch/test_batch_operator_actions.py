@@ -174,3 +174,36 @@ async def test_a_size_trigger_sends_early_files_of_max_rows_and_leaves_the_rest_
         assert await eventually(two_files) == [3, 3]
         states = [await delivery_states(database_url, i) for i in ids]
         assert states.count({"early": "awaiting_batch"}) == 1
+
+
+async def test_ending_members_of_a_batch_an_operator_retried_meanwhile_changes_nothing(
+    server: RunningServer, receiver: WebhookReceiver
+) -> None:
+    """A settle that read the batch as dead before RetryBatch revived its members must not
+    end them again (it did: the retried batch succeeded with members left dead)."""
+    from backchannel.store import batches as batch_store
+
+    receiver.respond = lambda _r: web.Response(status=503)
+    ids = await send_feedback(server.channel, "files", 2)
+    batch = await run_now(server.channel, "files")
+    dead = await finished(server.channel, batch.id)
+    await eventually(lambda: _all_in_state(server, ids, "dead"))
+    pool = server.server._pool
+    assert pool is not None
+    await pool.execute("UPDATE batches SET state = 'held', members_settled = true")
+    await batches(server.channel).RetryBatch(
+        batch_service_pb2.RetryBatchRequest(batch_id=batch.id, requested_by="ops")
+    )
+    await pool.execute("UPDATE batches SET state = 'dead'")  # as the stale settle read it
+    ended = await batch_store.settle_chunk(
+        pool, batch.id, "dead", dead.batch.attempt_count - 1, 100, lambda rows: []
+    )
+    assert ended == 0
+    assert (
+        await batch_store.mark_settled(pool, batch.id, "dead", dead.batch.attempt_count - 1) is None
+    )
+
+
+async def _all_in_state(server: RunningServer, ids: list[str], state: str) -> bool:
+    states = [await delivery_states(server_url(server), i) for i in ids]
+    return all(s == {"files": state} for s in states)

@@ -82,6 +82,7 @@ class BatchEngine:
         self._builds: dict[asyncio.Task[None], str] = {}
         self._sends: dict[asyncio.Task[None], str] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._settling: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._tasks = [
@@ -93,7 +94,7 @@ class BatchEngine:
         self._wake.set()
 
     async def stop(self, grace: float) -> None:
-        for task in self._tasks:
+        for task in (*self._tasks, self._settling):
             await stop_task(task)
         running = set(self._builds) | set(self._sends)
         if running:
@@ -118,7 +119,9 @@ class BatchEngine:
         await self.run_size_triggers()
         await self.resume_builds()
         await self.send_due()
-        await self.settle()
+        if self._settling is None or self._settling.done():
+            # Ending a million members takes a while: it must not hold up the next sends.
+            self._settling = asyncio.create_task(self._settle_logged(), name="batch-settle")
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS
             await self.prune_spools()
@@ -240,26 +243,34 @@ class BatchEngine:
 
     # --- ending members ----------------------------------------------------------------
 
+    async def _settle_logged(self) -> None:
+        try:
+            await self.settle()
+        except Exception as error:
+            log_database_error(log, "ending the members of finished batches", error)
+
     async def settle(self) -> None:
         for row in await batch_store.unsettled_batches(self._pool, limit=10):
             batch = await batch_store.get_batch(self._pool, row["id"])
             recipient = await recipient_store.recipient_in_any_state(
                 self._pool, row["recipient_id"]
             )
-            if batch is None or recipient is None:
-                continue
+            if batch is None or recipient is None or batch.state not in MEMBER_STATUS:
+                continue  # retried since it was listed: settled when it ends again
             events = _member_events(recipient, batch)
             settled = SETTLE_CHUNK
             while settled == SETTLE_CHUNK:
                 settled = await batch_store.settle_chunk(
-                    self._pool, batch.id, batch.state, SETTLE_CHUNK, events
+                    self._pool, batch.id, batch.state, batch.attempt_count, SETTLE_CHUNK, events
                 )
-            spool_oid, manifest_oid, state = await batch_store.mark_settled(self._pool, batch.id)
-            if state == "succeeded":
+            marked = await batch_store.mark_settled(
+                self._pool, batch.id, batch.state, batch.attempt_count
+            )
+            if marked is not None and marked[2] == "succeeded":
                 # Sent: the file is no longer needed (a failed or dead batch keeps it for
                 # RetryBatch).
                 await batch_store.forget_spool(self._pool, batch.id)
-                for oid in (spool_oid, manifest_oid):
+                for oid in marked[:2]:
                     await spool.delete(self._pool, oid)
 
     # --- leases ------------------------------------------------------------------------

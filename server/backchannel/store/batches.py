@@ -329,6 +329,7 @@ async def settle_chunk(
     pool: asyncpg.Pool,
     batch_id: str,
     state: str,
+    attempt_count: int,
     limit: int,
     make_events: Any,
 ) -> int:
@@ -336,17 +337,26 @@ async def settle_chunk(
     same transaction; how many were ended."""
     async with pool.acquire() as connection, connection.transaction():
         rows = await fetch(
-            connection, "settle_batch_members", batch_id=batch_id, state=state, limit=limit
+            connection,
+            "settle_batch_members",
+            batch_id=batch_id,
+            state=state,
+            attempt_count=attempt_count,
+            limit=limit,
         )
         if rows:
             await write_events(connection, make_events(rows))
         return len(rows)
 
 
-async def mark_settled(pool: asyncpg.Pool, batch_id: str) -> tuple[int | None, int | None, str]:
-    row = await fetchrow(pool, "mark_batch_settled", batch_id=batch_id)
-    assert row is not None
-    return row["spool_oid"], row["manifest_oid"], row["state"]
+async def mark_settled(
+    pool: asyncpg.Pool, batch_id: str, state: str, attempt_count: int
+) -> tuple[int | None, int | None, str] | None:
+    """None when the batch moved on meanwhile (retried): that round is settled later."""
+    row = await fetchrow(
+        pool, "mark_batch_settled", batch_id=batch_id, state=state, attempt_count=attempt_count
+    )
+    return None if row is None else (row["spool_oid"], row["manifest_oid"], row["state"])
 
 
 async def forget_spool(pool: asyncpg.Pool, batch_id: str) -> None:
