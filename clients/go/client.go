@@ -81,17 +81,21 @@ type Client struct {
 }
 
 type options struct {
-	creds credentials.TransportCredentials
-	dial  []grpc.DialOption
-	retry RetryPolicy
+	creds    credentials.TransportCredentials
+	credsSet bool
+	tlsFiles *TLSFiles
+	token    func(ctx context.Context) (string, error)
+	dial     []grpc.DialOption
+	retry    RetryPolicy
 }
 
 // Option configures New.
 type Option func(*options)
 
-// WithTransportCredentials sets TLS credentials (default: plaintext, for loopback).
+// WithTransportCredentials sets TLS credentials (default: plaintext, for loopback);
+// WithTLSFiles builds them from PEM files.
 func WithTransportCredentials(c credentials.TransportCredentials) Option {
-	return func(o *options) { o.creds = c }
+	return func(o *options) { o.creds, o.credsSet = c, true }
 }
 
 // WithDialOptions adds gRPC dial options (interceptors, per-RPC credentials...).
@@ -109,7 +113,15 @@ func New(target string, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	conn, err := grpc.NewClient(target, append([]grpc.DialOption{grpc.WithTransportCredentials(o.creds)}, o.dial...)...)
+	creds, err := o.transportCredentials()
+	if err != nil {
+		return nil, err
+	}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if o.token != nil {
+		dial = append(dial, grpc.WithPerRPCCredentials(bearerToken{o.token}))
+	}
+	conn, err := grpc.NewClient(target, append(dial, o.dial...)...)
 	if err != nil {
 		return nil, err
 	}

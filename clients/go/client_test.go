@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	shared.Stop()
+	stopMTLSServer()
 	os.Exit(code)
 }
 

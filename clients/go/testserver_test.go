@@ -19,7 +19,10 @@ type testServer struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	Address string
-	done    chan struct{}
+	// Values holds every NAME=VALUE line start.py printed (with TLS: BACKCHANNEL_CA_FILE,
+	// BACKCHANNEL_CERT_FILE, BACKCHANNEL_KEY_FILE, BACKCHANNEL_FORGED_CERT_FILE, ...).
+	Values map[string]string
+	done   chan struct{}
 }
 
 func repoRoot() string {
@@ -29,13 +32,18 @@ func repoRoot() string {
 
 // startTestServer starts start.py (port 0: any free port) and waits, at most two
 // minutes, for the address it prints.
-func startTestServer(port int) (*testServer, error) {
+func startTestServer(port int) (*testServer, error) { return startTestServerWithTLS(port, "none") }
+
+// startTestServerWithTLS is startTestServer with start.py's --tls mode: "none", "tls" or
+// "mtls" (client certificates required); the certificate files are in Values.
+func startTestServerWithTLS(port int, tlsMode string) (*testServer, error) {
 	root := repoRoot()
 	python := os.Getenv("BACKCHANNEL_PYTHON")
 	if python == "" {
 		python = filepath.Join(root, ".venv", "bin", "python")
 	}
-	cmd := exec.Command(python, filepath.Join(root, "clients", "testserver", "start.py"), "--port", fmt.Sprint(port))
+	cmd := exec.Command(python, filepath.Join(root, "clients", "testserver", "start.py"),
+		"--port", fmt.Sprint(port), "--tls", tlsMode)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -48,14 +56,20 @@ func startTestServer(port int) (*testServer, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &testServer{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	s := &testServer{cmd: cmd, stdin: stdin, Values: map[string]string{}, done: make(chan struct{})}
 	address := make(chan string, 1)
 	go func() {
 		scanner := bufio.NewScanner(stdout)
 		for scanner.Scan() {
-			if value, ok := strings.CutPrefix(scanner.Text(), "BACKCHANNEL_ADDRESS="); ok {
-				address <- value
+			name, value, ok := strings.Cut(scanner.Text(), "=")
+			if !ok || !strings.HasPrefix(name, "BACKCHANNEL_") {
+				continue
 			}
+			if name == "BACKCHANNEL_ADDRESS" {
+				address <- value // the last line: Values is complete
+				continue
+			}
+			s.Values[name] = value
 		}
 		close(address)
 	}()

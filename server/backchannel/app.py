@@ -28,6 +28,7 @@ from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
 from backchannel.api.interceptors import api_interceptors
+from backchannel.api.listener_tls import ListenerTls
 from backchannel.api.recipient_service import RecipientService
 from backchannel.api.reflection import enable_reflection
 from backchannel.api.stream_budget import StreamBudget
@@ -68,6 +69,16 @@ SERVICE_NAMES = (
 _PRUNE_EVERY_SECONDS = 3600.0
 
 
+class ListenError(OSError):
+    """The server cannot listen on its address (in use, or not an address of this host)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            f"cannot listen on {address}: the port is in use or the address is not one of "
+            "this machine's (BACKCHANNEL_LISTEN)"
+        )
+
+
 def redact_url(url: str) -> str:
     """A database URL fit for a log line: the password replaced."""
     scheme, sep, rest = url.partition("://")
@@ -96,9 +107,12 @@ class BackchannelServer:
         self._hub: EventHub | None = None
         self._stream_budget = StreamBudget()
         self._directory: RecipientDirectory | None = None
+        self._tls: ListenerTls | None = None
 
     async def start(self) -> None:
         s = self.settings
+        # Bad TLS settings or files stop start-up before anything else is started.
+        self._tls = ListenerTls.from_settings(s)
         configure_tracing(s.otel_exporter, s.otel_endpoint)
         configure_metrics(s.otel_exporter, s.otel_endpoint)
         dsn = s.database_url
@@ -174,15 +188,46 @@ class BackchannelServer:
         batch_service_pb2_grpc.add_BatchServiceServicer_to_server(BatchService(pool), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
-        self.port = server.add_insecure_port(s.listen)
+        try:
+            if self._tls is not None:
+                self.port = server.add_secure_port(s.listen, self._tls.server_credentials())
+            else:
+                self.port = server.add_insecure_port(s.listen)
+        except RuntimeError as error:  # grpc's way of saying the bind failed
+            raise ListenError(s.listen) from error
         if self.port == 0:
-            raise OSError(f"could not listen on {s.listen}")
+            raise ListenError(s.listen)
         await server.start()
         self._server = server
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         host, _ = s.listen_host_port
-        log.info("Backchannel listening on %s:%d", host, self.port)
+        log.info("Backchannel listening on %s:%d (%s)", host, self.port, self.security)
+        if self._tls is not None:
+            log.info("TLS certificate: %s", self._tls.certificate_description)
+            if s.tls_reload_check_seconds > 0:
+                self._tasks.append(
+                    asyncio.create_task(
+                        self._tls.watch(s.tls_reload_check_seconds), name="tls-files"
+                    )
+                )
+
+    @property
+    def security(self) -> str:
+        """How the listener is secured, in words."""
+        return "plaintext" if self._tls is None else self._tls.description
+
+    @property
+    def tls(self) -> ListenerTls | None:
+        return self._tls
+
+    def reload_tls(self, why: str = "SIGHUP") -> bool:
+        """Reads the TLS files again for new connections (open ones keep theirs); False
+        when the reload failed (the certificate in use stays) or there is no TLS."""
+        if self._tls is None:
+            log.info("%s: the listener has no TLS to reload", why)
+            return False
+        return self._tls.reload(why)
 
     async def wait(self) -> None:
         assert self._server is not None
@@ -192,6 +237,10 @@ class BackchannelServer:
         grace = self.settings.shutdown_grace_seconds
         with contextlib.suppress(Exception):
             await self._health.enter_graceful_shutdown()
+        if self._hub is not None:
+            # Streams never end by themselves: end them now (their clients resume from
+            # their cursor), so the grace period is for calls that can finish.
+            self._hub.close_streams()
         if self._server is not None:
             await self._server.stop(grace)
         if self._delivery is not None:

@@ -45,6 +45,11 @@ class _Published:
         self.message: bytes | None = None
 
 
+class HubClosing(Exception):
+    """The server is stopping: streams end now, and their clients resume elsewhere or
+    later from their cursor."""
+
+
 class LeftBehind(Exception):
     """The window moved past events the subscriber had not read."""
 
@@ -88,6 +93,8 @@ class Subscriber:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
+            if hub.closing:
+                raise HubClosing
             if self.left_behind:
                 raise LeftBehind(self.writing)
             while self._index < hub.end_index:
@@ -120,6 +127,8 @@ class EventHub:
         self._more: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.position = EventPosition(0, 0)
+        #: Set when the server stops: every stream ends at once.
+        self.closing = False
 
     @property
     def end_index(self) -> int:
@@ -137,6 +146,13 @@ class EventHub:
 
     def wake(self, _payload: str = "") -> None:
         self._wake.set()
+
+    def close_streams(self) -> None:
+        """Ends every stream now (the server is stopping), rather than letting a server's
+        grace period wait for streams that never end by themselves."""
+        self.closing = True
+        if self._more is not None and not self._more.done():
+            self._more.set_result(None)
 
     def join(self, event_filter: EventFilter) -> Subscriber:
         """Registers a subscriber at the hub's current position. Synchronous on purpose:

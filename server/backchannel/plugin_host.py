@@ -384,3 +384,21 @@ def _provides(info: PluginInfo) -> str:
     if info.formatters:
         parts.append("formatters: " + ", ".join(info.formatters))
     return "; ".join(parts) or "-"
+
+
+def unloaded_plugins(loaded: Iterable[object]) -> list[str]:
+    """Installed plugin distributions (``name version``) that registered none of the
+    ``loaded`` transports and formatters: installed after the server started (it loads
+    plugins once, at start-up), or disabled. Read from the installed metadata now."""
+    by_module = importlib.metadata.packages_distributions()
+    serving = {
+        _normalize(name)
+        for component in loaded
+        for name in by_module.get(type(component).__module__.partition(".")[0], [])
+    }
+    found: dict[str, str] = {}
+    for entry_point in importlib.metadata.entry_points(group=PROJECT_NAME):
+        distribution, version = _distribution_of(entry_point)
+        if _normalize(distribution) not in serving and distribution != _UNKNOWN_DISTRIBUTION:
+            found[_normalize(distribution)] = f"{distribution} {version}".rstrip()
+    return sorted(found.values())

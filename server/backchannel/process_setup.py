@@ -4,6 +4,7 @@ plugins loaded with their transports started (and closed again at the end)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 
 import asyncpg
@@ -11,7 +12,7 @@ import asyncpg
 from backchannel import __version__
 from backchannel.plugin import TransportContext
 from backchannel.plugin_host import LoadedPlugins, load_plugins
-from backchannel.settings import Settings
+from backchannel.settings import Settings, plugin_name
 from backchannel.store.database import create_pool
 from backchannel.store.migrations import apply_migrations
 
@@ -39,8 +40,16 @@ async def started_plugins(settings: Settings) -> LoadedPlugins:
         connect_timeout=settings.outbound_connect_timeout_seconds,
         total_timeout=settings.outbound_timeout_seconds,
     )
+    unused = set(settings.plugin_settings) - {plugin_name(n) for n in plugins.transports}
+    for name in sorted(unused):
+        log.warning(
+            "plugin settings for %r name no loaded transport (loaded: %s)",
+            name,
+            ", ".join(sorted(plugins.transports)) or "none",
+        )
     for transport in plugins.transports.values():
-        await transport.start(context)
+        own = settings.plugin_settings.get(plugin_name(transport.name), {})
+        await transport.start(dataclasses.replace(context, plugin_settings=dict(own)))
     return plugins
 
 

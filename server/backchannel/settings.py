@@ -119,6 +119,21 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _client_auth(text: str) -> str:
+    value = text.strip().lower()
+    if value == "optional":
+        # grpc's Python server either requires a verified client certificate or does not
+        # ask for one (dynamic_ssl_server_credentials takes a bool; grpc/grpc#16547).
+        raise ValueError(
+            "optional is not available: gRPC's Python server either requires a client "
+            "certificate or does not ask for one; use require, or none (callers then "
+            "authenticate with bearer tokens)"
+        )
+    if value not in ("", "none", "require"):
+        raise ValueError("expected none or require")
+    return value
+
+
 def _listen(text: str) -> str:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -139,6 +154,32 @@ class Settings:
     )
     data_dir: str = _setting("backchannel-data", str, "Folder for the embedded Postgres.")
     listen: str = _setting("127.0.0.1:50051", _listen, "host:port the gRPC server listens on.")
+    tls_cert_file: str = _setting(
+        "",
+        str,
+        "PEM certificate chain the gRPC listener serves TLS with (with tls_key_file); empty: "
+        "plaintext. Reloaded on SIGHUP and when the files change; connections already open "
+        "keep theirs.",
+    )
+    tls_key_file: str = _setting("", str, "PEM private key of tls_cert_file (unencrypted).")
+    tls_client_ca_file: str = _setting(
+        "",
+        str,
+        "PEM bundle of the CAs whose client certificates the listener accepts (mTLS); "
+        "reloaded with the certificate.",
+    )
+    tls_client_auth: str = _setting(
+        "",
+        _client_auth,
+        "Client certificates: require (a certificate signed by tls_client_ca_file, else the "
+        "handshake fails) or none (not asked for); empty: require when tls_client_ca_file "
+        "is set, else none.",
+    )
+    tls_reload_check_seconds: float = _setting(
+        1.0,
+        _non_negative,
+        "How often the TLS files are checked for changes, seconds; 0: only on SIGHUP.",
+    )
     database_pool_size: int = _setting(10, _positive(int), "Connections in the database pool.")
     dispatcher_enabled: bool = _setting(
         True, _bool, "Deliver feedback (run the dispatcher); false: accept only."
@@ -251,6 +292,10 @@ class Settings:
         _choice("DEBUG", "INFO", "WARNING", "ERROR"),
         "Log level: DEBUG, INFO, WARNING, ERROR.",
     )
+    #: Each transport's operator settings, by plugin_name(transport name): from
+    #: BACKCHANNEL_PLUGIN_<NAME>__<KEY> and the file's [plugin.<name>] tables. Handed to
+    #: the transport in its TransportContext.plugin_settings.
+    plugin_settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def delivery_process_count(self) -> int:
@@ -277,7 +322,10 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-_FIELDS = {f.name: f for f in fields(Settings)}
+#: The settings read from one environment variable (or file key) each.
+_FIELDS = {f.name: f for f in fields(Settings) if "parse" in f.metadata}
+#: Operator settings of a plugin: BACKCHANNEL_PLUGIN_<NAME>__<KEY>.
+PLUGIN_PREFIX = PREFIX + "PLUGIN_"
 
 
 def load_settings(
@@ -293,8 +341,21 @@ def load_settings(
     config_file = config_file or environ.get(CONFIG_FILE_VARIABLE)
     if config_file:
         raw.update(_read_config_file(config_file, problems))
+    plugin_settings: dict[str, dict[str, str]] = {}
+    if config_file:
+        plugin_settings = _plugin_tables(config_file, problems)
     for key, value in environ.items():
         if not key.startswith(PREFIX) or key == CONFIG_FILE_VARIABLE:
+            continue
+        if key.startswith(PLUGIN_PREFIX):
+            plugin, separator, option = key[len(PLUGIN_PREFIX) :].partition("__")
+            if not (plugin and separator and option):
+                problems.append(
+                    f"{key}: a plugin's setting is BACKCHANNEL_PLUGIN_<NAME>__<SETTING>, "
+                    "e.g. BACKCHANNEL_PLUGIN_ACME__ROOT_FOLDER"
+                )
+            else:
+                plugin_settings.setdefault(plugin_name(plugin), {})[option.lower()] = value
             continue
         name = key[len(PREFIX) :].lower()
         if name in _FIELDS:
@@ -309,7 +370,36 @@ def load_settings(
             problems.append(f"{source}: {error}")
     if problems:
         raise SettingsError(problems)
-    return Settings(**values)
+    return Settings(**values, plugin_settings=plugin_settings)
+
+
+def plugin_name(name: str) -> str:
+    """A transport's name as its plugin settings are keyed: lower case, ``-`` as ``_``
+    (environment variables cannot hold ``-``)."""
+    return name.lower().replace("-", "_")
+
+
+def _plugin_tables(path: str, problems: list[str]) -> dict[str, dict[str, str]]:
+    """The config file's ``[plugin.<name>]`` tables, values as text."""
+    try:
+        table = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("plugin", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}  # reported by _read_config_file
+    if not isinstance(table, dict):
+        problems.append(f"{path}: plugin must be a table of [plugin.<name>] tables")
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    for name, options in table.items():
+        if not isinstance(options, dict):
+            problems.append(f"{path}: plugin.{name} must be a table")
+            continue
+        found[plugin_name(name)] = {
+            str(key).lower(): (
+                ("true" if value else "false") if isinstance(value, bool) else str(value)
+            )
+            for key, value in options.items()
+        }
+    return found
 
 
 def _read_config_file(path: str, problems: list[str]) -> dict[str, tuple[str, str]]:
@@ -326,6 +416,8 @@ def _read_config_file(path: str, problems: list[str]) -> dict[str, tuple[str, st
     raw: dict[str, tuple[str, str]] = {}
     for key, value in table.items():
         source = f"{path}: {key} = {value!r}"
+        if key == "plugin":
+            continue  # plugins' own settings: _plugin_tables
         if key not in _FIELDS:
             problems.append(f"{path}: unknown setting {key!r}")
         elif isinstance(value, dict):
@@ -344,5 +436,5 @@ def describe_settings() -> list[tuple[str, str, str]]:
     defaults = Settings()
     return [
         (PREFIX + f.name.upper(), repr(getattr(defaults, f.name)), f.metadata["doc"])
-        for f in fields(Settings)
+        for f in _FIELDS.values()
     ]

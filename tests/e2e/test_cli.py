@@ -10,63 +10,17 @@ import json
 import os
 import pty
 import signal
-import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from backchannel_client.v1 import feedback_pb2, feedback_service_pb2, recipient_service_pb2
+from support.cli_runs import BACKCHANNEL, COMMAND_TIMEOUT, cli, environment
 from support.feedback_calls import wait_for_event
 from support.in_process_server import RunningServer
 from support.postgres_cluster import free_port
 from support.receiver import WebhookReceiver
 from support.webhook_recipients import create_webhook_recipient
-
-BACKCHANNEL = str(Path(sys.executable).with_name("backchannel"))
-#: Longest a command may take; a run that takes longer fails the test.
-COMMAND_TIMEOUT = 60.0
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> object:
-        return json.loads(self.stdout)
-
-    def json_lines(self) -> list[dict[str, object]]:
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
-
-
-def environment(running: RunningServer | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKCHANNEL_")}
-    if running is not None:
-        env["BACKCHANNEL_SERVER"] = running.address
-    return env
-
-
-async def cli(*args: str, running: RunningServer | None, stdin: str | None = None) -> Run:
-    process = await asyncio.create_subprocess_exec(
-        BACKCHANNEL,
-        *args,
-        env=environment(running),
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(
-            process.communicate(stdin.encode() if stdin is not None else None), COMMAND_TIMEOUT
-        )
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return Run(process.returncode, out.decode(), err.decode())
 
 
 async def stored_feedback_ids(running: RunningServer, ids: list[str]) -> list[str]:
@@ -318,13 +272,16 @@ async def test_events_follow_prints_new_events_live_and_ends_on_ctrl_c(
     backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
 ) -> None:
     await create_webhook_recipient(backchannel, "acme", receiver.url, signing_secret)
+    # From the beginning of a log that holds nothing yet: the feedback sent below is new
+    # whether the command has subscribed by then (it arrives live) or not (it is replayed);
+    # "from now" would miss it on a machine slow to start the command.
     process = await asyncio.create_subprocess_exec(
-        BACKCHANNEL, "events", "--follow", "--json", env=environment(backchannel),
+        BACKCHANNEL, "events", "--follow", "--from-beginning", "--json",
+        env=environment(backchannel),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert process.stdout is not None
     try:
-        await asyncio.sleep(1.0)  # let it subscribe (from now) before the feedback is sent
         answer = await backchannel.feedback.SendFeedback(
             feedback_service_pb2.SendFeedbackRequest(
                 request_id="live-1",

@@ -53,10 +53,19 @@ class RunningServer:
         await self.server.stop()
 
 
-async def start_server(settings: Settings) -> RunningServer:
+async def start_server(
+    settings: Settings, credentials: grpc.ChannelCredentials | None = None
+) -> RunningServer:
+    """The server started, and a channel to it: plaintext, or with ``credentials`` (for a
+    server with TLS)."""
     server = BackchannelServer(settings)
     await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    address = f"127.0.0.1:{server.port}"
+    channel = (
+        grpc.aio.insecure_channel(address)
+        if credentials is None
+        else grpc.aio.secure_channel(address, credentials)
+    )
     return RunningServer(
         server,
         channel,
@@ -66,10 +75,12 @@ async def start_server(settings: Settings) -> RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def serving(database_url: str, **overrides: Any) -> AsyncIterator[RunningServer]:
+async def serving(
+    database_url: str, *, credentials: grpc.ChannelCredentials | None = None, **overrides: Any
+) -> AsyncIterator[RunningServer]:
     """A server on ``database_url`` with the test settings and ``overrides``, closed when
-    the block ends."""
-    running = await start_server(settings_for_test(database_url, **overrides))
+    the block ends; its channel uses ``credentials`` when given (a server with TLS)."""
+    running = await start_server(settings_for_test(database_url, **overrides), credentials)
     try:
         yield running
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from backchannel.store.database import is_unavailable
+from backchannel.store.database import is_transient, is_unavailable
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,19 @@ def test_lost_or_restarting_databases_are_unavailable(error: BaseException) -> N
 )
 def test_wrong_statements_and_bad_data_are_not_unavailability(error: BaseException) -> None:
     assert not is_unavailable(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.DeadlockDetectedError("deadlock detected"),
+        asyncpg.SerializationError("could not serialize access"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+    ],
+)
+def test_refusals_for_now_are_transient_but_not_unavailability(error: BaseException) -> None:
+    assert is_transient(error) and not is_unavailable(error)
+
+
+def test_a_wrong_statement_is_not_transient() -> None:
+    assert not is_transient(asyncpg.UndefinedTableError('relation "nowhere" does not exist'))

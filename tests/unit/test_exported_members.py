@@ -88,6 +88,7 @@ PUBLIC_API = {
         "FormatterConformance",
         "ReceivedPayloads",
         "TransportConformance",
+        "installed_formatter",
         "installed_transport",
         "loopback_context",
         "parsed_settings",
@@ -132,13 +133,16 @@ def test_a_package_facade_has_no_public_name_it_does_not_export(module: types.Mo
 
 PUBLIC_MODULES = {module.__name__ for module in MODULES}
 ROOT = Path(__file__).resolve().parents[2]
-#: Code built exactly as an outside plugin is: the built-in transports and the examples.
+#: Code built exactly as an outside plugin is: the built-in transports, the examples and
+#: the templates of `backchannel plugins new`.
 PLUGIN_CODE = sorted(
     path
     for pattern in (
         "plugins/*/backchannel_*/*.py",
         "examples/*/backchannel_*/*.py",
         "examples/*/tests/*.py",
+        "server/backchannel/scaffold/templates/*/backchannel_*/*.py",
+        "server/backchannel/scaffold/templates/*/tests/*.py",
     )
     for path in ROOT.glob(pattern)
 )

@@ -7,7 +7,6 @@ import {
   type ChannelOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
-  credentials as grpcCredentials,
   Metadata,
   type ServiceError,
   status as Status,
@@ -27,13 +26,17 @@ import { RecipientServiceClient } from "./generated/backchannel/v1/recipient_ser
 import { DeliveryServiceClient } from "./generated/backchannel/v1/delivery_service";
 import { BackchannelError, fromStatus, toBackchannelError } from "./errors";
 import { backoffMs, DEFAULT_RETRY, RESUMABLE, RETRYABLE, type RetryOptions, sleep } from "./retry";
+import { channelCredentials, type TlsOptions } from "./tls";
 
 /** A bearer token, or a function giving the current one (called before every call). */
 export type Token = string | (() => string | Promise<string>);
 
 export interface BackchannelClientOptions {
-  /** Channel credentials; default plaintext (`credentials.createInsecure()`). Use
-   * `credentials.createSsl(...)` for TLS. */
+  /** TLS: `true` (trust Node's bundled roots), or the CAs to trust and the client
+   * certificate to present to a server that requires one (mTLS); `tlsFromFiles(...)`
+   * reads them from PEM files. Default: plaintext. */
+  tls?: boolean | TlsOptions;
+  /** Ready channel credentials instead of `tls` (e.g. `credentials.createSsl(...)`). */
   credentials?: ChannelCredentials;
   /** Sent as `authorization: Bearer <token>` on every call. */
   token?: Token;
@@ -126,7 +129,7 @@ export class BackchannelClient {
   private readonly retry: Required<RetryOptions>;
 
   constructor(address: string, options: BackchannelClientOptions = {}) {
-    const creds = options.credentials ?? grpcCredentials.createInsecure();
+    const creds = channelCredentials(options.credentials, options.tls);
     // Reconnect quickly after an outage: sendFeedback's own backoff paces the retries.
     const channelOptions: ChannelOptions = {
       "grpc.initial_reconnect_backoff_ms": 100,

@@ -12,6 +12,7 @@ export {
 } from "./client";
 export { BackchannelError, type FieldViolation } from "./errors";
 export { type RetryOptions } from "./retry";
+export { type TlsFiles, type TlsOptions, tlsFromFiles } from "./tls";
 export { credentials, status } from "@grpc/grpc-js";
 // Every message, enum and generated service client of the API.
 export * from "./generated/backchannel/v1/event";

@@ -55,6 +55,8 @@ class AsyncClient(AsyncBatchCalls):
         *,
         tls: bool = False,
         root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
         channel_credentials: grpc.ChannelCredentials | None = None,
         token: Token | None = None,
         timeout: float | None = 10.0,
@@ -65,7 +67,9 @@ class AsyncClient(AsyncBatchCalls):
         self._timeout = timeout
         self._retry = retry or RetrySettings()
         self._token = token
-        credentials = secure_credentials(tls, root_certificates, channel_credentials)
+        credentials = secure_credentials(
+            tls, root_certificates, channel_credentials, certificate_chain, private_key
+        )
         options = list(channel_options)
         self._channel = (
             grpc.aio.secure_channel(target, credentials, options)

@@ -100,12 +100,26 @@ def secure_credentials(
     tls: bool,
     root_certificates: bytes | None,
     credentials: grpc.ChannelCredentials | None,
+    certificate_chain: bytes | None = None,
+    private_key: bytes | None = None,
 ) -> grpc.ChannelCredentials | None:
-    """The credentials of a secure channel, or None for plaintext."""
+    """The credentials of a secure channel, or None for plaintext. A client certificate
+    (``certificate_chain`` with its ``private_key``, PEM) is presented to servers that
+    ask for one (mTLS); giving either implies TLS."""
+    if (certificate_chain is None) != (private_key is None):
+        raise ValueError("a client certificate needs both certificate_chain and private_key")
     if credentials is not None:
+        if certificate_chain is not None or root_certificates is not None:
+            raise ValueError(
+                "give channel_credentials, or root_certificates/certificate_chain/private_key"
+            )
         return credentials
-    if tls or root_certificates is not None:
-        return grpc.ssl_channel_credentials(root_certificates=root_certificates)
+    if tls or root_certificates is not None or certificate_chain is not None:
+        return grpc.ssl_channel_credentials(
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
+        )
     return None
 
 

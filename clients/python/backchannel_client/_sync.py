@@ -50,8 +50,11 @@ class Client(BatchCalls):
     """A synchronous Backchannel client; thread-safe, one channel per client.
 
     ``target`` is ``"host:port"``. Plaintext unless ``tls`` is true, ``root_certificates``
-    (PEM) are given, or ready ``channel_credentials`` are. ``token`` (or a function
-    returning one) is sent as ``authorization: Bearer ...`` with every call. ``timeout``
+    (PEM: the CAs to trust instead of the system's) are given, a client certificate is,
+    or ready ``channel_credentials`` are. ``certificate_chain`` and ``private_key`` (PEM)
+    are the client certificate presented to a server that requires one (mTLS). ``token``
+    (or a function returning one) is sent as ``authorization: Bearer ...`` with every
+    call. ``timeout``
     is the default deadline of one attempt of a unary call, in seconds (None: none).
     ``retry`` says how calls that are safe to repeat are retried and how event streams
     reconnect. ``channel_options`` are passed to gRPC as channel arguments.
@@ -65,6 +68,8 @@ class Client(BatchCalls):
         *,
         tls: bool = False,
         root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
         channel_credentials: grpc.ChannelCredentials | None = None,
         token: Token | None = None,
         timeout: float | None = 10.0,
@@ -75,7 +80,9 @@ class Client(BatchCalls):
         self._timeout = timeout
         self._retry = retry or RetrySettings()
         self._token = token
-        credentials = secure_credentials(tls, root_certificates, channel_credentials)
+        credentials = secure_credentials(
+            tls, root_certificates, channel_credentials, certificate_chain, private_key
+        )
         options = list(channel_options)
         self._channel = (
             grpc.secure_channel(target, credentials, options)

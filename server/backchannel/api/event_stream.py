@@ -23,7 +23,7 @@ from backchannel.api.cursors import encode_cursor
 from backchannel.api.errors import ApiError
 from backchannel.api.stream_budget import StreamBudget
 from backchannel.event_filter import EventFilter
-from backchannel.event_hub import EventHub, LeftBehind, Subscriber
+from backchannel.event_hub import EventHub, HubClosing, LeftBehind, Subscriber
 from backchannel.metrics import stream_closed, stream_opened
 from backchannel.model import EventPosition, EventRecord
 from backchannel.store import events as event_store
@@ -66,8 +66,12 @@ class EventStream:
         stream_opened()
         try:
             while True:
+                if self._hub.closing:
+                    raise _stopping(progress)
                 async for event in self._replay(event_filter, progress):
                     await self._settings.budget.turn()
+                    if self._hub.closing:
+                        raise _stopping(progress)
                     yield stream_item(event).SerializeToString()
                 subscriber = self._hub.join(event_filter)
                 progress.read = _later(progress.read, subscriber.joined_at)
@@ -105,6 +109,8 @@ class EventStream:
         while True:
             try:
                 found = await subscriber.next_event(heartbeat, _serialized_item)
+            except HubClosing:
+                raise _stopping(progress) from None
             except LeftBehind as behind:
                 if behind.while_writing:
                     raise _too_slow(progress) from None
@@ -136,6 +142,15 @@ class EventStream:
 
 def _serialized_item(event: EventRecord) -> bytes:
     return stream_item(event).SerializeToString()
+
+
+def _stopping(progress: _Progress) -> ApiError:
+    return ApiError(
+        grpc.StatusCode.UNAVAILABLE,
+        "SERVER_STOPPING",
+        "the server is stopping; resume after the last cursor received",
+        metadata={"resume_after_cursor": encode_cursor(progress.sent)},
+    )
 
 
 def _too_slow(progress: _Progress) -> ApiError:

@@ -59,6 +59,7 @@ class StreamBudget:
         self._accept_seconds = 0.0
         self._accepts = 0
         self._means: deque[float] = deque(maxlen=_BASELINE_PERIODS)
+        self._slices = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._sample(), name="stream-budget")
@@ -90,30 +91,34 @@ class StreamBudget:
 
     async def _sample(self) -> None:
         loop = asyncio.get_running_loop()
-        slices = 0
         while True:
             started = loop.time()
             await asyncio.sleep(self._slice)
-            late = loop.time() - started - self._slice > self._target_lag
-            self._lag_allowance = self._adjusted(self._lag_allowance, late)
-            slices += 1
-            if slices % _ACCEPT_PERIOD_SLICES == 0:
-                slowed = self._accepting_slowed()
-                if slowed is None:
-                    self._accept_allowance = self._ceiling
-                else:
-                    # Per period, not per slice: the effect of a change on accepts shows
-                    # only over a period.
-                    self._accept_allowance = self._adjusted(
-                        min(self._accept_allowance, self._lag_allowance), slowed
-                    )
-            self.allowance = min(self._lag_allowance, self._accept_allowance)
-            self._left = self.allowance
-            while self._waiting and self._left > 0:
-                waiter = self._waiting.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    self._left -= 1
+            self.end_slice(loop.time() - started - self._slice)
+
+    def end_slice(self, lag_seconds: float) -> None:
+        """Sets the next slice's allowance, given how late the loop was in this one, and
+        lets waiting writers through."""
+        self._slices += 1
+        late = lag_seconds > self._target_lag
+        self._lag_allowance = self._adjusted(self._lag_allowance, late)
+        if self._slices % _ACCEPT_PERIOD_SLICES == 0:
+            slowed = self._accepting_slowed()
+            if slowed is None:
+                self._accept_allowance = self._ceiling
+            else:
+                # Per period, not per slice: the effect of a change on accepts shows
+                # only over a period.
+                self._accept_allowance = self._adjusted(
+                    min(self._accept_allowance, self._lag_allowance), slowed
+                )
+        self.allowance = min(self._lag_allowance, self._accept_allowance)
+        self._left = self.allowance
+        while self._waiting and self._left > 0:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                self._left -= 1
 
     def _adjusted(self, allowance: int, hurt: bool) -> int:
         if hurt:

@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from backchannel.api.batch_validation import validate_batch
 from backchannel.api.errors import Violations
 from backchannel.plugin import Formatter, Transport
+from backchannel.plugin_host import unloaded_plugins
 from backchannel.transport_settings import read_settings
 
 REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -296,8 +297,9 @@ def validate_recipient(
     elif transport is None:
         v.add(
             "recipient.transport",
-            f"no transport named {recipient.transport!r}; installed: "
-            f"{', '.join(sorted(transports)) or 'none'}",
+            f"no transport named {recipient.transport!r}; loaded: "
+            f"{', '.join(sorted(transports)) or 'none'}"
+            + _not_loaded_hint([*transports.values(), *formatters.values()]),
         )
     else:
         for problem in read_settings(transport, settings, secrets).problems:
@@ -306,7 +308,8 @@ def validate_recipient(
     if formatter is None:
         v.add(
             "recipient.format",
-            f"no format named {recipient.format!r}; installed: {', '.join(sorted(formatters))}",
+            f"no format named {recipient.format!r}; loaded: {', '.join(sorted(formatters))}"
+            + _not_loaded_hint([*transports.values(), *formatters.values()]),
         )
     else:
         options = _struct_dict(recipient.format_options)
@@ -353,6 +356,17 @@ def _validate_policy(recipient: recipient_pb2.Recipient, v: Violations) -> None:
         v.add("recipient.limits.burst", "must be from 0 (default) to 100000")
     if not 0 <= limits.max_concurrency <= 10000:
         v.add("recipient.limits.max_concurrency", "must be from 0 (unlimited) to 10000")
+
+
+def _not_loaded_hint(loaded: list[object]) -> str:
+    """Plugins installed but not serving: the server loads plugins only when it starts."""
+    waiting = unloaded_plugins(loaded)
+    if not waiting:
+        return ""
+    return (
+        f"; installed but not loaded: {', '.join(waiting)} (restart the server to load "
+        "plugins installed since it started, or enable them)"
+    )
 
 
 def _recipient_path(field: str) -> str:

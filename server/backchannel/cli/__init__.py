@@ -3,15 +3,23 @@ operator the service over gRPC (send, events, feedback, recipients, deliveries).
 
 from __future__ import annotations
 
+import os
+
+# serve starts its delivery processes by fork and exec: gRPC's fork handlers have nothing
+# to keep across the exec, and only warn ("Other threads are currently calling into
+# gRPC, skipping fork() handlers") when a child is (re)started while calls are served.
+# Set before gRPC is first imported, which reads it then.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import argparse
 import asyncio
-import os
 import sys
 import textwrap
 from collections.abc import Sequence
 
 from backchannel.cli import (
     batches,
+    db,
     deliveries,
     events,
     exit_codes,
@@ -23,7 +31,7 @@ from backchannel.cli import (
 from backchannel.cli.connection import add_client_options, run_with_client
 from backchannel.settings import describe_settings
 
-_SERVER_COMMANDS = ("serve", "deliver", "migrate", "plugins")
+_SERVER_COMMANDS = ("serve", "deliver", "migrate", "plugins", "db")
 
 
 def _epilog() -> str:
@@ -38,8 +46,9 @@ def _epilog() -> str:
         f"{settings}\n\n"
         "operator commands (send, events, feedback, recipients, deliveries, batches) reach a\n"
         "  server at --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when\n"
-        "  --tls or --ca-file/BACKCHANNEL_CA_FILE is given, and the bearer token in\n"
-        "  BACKCHANNEL_TOKEN.\n\n"
+        "  --tls, --ca-file/BACKCHANNEL_CA_FILE or --cert/BACKCHANNEL_CERT_FILE is given, a\n"
+        "  client certificate (mTLS) from --cert and --key/BACKCHANNEL_KEY_FILE, and the bearer\n"
+        "  token in BACKCHANNEL_TOKEN.\n\n"
         f"exit codes:\n{codes}"
     )
 
@@ -67,9 +76,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config", help="TOML settings file")
-    plugins = commands.add_parser("plugins", help="list installed plugins")
+    plugins = commands.add_parser(
+        "plugins", help="list installed plugins, or make a new one (plugins new NAME)"
+    )
     plugins.add_argument("--config", help="TOML settings file")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugin_actions = plugins.add_subparsers(dest="plugins_command", metavar="ACTION")
+    plugin_actions.add_parser("list", help="list installed plugins (the default)")
+    new = plugin_actions.add_parser(
+        "new",
+        help="make a plugin distribution backchannel-NAME from the template",
+        description=(
+            "Writes ./backchannel-NAME (or into --directory): a working transport (or "
+            "--formatter) plugin with every name replaced, its entry point, and Backchannel's "
+            "conformance suite. Then: cd backchannel-NAME && pip install -e '.[test]' && pytest"
+        ),
+    )
+    new.add_argument("name", help="the transport or format name recipients will use")
+    kind = new.add_mutually_exclusive_group()
+    kind.add_argument("--transport", dest="kind", action="store_const", const="transport")
+    kind.add_argument("--formatter", dest="kind", action="store_const", const="formatter")
+    new.set_defaults(kind="transport")
+    new.add_argument("--directory", default=".", help="where to write it (default: here)")
+    db.add_parser(commands)
 
     common = argparse.ArgumentParser(add_help=False)
     add_client_options(common)
@@ -84,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "plugins" and args.plugins_command == "new":
+        return service.new_plugin(args.name, args.kind, args.directory)
     if args.command in _SERVER_COMMANDS:
         settings = service.settings(args.config)
         service.configure_logging(settings.log_level)
@@ -93,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(service.deliver(settings, args.stop_with_stdin))
         if args.command == "migrate":
             return asyncio.run(service.migrate(settings))
+        if args.command == "db":
+            return db.run(settings, args)
         return service.plugins(settings, args.json)
     try:
         code = run_with_client(args, args.client_command)

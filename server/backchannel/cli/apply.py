@@ -21,7 +21,13 @@ from backchannel_client import BackchannelError, Client, Recipient
 from google.protobuf import json_format
 
 from backchannel.cli import exit_codes
-from backchannel.cli.connection import CommandError, describe_error, error_as_json, exit_code_for
+from backchannel.cli.connection import (
+    CommandError,
+    describe_error,
+    error_as_json,
+    exit_code_for,
+    uses_tls,
+)
 from backchannel.cli.output import print_json
 from backchannel.cli.recipient_input import load_document, recipient_from_document
 
@@ -98,7 +104,7 @@ def run(client: Client, args: argparse.Namespace) -> int:
             except BackchannelError as error:
                 errors.append((step, error))
                 if not args.json:
-                    lines = describe_error(error, args.server)
+                    lines = describe_error(error, args.server, uses_tls(args))
                     print(
                         f"could not {step.action} {step.recipient_id}: {lines[0]}",
                         file=sys.stderr,

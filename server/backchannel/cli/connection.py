@@ -55,13 +55,27 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--tls",
         action="store_true",
-        help="connect with TLS (implied by --ca-file); the token is in $BACKCHANNEL_TOKEN",
+        help="connect with TLS (implied by --ca-file and --cert); the token is in "
+        "$BACKCHANNEL_TOKEN",
     )
     group.add_argument(
         "--ca-file",
         default=os.environ.get("BACKCHANNEL_CA_FILE") or None,
         metavar="PEM",
         help="root certificates to trust (default: $BACKCHANNEL_CA_FILE, else the system's)",
+    )
+    group.add_argument(
+        "--cert",
+        default=os.environ.get("BACKCHANNEL_CERT_FILE") or None,
+        metavar="PEM",
+        help="client certificate chain for a server that requires one (mTLS; default: "
+        "$BACKCHANNEL_CERT_FILE); with --key",
+    )
+    group.add_argument(
+        "--key",
+        default=os.environ.get("BACKCHANNEL_KEY_FILE") or None,
+        metavar="PEM",
+        help="private key of --cert (default: $BACKCHANNEL_KEY_FILE)",
     )
     group.add_argument(
         "--timeout",
@@ -80,30 +94,45 @@ def connect(args: argparse.Namespace) -> Client:
         raise CommandError(
             f"--server {server!r} is not HOST:PORT (e.g. 127.0.0.1:50051)", exit_codes.CONFIG
         )
-    root_certificates = None
-    if args.ca_file:
-        try:
-            with open(args.ca_file, "rb") as pem:
-                root_certificates = pem.read()
-        except OSError as error:
-            raise CommandError(
-                f"cannot read the CA file {args.ca_file}: {error.strerror}", exit_codes.CONFIG
-            ) from error
+    if bool(args.cert) != bool(args.key):
+        given, missing = ("--cert", "--key") if args.cert else ("--key", "--cert")
+        raise CommandError(
+            f"{given} needs {missing} (or BACKCHANNEL_CERT_FILE with BACKCHANNEL_KEY_FILE)",
+            exit_codes.CONFIG,
+        )
     return Client(
         server,
-        tls=bool(args.tls),
-        root_certificates=root_certificates,
+        tls=uses_tls(args),
+        root_certificates=_read_pem(args.ca_file, "CA file"),
+        certificate_chain=_read_pem(args.cert, "client certificate"),
+        private_key=_read_pem(args.key, "client key"),
         token=os.environ.get("BACKCHANNEL_TOKEN") or None,
         timeout=args.timeout,
         retry=RetrySettings(max_attempts=4, total_timeout=max(30.0, args.timeout)),
     )
 
 
+def uses_tls(args: argparse.Namespace) -> bool:
+    return bool(args.tls or args.ca_file or args.cert)
+
+
+def _read_pem(path: str | None, what: str) -> bytes | None:
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as pem:
+            return pem.read()
+    except OSError as error:
+        raise CommandError(
+            f"cannot read the {what} {path}: {error.strerror}", exit_codes.CONFIG
+        ) from error
+
+
 def exit_code_for(error: BackchannelError) -> int:
     return _EXIT_CODES.get(error.code, exit_codes.FAILURE)
 
 
-def describe_error(error: BackchannelError, server: str) -> list[str]:
+def describe_error(error: BackchannelError, server: str, tls: bool = False) -> list[str]:
     """An error in words: what happened, then one line per field violation."""
     if error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and (
         not error.reason
@@ -113,11 +142,17 @@ def describe_error(error: BackchannelError, server: str) -> list[str]:
             if error.code == grpc.StatusCode.DEADLINE_EXCEEDED
             else ("cannot be reached")
         )
-        lines = [
+        # A refused TLS handshake looks the same as a server that is down.
+        check = (
+            "is it running, does --ca-file trust its certificate, and does it accept this "
+            "client's (--cert, --key)?"
+            if tls
+            else "is it running? If it serves TLS, add --tls or --ca-file."
+        )
+        return [
             f"the Backchannel server at {server} {what} ({error.code.name}: {error.message})",
-            "is it running? Choose another with --server or BACKCHANNEL_SERVER.",
+            f"{check} Choose another server with --server or BACKCHANNEL_SERVER.",
         ]
-        return lines
     words = error.code.name.lower().replace("_", " ")
     reason = f" [{error.reason}]" if error.reason and error.reason != error.code.name else ""
     lines = [f"{words}{reason}: {error.message}"]
@@ -151,7 +186,7 @@ def report(error: BackchannelError | CommandError, args: argparse.Namespace) -> 
     if getattr(args, "json", False):
         print(json.dumps({"error": error_as_json(error)}), file=sys.stderr)
     else:
-        for index, line in enumerate(describe_error(error, args.server)):
+        for index, line in enumerate(describe_error(error, args.server, uses_tls(args))):
             print(f"backchannel: {line}" if index == 0 else line, file=sys.stderr)
     return exit_code_for(error)
 

@@ -10,7 +10,13 @@ from backchannel_client import Client, SendFeedbackResponse, SendResult
 from backchannel_client.v1 import feedback_service_pb2
 
 from backchannel.cli import exit_codes
-from backchannel.cli.connection import CommandError, describe_error, error_as_json, exit_code_for
+from backchannel.cli.connection import (
+    CommandError,
+    describe_error,
+    error_as_json,
+    exit_code_for,
+    uses_tls,
+)
 from backchannel.cli.feedback_input import FORMATS, read_requests, request_from_fields
 from backchannel.cli.output import as_json, enum_word, print_json
 from backchannel.cli.progress import Progress
@@ -169,7 +175,7 @@ def _send_file(client: Client, args: argparse.Namespace) -> int:
         for result in failed:
             assert result.error is not None
             where = located[result.index][0]
-            lines = describe_error(result.error, args.server)
+            lines = describe_error(result.error, args.server, uses_tls(args))
             print(f"{where} (request id {result.request_id}): {lines[0]}", file=sys.stderr)
             for line in lines[1:]:
                 print(f"  {line}", file=sys.stderr)

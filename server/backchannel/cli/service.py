@@ -15,7 +15,15 @@ from backchannel.settings import Settings, SettingsError, load_settings
 
 #: Environment variables of the operator commands (they talk to a server; the server does
 #: not read them), left out when the server reads its BACKCHANNEL_* settings.
-CLIENT_ENVIRONMENT = frozenset({"BACKCHANNEL_SERVER", "BACKCHANNEL_TOKEN", "BACKCHANNEL_CA_FILE"})
+CLIENT_ENVIRONMENT = frozenset(
+    {
+        "BACKCHANNEL_SERVER",
+        "BACKCHANNEL_TOKEN",
+        "BACKCHANNEL_CA_FILE",
+        "BACKCHANNEL_CERT_FILE",
+        "BACKCHANNEL_KEY_FILE",
+    }
+)
 
 
 def settings(config: str | None) -> Settings:
@@ -38,9 +46,11 @@ def configure_logging(level: str) -> None:
 
 
 async def serve(settings: Settings, config_file: str | None = None) -> int:
-    from backchannel.app import BackchannelServer
+    from backchannel.api.listener_tls import TlsSetupError
+    from backchannel.app import BackchannelServer, ListenError, redact_url
     from backchannel.cli.delivery_processes import DeliveryProcesses
     from backchannel.plugin_host import PluginConflictError
+    from backchannel.store.database import is_unavailable
 
     # With delivery processes, this one only accepts; they deliver.
     processes = settings.delivery_process_count
@@ -49,17 +59,39 @@ async def serve(settings: Settings, config_file: str | None = None) -> int:
         dataclasses.replace(settings, dispatcher_enabled=False) if separate else settings
     )
     stop = _stop_on_signals()
+    if settings.tls_cert_file:
+        # SIGHUP reloads the TLS files (its default action would end the process).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, server.reload_tls)
     try:
         await server.start()
     except PluginConflictError as error:
         print(f"backchannel: plugin conflict: {error}", file=sys.stderr)
         await server.stop()
         return exit_codes.CONFIG
+    except TlsSetupError as error:
+        print(f"backchannel: {error}", file=sys.stderr)
+        await server.stop()
+        return exit_codes.CONFIG
+    except ListenError as error:
+        print(f"backchannel: {error}", file=sys.stderr)
+        await server.stop()
+        return exit_codes.CONFIG
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        print(
+            f"backchannel: cannot reach the database at {redact_url(server.database_url)} "
+            f"({type(error).__name__}: {error})",
+            file=sys.stderr,
+        )
+        await server.stop()
+        return exit_codes.UNAVAILABLE
     delivering: DeliveryProcesses | None = None
     if separate:
         delivering = DeliveryProcesses(processes, server.database_url, config_file)
         await delivering.start()
-    print(f"Backchannel listening on {settings.listen_host_port[0]}:{server.port}", flush=True)
+    host = settings.listen_host_port[0]
+    print(f"Backchannel listening on {host}:{server.port} ({server.security})", flush=True)
     waiting = asyncio.create_task(server.wait())
     await asyncio.wait([waiting, asyncio.create_task(stop.wait())], return_when="FIRST_COMPLETED")
     logging.getLogger("backchannel").info("shutting down")
@@ -151,3 +183,20 @@ def plugins(settings: Settings, as_json: bool) -> int:
     else:
         print(describe_plugins(loaded))
     return exit_codes.FAILURE if loaded.failed else exit_codes.OK
+
+
+def new_plugin(name: str, kind: str, directory: str) -> int:
+    from pathlib import Path
+
+    from backchannel.scaffold import ScaffoldError, new_plugin
+
+    try:
+        target = new_plugin(
+            name, "formatter" if kind == "formatter" else "transport", Path(directory)
+        )
+    except ScaffoldError as error:
+        print(f"backchannel: {error}", file=sys.stderr)
+        return exit_codes.USAGE
+    print(f"made {target}")
+    print(f"next: cd {target} && pip install -e '.[test]' && pytest")
+    return exit_codes.OK

@@ -17,7 +17,7 @@ from collections import Counter, deque
 import asyncpg
 
 from backchannel.background import stop_task
-from backchannel.delivery.attempt import AttemptSettings, perform_attempt
+from backchannel.delivery.attempt import AttemptRunner, AttemptSettings
 from backchannel.delivery.claims import claim_due_deliveries
 from backchannel.delivery.recorder import AttemptRecorder
 from backchannel.model import ClaimedDelivery
@@ -50,10 +50,8 @@ class Dispatcher:
     ) -> None:
         self._pool = pool
         self._recipient_revisions = delivery_store.RecipientRevisions()
-        self._prepared = PreparedRecipients()
-        self._plugins = plugins
+        self._run_attempt = AttemptRunner(plugins, attempt_settings, PreparedRecipients())
         self._recorder = recorder
-        self._attempt_settings = attempt_settings
         self._concurrency = concurrency
         self._claim_batch_size = claim_batch_size
         self._lease_seconds = lease_seconds
@@ -225,9 +223,7 @@ class Dispatcher:
 
     async def _attempt(self, delivery: ClaimedDelivery) -> None:
         try:
-            outcome = await perform_attempt(
-                delivery, self._plugins, self._attempt_settings, self._prepared
-            )
+            outcome = await self._run_attempt(delivery)
         except Exception:
             log.exception("attempt of delivery %s failed unexpectedly", delivery.delivery_id)
             return

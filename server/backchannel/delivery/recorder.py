@@ -1,8 +1,9 @@
 """Writes attempt outcomes in batches: one transaction records many events.
 
 Each batch moves its recipients' health on (``health``) inside the transaction that
-writes its events. While the database is unavailable a batch is kept and retried as it
-is. A batch that fails for any other reason is written item by item, so one bad item is
+writes its events. While the database is unavailable, or refuses for now (a deadlock, too
+many connections), a batch is kept and retried as it is. A batch that fails for any other
+reason is written item by item, so one bad item is
 set aside (logged; its lease expires and it is sent again) instead of blocking every
 other attempt's record.
 """
@@ -19,7 +20,7 @@ from backchannel.background import cancelling, stop_task
 from backchannel.delivery.health import HealthUpdater
 from backchannel.metrics import count_recorded_attempts
 from backchannel.model import AttemptOutcome, EventCategory, RecipientHealthRecord
-from backchannel.store.database import is_unavailable
+from backchannel.store.database import is_transient
 from backchannel.store.deliveries import attempt_recording
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class AttemptRecorder:
             except Exception as error:
                 if cancelling():
                     raise asyncio.CancelledError from error
-                if not is_unavailable(error):
+                if not is_transient(error):
                     await self._record_one_by_one(batch)
                     return
                 log.warning(
@@ -100,7 +101,7 @@ class AttemptRecorder:
             except Exception as error:
                 if cancelling():
                     raise asyncio.CancelledError from error
-                if is_unavailable(error):
+                if is_transient(error):
                     await self._record_until_done([outcome])
                     continue
                 log.error(

@@ -51,6 +51,11 @@ class TransportContext:
     connect_timeout: float = 5.0
     #: Default total timeout for one transmission, seconds, when a recipient sets none.
     total_timeout: float = 15.0
+    #: The operator's settings for this transport, for the whole server rather than one
+    #: recipient (an allowed root folder, a proxy...): ``BACKCHANNEL_PLUGIN_<NAME>__<KEY>``
+    #: environment variables and the config file's ``[plugin.<name>]`` table, keys in
+    #: lower case, values as text. Read and check them in :meth:`Transport.start`.
+    plugin_settings: Mapping[str, str] = field(default_factory=dict)
 
     def refusal_reason(self, address: IPAddress | str) -> str | None:
         """Why a connection to ``address`` is refused (``"loopback"``...), or None."""

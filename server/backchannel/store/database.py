@@ -37,6 +37,16 @@ def is_unavailable(error: BaseException) -> bool:
     return sqlstate.startswith(("08", "57P"))
 
 
+def is_transient(error: BaseException) -> bool:
+    """Whether the same statement may succeed if tried again as it is: the database is
+    unavailable, or it refused for now (a serialization failure or deadlock, SQLSTATE class
+    40; too many connections or another resource running short, class 53)."""
+    if is_unavailable(error):
+        return True
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    return sqlstate.startswith(("40", "53"))
+
+
 log = logging.getLogger(__name__)
 
 #: Channel notified when deliveries become due (payload: nothing worth reading).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from backchannel.testing._formatter_suite import FormatterConformance
 from backchannel.testing._host import (
+    installed_formatter,
     installed_transport,
     parsed_settings,
     prepare_recipient,
@@ -39,6 +40,7 @@ __all__ = [
     "FormatterConformance",
     "ReceivedPayloads",
     "TransportConformance",
+    "installed_formatter",
     "installed_transport",
     "loopback_context",
     "parsed_settings",

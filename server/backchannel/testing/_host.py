@@ -8,12 +8,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from backchannel.plugin import FieldProblem, Transport, TransportSettings
+from backchannel.plugin import FieldProblem, Formatter, Transport, TransportSettings
 from backchannel.plugin_host import load_plugins
 from backchannel.recipient_transport import PreparedRecipient, prepare
 from backchannel.transport_settings import read_settings
 
 SettingsT = TypeVar("SettingsT", bound=TransportSettings)
+
+
+def installed_formatter(name: str) -> Formatter:
+    """The formatter ``name``, found through the installed distributions' entry points
+    exactly as the server finds it."""
+    formatters = load_plugins().formatters
+    if name not in formatters:
+        raise LookupError(
+            f"no installed plugin registers a formatter named {name!r} "
+            f"(installed: {', '.join(sorted(formatters)) or 'none'}); pip install -e your "
+            "distribution, with an entry point in the 'backchannel' group"
+        )
+    return formatters[name]
 
 
 def installed_transport(name: str) -> Transport[Any]:

@@ -8,13 +8,18 @@ import backchannel.v1.FeedbackServiceOuterClass.SendFeedbackRequest;
 import backchannel.v1.FeedbackServiceOuterClass.SendFeedbackResponse;
 import backchannel.v1.RecipientServiceGrpc;
 import io.grpc.Channel;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.io.IOException;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * A thin client over Backchannel's generated stubs: {@link #sendFeedback} with a request id
@@ -31,6 +36,35 @@ public final class BackchannelClient implements AutoCloseable {
   /** A plaintext client for {@code target}, e.g. {@code "127.0.0.1:50051"}. */
   public static BackchannelClient connect(String target) {
     ManagedChannel channel = ManagedChannelBuilder.forTarget(target).usePlaintext().build();
+    return new BackchannelClient(channel, channel, RetryPolicy.DEFAULT);
+  }
+
+  /**
+   * A client for {@code target} over TLS with {@code tls} (the CAs to trust, and a client
+   * certificate for a server that requires one), without a token.
+   *
+   * @throws IOException when a file cannot be read
+   */
+  public static BackchannelClient connect(String target, TlsFiles tls) throws IOException {
+    return connect(target, tls, null);
+  }
+
+  /**
+   * A client for {@code target}: over TLS with {@code tls} ({@code null}: plaintext), sending
+   * {@code authorization: Bearer <token>} with every call, the token asked of {@code token}
+   * for each ({@code null}: none).
+   *
+   * @throws IOException when a TLS file cannot be read
+   */
+  public static BackchannelClient connect(String target, TlsFiles tls, Supplier<String> token)
+      throws IOException {
+    ChannelCredentials credentials =
+        tls == null ? InsecureChannelCredentials.create() : tls.credentials();
+    ManagedChannelBuilder<?> builder = Grpc.newChannelBuilder(target, credentials);
+    if (token != null) {
+      builder.intercept(new BearerToken(token));
+    }
+    ManagedChannel channel = builder.build();
     return new BackchannelClient(channel, channel, RetryPolicy.DEFAULT);
   }
 

@@ -6,7 +6,9 @@ import java.io.InputStreamReader;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -16,11 +18,28 @@ import java.util.concurrent.TimeoutException;
  */
 final class TestServer implements AutoCloseable {
   final String address;
+
+  /**
+   * Every NAME=VALUE line start.py printed; with TLS, the files (BACKCHANNEL_CA_FILE,
+   * BACKCHANNEL_CERT_FILE, BACKCHANNEL_KEY_FILE, BACKCHANNEL_FORGED_CERT_FILE, ...).
+   */
+  final Map<String, String> values;
+
   private final Process process;
 
-  private TestServer(Process process, String address) {
+  private TestServer(Process process, String address, Map<String, String> values) {
     this.process = process;
     this.address = address;
+    this.values = values;
+  }
+
+  /** The file start.py printed under {@code name}. */
+  Path file(String name) {
+    String value = values.get(name);
+    if (value == null) {
+      throw new IllegalStateException("start.py printed no " + name + ": " + values.keySet());
+    }
+    return Path.of(value);
   }
 
   static Path repoRoot() {
@@ -29,15 +48,31 @@ final class TestServer implements AutoCloseable {
 
   /** Starts start.py (port 0: any free port) and waits at most two minutes for its address. */
   static TestServer start(int port) throws IOException, InterruptedException, TimeoutException {
+    return start(port, "none");
+  }
+
+  /**
+   * {@link #start(int)} with start.py's {@code --tls} mode: "none", "tls" or "mtls" (client
+   * certificates required); the certificate files are in {@link #values}.
+   */
+  static TestServer start(int port, String tls)
+      throws IOException, InterruptedException, TimeoutException {
     Path root = repoRoot();
     String python = System.getenv("BACKCHANNEL_PYTHON");
     if (python == null || python.isEmpty()) {
       python = root.resolve(".venv/bin/python").toString();
     }
     Process process =
-        new ProcessBuilder(python, root.resolve("clients/testserver/start.py").toString(), "--port", String.valueOf(port))
+        new ProcessBuilder(
+                python,
+                root.resolve("clients/testserver/start.py").toString(),
+                "--port",
+                String.valueOf(port),
+                "--tls",
+                tls)
             .redirectError(ProcessBuilder.Redirect.INHERIT)
             .start();
+    Map<String, String> values = new ConcurrentHashMap<>();
     CompletableFuture<String> address =
         CompletableFuture.supplyAsync(
             () -> {
@@ -45,9 +80,16 @@ final class TestServer implements AutoCloseable {
                   new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = out.readLine()) != null) {
-                  if (line.startsWith("BACKCHANNEL_ADDRESS=")) {
-                    return line.substring("BACKCHANNEL_ADDRESS=".length());
+                  int equals = line.indexOf('=');
+                  if (!line.startsWith("BACKCHANNEL_") || equals < 0) {
+                    continue;
                   }
+                  String name = line.substring(0, equals);
+                  String value = line.substring(equals + 1);
+                  if (name.equals("BACKCHANNEL_ADDRESS")) {
+                    return value; // the last line: values is complete
+                  }
+                  values.put(name, value);
                 }
               } catch (IOException e) {
                 // ended below
@@ -59,7 +101,7 @@ final class TestServer implements AutoCloseable {
       if (value == null) {
         throw new IOException("start.py ended without an address");
       }
-      return new TestServer(process, value);
+      return new TestServer(process, value, Map.copyOf(values));
     } catch (java.util.concurrent.ExecutionException | TimeoutException | IOException e) {
       stop(process);
       if (e instanceof TimeoutException timeout) {
