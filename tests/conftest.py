@@ -15,6 +15,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from support.access import Secured, secured_server
 from support.in_process_server import RunningServer, serving
+from support.openpgp_keys import Keyring
 from support.postgres_cluster import PostgresCluster
 from support.receiver import WebhookReceiver, running_receiver
 from support.sftp_server import SshServer, fresh_remote_dir, running_sshd
@@ -110,6 +111,16 @@ def remote_dir(sshd: SshServer) -> Iterator[Path]:
     """A fresh directory in the sftp test user's home, owned by that user."""
     with fresh_remote_dir(sshd) as path:
         yield path
+
+
+@pytest.fixture(scope="session")
+def keyring() -> Iterator[Keyring]:
+    """A GnuPG keyring of the tests' own, to make keys and decrypt batch files."""
+    ring = Keyring()
+    try:
+        yield ring
+    finally:
+        ring.close()
 
 
 def pytest_report_header() -> str:

@@ -13,6 +13,8 @@ import grpc
 from backchannel_client.v1 import (
     audit_service_pb2,
     audit_service_pb2_grpc,
+    batch_service_pb2,
+    batch_service_pb2_grpc,
     delivery_service_pb2,
     delivery_service_pb2_grpc,
     feedback_service_pb2,
@@ -26,6 +28,7 @@ from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from backchannel.api.audit_service import AuditService
+from backchannel.api.batch_service import BatchService
 from backchannel.api.delivery_service import DeliveryService
 from backchannel.api.event_stream import StreamSettings
 from backchannel.api.feedback_service import FeedbackService
@@ -83,6 +86,7 @@ SERVICE_NAMES = (
     delivery_service_pb2.DESCRIPTOR.services_by_name["DeliveryService"].full_name,
     token_service_pb2.DESCRIPTOR.services_by_name["TokenService"].full_name,
     audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    batch_service_pb2.DESCRIPTOR.services_by_name["BatchService"].full_name,
 )
 _PRUNE_EVERY_SECONDS = 3600.0
 
@@ -244,7 +248,14 @@ class BackchannelServer:
             server,
         )
         recipient_service_pb2_grpc.add_RecipientServiceServicer_to_server(
-            RecipientService(pool, plugins.transports, plugins.formatters, directory, key_ring),
+            RecipientService(
+                pool,
+                plugins.transports,
+                plugins.formatters,
+                directory,
+                key_ring,
+                batch_signing_key=bool(s.batch_signing_key_file),
+            ),
             server,
         )
         delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server(
@@ -252,6 +263,7 @@ class BackchannelServer:
         )
         token_service_pb2_grpc.add_TokenServiceServicer_to_server(TokenService(pool), server)
         audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(pool), server)
+        batch_service_pb2_grpc.add_BatchServiceServicer_to_server(BatchService(pool), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         if s.reflection_enabled:
             enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)

@@ -66,6 +66,7 @@ FILTER_FIELDS: dict[str, FilterField] = {
         FilterField("lead_id", FieldKind.TEXT),
         FilterField("source_id", FieldKind.TEXT),
         FilterField("transport", FieldKind.TEXT),
+        FilterField("batch_id", FieldKind.TEXT, on_operator_events=True),
         FilterField("processing_status", FieldKind.STATUS),
         FilterField("start_time", FieldKind.TIME),
         FilterField("origin_trace_id", FieldKind.TEXT),

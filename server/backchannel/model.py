@@ -37,6 +37,10 @@ class DeliveryState(StrEnum):
     DEAD = "dead"
     #: Ended because its recipient was deleted.
     CANCELLED = "cancelled"
+    #: Its recipient takes batch files: waiting for the next batch (never claimed alone).
+    AWAITING_BATCH = "awaiting_batch"
+    #: Taken by a batch (``batch_id``) that is being built or sent; ends with it.
+    IN_BATCH = "in_batch"
 
     @property
     def is_open(self) -> bool:
@@ -44,8 +48,31 @@ class DeliveryState(StrEnum):
 
 
 _OPEN_DELIVERY_STATES = frozenset(
-    (DeliveryState.PENDING, DeliveryState.HELD, DeliveryState.IN_FLIGHT)
+    (
+        DeliveryState.PENDING,
+        DeliveryState.HELD,
+        DeliveryState.IN_FLIGHT,
+        DeliveryState.AWAITING_BATCH,
+        DeliveryState.IN_BATCH,
+    )
 )
+
+
+class BatchState(StrEnum):
+    """Where a batch file (an outbox row of its own) stands."""
+
+    #: Members chosen (committed); the file is being written into the spool.
+    BUILDING = "building"
+    #: Written; waiting for its next attempt (due at ``next_attempt_time``).
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEAD = "dead"
+    #: Rows failed validation and the recipient holds such batches: waits for an operator.
+    HELD = "held"
+    #: Its recipient was deleted before it was sent.
+    CANCELLED = "cancelled"
 
 
 class ProcessingStatus(StrEnum):
@@ -87,6 +114,7 @@ class EventCategory(StrEnum):
     DELIVERY_EXHAUSTED = "delivery_exhausted"
     RECIPIENT_DISABLED = "recipient_disabled"
     RECIPIENT_ENABLED = "recipient_enabled"
+    BATCH_HELD = "batch_held"
 
     @property
     def is_operator_event(self) -> bool:
@@ -139,10 +167,19 @@ class RecipientRecord:
     max_concurrency: int = 0
     ordered_delivery: bool = False
     disabled_reason: str = ""
+    #: Batch settings (the ``BatchSettings`` message as proto JSON); None: individual.
+    batch: dict[str, Any] | None = None
 
     @property
     def limited(self) -> bool:
         return self.max_per_second > 0 or self.max_concurrency > 0
+
+    @property
+    def delivery_state(self) -> DeliveryState:
+        """The state a new delivery to it starts in."""
+        if self.batch is not None:
+            return DeliveryState.AWAITING_BATCH
+        return DeliveryState.PENDING if self.state == RecipientState.ACTIVE else DeliveryState.HELD
 
 
 @dataclass(frozen=True)
@@ -253,6 +290,8 @@ class DeliveryRow:
     next_attempt_time: datetime
     create_time: datetime
     update_time: datetime
+    #: The batch that took it, for a batch recipient.
+    batch_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +349,13 @@ class EventRecord(NamedTuple):
     #: The trace id of the request that accepted the feedback (``trace_id`` is the
     #: attempt's own trace).
     origin_trace_id: str = ""
+    #: For a batch transmission (and each of its members' events): the batch.
+    batch_id: str = ""
+    item_count: int = 0
+    excluded_count: int = 0
+    file_name: str = ""
+    compression: str = ""
+    encryption: str = ""
 
 
 def operator_event(
@@ -469,3 +515,56 @@ class AuditRecord(NamedTuple):
     id: str
     create_time: datetime
     entry: AuditEntry
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """A batch as stored."""
+
+    id: str
+    recipient_id: str
+    sequence: int
+    state: BatchState
+    period_start: datetime | None
+    period_end: datetime
+    run_time: datetime
+    attempt_count: int
+    next_attempt_time: datetime
+    file_name: str
+    content_type: str
+    size: int
+    sha256: str
+    row_count: int
+    excluded_count: int
+    excluded: tuple[tuple[str, str], ...]
+    reason: str
+    compression: str
+    encryption: str
+    format_name: str
+    create_time: datetime
+    update_time: datetime
+
+
+class ClaimedBatch(NamedTuple):
+    """A pending batch claimed under a lease for one attempt."""
+
+    batch: BatchRow
+    lease_token: str
+    spool_oid: int
+    manifest_oid: int | None
+    manifest_name: str
+    done_name: str
+    recipient: RecipientRecord
+    requested_by: str
+    policy_attempt_offset: int
+    policy_start_time: datetime
+
+
+class BatchMember(NamedTuple):
+    """One delivery in a batch, with what its row is made from."""
+
+    delivery_id: str
+    feedback_id: str
+    lead_id: str
+    source_id: str
+    record: bytes

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from backchannel.model import RecipientRecord
-from backchannel.plugin import DeliveryResult, OutboundMessage, ProbeStep, Transport
+from backchannel.plugin import DeliveryResult, OutboundFile, OutboundMessage, ProbeStep, Transport
 from backchannel.redaction import Redactor
 from backchannel.sealing.key_ring import KeyRing
 from backchannel.sealing.sealed_values import SecretsUnreadable, open_secrets
@@ -39,6 +39,19 @@ class PreparedRecipient:
         """One transmission, within ``deadline`` seconds. Secrets that do not open,
         settings with problems, a transport that raises and one that does not answer in
         time are failed results; every result comes back redacted."""
+        return await self._transmit(
+            lambda settings: self.transport.send(message, settings), deadline
+        )
+
+    async def send_file(self, file: OutboundFile, deadline: float) -> DeliveryResult:
+        """One file transmission, under the same rules as :meth:`send`."""
+        return await self._transmit(
+            lambda settings: self.transport.send_file(file, settings), deadline
+        )
+
+    async def _transmit(
+        self, call: Callable[[Any], Awaitable[DeliveryResult]], deadline: float
+    ) -> DeliveryResult:
         settings = self.read.settings
         if self.unreadable_secrets is not None:
             # Retryable: configuring the key the secrets were sealed with cures it.
@@ -55,7 +68,7 @@ class PreparedRecipient:
             )
         else:
             result = await _within(
-                self.transport.send(message, settings),
+                call(settings),
                 deadline,
                 DeliveryResult(
                     succeeded=False,

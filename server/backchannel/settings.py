@@ -375,6 +375,16 @@ class Settings:
         "OTEL_EXPORTER_OTLP_ENDPOINT is set (they win); empty: OpenTelemetry's default "
         "(http://localhost:4317 for grpc, :4318 for http/protobuf).",
     )
+    batch_signing_key_file: str = _setting(
+        "",
+        str,
+        "ASCII-armored OpenPGP secret key (without a passphrase) that signs the batch files "
+        "of recipients whose encryption asks to sign; empty: signing is refused when a "
+        "recipient asks for it.",
+    )
+    batch_concurrency: int = _setting(
+        2, _positive(int), "Batch files built or sent at once by this process (each)."
+    )
     shutdown_grace_seconds: float = _setting(
         10.0, _positive(float), "Seconds in-flight work may take to finish at shutdown."
     )

@@ -14,6 +14,7 @@ from support.in_process_server import RunningServer, serving
 
 SERVICES = [
     "backchannel.v1.AuditService",
+    "backchannel.v1.BatchService",
     "backchannel.v1.DeliveryService",
     "backchannel.v1.FeedbackService",
     "backchannel.v1.RecipientService",

@@ -20,6 +20,7 @@ PUBLIC_API = {
     backchannel.plugin: [
         "PROJECT_NAME",
         "Attribution",
+        "CompanionFile",
         "Consent",
         "DeliveryResult",
         "Destination",
@@ -29,6 +30,7 @@ PUBLIC_API = {
         "Formatter",
         "HookSpecs",
         "IPNetwork",
+        "OutboundFile",
         "OutboundMessage",
         "Outcome",
         "ProbeStep",
@@ -104,6 +106,7 @@ PUBLIC_API = {
         "parsed_settings",
         "prepare_recipient",
         "sample_content",
+        "sample_file",
         "sample_message",
         "secret_values",
         "settings_problems",

@@ -14,6 +14,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 import grpc
 
 from backchannel_client import _requests
+from backchannel_client._batches import AsyncBatchCalls
 from backchannel_client._builders import FeedbackLike, RecipientLike, as_recipient
 from backchannel_client._errors import BackchannelError, error_from_rpc
 from backchannel_client._follow import StreamEvent, StreamPosition
@@ -50,7 +51,7 @@ Response = TypeVar("Response")
 EventT = TypeVar("EventT", event_pb2.FeedbackSentEvent, StreamEvent)
 
 
-class AsyncClient:
+class AsyncClient(AsyncBatchCalls):
     """An asyncio Backchannel client: the options and calls of ``Client``, awaited. Create
     and use it inside a running event loop; ``async with`` it, or ``await close()``."""
 

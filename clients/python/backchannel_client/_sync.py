@@ -15,6 +15,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 import grpc
 
 from backchannel_client import _requests
+from backchannel_client._batches import BatchCalls
 from backchannel_client._builders import FeedbackLike, RecipientLike, as_recipient
 from backchannel_client._errors import BackchannelError, error_from_rpc
 from backchannel_client._follow import StreamEvent, StreamPosition
@@ -51,7 +52,7 @@ Response = TypeVar("Response")
 EventT = TypeVar("EventT", event_pb2.FeedbackSentEvent, StreamEvent)
 
 
-class Client:
+class Client(BatchCalls):
     """A synchronous Backchannel client; thread-safe, one channel per client.
 
     ``target`` is ``"host:port"``. Plaintext unless ``tls`` is true, ``root_certificates``

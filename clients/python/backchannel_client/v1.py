@@ -5,6 +5,9 @@ from the protos by ``clients/python/generate``, e.g.
 from backchannel_client._generated.backchannel.v1 import (
     audit_service_pb2,
     audit_service_pb2_grpc,
+    batch_pb2,
+    batch_service_pb2,
+    batch_service_pb2_grpc,
     delivery_service_pb2,
     delivery_service_pb2_grpc,
     event_pb2,
@@ -21,6 +24,9 @@ from backchannel_client._generated.backchannel.v1 import (
 __all__ = [
     "audit_service_pb2",
     "audit_service_pb2_grpc",
+    "batch_pb2",
+    "batch_service_pb2",
+    "batch_service_pb2_grpc",
     "delivery_service_pb2",
     "delivery_service_pb2_grpc",
     "event_pb2",

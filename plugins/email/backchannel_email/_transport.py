@@ -11,6 +11,7 @@ import aiosmtplib
 
 from backchannel.plugin import (
     DeliveryResult,
+    OutboundFile,
     OutboundMessage,
     ProbeStep,
     TemplateFailed,
@@ -19,6 +20,7 @@ from backchannel.plugin import (
 )
 from backchannel.plugin_support import EXCERPT_CHARS, connection_facts, with_facts
 
+from ._file_message import file_message, file_parts, part_count
 from ._message import build_message
 from ._outcome import (
     SEND,
@@ -44,6 +46,7 @@ class EmailTransport(Transport[EmailSettings]):
     settings_model = EmailSettings
     # Its settings check renders the recipient's templates against a sample document.
     renders_untrusted_templates = True
+    splits_files = True
 
     def __init__(self) -> None:
         self._tls_contexts = TlsContexts()
@@ -90,6 +93,43 @@ class EmailTransport(Transport[EmailSettings]):
             settings, reply=reply, refused=refused, bytes_sent=len(built.data), notes=built.notes
         )
         return with_facts(sent, _facts(settings, None if sent.succeeded else "refused"))
+
+    async def send_file(self, file: OutboundFile, settings: EmailSettings) -> DeliveryResult:
+        """Sends a batch file as an attachment; a file over ``part_size`` (when the recipient
+        allows parts) as one email per numbered part, in order, on one session. A retry
+        sends every part again under the same Message-IDs."""
+        connect_timeout, timeout = self._timeouts(settings)
+        timeout += file.size / 1e6
+        progress = Progress()
+        smtp: aiosmtplib.SMTP | None = None
+        parts = part_count(file)
+        sent = 0
+        reply: str = ""
+        refused: dict[str, aiosmtplib.SMTPResponse] = {}
+        try:
+            async with asyncio.timeout(timeout):
+                smtp = await self._open(settings, progress, connect_timeout, timeout)
+                progress.step = SEND
+                number = 0
+                async for part in file_parts(file):
+                    number += 1
+                    data = file_message(settings.mail, file, part, number, parts)
+                    refused, reply = await smtp.sendmail(
+                        settings.mail.sender.addr_spec,
+                        list(settings.mail.envelope_recipients),
+                        data,
+                    )
+                    sent += len(data)
+        except _ATTEMPT_ERRORS as error:
+            failure = describe_failure(
+                error, progress.step, settings, connect_timeout=connect_timeout, timeout=timeout
+            )
+            return failure_result(failure)
+        finally:
+            if smtp is not None:
+                await close_session(smtp)
+        notes = {"parts": str(parts)} if parts > 1 else {}
+        return sent_result(settings, reply=reply, refused=refused, bytes_sent=sent, notes=notes)
 
     async def probe(self, settings: EmailSettings) -> list[ProbeStep]:
         """Connects, starts TLS, logs in, and has the server accept the sender and every

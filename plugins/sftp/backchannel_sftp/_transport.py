@@ -15,6 +15,7 @@ import asyncssh
 
 from backchannel.plugin import (
     DeliveryResult,
+    OutboundFile,
     OutboundMessage,
     ProbeStep,
     Transport,
@@ -27,7 +28,7 @@ from ._outcome import error_result, is_connection_error
 from ._pool import ConnectionPool
 from ._session import OpenFailed, open_session
 from ._settings import SftpSettings
-from ._upload import RemoteStepFailed, remove, upload_atomically
+from ._upload import Payload, RemoteStepFailed, remove, upload_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,42 @@ class SftpTransport(Transport[SftpSettings]):
             details={"rename": rename, **connection_facts("sftp", settings.host, settings.port)},
         )
 
+    async def send_file(self, file: OutboundFile, settings: SftpSettings) -> DeliveryResult:
+        """Uploads a batch file into ``directory`` under its own name (through a temporary
+        name, renamed into place), then its companions in order (the ``.done`` marker
+        last). A retry writes the same name again, replacing what a failed attempt left."""
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError("the sftp transport is not started")
+        connect_timeout = settings.connect_timeout_seconds or self.context.connect_timeout
+        # A large file takes longer: its own timeout plus a second per megabyte.
+        timeout = (settings.timeout_seconds or self.context.total_timeout) + file.size / 1e6
+        path = _join(settings.directory, file.name)
+        try:
+            async with asyncio.timeout(timeout):
+                rename = await self._upload(pool, settings, path, file.open, connect_timeout)
+                for companion in file.companions:
+                    await self._upload(
+                        pool,
+                        settings,
+                        _join(settings.directory, companion.name),
+                        companion.content,
+                        connect_timeout,
+                    )
+        except _UPLOAD_ERRORS as error:
+            return error_result(
+                error, account=settings, connect_timeout=connect_timeout, timeout=timeout
+            )
+        written = ", ".join(c.name for c in file.companions)
+        return DeliveryResult(
+            succeeded=True,
+            remote_id=path,
+            bytes_sent=file.size,
+            response_excerpt=f"uploaded {file.size} bytes to {path} on {settings.target}"
+            + (f", then {written}" if written else ""),
+            details={"rename": rename},
+        )
+
     async def probe(self, settings: SftpSettings) -> list[ProbeStep]:
         """Connects on a connection of its own, logs in, writes a small file into
         ``directory`` (the way deliveries are written) and removes it."""
@@ -155,7 +192,7 @@ class SftpTransport(Transport[SftpSettings]):
         pool: ConnectionPool,
         settings: SftpSettings,
         path: str,
-        payload: bytes,
+        payload: Payload,
         connect_timeout: float,
     ) -> str:
         """Uploads on a pooled connection; a cached connection found dead is replaced and the

@@ -12,9 +12,14 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import secrets
+from collections.abc import AsyncIterator, Callable
 from typing import Final
 
 import asyncssh
+
+#: What an upload writes: the bytes, or a function that starts a stream of them (called
+#: again if the write is tried again after making directories).
+Payload = bytes | Callable[[], AsyncIterator[bytes]]
 
 TEMPORARY_SUFFIX: Final = ".part"
 _EXISTS_ERRORS = (asyncssh.SFTPFailure, asyncssh.SFTPFileAlreadyExists)
@@ -37,10 +42,11 @@ def temporary_name(path: str) -> str:
 
 
 async def upload_atomically(
-    sftp: asyncssh.SFTPClient, path: str, payload: bytes, *, rename_strategy: str
+    sftp: asyncssh.SFTPClient, path: str, payload: Payload, *, rename_strategy: str
 ) -> str:
-    """Writes ``payload`` to ``path`` through a temporary name, creating missing directories.
-    Returns the rename strategy that was used; raises :class:`RemoteStepFailed`."""
+    """Writes ``payload`` (bytes, or a function starting a stream of chunks) to ``path``
+    through a temporary name, creating missing directories. Returns the rename strategy
+    that was used; raises :class:`RemoteStepFailed`."""
     temporary = temporary_name(path)
     try:
         try:
@@ -59,7 +65,8 @@ async def upload_atomically(
     except asyncssh.SFTPError as error:
         if not _is_connection_error(error):
             await _remove_quietly(sftp, temporary)
-        raise RemoteStepFailed("rename", path, bytes_written=len(payload)) from error
+        written = len(payload) if isinstance(payload, bytes) else 0
+        raise RemoteStepFailed("rename", path, bytes_written=written) from error
 
 
 async def make_directories(sftp: asyncssh.SFTPClient, directory: str) -> None:
@@ -93,10 +100,16 @@ async def remove(sftp: asyncssh.SFTPClient, path: str) -> None:
         raise RemoteStepFailed("remove", path) from error
 
 
-async def _write(sftp: asyncssh.SFTPClient, path: str, payload: bytes) -> None:
+async def _write(sftp: asyncssh.SFTPClient, path: str, payload: Payload) -> None:
     # "x": the temporary name is new; never write into a file that is already there.
     async with sftp.open(path, "xb") as remote_file:
-        await remote_file.write(payload)
+        if isinstance(payload, bytes):
+            await remote_file.write(payload)
+            return
+        offset = 0
+        async for chunk in payload():
+            await remote_file.write(chunk, offset)
+            offset += len(chunk)
 
 
 async def _rename_into_place(

@@ -44,3 +44,23 @@ def signature_header(keys: Sequence[bytes], message_id: str, timestamp: int, bod
         "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
         for key in keys
     )
+
+
+def signature_header_for_stream(keys: Sequence[bytes], message_id: str, timestamp: int) -> _Signer:
+    """A signer fed the body a chunk at a time; ``header()`` gives the same value as
+    :func:`signature_header` over the whole body."""
+    return _Signer(keys, f"{message_id}.{timestamp}.".encode())
+
+
+class _Signer:
+    def __init__(self, keys: Sequence[bytes], prefix: bytes) -> None:
+        self._macs = [hmac.new(key, prefix, hashlib.sha256) for key in keys]
+
+    def update(self, chunk: bytes) -> None:
+        for mac in self._macs:
+            mac.update(chunk)
+
+    def header(self) -> str:
+        return " ".join(
+            "v1," + base64.b64encode(mac.digest()).decode("ascii") for mac in self._macs
+        )

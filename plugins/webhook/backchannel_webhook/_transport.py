@@ -10,6 +10,7 @@ from multidict import CIMultiDict
 
 from backchannel.plugin import (
     DeliveryResult,
+    OutboundFile,
     OutboundMessage,
     ProbeStep,
     RenderedContent,
@@ -26,7 +27,7 @@ from backchannel.plugin_support.aiohttp import read_bounded
 
 from ._outcome import error_result, response_result
 from ._settings import WebhookSettings
-from ._signing import signature_header
+from ._signing import signature_header, signature_header_for_stream
 
 #: At most this much of a response body is read; the rest is left unread.
 RESPONSE_READ_LIMIT = 64 * 1024
@@ -103,6 +104,67 @@ class WebhookTransport(Transport[WebhookSettings]):
                 timeout=timeout,
             )
             return with_facts(unanswered, _facts(settings, error=error))
+
+    async def send_file(self, file: OutboundFile, settings: WebhookSettings) -> DeliveryResult:
+        """POSTs a batch file as the request body, streamed, with its ``Content-Type`` and
+        a ``Content-Disposition`` naming it, signed like any webhook with the batch id as
+        ``webhook-id`` (the same on every attempt). The signature is computed over the
+        body in a first pass over the file, then the body is sent in a second. Companion
+        files are not sent: their facts travel as headers."""
+        session = self._session
+        if session is None:
+            raise RuntimeError("the webhook transport is not started")
+        connect_timeout = settings.connect_timeout_seconds or self.context.connect_timeout
+        timeout = (settings.timeout_seconds or self.context.total_timeout) + file.size / 1e6
+        timestamp = int(time.time())
+        headers = CIMultiDict(
+            [
+                ("Content-Type", file.content_type),
+                ("Content-Length", str(file.size)),
+                ("Content-Disposition", f'attachment; filename="{file.name}"'),
+                ("User-Agent", self.context.user_agent),
+                ("webhook-id", file.batch_id),
+                ("webhook-timestamp", str(timestamp)),
+                ("X-Backchannel-Batch-Id", file.batch_id),
+                ("X-Backchannel-Item-Count", str(file.item_count)),
+                ("X-Backchannel-Content-SHA256", file.sha256),
+            ]
+        )
+        if settings.signing_secrets:
+            signer = signature_header_for_stream(settings.signing_secrets, file.batch_id, timestamp)
+            async for chunk in file.open():
+                signer.update(chunk)
+            headers["webhook-signature"] = signer.header()
+        if file.traceparent:
+            headers["traceparent"] = file.traceparent
+        headers.extend(settings.headers.items())
+        headers.extend(settings.auth_headers)
+        try:
+            async with session.post(
+                settings.endpoint,
+                data=file.open(),
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
+            ) as response:
+                raw, body_note = await read_bounded(response, RESPONSE_READ_LIMIT)
+                return response_result(
+                    status=response.status,
+                    headers=response.headers,
+                    body_excerpt=excerpt(raw, response.charset, ()),
+                    body_note=body_note,
+                    bytes_sent=file.size,
+                    now=time.time(),
+                )
+        except (aiohttp.ClientError, TimeoutError, DestinationRefused) as error:
+            return error_result(
+                error,
+                target=_target(settings),
+                show_address=not settings.is_secret("url"),
+                body_length=file.size,
+                connect_timeout=connect_timeout,
+                timeout=timeout,
+            )
 
     async def probe(self, settings: WebhookSettings) -> list[ProbeStep]:
         """Posts a signed test message (event type ``backchannel.test``) to the endpoint."""

@@ -5,16 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from backchannel_client.v1 import event_pb2, feedback_pb2, feedback_service_pb2, recipient_pb2
+from backchannel_client.v1 import (
+    batch_pb2,
+    event_pb2,
+    feedback_pb2,
+    feedback_service_pb2,
+    recipient_pb2,
+)
 from google.protobuf import json_format
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from backchannel.api.cursors import encode_cursor
+from backchannel.batch import config as batch_settings
 from backchannel.feedback_document import KIND_NAMES
 from backchannel.model import (
     AggregationLevel,
+    BatchRow,
+    BatchState,
     CircuitState,
     DeliveryRow,
     DeliveryState,
@@ -65,6 +74,8 @@ DELIVERY_STATE_VALUES = {
     DeliveryState.FAILED: feedback_service_pb2.DELIVERY_STATE_FAILED,
     DeliveryState.DEAD: feedback_service_pb2.DELIVERY_STATE_DEAD,
     DeliveryState.CANCELLED: feedback_service_pb2.DELIVERY_STATE_CANCELLED,
+    DeliveryState.AWAITING_BATCH: feedback_service_pb2.DELIVERY_STATE_AWAITING_BATCH,
+    DeliveryState.IN_BATCH: feedback_service_pb2.DELIVERY_STATE_IN_BATCH,
 }
 
 
@@ -120,6 +131,7 @@ def recipient_message(
             max_concurrency=record.max_concurrency,
         ),
         ordered_delivery=record.ordered_delivery,
+        batch=None if record.batch is None else batch_settings.message(record.batch),
     )
 
 
@@ -196,6 +208,17 @@ def event_message(event: EventRecord) -> event_pb2.FeedbackSentEvent:
     )
     if event.next_attempt_time is not None:
         message.next_attempt_time.CopyFrom(timestamp(event.next_attempt_time))
+    if event.batch_id:
+        message.batch.CopyFrom(
+            event_pb2.BatchTransmission(
+                batch_id=event.batch_id,
+                item_count=event.item_count,
+                excluded_count=event.excluded_count,
+                file_name=event.file_name,
+                compression=event.compression,
+                encryption=event.encryption,
+            )
+        )
     return message
 
 
@@ -219,6 +242,7 @@ OPERATOR_EVENT_TYPES = {
     EventCategory.DELIVERY_EXHAUSTED: event_pb2.OPERATOR_EVENT_TYPE_DELIVERY_EXHAUSTED,
     EventCategory.RECIPIENT_DISABLED: event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED,
     EventCategory.RECIPIENT_ENABLED: event_pb2.OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED,
+    EventCategory.BATCH_HELD: event_pb2.OPERATOR_EVENT_TYPE_BATCH_HELD,
 }
 
 
@@ -244,7 +268,7 @@ def stream_item(event: EventRecord) -> feedback_service_pb2.StreamFeedbackEvents
 
 
 def delivery_message(
-    row: DeliveryRow, attempts: list[EventRecord]
+    row: DeliveryRow, attempts: list[EventRecord], batch: BatchRow | None = None
 ) -> feedback_service_pb2.Delivery:
     message = feedback_service_pb2.Delivery(
         id=row.id,
@@ -258,6 +282,50 @@ def delivery_message(
     )
     if row.state == DeliveryState.PENDING:
         message.next_attempt_time.CopyFrom(timestamp(row.next_attempt_time))
+    if batch is not None:
+        message.batch.CopyFrom(batch_message(batch))
+    return message
+
+
+BATCH_STATE_VALUES = {
+    BatchState.BUILDING: batch_pb2.BATCH_STATE_BUILDING,
+    BatchState.PENDING: batch_pb2.BATCH_STATE_PENDING,
+    BatchState.IN_FLIGHT: batch_pb2.BATCH_STATE_IN_FLIGHT,
+    BatchState.SUCCEEDED: batch_pb2.BATCH_STATE_SUCCEEDED,
+    BatchState.FAILED: batch_pb2.BATCH_STATE_FAILED,
+    BatchState.DEAD: batch_pb2.BATCH_STATE_DEAD,
+    BatchState.HELD: batch_pb2.BATCH_STATE_HELD,
+    BatchState.CANCELLED: batch_pb2.BATCH_STATE_CANCELLED,
+}
+
+
+def batch_message(batch: BatchRow) -> batch_pb2.Batch:
+    message = batch_pb2.Batch(
+        id=batch.id,
+        recipient_id=batch.recipient_id,
+        sequence=batch.sequence,
+        state=BATCH_STATE_VALUES[batch.state],
+        period_end=timestamp(batch.period_end),
+        run_time=timestamp(batch.run_time),
+        attempt_count=batch.attempt_count,
+        file_name=batch.file_name,
+        content_type=batch.content_type,
+        size=batch.size,
+        sha256=batch.sha256,
+        row_count=batch.row_count,
+        excluded_count=batch.excluded_count,
+        excluded=[
+            batch_pb2.ExcludedRow(feedback_id=feedback_id, reason=reason)
+            for feedback_id, reason in batch.excluded
+        ],
+        create_time=timestamp(batch.create_time),
+        update_time=timestamp(batch.update_time),
+        reason=batch.reason,
+    )
+    if batch.period_start is not None:
+        message.period_start.CopyFrom(timestamp(batch.period_start))
+    if batch.state == BatchState.PENDING:
+        message.next_attempt_time.CopyFrom(timestamp(batch.next_attempt_time))
     return message
 
 

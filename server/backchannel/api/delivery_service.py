@@ -1,8 +1,5 @@
-"""backchannel.v1.DeliveryService: an operator's retry, resend and recover.
-
-Each is recorded with who asked: with authentication on, the caller's identity (what it
-typed as ``requested_by`` is kept in the audit record as a note); with it off, the
-``requested_by`` given, which is then required."""
+"""backchannel.v1.DeliveryService: an operator's retry, resend and recover, each recorded
+with who asked (see api.operator_identity) in the audit trail."""
 
 from __future__ import annotations
 
@@ -14,10 +11,11 @@ import grpc
 from backchannel_client.v1 import delivery_service_pb2, delivery_service_pb2_grpc, feedback_pb2
 
 from backchannel.api.audit_entries import audit_entry
-from backchannel.api.caller import current_caller
 from backchannel.api.conversions import delivery_message
 from backchannel.api.errors import ApiError, Violations, not_found
 from backchannel.api.grants import may_read, only_sources, require_recipients
+from backchannel.api.operator_identity import check_requested_by as _check_requested_by
+from backchannel.api.operator_identity import requested_by as _requested_by
 from backchannel.api.validation import RECIPIENT_ID, check_text
 from backchannel.model import RecipientState
 from backchannel.store import feedback as feedback_store
@@ -29,22 +27,6 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 def _refused(error: operator_actions.ActionRefusedError) -> ApiError:
     return ApiError(grpc.StatusCode.FAILED_PRECONDITION, "ACTION_REFUSED", str(error))
-
-
-def _check_requested_by(requested_by: str, v: Violations) -> None:
-    if not requested_by.strip() and not current_caller().authenticated:
-        v.add("requested_by", "is required: who asks (a person or a system)")
-    elif len(requested_by) > 200:
-        v.add("requested_by", "must be at most 200 characters")
-
-
-def _requested_by(typed: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Who asks, as recorded on the attempts, and the audit details: the authenticated
-    identity (with what was typed as a note), else what was typed."""
-    caller = current_caller()
-    if not caller.authenticated:
-        return typed, ()
-    return caller.identity, ((("requested_by_note", typed),) if typed.strip() else ())
 
 
 class DeliveryService(delivery_service_pb2_grpc.DeliveryServiceServicer):

@@ -18,6 +18,7 @@ from backchannel_client.v1 import (
 )
 
 from backchannel.api.conversions import (
+    DELIVERY_STATE_VALUES,
     PROCESSING_STATUSES,
     delivery_message,
     event_message,
@@ -51,6 +52,7 @@ from backchannel.model import (
     ORIGIN,
     DeliveryState,
     EventPosition,
+    EventRecord,
     NewDelivery,
     NewFeedback,
     RecipientRecord,
@@ -58,6 +60,7 @@ from backchannel.model import (
     StoredAnswer,
 )
 from backchannel.recipient_directory import RecipientDirectory
+from backchannel.store import batches as batch_store
 from backchannel.store import events as event_store
 from backchannel.store import feedback as feedback_store
 from backchannel.telemetry import current_trace_origin
@@ -170,10 +173,18 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
             if not deliveries:
                 raise not_found("feedback", request.feedback_id, "FEEDBACK_NOT_FOUND")
         events = await event_store.events_of_feedback(self._pool, request.feedback_id)
+        batch_ids = {d.batch_id for d in deliveries if d.batch_id} | {
+            e.batch_id for e in events if e.batch_id
+        }
+        batches = await batch_store.batches_by_ids(self._pool, sorted(batch_ids))
         return feedback_service_pb2.GetFeedbackResponse(
             feedback=feedback,
             deliveries=[
-                delivery_message(d, [e for e in events if e.delivery_id == d.id])
+                delivery_message(
+                    d,
+                    [e for e in events if e.delivery_id == d.id],
+                    batches.get(d.batch_id or _last_batch(events, d.id)),
+                )
                 for d in deliveries
             ],
         )
@@ -258,14 +269,7 @@ def _new_feedback(
     if not feedback.HasField("feedback_time"):
         feedback.feedback_time.CopyFrom(accepted_at)
     deliveries = tuple(
-        NewDelivery(
-            id=new_id("dlv"),
-            recipient_id=r.id,
-            state=(
-                DeliveryState.PENDING if r.state == RecipientState.ACTIVE else DeliveryState.HELD
-            ),
-        )
-        for r in recipients
+        NewDelivery(id=new_id("dlv"), recipient_id=r.id, state=r.delivery_state) for r in recipients
     )
     response = feedback_service_pb2.SendFeedbackResponse(
         feedback=feedback,
@@ -274,11 +278,7 @@ def _new_feedback(
                 id=d.id,
                 feedback_id=feedback.id,
                 recipient_id=d.recipient_id,
-                state=(
-                    feedback_service_pb2.DELIVERY_STATE_PENDING
-                    if d.state == DeliveryState.PENDING
-                    else feedback_service_pb2.DELIVERY_STATE_HELD
-                ),
+                state=DELIVERY_STATE_VALUES[d.state],
                 next_attempt_time=accepted_at if d.state == DeliveryState.PENDING else None,
                 create_time=accepted_at,
                 update_time=accepted_at,
@@ -356,3 +356,10 @@ def _stream_filter(request: feedback_service_pb2.StreamFeedbackEventsRequest) ->
     if not f.expression:
         return fields
     return fields.narrowed(parse_event_filter(f.expression, "filter.expression").conditions)
+
+
+def _last_batch(events: list[EventRecord], delivery_id: str) -> str:
+    """The batch named by a delivery's latest event (one left out of its batch's file no
+    longer belongs to it, but its event names it)."""
+    named = [e.batch_id for e in events if e.delivery_id == delivery_id and e.batch_id]
+    return named[-1] if named else ""

@@ -11,6 +11,7 @@ from types import ModuleType
 
 from backchannel_client.v1 import (
     audit_service_pb2,
+    batch_service_pb2,
     delivery_service_pb2,
     feedback_service_pb2,
     recipient_service_pb2,
@@ -31,6 +32,7 @@ _R = (recipient_service_pb2, "RecipientService")
 _D = (delivery_service_pb2, "DeliveryService")
 _T = (token_service_pb2, "TokenService")
 _A = (audit_service_pb2, "AuditService")
+_B = (batch_service_pb2, "BatchService")
 
 METHOD_SCOPES: dict[str, Scope] = {
     _method(*_F, "SendFeedback"): Scope.FEEDBACK_SEND,
@@ -51,6 +53,12 @@ METHOD_SCOPES: dict[str, Scope] = {
     _method(*_T, "ListTokens"): Scope.TOKENS_ADMIN,
     _method(*_T, "RevokeToken"): Scope.TOKENS_ADMIN,
     _method(*_A, "ListAuditRecords"): Scope.AUDIT_READ,
+    # A batch lists feedback items (ids and lead ids) and their outcomes.
+    _method(*_B, "ListBatches"): Scope.FEEDBACK_READ,
+    _method(*_B, "GetBatch"): Scope.FEEDBACK_READ,
+    # Sending a file now, or again: an operator's action on deliveries.
+    _method(*_B, "RunBatch"): Scope.DELIVERIES_OPERATE,
+    _method(*_B, "RetryBatch"): Scope.DELIVERIES_OPERATE,
 }
 
 #: Services any caller may use without credentials: health, and reflection when it is

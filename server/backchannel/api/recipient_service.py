@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -33,6 +34,8 @@ from backchannel.api.recipient_secrets import (
     sealed,
 )
 from backchannel.api.validation import RECIPIENT_ID, validate_recipient
+from backchannel.batch import config as batch_settings
+from backchannel.batch.schedule import next_run
 from backchannel.model import RecipientRecord, RecipientState, SealedSecret
 from backchannel.plugin import Formatter, Transport
 from backchannel.recipient_directory import RecipientDirectory
@@ -45,6 +48,7 @@ from backchannel.store.deliveries import health_of_recipients
 Context = grpc.aio.ServicerContext[Any, Any]
 _PROBE_DEADLINE = 60.0
 _WRITABLE = (
+    "batch",
     "retry_policy",
     "limits",
     "ordered_delivery",
@@ -101,7 +105,22 @@ def _record(
         burst=recipient.limits.burst,
         max_concurrency=recipient.limits.max_concurrency,
         ordered_delivery=recipient.ordered_delivery,
+        batch=batch_settings.stored(recipient.batch) if recipient.HasField("batch") else None,
     )
+
+
+def _next_batch_run(
+    recipient: RecipientRecord, before: RecipientRecord | None = None
+) -> datetime | None:
+    """When a new or changed batch schedule is next due; None when it did not change."""
+    if recipient.batch is None:
+        return None
+    config = batch_settings.batch_config(recipient.batch)
+    if before is not None and before.batch is not None:
+        old = batch_settings.batch_config(before.batch)
+        if (old.cron, old.time_zone) == (config.cron, config.time_zone):
+            return None
+    return next_run(config.cron, config.time_zone, datetime.now(UTC))
 
 
 class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
@@ -112,9 +131,12 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
         formatters: Mapping[str, Formatter],
         directory: RecipientDirectory,
         key_ring: KeyRing,
+        batch_signing_key: bool = False,
     ) -> None:
+        """``batch_signing_key``: whether the server has a key to sign batch files with."""
         self._pool = pool
         self._directory = directory
+        self._batch_signing_key = batch_signing_key
         self._transports = transports
         self._formatters = formatters
         self._ring = key_ring
@@ -131,6 +153,15 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             secrets,
             violations,
         )
+        if (
+            recipient.HasField("batch")
+            and recipient.batch.encryption.sign
+            and not self._batch_signing_key
+        ):
+            violations.add(
+                "recipient.batch.encryption.sign",
+                "this server has no key to sign with (BACKCHANNEL_BATCH_SIGNING_KEY_FILE)",
+            )
         return violations
 
     async def _check(self, recipient: recipient_pb2.Recipient, secrets: dict[str, Any]) -> None:
@@ -158,7 +189,9 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
             recipient_id=recipient.id,
         )
         try:
-            stored = await recipient_store.create_recipient(self._pool, record, audit)
+            stored = await recipient_store.create_recipient(
+                self._pool, record, audit, _next_batch_run(record)
+            )
         except recipient_store.RecipientExistsError as error:
             raise ApiError(
                 grpc.StatusCode.ALREADY_EXISTS,
@@ -258,6 +291,7 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                     "subscription",
                     "retry_policy",
                     "limits",
+                    "batch",
                 ):
                     getattr(merged, path).CopyFrom(getattr(given, path))
                 else:
@@ -286,7 +320,9 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                 if merged.state == recipient_pb2.RECIPIENT_STATE_DISABLED
                 else "",
             )
-            stored = await recipient_store.save_recipient(connection, before, after)
+            stored = await recipient_store.save_recipient(
+                connection, before, after, _next_batch_run(after, before)
+            )
             await audit_store.record_change(
                 connection,
                 audit_entry(

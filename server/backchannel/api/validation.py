@@ -12,6 +12,7 @@ from google.protobuf import struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from backchannel.api.batch_validation import validate_batch
 from backchannel.api.errors import Violations
 from backchannel.plugin import Formatter, Transport
 from backchannel.plugin_host import unloaded_plugins
@@ -299,6 +300,7 @@ async def validate_recipient(
         for problem in await option_problems(formatter, options):
             v.add(_recipient_path(problem.field), problem.description)
     _validate_policy(recipient, v)
+    validate_batch(recipient, transport, v)
     for index, kind in enumerate(recipient.subscription.kinds):
         if (
             kind == feedback_pb2.FEEDBACK_KIND_UNSPECIFIED

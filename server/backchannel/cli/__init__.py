@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 from backchannel.cli import (
     audit,
+    batches,
     db,
     deliveries,
     events,
@@ -46,12 +47,12 @@ def _epilog() -> str:
     return (
         "server settings (environment variables):\n"
         f"{settings}\n\n"
-        "operator commands (send, events, feedback, recipients, deliveries, tokens, audit) reach\n"
-        "  a server at --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051), with TLS when\n"
-        "  --tls, --ca-file/BACKCHANNEL_CA_FILE or --cert/BACKCHANNEL_CERT_FILE is given, a\n"
-        "  client certificate (mTLS) from --cert and --key/BACKCHANNEL_KEY_FILE, and the bearer\n"
-        "  token in BACKCHANNEL_TOKEN (never sent in plaintext off this machine without\n"
-        "  --insecure). `tokens bootstrap` makes the first admin token on the database.\n\n"
+        "operator commands (send, events, feedback, recipients, deliveries, batches, tokens,\n"
+        "  audit) reach a server at --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051),\n"
+        "  with TLS when --tls, --ca-file/BACKCHANNEL_CA_FILE or --cert/BACKCHANNEL_CERT_FILE is\n"
+        "  given, a client certificate (mTLS) from --cert and --key/BACKCHANNEL_KEY_FILE, and\n"
+        "  the bearer token in BACKCHANNEL_TOKEN (never sent in plaintext off this machine\n"
+        "  without --insecure). `tokens bootstrap` makes the first admin token on the database.\n\n"
         f"exit codes:\n{codes}"
     )
 
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries.add_parser(commands, common)
     tokens.add_parser(commands, common)
     audit.add_parser(commands, common)
+    batches.add_parser(commands, common)
     return parser
 
 

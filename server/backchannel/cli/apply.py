@@ -46,6 +46,7 @@ _COMPARED = (
     "retry_policy",
     "limits",
     "ordered_delivery",
+    "batch",
 )
 _KEYED = ("transport_settings", "format_options")
 _CREATE, _UPDATE, _UNCHANGED = "create", "update", "unchanged"

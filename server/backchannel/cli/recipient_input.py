@@ -71,6 +71,9 @@ def recipient_from_document(data: Any, where: str) -> tuple[Recipient, set[str]]
         if "max_age" in policy:
             policy["max_age"] = _duration(policy["max_age"])
         fields["retry_policy"] = policy
+    batch = fields.get("batch")
+    if isinstance(batch, Mapping):
+        fields["batch"] = _batch(batch, where)
     secrets = fields.get("secret_settings")
     if isinstance(secrets, Mapping):
         fields["secret_settings"] = {
@@ -113,6 +116,35 @@ def secret_assignments(pairs: list[str]) -> dict[str, Any]:
         else:
             secrets[key] = text
     return secrets
+
+
+def _batch(batch: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A recipient's batch settings with enums by short name (``format: csv``) and the public
+    key given as ``{file: path}`` or ``{env: NAME}`` if wanted."""
+    found = {snake(str(k)): v for k, v in batch.items()}
+    for name, prefix in (
+        ("when_empty", "BATCH_WHEN_EMPTY_"),
+        ("invalid_rows", "BATCH_INVALID_ROWS_"),
+    ):
+        if isinstance(found.get(name), str):
+            found[name] = _enum(found[name], prefix)
+    for name in ("schedule", "file", "encryption"):
+        if isinstance(found.get(name), Mapping):
+            found[name] = {snake(str(k)): v for k, v in found[name].items()}
+    file = found.get("file")
+    if isinstance(file, dict):
+        for name, prefix in (
+            ("format", "BATCH_FILE_FORMAT_"),
+            ("compression", "BATCH_COMPRESSION_"),
+        ):
+            if isinstance(file.get(name), str):
+                file[name] = _enum(file[name], prefix)
+    encryption = found.get("encryption")
+    if isinstance(encryption, dict) and "public_key" in encryption:
+        encryption["public_key"] = _secret(
+            encryption["public_key"], f"{where}: batch.encryption.public_key"
+        )
+    return found
 
 
 def _enum(value: str, prefix: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter, deque
 
 import asyncpg
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: How long a delivery handed back for a busy recipient waits before it is claimed again.
 _BUSY_RECIPIENT_WAIT = 0.05
+#: Seconds after an attempt ends during which the dispatcher still counts as busy.
+_BUSY_AFTER_ATTEMPT = 0.5
 
 
 class Dispatcher:
@@ -59,6 +62,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._in_flight: dict[asyncio.Task[None], ClaimedDelivery] = {}
         self._retries_in_flight = 0
+        self._last_attempt_done = 0.0
         #: Attempts in flight per recipient in this process: one recipient that never
         #: answers holds at most this many of the slots, never all of them.
         self._recipient_concurrency = recipient_concurrency
@@ -84,6 +88,17 @@ class Dispatcher:
 
     def wake(self, _payload: str = "") -> None:
         self._wake.set()
+
+    @property
+    def busy(self) -> bool:
+        """Whether attempts are in flight or waiting for a slot, or one ended a moment ago
+        (between a batch of attempts and the next claim nothing is in flight, yet the
+        work goes on)."""
+        return (
+            bool(self._in_flight)
+            or self._waiting_count > 0
+            or time.monotonic() - self._last_attempt_done < _BUSY_AFTER_ATTEMPT
+        )
 
     async def stop(self, grace: float) -> None:
         """Stops claiming, lets in-flight attempts finish within ``grace`` seconds and
@@ -185,6 +200,7 @@ class Dispatcher:
         task.add_done_callback(self._attempt_done)
 
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
+        self._last_attempt_done = time.monotonic()
         delivery = self._in_flight.pop(task, None)
         if delivery is not None:
             recipient_id = delivery.recipient.id

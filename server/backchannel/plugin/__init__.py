@@ -41,6 +41,7 @@ from ._document import (
     Outcome,
     ReturnDetails,
 )
+from ._files import CompanionFile, OutboundFile
 from ._messages import (
     DeliveryResult,
     FieldProblem,
@@ -55,6 +56,7 @@ from ._settings import Destination, Secret, SettingError, TransportSettings
 __all__ = [
     "PROJECT_NAME",
     "Attribution",
+    "CompanionFile",
     "Consent",
     "DeliveryResult",
     "Destination",
@@ -64,6 +66,7 @@ __all__ = [
     "Formatter",
     "HookSpecs",
     "IPNetwork",
+    "OutboundFile",
     "OutboundMessage",
     "Outcome",
     "ProbeStep",

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import pluggy
 
 from ._document import FeedbackDocument
+from ._files import OutboundFile
 from ._messages import (
     DeliveryResult,
     FieldProblem,
@@ -62,6 +63,9 @@ class Transport(ABC, Generic[SettingsT]):
     #: checks them in its template workers, with a time budget, never on an event loop.
     #: Render at send time with ``self.context.render_template``.
     renders_untrusted_templates: ClassVar[bool] = False
+    #: Whether :meth:`send_file` sends a file larger than ``OutboundFile.part_size`` as
+    #: numbered parts (a recipient may then ask for that).
+    splits_files: ClassVar[bool] = False
 
     async def start(self, context: TransportContext) -> None:
         """Called once in the running event loop before the first send: open sessions and
@@ -74,6 +78,19 @@ class Transport(ABC, Generic[SettingsT]):
         """Makes one transmission to the recipient ``settings`` describe. Returns a result
         for every outcome a remote can cause: a 500, a refused login and a timeout are
         results (``retryable=True`` when trying later may work), not exceptions."""
+
+    async def send_file(self, file: OutboundFile, settings: SettingsT) -> DeliveryResult:
+        """Makes one transmission of a file (a batch file and its companions) to the
+        recipient, streaming ``file.open()``. Same rules as :meth:`send`: failures are
+        results. The default carries no files and says so; override it to carry them."""
+        return DeliveryResult(
+            succeeded=False, response_excerpt=f"the {self.name} transport cannot carry files"
+        )
+
+    @classmethod
+    def supports_files(cls) -> bool:
+        """Whether the transport carries files: true when it overrides :meth:`send_file`."""
+        return cls.send_file is not Transport.send_file
 
     async def probe(self, settings: SettingsT) -> Sequence[ProbeStep]:
         """Checks a recipient for real before it goes live (log in, write and remove a

@@ -45,6 +45,10 @@ async def retry_delivery(
             raise DeliveryMissingError(delivery_id)
         if current["state"] == DeliveryState.IN_FLIGHT:
             raise ActionRefusedError("an attempt of this delivery is in progress")
+        if current["state"] == DeliveryState.IN_BATCH:
+            raise ActionRefusedError(
+                "this delivery is in a batch being built or sent; retry the batch instead"
+            )
         if current["delete_time"] is not None:
             raise ActionRefusedError(f"recipient {current['recipient_id']!r} was deleted")
         if current["recipient_state"] == RecipientState.DISABLED:
@@ -73,8 +77,10 @@ async def resend_feedback(
         if existing is not None:
             current = await fetchrow(connection, "select_delivery_for_update", delivery_id=existing)
             assert current is not None
-            if current["state"] == DeliveryState.IN_FLIGHT:
-                raise ActionRefusedError("an attempt of this delivery is in progress")
+            if current["state"] in (DeliveryState.IN_FLIGHT, DeliveryState.IN_BATCH):
+                raise ActionRefusedError(
+                    "an attempt of this delivery is in progress (alone or in a batch)"
+                )
             row = await fetchrow(
                 connection, "make_delivery_due", delivery_id=existing, requested_by=requested_by
             )

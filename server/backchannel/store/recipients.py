@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -56,6 +57,7 @@ def recipient_from_row(row: asyncpg.Record) -> RecipientRecord:
         max_concurrency=row["max_concurrency"],
         ordered_delivery=row["ordered_delivery"],
         disabled_reason=row["disabled_reason"],
+        batch=row["batch"],
     )
 
 
@@ -104,18 +106,24 @@ def _values(recipient: RecipientRecord) -> dict[str, Any]:
         "max_concurrency": recipient.max_concurrency,
         "ordered_delivery": recipient.ordered_delivery,
         "disabled_reason": recipient.disabled_reason,
+        "batch": recipient.batch,
     }
 
 
 async def create_recipient(
-    pool: asyncpg.Pool, recipient: RecipientRecord, audit: AuditEntry
+    pool: asyncpg.Pool,
+    recipient: RecipientRecord,
+    audit: AuditEntry,
+    next_batch_run: datetime | None = None,
 ) -> RecipientRecord:
-    """Stores a new recipient and the audit record of its creation, in one transaction."""
+    """Stores a new recipient and the audit record of its creation, in one transaction.
+    ``next_batch_run``: when a batch recipient's first scheduled batch is due."""
     async with pool.acquire() as connection, connection.transaction():
         row = await fetchrow(connection, "insert_recipient", **_values(recipient))
         if row is None:
             raise RecipientExistsError(recipient.id)
         await record_change(connection, audit)
+        await _save_schedule(connection, recipient.id, recipient.batch, next_batch_run)
         await execute(connection, "notify_recipient_changed", recipient_id=recipient.id)
         return recipient_from_row(row)
 
@@ -130,6 +138,12 @@ async def get_recipients(
 ) -> dict[str, RecipientRecord]:
     rows = await fetch(pool, "select_recipients_by_ids", recipient_ids=list(recipient_ids))
     return {row["id"]: recipient_from_row(row) for row in rows}
+
+
+async def recipient_in_any_state(pool: asyncpg.Pool, recipient_id: str) -> RecipientRecord | None:
+    """The recipient as it is now, deleted or not."""
+    rows = await fetch(pool, "select_recipients_any_state", recipient_ids=[recipient_id])
+    return recipient_from_row(rows[0]) if rows else None
 
 
 async def list_recipients(
@@ -170,13 +184,22 @@ async def lock_recipient(connection: DbConnection, recipient_id: str) -> Recipie
 
 
 async def save_recipient(
-    connection: DbConnection, before: RecipientRecord, after: RecipientRecord
+    connection: DbConnection,
+    before: RecipientRecord,
+    after: RecipientRecord,
+    next_batch_run: datetime | None = None,
 ) -> RecipientRecord:
     """Writes ``after`` over a row locked with :func:`lock_recipient`; moves deliveries
-    between pending and held when the state changes."""
+    between pending and held when the state changes, and back to individual delivery when
+    it stops taking batches. ``next_batch_run``: when its schedule (new or changed) is next
+    due; None keeps the schedule as it is."""
     row = await fetchrow(connection, "update_recipient", **_values(after))
     if row is None:
         raise RecipientMissingError(after.id)
+    await _save_schedule(connection, after.id, after.batch, next_batch_run)
+    if before.batch is not None and after.batch is None:
+        await execute(connection, "release_awaiting_batch_of_recipient", recipient_id=after.id)
+        await execute(connection, "notify_deliveries_due")
     if before.state == RecipientState.ACTIVE and after.state != RecipientState.ACTIVE:
         await execute(connection, "hold_deliveries_of_recipient", recipient_id=after.id)
     elif before.state != RecipientState.ACTIVE and after.state == RecipientState.ACTIVE:
@@ -208,3 +231,17 @@ async def delete_recipient(pool: asyncpg.Pool, recipient_id: str, audit: AuditEn
         await record_change(connection, audit)
         await execute(connection, "cancel_open_deliveries_of_recipient", recipient_id=recipient_id)
         await execute(connection, "notify_recipient_changed", recipient_id=recipient_id)
+
+
+async def _save_schedule(
+    connection: DbConnection,
+    recipient_id: str,
+    batch: dict[str, Any] | None,
+    next_run: datetime | None,
+) -> None:
+    if batch is None:
+        await execute(connection, "delete_batch_schedule", recipient_id=recipient_id)
+    elif next_run is not None:
+        await execute(
+            connection, "save_batch_schedule", recipient_id=recipient_id, next_run_at=next_run
+        )

@@ -23,6 +23,7 @@ from backchannel.testing._samples import (
     SAMPLE_DOCUMENTS,
     loopback_context,
     sample_content,
+    sample_file,
     sample_message,
     unused_port,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "parsed_settings",
     "prepare_recipient",
     "sample_content",
+    "sample_file",
     "sample_message",
     "secret_values",
     "settings_problems",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import socket
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 from backchannel.plugin import (
+    CompanionFile,
     FeedbackDocument,
+    OutboundFile,
     OutboundMessage,
     RenderedContent,
     TransportContext,
@@ -162,3 +165,31 @@ def unused_port(host: str = "127.0.0.1") -> int:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def sample_file(
+    *, batch_id: str = "bat_conformance_1", attempt: int = 1, size: int = 300_000
+) -> OutboundFile:
+    """An :class:`OutboundFile` as the host builds it: ``size`` bytes of CSV-like text
+    streamed in 64 KiB chunks, with an empty ``.done`` marker as its companion."""
+    line = b"lead_id,outcome.value,feedback_date\r\nLC123456789,1250.00,2024-01-15T10:30:00Z\r\n"
+    body = (line * (size // len(line) + 1))[:size]
+    name = f"conformance-{batch_id}.csv"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    return OutboundFile(
+        batch_id=batch_id,
+        recipient_id="rcp_conformance",
+        attempt=attempt,
+        name=name,
+        content_type="text/csv; charset=utf-8",
+        size=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+        open=chunks,
+        companions=(CompanionFile(f"{name}.done", b"", "application/octet-stream"),),
+        item_count=size // len(line),
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )

@@ -21,7 +21,7 @@ from backchannel.plugin import (
 from backchannel.plugin._settings import declared_secrets
 from backchannel.plugin_host import load_plugins
 from backchannel.testing._host import parsed_settings, prepare_recipient, settings_problems
-from backchannel.testing._samples import loopback_context, sample_message
+from backchannel.testing._samples import loopback_context, sample_file, sample_message
 from backchannel.testing._secrets import (
     leaked_secrets,
     problem_texts,
@@ -296,6 +296,80 @@ class TransportConformance:
         result = await prepared.send(message, DEADLINE)
         assert not result.succeeded
         assert leaked_secrets(result_texts(result), secret_values(conformance_broken_secrets)) == []
+
+    # --- files (batch delivery) -------------------------------------------------------------
+
+    def _file_transport(self, transport: Transport[Any]) -> None:
+        if not transport.supports_files():
+            pytest.skip(
+                f"not applicable: {transport.name} carries no files (send_file not overridden)"
+            )
+
+    @pytest.mark.asyncio
+    async def test_send_file_delivers_the_file_intact(
+        self,
+        transport: Transport[Any],
+        working_settings: Mapping[str, Any],
+        working_secrets: Mapping[str, Any],
+        conformance_received: ReceivedPayloads,
+    ) -> None:
+        self._file_transport(transport)
+        file = sample_file(batch_id="bat_conformance_intact")
+        result = await transport.send_file(
+            file, parsed_settings(transport, working_settings, working_secrets)
+        )
+        assert isinstance(result, DeliveryResult)
+        assert result.succeeded, result
+        body = await file.read_all()
+        assert any(arrival.body == body for arrival in conformance_received()), (
+            "no arrival holds exactly the file's bytes"
+        )
+
+    @pytest.mark.asyncio
+    async def test_sending_a_file_twice_carries_the_same_identity_and_bytes(
+        self,
+        transport: Transport[Any],
+        working_settings: Mapping[str, Any],
+        working_secrets: Mapping[str, Any],
+        conformance_received: ReceivedPayloads,
+    ) -> None:
+        self._file_transport(transport)
+        settings = parsed_settings(transport, working_settings, working_secrets)
+        before = len(conformance_received())
+        for attempt in (1, 2):
+            file = sample_file(batch_id="bat_conformance_twice", attempt=attempt)
+            assert (await transport.send_file(file, settings)).succeeded
+        body = await sample_file(batch_id="bat_conformance_twice").read_all()
+        arrivals = [a for a in conformance_received()[before:] if a.body == body]
+        assert arrivals, "the file did not arrive"
+        identities = {a.identity for a in arrivals}
+        assert len(identities) == 1, f"two sends of one file differ: {identities}"
+
+    @pytest.mark.asyncio
+    async def test_send_file_to_an_unreachable_endpoint_returns_a_retryable_failure(
+        self,
+        transport: Transport[Any],
+        broken_settings: Mapping[str, Any],
+        conformance_broken_secrets: Mapping[str, Any],
+    ) -> None:
+        self._file_transport(transport)
+        settings = parsed_settings(transport, broken_settings, conformance_broken_secrets)
+        result = await transport.send_file(sample_file(), settings)
+        assert not result.succeeded and result.retryable, result
+        assert result.response_excerpt
+
+    @pytest.mark.asyncio
+    async def test_a_transport_without_files_says_so_in_a_failed_result(
+        self,
+        transport: Transport[Any],
+        working_settings: Mapping[str, Any],
+        working_secrets: Mapping[str, Any],
+    ) -> None:
+        if transport.supports_files():
+            pytest.skip(f"not applicable: {transport.name} carries files")
+        settings = parsed_settings(transport, working_settings, working_secrets)
+        result = await transport.send_file(sample_file(), settings)
+        assert not result.succeeded and "cannot carry files" in result.response_excerpt
 
     # --- probe ----------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
 -- recipient directory older than the one this statement sees (:directory_version: the
 -- directory version each feedback's recipients were chosen at; NULL: not checked). The
 -- request ids stored are returned. A delivery's state is decided here, against its
--- recipient's committed state.
+-- recipient's committed state (a batch recipient's wait for its next batch).
 WITH directory AS (
     SELECT version FROM recipient_directory_version
 ), new_feedback AS (
@@ -35,6 +35,7 @@ WITH directory AS (
     SELECT d.id, f.id, d.recipient_id, f.lead_id,
            CASE
                WHEN r.delete_time IS NOT NULL THEN 'cancelled'
+               WHEN r.batch IS NOT NULL THEN 'awaiting_batch'
                WHEN r.state = 'active' THEN 'pending'
                ELSE 'held'
            END,

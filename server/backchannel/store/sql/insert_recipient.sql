@@ -3,12 +3,12 @@ INSERT INTO recipients AS r (
     id, display_name, recipient_type, transport, transport_settings, sealed_secrets,
     format, format_options, subscribed_kinds, subscribed_source_ids, state,
     retry_delays_seconds, max_attempts, max_age_seconds, max_per_second, burst,
-    max_concurrency, ordered_delivery, disabled_reason
+    max_concurrency, ordered_delivery, disabled_reason, batch
 ) VALUES (
     :id, :display_name, :recipient_type, :transport, :transport_settings, :sealed_secrets,
     :format, :format_options, :subscribed_kinds, :subscribed_source_ids, :state,
     :retry_delays_seconds, :max_attempts, :max_age_seconds, :max_per_second, :burst,
-    :max_concurrency, :ordered_delivery, :disabled_reason
+    :max_concurrency, :ordered_delivery, :disabled_reason, :batch
 )
 ON CONFLICT (id) DO UPDATE SET
     display_name = EXCLUDED.display_name,
@@ -30,6 +30,7 @@ ON CONFLICT (id) DO UPDATE SET
     max_concurrency = EXCLUDED.max_concurrency,
     ordered_delivery = EXCLUDED.ordered_delivery,
     disabled_reason = EXCLUDED.disabled_reason,
+    batch = EXCLUDED.batch,
     revision = r.revision + 1,
     create_time = now(),
     update_time = now(),

@@ -30,7 +30,8 @@ WITH health AS (
         response_excerpt, remote_id, start_time, end_time, latency_us, content_size,
         content_sha256, trace_id, span_id, plugin_distribution, plugin_version,
         server_version, worker_id, next_attempt_time, lead_id, source_id, category,
-        message, requested_by, origin_trace_id
+        message, requested_by, origin_trace_id, batch_id, item_count, excluded_count,
+        file_name, compression, encryption
     )
     SELECT * FROM unnest(
         :event_id::text[], :event_feedback_id::text[], :event_delivery_id::text[],
@@ -46,7 +47,9 @@ WITH health AS (
         :event_server_version::text[], :event_worker_id::text[],
         :event_next_attempt_time::timestamptz[], :event_lead_id::text[],
         :event_source_id::text[], :event_category::text[], :event_message::text[],
-        :event_requested_by::text[], :event_origin_trace_id::text[]
+        :event_requested_by::text[], :event_origin_trace_id::text[], :event_batch_id::text[],
+        :event_item_count::bigint[], :event_excluded_count::bigint[], :event_file_name::text[],
+        :event_compression::text[], :event_encryption::text[]
     )
     ON CONFLICT (id) DO NOTHING
 ), finished AS (

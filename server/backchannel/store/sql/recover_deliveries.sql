@@ -1,5 +1,10 @@
 UPDATE deliveries d SET
-    state = CASE WHEN r.state = 'active' THEN 'pending' ELSE 'held' END,
+    state = CASE
+        WHEN r.batch IS NOT NULL THEN 'awaiting_batch'
+        WHEN r.state = 'active' THEN 'pending'
+        ELSE 'held'
+    END,
+    batch_id = NULL,
     next_attempt_time = now(),
     requested_by = :requested_by,
     policy_attempt_offset = d.attempt_count,

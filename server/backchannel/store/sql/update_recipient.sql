@@ -18,6 +18,7 @@ UPDATE recipients SET
     max_concurrency = :max_concurrency,
     ordered_delivery = :ordered_delivery,
     disabled_reason = :disabled_reason,
+    batch = :batch,
     revision = revision + 1,
     update_time = now()
 WHERE id = :id AND delete_time IS NULL

@@ -161,6 +161,8 @@ const (
 	OperatorEventType_OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED OperatorEventType = 6
 	// The recipient was enabled again.
 	OperatorEventType_OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED OperatorEventType = 7
+	// A batch was held: rows failed validation and the recipient holds such batches.
+	OperatorEventType_OPERATOR_EVENT_TYPE_BATCH_HELD OperatorEventType = 8
 )
 
 // Enum value maps for OperatorEventType.
@@ -174,6 +176,7 @@ var (
 		5: "OPERATOR_EVENT_TYPE_DELIVERY_EXHAUSTED",
 		6: "OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED",
 		7: "OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED",
+		8: "OPERATOR_EVENT_TYPE_BATCH_HELD",
 	}
 	OperatorEventType_value = map[string]int32{
 		"OPERATOR_EVENT_TYPE_UNSPECIFIED":         0,
@@ -184,6 +187,7 @@ var (
 		"OPERATOR_EVENT_TYPE_DELIVERY_EXHAUSTED":  5,
 		"OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED":  6,
 		"OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED":   7,
+		"OPERATOR_EVENT_TYPE_BATCH_HELD":          8,
 	}
 )
 
@@ -464,6 +468,10 @@ type FeedbackSentEvent struct {
 	// caller's trace, which the attempt's own span (trace_id) links to. Filterable as
 	// origin_trace_id, like trace_id.
 	OriginTraceId string `protobuf:"bytes,25,opt,name=origin_trace_id,json=originTraceId,proto3" json:"origin_trace_id,omitempty"`
+	// For AGGREGATION_LEVEL_BATCH: the batch file the transmission carried. On the event of
+	// the file itself feedback_id and lead_id are empty; each feedback it carried gets an
+	// event of its own with the batch's outcome when the batch ends.
+	Batch         *BatchTransmission `protobuf:"bytes,26,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -673,6 +681,104 @@ func (x *FeedbackSentEvent) GetOriginTraceId() string {
 	return ""
 }
 
+func (x *FeedbackSentEvent) GetBatch() *BatchTransmission {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+// BatchTransmission describes the batch file a transmission carried.
+type BatchTransmission struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The batch id; also the idempotency identity the recipient sees on every attempt.
+	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	// Feedback items in the file.
+	ItemCount int64 `protobuf:"varint,2,opt,name=item_count,json=itemCount,proto3" json:"item_count,omitempty"`
+	// Feedback items left out because they failed validation.
+	ExcludedCount int64 `protobuf:"varint,3,opt,name=excluded_count,json=excludedCount,proto3" json:"excluded_count,omitempty"`
+	// The file name.
+	FileName string `protobuf:"bytes,4,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// The compression: "none", "gzip" or "zip".
+	Compression string `protobuf:"bytes,5,opt,name=compression,proto3" json:"compression,omitempty"`
+	// The encryption: "none" or "openpgp" ("openpgp+signed" when signed).
+	Encryption    string `protobuf:"bytes,6,opt,name=encryption,proto3" json:"encryption,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchTransmission) Reset() {
+	*x = BatchTransmission{}
+	mi := &file_backchannel_v1_event_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchTransmission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchTransmission) ProtoMessage() {}
+
+func (x *BatchTransmission) ProtoReflect() protoreflect.Message {
+	mi := &file_backchannel_v1_event_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchTransmission.ProtoReflect.Descriptor instead.
+func (*BatchTransmission) Descriptor() ([]byte, []int) {
+	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *BatchTransmission) GetBatchId() string {
+	if x != nil {
+		return x.BatchId
+	}
+	return ""
+}
+
+func (x *BatchTransmission) GetItemCount() int64 {
+	if x != nil {
+		return x.ItemCount
+	}
+	return 0
+}
+
+func (x *BatchTransmission) GetExcludedCount() int64 {
+	if x != nil {
+		return x.ExcludedCount
+	}
+	return 0
+}
+
+func (x *BatchTransmission) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *BatchTransmission) GetCompression() string {
+	if x != nil {
+		return x.Compression
+	}
+	return ""
+}
+
+func (x *BatchTransmission) GetEncryption() string {
+	if x != nil {
+		return x.Encryption
+	}
+	return ""
+}
+
 // OperatorEvent records a change in a recipient's health, in the same ordered log as
 // feedback-sent events.
 type OperatorEvent struct {
@@ -699,7 +805,7 @@ type OperatorEvent struct {
 
 func (x *OperatorEvent) Reset() {
 	*x = OperatorEvent{}
-	mi := &file_backchannel_v1_event_proto_msgTypes[4]
+	mi := &file_backchannel_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +817,7 @@ func (x *OperatorEvent) String() string {
 func (*OperatorEvent) ProtoMessage() {}
 
 func (x *OperatorEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_event_proto_msgTypes[4]
+	mi := &file_backchannel_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +830,7 @@ func (x *OperatorEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorEvent.ProtoReflect.Descriptor instead.
 func (*OperatorEvent) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OperatorEvent) GetCursor() string {
@@ -800,7 +906,7 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x13plugin_distribution\x18\x01 \x01(\tR\x12pluginDistribution\x12%\n" +
 	"\x0eplugin_version\x18\x02 \x01(\tR\rpluginVersion\x12%\n" +
 	"\x0eserver_version\x18\x03 \x01(\tR\rserverVersion\x12\x1b\n" +
-	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\x90\t\n" +
+	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\xc9\t\n" +
 	"\x11FeedbackSentEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1f\n" +
@@ -831,7 +937,18 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\alead_id\x18\x16 \x01(\tR\x06leadId\x12\x1b\n" +
 	"\tsource_id\x18\x17 \x01(\tR\bsourceId\x12!\n" +
 	"\frequested_by\x18\x18 \x01(\tR\vrequestedBy\x12&\n" +
-	"\x0forigin_trace_id\x18\x19 \x01(\tR\roriginTraceId\"\xa8\x02\n" +
+	"\x0forigin_trace_id\x18\x19 \x01(\tR\roriginTraceId\x127\n" +
+	"\x05batch\x18\x1a \x01(\v2!.backchannel.v1.BatchTransmissionR\x05batch\"\xd3\x01\n" +
+	"\x11BatchTransmission\x12\x19\n" +
+	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12\x1d\n" +
+	"\n" +
+	"item_count\x18\x02 \x01(\x03R\titemCount\x12%\n" +
+	"\x0eexcluded_count\x18\x03 \x01(\x03R\rexcludedCount\x12\x1b\n" +
+	"\tfile_name\x18\x04 \x01(\tR\bfileName\x12 \n" +
+	"\vcompression\x18\x05 \x01(\tR\vcompression\x12\x1e\n" +
+	"\n" +
+	"encryption\x18\x06 \x01(\tR\n" +
+	"encryption\"\xa8\x02\n" +
 	"\rOperatorEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x125\n" +
@@ -853,7 +970,7 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x1bPROCESSING_STATUS_SUCCEEDED\x10\x01\x12%\n" +
 	"!PROCESSING_STATUS_RETRY_SCHEDULED\x10\x02\x12\x1c\n" +
 	"\x18PROCESSING_STATUS_FAILED\x10\x03\x12\x1a\n" +
-	"\x16PROCESSING_STATUS_DEAD\x10\x04*\xe3\x02\n" +
+	"\x16PROCESSING_STATUS_DEAD\x10\x04*\x87\x03\n" +
 	"\x11OperatorEventType\x12#\n" +
 	"\x1fOPERATOR_EVENT_TYPE_UNSPECIFIED\x10\x00\x12)\n" +
 	"%OPERATOR_EVENT_TYPE_RECIPIENT_FAILING\x10\x01\x12+\n" +
@@ -862,7 +979,8 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\"OPERATOR_EVENT_TYPE_CIRCUIT_CLOSED\x10\x04\x12*\n" +
 	"&OPERATOR_EVENT_TYPE_DELIVERY_EXHAUSTED\x10\x05\x12*\n" +
 	"&OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED\x10\x06\x12)\n" +
-	"%OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED\x10\aB\xc9\x01\n" +
+	"%OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED\x10\a\x12\"\n" +
+	"\x1eOPERATOR_EVENT_TYPE_BATCH_HELD\x10\bB\xc9\x01\n" +
 	"\x12com.backchannel.v1B\n" +
 	"EventProtoP\x01ZNgithub.com/backchannel/backchannel/clients/go/gen/backchannel/v1;backchannelv1\xa2\x02\x03BXX\xaa\x02\x0eBackchannel.V1\xca\x02\x0eBackchannel\\V1\xe2\x02\x1aBackchannel\\V1\\GPBMetadata\xea\x02\x0fBackchannel::V1b\x06proto3"
 
@@ -879,7 +997,7 @@ func file_backchannel_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_backchannel_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_backchannel_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_backchannel_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_backchannel_v1_event_proto_goTypes = []any{
 	(AggregationLevel)(0),         // 0: backchannel.v1.AggregationLevel
 	(ProcessingStatus)(0),         // 1: backchannel.v1.ProcessingStatus
@@ -888,29 +1006,31 @@ var file_backchannel_v1_event_proto_goTypes = []any{
 	(*ResponseStatus)(nil),        // 4: backchannel.v1.ResponseStatus
 	(*IntegrationContext)(nil),    // 5: backchannel.v1.IntegrationContext
 	(*FeedbackSentEvent)(nil),     // 6: backchannel.v1.FeedbackSentEvent
-	(*OperatorEvent)(nil),         // 7: backchannel.v1.OperatorEvent
-	(RecipientType)(0),            // 8: backchannel.v1.RecipientType
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
+	(*BatchTransmission)(nil),     // 7: backchannel.v1.BatchTransmission
+	(*OperatorEvent)(nil),         // 8: backchannel.v1.OperatorEvent
+	(RecipientType)(0),            // 9: backchannel.v1.RecipientType
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
 }
 var file_backchannel_v1_event_proto_depIdxs = []int32{
-	8,  // 0: backchannel.v1.FeedbackSentEvent.recipient_type:type_name -> backchannel.v1.RecipientType
+	9,  // 0: backchannel.v1.FeedbackSentEvent.recipient_type:type_name -> backchannel.v1.RecipientType
 	3,  // 1: backchannel.v1.FeedbackSentEvent.data_format:type_name -> backchannel.v1.DataFormat
 	0,  // 2: backchannel.v1.FeedbackSentEvent.aggregation_level:type_name -> backchannel.v1.AggregationLevel
 	1,  // 3: backchannel.v1.FeedbackSentEvent.processing_status:type_name -> backchannel.v1.ProcessingStatus
 	4,  // 4: backchannel.v1.FeedbackSentEvent.response_status:type_name -> backchannel.v1.ResponseStatus
-	9,  // 5: backchannel.v1.FeedbackSentEvent.start_time:type_name -> google.protobuf.Timestamp
-	9,  // 6: backchannel.v1.FeedbackSentEvent.end_time:type_name -> google.protobuf.Timestamp
-	10, // 7: backchannel.v1.FeedbackSentEvent.latency:type_name -> google.protobuf.Duration
+	10, // 5: backchannel.v1.FeedbackSentEvent.start_time:type_name -> google.protobuf.Timestamp
+	10, // 6: backchannel.v1.FeedbackSentEvent.end_time:type_name -> google.protobuf.Timestamp
+	11, // 7: backchannel.v1.FeedbackSentEvent.latency:type_name -> google.protobuf.Duration
 	5,  // 8: backchannel.v1.FeedbackSentEvent.integration_context:type_name -> backchannel.v1.IntegrationContext
-	9,  // 9: backchannel.v1.FeedbackSentEvent.next_attempt_time:type_name -> google.protobuf.Timestamp
-	2,  // 10: backchannel.v1.OperatorEvent.type:type_name -> backchannel.v1.OperatorEventType
-	9,  // 11: backchannel.v1.OperatorEvent.time:type_name -> google.protobuf.Timestamp
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	10, // 9: backchannel.v1.FeedbackSentEvent.next_attempt_time:type_name -> google.protobuf.Timestamp
+	7,  // 10: backchannel.v1.FeedbackSentEvent.batch:type_name -> backchannel.v1.BatchTransmission
+	2,  // 11: backchannel.v1.OperatorEvent.type:type_name -> backchannel.v1.OperatorEventType
+	10, // 12: backchannel.v1.OperatorEvent.time:type_name -> google.protobuf.Timestamp
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_backchannel_v1_event_proto_init() }
@@ -925,7 +1045,7 @@ func file_backchannel_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backchannel_v1_event_proto_rawDesc), len(file_backchannel_v1_event_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

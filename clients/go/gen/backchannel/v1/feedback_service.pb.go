@@ -42,6 +42,10 @@ const (
 	DeliveryState_DELIVERY_STATE_DEAD DeliveryState = 6
 	// It was cancelled (the recipient was deleted before it was delivered).
 	DeliveryState_DELIVERY_STATE_CANCELLED DeliveryState = 7
+	// Its recipient takes batch files: it waits for the recipient's next batch.
+	DeliveryState_DELIVERY_STATE_AWAITING_BATCH DeliveryState = 8
+	// It is in a batch file that is being built or sent (see Delivery.batch).
+	DeliveryState_DELIVERY_STATE_IN_BATCH DeliveryState = 9
 )
 
 // Enum value maps for DeliveryState.
@@ -55,16 +59,20 @@ var (
 		5: "DELIVERY_STATE_FAILED",
 		6: "DELIVERY_STATE_DEAD",
 		7: "DELIVERY_STATE_CANCELLED",
+		8: "DELIVERY_STATE_AWAITING_BATCH",
+		9: "DELIVERY_STATE_IN_BATCH",
 	}
 	DeliveryState_value = map[string]int32{
-		"DELIVERY_STATE_UNSPECIFIED": 0,
-		"DELIVERY_STATE_PENDING":     1,
-		"DELIVERY_STATE_HELD":        2,
-		"DELIVERY_STATE_IN_FLIGHT":   3,
-		"DELIVERY_STATE_SUCCEEDED":   4,
-		"DELIVERY_STATE_FAILED":      5,
-		"DELIVERY_STATE_DEAD":        6,
-		"DELIVERY_STATE_CANCELLED":   7,
+		"DELIVERY_STATE_UNSPECIFIED":    0,
+		"DELIVERY_STATE_PENDING":        1,
+		"DELIVERY_STATE_HELD":           2,
+		"DELIVERY_STATE_IN_FLIGHT":      3,
+		"DELIVERY_STATE_SUCCEEDED":      4,
+		"DELIVERY_STATE_FAILED":         5,
+		"DELIVERY_STATE_DEAD":           6,
+		"DELIVERY_STATE_CANCELLED":      7,
+		"DELIVERY_STATE_AWAITING_BATCH": 8,
+		"DELIVERY_STATE_IN_BATCH":       9,
 	}
 )
 
@@ -182,7 +190,10 @@ type Delivery struct {
 	// When it last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Every attempt, oldest first (filled by GetFeedback).
-	Attempts      []*FeedbackSentEvent `protobuf:"bytes,9,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	Attempts []*FeedbackSentEvent `protobuf:"bytes,9,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	// The batch that carries (or carried) it, for a batch recipient, with that batch's
+	// state (filled by GetFeedback).
+	Batch         *Batch `protobuf:"bytes,10,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -276,6 +287,13 @@ func (x *Delivery) GetUpdateTime() *timestamppb.Timestamp {
 func (x *Delivery) GetAttempts() []*FeedbackSentEvent {
 	if x != nil {
 		return x.Attempts
+	}
+	return nil
+}
+
+func (x *Delivery) GetBatch() *Batch {
+	if x != nil {
+		return x.Batch
 	}
 	return nil
 }
@@ -444,7 +462,7 @@ type ListFeedbackEventsRequest struct {
 	// The next_page_token of the previous page; empty for the first page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// An AIP-160 filter: comparisons joined by AND, over recipient_id, feedback_id,
-	// delivery_id, lead_id, source_id, transport, processing_status, start_time,
+	// delivery_id, lead_id, source_id, transport, batch_id, processing_status, start_time,
 	// origin_trace_id (the accepting request's trace) and trace_id (the attempt's), e.g.
 	// `recipient_id = "acme" AND processing_status = SUCCEEDED AND start_time >= "2024-01-01T00:00:00Z"`.
 	// Text fields take "="; start_time takes =, <, <=, >, >=.
@@ -923,12 +941,12 @@ var File_backchannel_v1_feedback_service_proto protoreflect.FileDescriptor
 
 const file_backchannel_v1_feedback_service_proto_rawDesc = "" +
 	"\n" +
-	"%backchannel/v1/feedback_service.proto\x12\x0ebackchannel.v1\x1a\x1abackchannel/v1/event.proto\x1a\x1dbackchannel/v1/feedback.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x01\n" +
+	"%backchannel/v1/feedback_service.proto\x12\x0ebackchannel.v1\x1a\x1abackchannel/v1/batch.proto\x1a\x1abackchannel/v1/event.proto\x1a\x1dbackchannel/v1/feedback.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x01\n" +
 	"\x13SendFeedbackRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x124\n" +
 	"\bfeedback\x18\x02 \x01(\v2\x18.backchannel.v1.FeedbackR\bfeedback\x12#\n" +
-	"\rrecipient_ids\x18\x03 \x03(\tR\frecipientIds\"\xb9\x03\n" +
+	"\rrecipient_ids\x18\x03 \x03(\tR\frecipientIds\"\xe6\x03\n" +
 	"\bDelivery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vfeedback_id\x18\x02 \x01(\tR\n" +
@@ -941,7 +959,9 @@ const file_backchannel_v1_feedback_service_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12=\n" +
-	"\battempts\x18\t \x03(\v2!.backchannel.v1.FeedbackSentEventR\battempts\"\x86\x01\n" +
+	"\battempts\x18\t \x03(\v2!.backchannel.v1.FeedbackSentEventR\battempts\x12+\n" +
+	"\x05batch\x18\n" +
+	" \x01(\v2\x15.backchannel.v1.BatchR\x05batch\"\x86\x01\n" +
 	"\x14SendFeedbackResponse\x124\n" +
 	"\bfeedback\x18\x01 \x01(\v2\x18.backchannel.v1.FeedbackR\bfeedback\x128\n" +
 	"\n" +
@@ -986,7 +1006,7 @@ const file_backchannel_v1_feedback_service_proto_rawDesc = "" +
 	"\x05event\x18\x01 \x01(\v2!.backchannel.v1.FeedbackSentEventH\x00R\x05event\x129\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x19.backchannel.v1.HeartbeatH\x00R\theartbeat\x12F\n" +
 	"\x0eoperator_event\x18\x03 \x01(\v2\x1d.backchannel.v1.OperatorEventH\x00R\roperatorEventB\x06\n" +
-	"\x04item*\xf2\x01\n" +
+	"\x04item*\xb2\x02\n" +
 	"\rDeliveryState\x12\x1e\n" +
 	"\x1aDELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DELIVERY_STATE_PENDING\x10\x01\x12\x17\n" +
@@ -995,7 +1015,9 @@ const file_backchannel_v1_feedback_service_proto_rawDesc = "" +
 	"\x18DELIVERY_STATE_SUCCEEDED\x10\x04\x12\x19\n" +
 	"\x15DELIVERY_STATE_FAILED\x10\x05\x12\x17\n" +
 	"\x13DELIVERY_STATE_DEAD\x10\x06\x12\x1c\n" +
-	"\x18DELIVERY_STATE_CANCELLED\x10\a2\xa6\x03\n" +
+	"\x18DELIVERY_STATE_CANCELLED\x10\a\x12!\n" +
+	"\x1dDELIVERY_STATE_AWAITING_BATCH\x10\b\x12\x1b\n" +
+	"\x17DELIVERY_STATE_IN_BATCH\x10\t2\xa6\x03\n" +
 	"\x0fFeedbackService\x12Y\n" +
 	"\fSendFeedback\x12#.backchannel.v1.SendFeedbackRequest\x1a$.backchannel.v1.SendFeedbackResponse\x12V\n" +
 	"\vGetFeedback\x12\".backchannel.v1.GetFeedbackRequest\x1a#.backchannel.v1.GetFeedbackResponse\x12k\n" +
@@ -1033,8 +1055,9 @@ var file_backchannel_v1_feedback_service_proto_goTypes = []any{
 	(*Feedback)(nil),                     // 12: backchannel.v1.Feedback
 	(*timestamppb.Timestamp)(nil),        // 13: google.protobuf.Timestamp
 	(*FeedbackSentEvent)(nil),            // 14: backchannel.v1.FeedbackSentEvent
-	(ProcessingStatus)(0),                // 15: backchannel.v1.ProcessingStatus
-	(*OperatorEvent)(nil),                // 16: backchannel.v1.OperatorEvent
+	(*Batch)(nil),                        // 15: backchannel.v1.Batch
+	(ProcessingStatus)(0),                // 16: backchannel.v1.ProcessingStatus
+	(*OperatorEvent)(nil),                // 17: backchannel.v1.OperatorEvent
 }
 var file_backchannel_v1_feedback_service_proto_depIdxs = []int32{
 	12, // 0: backchannel.v1.SendFeedbackRequest.feedback:type_name -> backchannel.v1.Feedback
@@ -1043,30 +1066,31 @@ var file_backchannel_v1_feedback_service_proto_depIdxs = []int32{
 	13, // 3: backchannel.v1.Delivery.create_time:type_name -> google.protobuf.Timestamp
 	13, // 4: backchannel.v1.Delivery.update_time:type_name -> google.protobuf.Timestamp
 	14, // 5: backchannel.v1.Delivery.attempts:type_name -> backchannel.v1.FeedbackSentEvent
-	12, // 6: backchannel.v1.SendFeedbackResponse.feedback:type_name -> backchannel.v1.Feedback
-	2,  // 7: backchannel.v1.SendFeedbackResponse.deliveries:type_name -> backchannel.v1.Delivery
-	12, // 8: backchannel.v1.GetFeedbackResponse.feedback:type_name -> backchannel.v1.Feedback
-	2,  // 9: backchannel.v1.GetFeedbackResponse.deliveries:type_name -> backchannel.v1.Delivery
-	14, // 10: backchannel.v1.ListFeedbackEventsResponse.events:type_name -> backchannel.v1.FeedbackSentEvent
-	15, // 11: backchannel.v1.EventFilter.processing_statuses:type_name -> backchannel.v1.ProcessingStatus
-	8,  // 12: backchannel.v1.StreamFeedbackEventsRequest.filter:type_name -> backchannel.v1.EventFilter
-	13, // 13: backchannel.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	14, // 14: backchannel.v1.StreamFeedbackEventsResponse.event:type_name -> backchannel.v1.FeedbackSentEvent
-	10, // 15: backchannel.v1.StreamFeedbackEventsResponse.heartbeat:type_name -> backchannel.v1.Heartbeat
-	16, // 16: backchannel.v1.StreamFeedbackEventsResponse.operator_event:type_name -> backchannel.v1.OperatorEvent
-	1,  // 17: backchannel.v1.FeedbackService.SendFeedback:input_type -> backchannel.v1.SendFeedbackRequest
-	4,  // 18: backchannel.v1.FeedbackService.GetFeedback:input_type -> backchannel.v1.GetFeedbackRequest
-	6,  // 19: backchannel.v1.FeedbackService.ListFeedbackEvents:input_type -> backchannel.v1.ListFeedbackEventsRequest
-	9,  // 20: backchannel.v1.FeedbackService.StreamFeedbackEvents:input_type -> backchannel.v1.StreamFeedbackEventsRequest
-	3,  // 21: backchannel.v1.FeedbackService.SendFeedback:output_type -> backchannel.v1.SendFeedbackResponse
-	5,  // 22: backchannel.v1.FeedbackService.GetFeedback:output_type -> backchannel.v1.GetFeedbackResponse
-	7,  // 23: backchannel.v1.FeedbackService.ListFeedbackEvents:output_type -> backchannel.v1.ListFeedbackEventsResponse
-	11, // 24: backchannel.v1.FeedbackService.StreamFeedbackEvents:output_type -> backchannel.v1.StreamFeedbackEventsResponse
-	21, // [21:25] is the sub-list for method output_type
-	17, // [17:21] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	15, // 6: backchannel.v1.Delivery.batch:type_name -> backchannel.v1.Batch
+	12, // 7: backchannel.v1.SendFeedbackResponse.feedback:type_name -> backchannel.v1.Feedback
+	2,  // 8: backchannel.v1.SendFeedbackResponse.deliveries:type_name -> backchannel.v1.Delivery
+	12, // 9: backchannel.v1.GetFeedbackResponse.feedback:type_name -> backchannel.v1.Feedback
+	2,  // 10: backchannel.v1.GetFeedbackResponse.deliveries:type_name -> backchannel.v1.Delivery
+	14, // 11: backchannel.v1.ListFeedbackEventsResponse.events:type_name -> backchannel.v1.FeedbackSentEvent
+	16, // 12: backchannel.v1.EventFilter.processing_statuses:type_name -> backchannel.v1.ProcessingStatus
+	8,  // 13: backchannel.v1.StreamFeedbackEventsRequest.filter:type_name -> backchannel.v1.EventFilter
+	13, // 14: backchannel.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	14, // 15: backchannel.v1.StreamFeedbackEventsResponse.event:type_name -> backchannel.v1.FeedbackSentEvent
+	10, // 16: backchannel.v1.StreamFeedbackEventsResponse.heartbeat:type_name -> backchannel.v1.Heartbeat
+	17, // 17: backchannel.v1.StreamFeedbackEventsResponse.operator_event:type_name -> backchannel.v1.OperatorEvent
+	1,  // 18: backchannel.v1.FeedbackService.SendFeedback:input_type -> backchannel.v1.SendFeedbackRequest
+	4,  // 19: backchannel.v1.FeedbackService.GetFeedback:input_type -> backchannel.v1.GetFeedbackRequest
+	6,  // 20: backchannel.v1.FeedbackService.ListFeedbackEvents:input_type -> backchannel.v1.ListFeedbackEventsRequest
+	9,  // 21: backchannel.v1.FeedbackService.StreamFeedbackEvents:input_type -> backchannel.v1.StreamFeedbackEventsRequest
+	3,  // 22: backchannel.v1.FeedbackService.SendFeedback:output_type -> backchannel.v1.SendFeedbackResponse
+	5,  // 23: backchannel.v1.FeedbackService.GetFeedback:output_type -> backchannel.v1.GetFeedbackResponse
+	7,  // 24: backchannel.v1.FeedbackService.ListFeedbackEvents:output_type -> backchannel.v1.ListFeedbackEventsResponse
+	11, // 25: backchannel.v1.FeedbackService.StreamFeedbackEvents:output_type -> backchannel.v1.StreamFeedbackEventsResponse
+	22, // [22:26] is the sub-list for method output_type
+	18, // [18:22] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_backchannel_v1_feedback_service_proto_init() }
@@ -1074,6 +1098,7 @@ func file_backchannel_v1_feedback_service_proto_init() {
 	if File_backchannel_v1_feedback_service_proto != nil {
 		return
 	}
+	file_backchannel_v1_batch_proto_init()
 	file_backchannel_v1_event_proto_init()
 	file_backchannel_v1_feedback_proto_init()
 	file_backchannel_v1_feedback_service_proto_msgTypes[8].OneofWrappers = []any{

@@ -142,6 +142,231 @@ func (RecipientState) EnumDescriptor() ([]byte, []int) {
 	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{1}
 }
 
+// BatchWhenEmpty says what a run with no feedback due sends.
+type BatchWhenEmpty int32
+
+const (
+	// Not set: skip.
+	BatchWhenEmpty_BATCH_WHEN_EMPTY_UNSPECIFIED BatchWhenEmpty = 0
+	// Send nothing.
+	BatchWhenEmpty_BATCH_WHEN_EMPTY_SKIP BatchWhenEmpty = 1
+	// Send a file with its header (and no rows).
+	BatchWhenEmpty_BATCH_WHEN_EMPTY_EMPTY_FILE BatchWhenEmpty = 2
+)
+
+// Enum value maps for BatchWhenEmpty.
+var (
+	BatchWhenEmpty_name = map[int32]string{
+		0: "BATCH_WHEN_EMPTY_UNSPECIFIED",
+		1: "BATCH_WHEN_EMPTY_SKIP",
+		2: "BATCH_WHEN_EMPTY_EMPTY_FILE",
+	}
+	BatchWhenEmpty_value = map[string]int32{
+		"BATCH_WHEN_EMPTY_UNSPECIFIED": 0,
+		"BATCH_WHEN_EMPTY_SKIP":        1,
+		"BATCH_WHEN_EMPTY_EMPTY_FILE":  2,
+	}
+)
+
+func (x BatchWhenEmpty) Enum() *BatchWhenEmpty {
+	p := new(BatchWhenEmpty)
+	*p = x
+	return p
+}
+
+func (x BatchWhenEmpty) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BatchWhenEmpty) Descriptor() protoreflect.EnumDescriptor {
+	return file_backchannel_v1_recipient_proto_enumTypes[2].Descriptor()
+}
+
+func (BatchWhenEmpty) Type() protoreflect.EnumType {
+	return &file_backchannel_v1_recipient_proto_enumTypes[2]
+}
+
+func (x BatchWhenEmpty) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BatchWhenEmpty.Descriptor instead.
+func (BatchWhenEmpty) EnumDescriptor() ([]byte, []int) {
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{2}
+}
+
+// BatchFileFormat names a batch file's format.
+type BatchFileFormat int32
+
+const (
+	// Not set: CSV.
+	BatchFileFormat_BATCH_FILE_FORMAT_UNSPECIFIED BatchFileFormat = 0
+	// RFC 4180 CSV with a header line (format_options: fields or columns, delimiter,
+	// header, csv_injection_guard, and the field mapping).
+	BatchFileFormat_BATCH_FILE_FORMAT_CSV BatchFileFormat = 1
+	// One JSON object per line.
+	BatchFileFormat_BATCH_FILE_FORMAT_JSONL BatchFileFormat = 2
+	// One XML document with one element per row.
+	BatchFileFormat_BATCH_FILE_FORMAT_XML BatchFileFormat = 3
+	// An Excel workbook, columns typed (numbers as numbers, times as times).
+	BatchFileFormat_BATCH_FILE_FORMAT_XLSX BatchFileFormat = 4
+)
+
+// Enum value maps for BatchFileFormat.
+var (
+	BatchFileFormat_name = map[int32]string{
+		0: "BATCH_FILE_FORMAT_UNSPECIFIED",
+		1: "BATCH_FILE_FORMAT_CSV",
+		2: "BATCH_FILE_FORMAT_JSONL",
+		3: "BATCH_FILE_FORMAT_XML",
+		4: "BATCH_FILE_FORMAT_XLSX",
+	}
+	BatchFileFormat_value = map[string]int32{
+		"BATCH_FILE_FORMAT_UNSPECIFIED": 0,
+		"BATCH_FILE_FORMAT_CSV":         1,
+		"BATCH_FILE_FORMAT_JSONL":       2,
+		"BATCH_FILE_FORMAT_XML":         3,
+		"BATCH_FILE_FORMAT_XLSX":        4,
+	}
+)
+
+func (x BatchFileFormat) Enum() *BatchFileFormat {
+	p := new(BatchFileFormat)
+	*p = x
+	return p
+}
+
+func (x BatchFileFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BatchFileFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_backchannel_v1_recipient_proto_enumTypes[3].Descriptor()
+}
+
+func (BatchFileFormat) Type() protoreflect.EnumType {
+	return &file_backchannel_v1_recipient_proto_enumTypes[3]
+}
+
+func (x BatchFileFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BatchFileFormat.Descriptor instead.
+func (BatchFileFormat) EnumDescriptor() ([]byte, []int) {
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{3}
+}
+
+// BatchCompression names how a batch file is compressed.
+type BatchCompression int32
+
+const (
+	// Not set: none.
+	BatchCompression_BATCH_COMPRESSION_UNSPECIFIED BatchCompression = 0
+	// Not compressed.
+	BatchCompression_BATCH_COMPRESSION_NONE BatchCompression = 1
+	// gzip (.gz).
+	BatchCompression_BATCH_COMPRESSION_GZIP BatchCompression = 2
+	// A zip archive holding the one file (.zip).
+	BatchCompression_BATCH_COMPRESSION_ZIP BatchCompression = 3
+)
+
+// Enum value maps for BatchCompression.
+var (
+	BatchCompression_name = map[int32]string{
+		0: "BATCH_COMPRESSION_UNSPECIFIED",
+		1: "BATCH_COMPRESSION_NONE",
+		2: "BATCH_COMPRESSION_GZIP",
+		3: "BATCH_COMPRESSION_ZIP",
+	}
+	BatchCompression_value = map[string]int32{
+		"BATCH_COMPRESSION_UNSPECIFIED": 0,
+		"BATCH_COMPRESSION_NONE":        1,
+		"BATCH_COMPRESSION_GZIP":        2,
+		"BATCH_COMPRESSION_ZIP":         3,
+	}
+)
+
+func (x BatchCompression) Enum() *BatchCompression {
+	p := new(BatchCompression)
+	*p = x
+	return p
+}
+
+func (x BatchCompression) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BatchCompression) Descriptor() protoreflect.EnumDescriptor {
+	return file_backchannel_v1_recipient_proto_enumTypes[4].Descriptor()
+}
+
+func (BatchCompression) Type() protoreflect.EnumType {
+	return &file_backchannel_v1_recipient_proto_enumTypes[4]
+}
+
+func (x BatchCompression) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BatchCompression.Descriptor instead.
+func (BatchCompression) EnumDescriptor() ([]byte, []int) {
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{4}
+}
+
+// BatchInvalidRows says what happens to rows that fail validation before a file is sent.
+type BatchInvalidRows int32
+
+const (
+	// Not set: skip.
+	BatchInvalidRows_BATCH_INVALID_ROWS_UNSPECIFIED BatchInvalidRows = 0
+	// Leave them out; each such feedback's delivery ends failed with the reason.
+	BatchInvalidRows_BATCH_INVALID_ROWS_SKIP BatchInvalidRows = 1
+	// Hold the whole batch; an operator event says why.
+	BatchInvalidRows_BATCH_INVALID_ROWS_HOLD BatchInvalidRows = 2
+)
+
+// Enum value maps for BatchInvalidRows.
+var (
+	BatchInvalidRows_name = map[int32]string{
+		0: "BATCH_INVALID_ROWS_UNSPECIFIED",
+		1: "BATCH_INVALID_ROWS_SKIP",
+		2: "BATCH_INVALID_ROWS_HOLD",
+	}
+	BatchInvalidRows_value = map[string]int32{
+		"BATCH_INVALID_ROWS_UNSPECIFIED": 0,
+		"BATCH_INVALID_ROWS_SKIP":        1,
+		"BATCH_INVALID_ROWS_HOLD":        2,
+	}
+)
+
+func (x BatchInvalidRows) Enum() *BatchInvalidRows {
+	p := new(BatchInvalidRows)
+	*p = x
+	return p
+}
+
+func (x BatchInvalidRows) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BatchInvalidRows) Descriptor() protoreflect.EnumDescriptor {
+	return file_backchannel_v1_recipient_proto_enumTypes[5].Descriptor()
+}
+
+func (BatchInvalidRows) Type() protoreflect.EnumType {
+	return &file_backchannel_v1_recipient_proto_enumTypes[5]
+}
+
+func (x BatchInvalidRows) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BatchInvalidRows.Descriptor instead.
+func (BatchInvalidRows) EnumDescriptor() ([]byte, []int) {
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{5}
+}
+
 // CircuitState is the state of a recipient's circuit breaker.
 type CircuitState int32
 
@@ -184,11 +409,11 @@ func (x CircuitState) String() string {
 }
 
 func (CircuitState) Descriptor() protoreflect.EnumDescriptor {
-	return file_backchannel_v1_recipient_proto_enumTypes[2].Descriptor()
+	return file_backchannel_v1_recipient_proto_enumTypes[6].Descriptor()
 }
 
 func (CircuitState) Type() protoreflect.EnumType {
-	return &file_backchannel_v1_recipient_proto_enumTypes[2]
+	return &file_backchannel_v1_recipient_proto_enumTypes[6]
 }
 
 func (x CircuitState) Number() protoreflect.EnumNumber {
@@ -197,7 +422,7 @@ func (x CircuitState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CircuitState.Descriptor instead.
 func (CircuitState) EnumDescriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{2}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{6}
 }
 
 // Subscription says which feedback a recipient hears about when SendFeedback names no recipients.
@@ -299,7 +524,11 @@ type Recipient struct {
 	// failed or dead). A stuck delivery holds back only its own lead.
 	OrderedDelivery bool `protobuf:"varint,17,opt,name=ordered_delivery,json=orderedDelivery,proto3" json:"ordered_delivery,omitempty"`
 	// Output only. How deliveries to it have been going.
-	Health        *RecipientHealth `protobuf:"bytes,18,opt,name=health,proto3" json:"health,omitempty"`
+	Health *RecipientHealth `protobuf:"bytes,18,opt,name=health,proto3" json:"health,omitempty"`
+	// How feedback reaches it. Unset: individually, one transmission per feedback, at once
+	// (the default). Set: in batch files on a schedule (AGGREGATION_LEVEL_BATCH); the
+	// transport must carry files (sftp, email and webhook do; teams does not).
+	Batch         *BatchSettings `protobuf:"bytes,19,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -460,6 +689,331 @@ func (x *Recipient) GetHealth() *RecipientHealth {
 	return nil
 }
 
+func (x *Recipient) GetBatch() *BatchSettings {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+// BatchSettings say how a batch recipient gets its files: when, in which format, named
+// how, compressed and encrypted how, and what to do with rows that fail validation.
+type BatchSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When a batch runs. Required.
+	Schedule *BatchSchedule `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	// Send early once this many feedback items wait, and put at most this many in one
+	// file; 0: only on schedule, everything due in one file.
+	MaxRows int32 `protobuf:"varint,2,opt,name=max_rows,json=maxRows,proto3" json:"max_rows,omitempty"`
+	// What a run with nothing due sends. Defaults to BATCH_WHEN_EMPTY_SKIP.
+	WhenEmpty BatchWhenEmpty `protobuf:"varint,3,opt,name=when_empty,json=whenEmpty,proto3,enum=backchannel.v1.BatchWhenEmpty" json:"when_empty,omitempty"`
+	// The file: format, compression, name, companion files.
+	File *BatchFile `protobuf:"bytes,4,opt,name=file,proto3" json:"file,omitempty"`
+	// Optional OpenPGP encryption to the recipient's public key.
+	Encryption *BatchEncryption `protobuf:"bytes,5,opt,name=encryption,proto3" json:"encryption,omitempty"`
+	// What happens to rows that fail validation. Defaults to BATCH_INVALID_ROWS_SKIP.
+	InvalidRows BatchInvalidRows `protobuf:"varint,6,opt,name=invalid_rows,json=invalidRows,proto3,enum=backchannel.v1.BatchInvalidRows" json:"invalid_rows,omitempty"`
+	// Columns (dotted field paths of the file's rows) every row must have a value for.
+	RequiredFields []string `protobuf:"bytes,7,rep,name=required_fields,json=requiredFields,proto3" json:"required_fields,omitempty"`
+	// The largest file (after compression and encryption) the recipient takes, in bytes;
+	// 0: no limit. A file over it fails clearly, unless split_oversize.
+	MaxFileBytes int64 `protobuf:"varint,8,opt,name=max_file_bytes,json=maxFileBytes,proto3" json:"max_file_bytes,omitempty"`
+	// Send a file over max_file_bytes as numbered parts instead of failing (email only).
+	SplitOversize bool `protobuf:"varint,9,opt,name=split_oversize,json=splitOversize,proto3" json:"split_oversize,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchSettings) Reset() {
+	*x = BatchSettings{}
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchSettings) ProtoMessage() {}
+
+func (x *BatchSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchSettings.ProtoReflect.Descriptor instead.
+func (*BatchSettings) Descriptor() ([]byte, []int) {
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BatchSettings) GetSchedule() *BatchSchedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+func (x *BatchSettings) GetMaxRows() int32 {
+	if x != nil {
+		return x.MaxRows
+	}
+	return 0
+}
+
+func (x *BatchSettings) GetWhenEmpty() BatchWhenEmpty {
+	if x != nil {
+		return x.WhenEmpty
+	}
+	return BatchWhenEmpty_BATCH_WHEN_EMPTY_UNSPECIFIED
+}
+
+func (x *BatchSettings) GetFile() *BatchFile {
+	if x != nil {
+		return x.File
+	}
+	return nil
+}
+
+func (x *BatchSettings) GetEncryption() *BatchEncryption {
+	if x != nil {
+		return x.Encryption
+	}
+	return nil
+}
+
+func (x *BatchSettings) GetInvalidRows() BatchInvalidRows {
+	if x != nil {
+		return x.InvalidRows
+	}
+	return BatchInvalidRows_BATCH_INVALID_ROWS_UNSPECIFIED
+}
+
+func (x *BatchSettings) GetRequiredFields() []string {
+	if x != nil {
+		return x.RequiredFields
+	}
+	return nil
+}
+
+func (x *BatchSettings) GetMaxFileBytes() int64 {
+	if x != nil {
+		return x.MaxFileBytes
+	}
+	return 0
+}
+
+func (x *BatchSettings) GetSplitOversize() bool {
+	if x != nil {
+		return x.SplitOversize
+	}
+	return false
+}
+
+// BatchSchedule is a cron expression read in an IANA time zone.
+type BatchSchedule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Five fields: minute hour day-of-month month day-of-week, e.g. "0 2 * * *". Required.
+	Cron string `protobuf:"bytes,1,opt,name=cron,proto3" json:"cron,omitempty"`
+	// An IANA time zone, e.g. "America/New_York". Defaults to "UTC". A time that a
+	// daylight-saving change skips runs once, at the same time after the change.
+	TimeZone      string `protobuf:"bytes,2,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchSchedule) Reset() {
+	*x = BatchSchedule{}
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchSchedule) ProtoMessage() {}
+
+func (x *BatchSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchSchedule.ProtoReflect.Descriptor instead.
+func (*BatchSchedule) Descriptor() ([]byte, []int) {
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BatchSchedule) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *BatchSchedule) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+// BatchFile says how a batch file is written and named.
+type BatchFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The format. Defaults to CSV.
+	Format BatchFileFormat `protobuf:"varint,1,opt,name=format,proto3,enum=backchannel.v1.BatchFileFormat" json:"format,omitempty"`
+	// The compression. Defaults to none.
+	Compression BatchCompression `protobuf:"varint,2,opt,name=compression,proto3,enum=backchannel.v1.BatchCompression" json:"compression,omitempty"`
+	// The file name, with tokens: {recipient_id}, {sequence} (e.g. {sequence:06d}),
+	// {period_start:%Y%m%d}, {period_end:%Y%m%d}, {run_time:%Y%m%dT%H%M%S} (strftime formats,
+	// in the schedule's time zone) and {ext} (the extension chain, e.g. csv.gz.pgp).
+	// No "/", "..", or control characters. Defaults to "{recipient_id}-{sequence:06d}.{ext}".
+	NameTemplate string `protobuf:"bytes,3,opt,name=name_template,json=nameTemplate,proto3" json:"name_template,omitempty"`
+	// Also write an empty "<name>.done" marker after the data file.
+	DoneMarker bool `protobuf:"varint,4,opt,name=done_marker,json=doneMarker,proto3" json:"done_marker,omitempty"`
+	// Also write "<name>.manifest.json" (rows, bytes, SHA-256, period, schema version).
+	Manifest      bool `protobuf:"varint,5,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchFile) Reset() {
+	*x = BatchFile{}
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchFile) ProtoMessage() {}
+
+func (x *BatchFile) ProtoReflect() protoreflect.Message {
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchFile.ProtoReflect.Descriptor instead.
+func (*BatchFile) Descriptor() ([]byte, []int) {
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *BatchFile) GetFormat() BatchFileFormat {
+	if x != nil {
+		return x.Format
+	}
+	return BatchFileFormat_BATCH_FILE_FORMAT_UNSPECIFIED
+}
+
+func (x *BatchFile) GetCompression() BatchCompression {
+	if x != nil {
+		return x.Compression
+	}
+	return BatchCompression_BATCH_COMPRESSION_UNSPECIFIED
+}
+
+func (x *BatchFile) GetNameTemplate() string {
+	if x != nil {
+		return x.NameTemplate
+	}
+	return ""
+}
+
+func (x *BatchFile) GetDoneMarker() bool {
+	if x != nil {
+		return x.DoneMarker
+	}
+	return false
+}
+
+func (x *BatchFile) GetManifest() bool {
+	if x != nil {
+		return x.Manifest
+	}
+	return false
+}
+
+// BatchEncryption encrypts batch files with OpenPGP (readable by GnuPG).
+type BatchEncryption struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The recipient's OpenPGP public key, ASCII-armored. Required; it must parse, be able to
+	// encrypt and not be expired.
+	PublicKey string `protobuf:"bytes,1,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// Also sign the file with the server's key (BACKCHANNEL_BATCH_SIGNING_KEY_FILE).
+	Sign          bool `protobuf:"varint,2,opt,name=sign,proto3" json:"sign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchEncryption) Reset() {
+	*x = BatchEncryption{}
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchEncryption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchEncryption) ProtoMessage() {}
+
+func (x *BatchEncryption) ProtoReflect() protoreflect.Message {
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchEncryption.ProtoReflect.Descriptor instead.
+func (*BatchEncryption) Descriptor() ([]byte, []int) {
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *BatchEncryption) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
+func (x *BatchEncryption) GetSign() bool {
+	if x != nil {
+		return x.Sign
+	}
+	return false
+}
+
 // RetryPolicy says how often and for how long a failed delivery is tried again.
 type RetryPolicy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -478,7 +1032,7 @@ type RetryPolicy struct {
 
 func (x *RetryPolicy) Reset() {
 	*x = RetryPolicy{}
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[2]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +1044,7 @@ func (x *RetryPolicy) String() string {
 func (*RetryPolicy) ProtoMessage() {}
 
 func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[2]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +1057,7 @@ func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
 func (*RetryPolicy) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{2}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RetryPolicy) GetRetryDelays() []*durationpb.Duration {
@@ -543,7 +1097,7 @@ type DeliveryLimits struct {
 
 func (x *DeliveryLimits) Reset() {
 	*x = DeliveryLimits{}
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[3]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +1109,7 @@ func (x *DeliveryLimits) String() string {
 func (*DeliveryLimits) ProtoMessage() {}
 
 func (x *DeliveryLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[3]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +1122,7 @@ func (x *DeliveryLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryLimits.ProtoReflect.Descriptor instead.
 func (*DeliveryLimits) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{3}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeliveryLimits) GetMaxPerSecond() float64 {
@@ -613,7 +1167,7 @@ type RecipientHealth struct {
 
 func (x *RecipientHealth) Reset() {
 	*x = RecipientHealth{}
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[4]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +1179,7 @@ func (x *RecipientHealth) String() string {
 func (*RecipientHealth) ProtoMessage() {}
 
 func (x *RecipientHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[4]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +1192,7 @@ func (x *RecipientHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecipientHealth.ProtoReflect.Descriptor instead.
 func (*RecipientHealth) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{4}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RecipientHealth) GetCircuitState() CircuitState {
@@ -691,7 +1245,7 @@ const file_backchannel_v1_recipient_proto_rawDesc = "" +
 	"\fSubscription\x122\n" +
 	"\x05kinds\x18\x01 \x03(\x0e2\x1c.backchannel.v1.FeedbackKindR\x05kinds\x12\x1d\n" +
 	"\n" +
-	"source_ids\x18\x02 \x03(\tR\tsourceIds\"\x98\a\n" +
+	"source_ids\x18\x02 \x03(\tR\tsourceIds\"\xcd\a\n" +
 	"\tRecipient\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12D\n" +
@@ -713,7 +1267,35 @@ const file_backchannel_v1_recipient_proto_rawDesc = "" +
 	"\fretry_policy\x18\x0f \x01(\v2\x1b.backchannel.v1.RetryPolicyR\vretryPolicy\x126\n" +
 	"\x06limits\x18\x10 \x01(\v2\x1e.backchannel.v1.DeliveryLimitsR\x06limits\x12)\n" +
 	"\x10ordered_delivery\x18\x11 \x01(\bR\x0forderedDelivery\x127\n" +
-	"\x06health\x18\x12 \x01(\v2\x1f.backchannel.v1.RecipientHealthR\x06health\"\xa2\x01\n" +
+	"\x06health\x18\x12 \x01(\v2\x1f.backchannel.v1.RecipientHealthR\x06health\x123\n" +
+	"\x05batch\x18\x13 \x01(\v2\x1d.backchannel.v1.BatchSettingsR\x05batch\"\xcf\x03\n" +
+	"\rBatchSettings\x129\n" +
+	"\bschedule\x18\x01 \x01(\v2\x1d.backchannel.v1.BatchScheduleR\bschedule\x12\x19\n" +
+	"\bmax_rows\x18\x02 \x01(\x05R\amaxRows\x12=\n" +
+	"\n" +
+	"when_empty\x18\x03 \x01(\x0e2\x1e.backchannel.v1.BatchWhenEmptyR\twhenEmpty\x12-\n" +
+	"\x04file\x18\x04 \x01(\v2\x19.backchannel.v1.BatchFileR\x04file\x12?\n" +
+	"\n" +
+	"encryption\x18\x05 \x01(\v2\x1f.backchannel.v1.BatchEncryptionR\n" +
+	"encryption\x12C\n" +
+	"\finvalid_rows\x18\x06 \x01(\x0e2 .backchannel.v1.BatchInvalidRowsR\vinvalidRows\x12'\n" +
+	"\x0frequired_fields\x18\a \x03(\tR\x0erequiredFields\x12$\n" +
+	"\x0emax_file_bytes\x18\b \x01(\x03R\fmaxFileBytes\x12%\n" +
+	"\x0esplit_oversize\x18\t \x01(\bR\rsplitOversize\"@\n" +
+	"\rBatchSchedule\x12\x12\n" +
+	"\x04cron\x18\x01 \x01(\tR\x04cron\x12\x1b\n" +
+	"\ttime_zone\x18\x02 \x01(\tR\btimeZone\"\xea\x01\n" +
+	"\tBatchFile\x127\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x1f.backchannel.v1.BatchFileFormatR\x06format\x12B\n" +
+	"\vcompression\x18\x02 \x01(\x0e2 .backchannel.v1.BatchCompressionR\vcompression\x12#\n" +
+	"\rname_template\x18\x03 \x01(\tR\fnameTemplate\x12\x1f\n" +
+	"\vdone_marker\x18\x04 \x01(\bR\n" +
+	"doneMarker\x12\x1a\n" +
+	"\bmanifest\x18\x05 \x01(\bR\bmanifest\"D\n" +
+	"\x0fBatchEncryption\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x01 \x01(\tR\tpublicKey\x12\x12\n" +
+	"\x04sign\x18\x02 \x01(\bR\x04sign\"\xa2\x01\n" +
 	"\vRetryPolicy\x12<\n" +
 	"\fretry_delays\x18\x01 \x03(\v2\x19.google.protobuf.DurationR\vretryDelays\x12!\n" +
 	"\fmax_attempts\x18\x02 \x01(\x05R\vmaxAttempts\x122\n" +
@@ -740,7 +1322,26 @@ const file_backchannel_v1_recipient_proto_rawDesc = "" +
 	"\x1bRECIPIENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16RECIPIENT_STATE_ACTIVE\x10\x01\x12\x1a\n" +
 	"\x16RECIPIENT_STATE_PAUSED\x10\x02\x12\x1c\n" +
-	"\x18RECIPIENT_STATE_DISABLED\x10\x03*|\n" +
+	"\x18RECIPIENT_STATE_DISABLED\x10\x03*n\n" +
+	"\x0eBatchWhenEmpty\x12 \n" +
+	"\x1cBATCH_WHEN_EMPTY_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15BATCH_WHEN_EMPTY_SKIP\x10\x01\x12\x1f\n" +
+	"\x1bBATCH_WHEN_EMPTY_EMPTY_FILE\x10\x02*\xa3\x01\n" +
+	"\x0fBatchFileFormat\x12!\n" +
+	"\x1dBATCH_FILE_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15BATCH_FILE_FORMAT_CSV\x10\x01\x12\x1b\n" +
+	"\x17BATCH_FILE_FORMAT_JSONL\x10\x02\x12\x19\n" +
+	"\x15BATCH_FILE_FORMAT_XML\x10\x03\x12\x1a\n" +
+	"\x16BATCH_FILE_FORMAT_XLSX\x10\x04*\x88\x01\n" +
+	"\x10BatchCompression\x12!\n" +
+	"\x1dBATCH_COMPRESSION_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16BATCH_COMPRESSION_NONE\x10\x01\x12\x1a\n" +
+	"\x16BATCH_COMPRESSION_GZIP\x10\x02\x12\x19\n" +
+	"\x15BATCH_COMPRESSION_ZIP\x10\x03*p\n" +
+	"\x10BatchInvalidRows\x12\"\n" +
+	"\x1eBATCH_INVALID_ROWS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17BATCH_INVALID_ROWS_SKIP\x10\x01\x12\x1b\n" +
+	"\x17BATCH_INVALID_ROWS_HOLD\x10\x02*|\n" +
 	"\fCircuitState\x12\x1d\n" +
 	"\x19CIRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CIRCUIT_STATE_CLOSED\x10\x01\x12\x16\n" +
@@ -760,46 +1361,62 @@ func file_backchannel_v1_recipient_proto_rawDescGZIP() []byte {
 	return file_backchannel_v1_recipient_proto_rawDescData
 }
 
-var file_backchannel_v1_recipient_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_backchannel_v1_recipient_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_backchannel_v1_recipient_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_backchannel_v1_recipient_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_backchannel_v1_recipient_proto_goTypes = []any{
 	(RecipientType)(0),            // 0: backchannel.v1.RecipientType
 	(RecipientState)(0),           // 1: backchannel.v1.RecipientState
-	(CircuitState)(0),             // 2: backchannel.v1.CircuitState
-	(*Subscription)(nil),          // 3: backchannel.v1.Subscription
-	(*Recipient)(nil),             // 4: backchannel.v1.Recipient
-	(*RetryPolicy)(nil),           // 5: backchannel.v1.RetryPolicy
-	(*DeliveryLimits)(nil),        // 6: backchannel.v1.DeliveryLimits
-	(*RecipientHealth)(nil),       // 7: backchannel.v1.RecipientHealth
-	(FeedbackKind)(0),             // 8: backchannel.v1.FeedbackKind
-	(*structpb.Struct)(nil),       // 9: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
+	(BatchWhenEmpty)(0),           // 2: backchannel.v1.BatchWhenEmpty
+	(BatchFileFormat)(0),          // 3: backchannel.v1.BatchFileFormat
+	(BatchCompression)(0),         // 4: backchannel.v1.BatchCompression
+	(BatchInvalidRows)(0),         // 5: backchannel.v1.BatchInvalidRows
+	(CircuitState)(0),             // 6: backchannel.v1.CircuitState
+	(*Subscription)(nil),          // 7: backchannel.v1.Subscription
+	(*Recipient)(nil),             // 8: backchannel.v1.Recipient
+	(*BatchSettings)(nil),         // 9: backchannel.v1.BatchSettings
+	(*BatchSchedule)(nil),         // 10: backchannel.v1.BatchSchedule
+	(*BatchFile)(nil),             // 11: backchannel.v1.BatchFile
+	(*BatchEncryption)(nil),       // 12: backchannel.v1.BatchEncryption
+	(*RetryPolicy)(nil),           // 13: backchannel.v1.RetryPolicy
+	(*DeliveryLimits)(nil),        // 14: backchannel.v1.DeliveryLimits
+	(*RecipientHealth)(nil),       // 15: backchannel.v1.RecipientHealth
+	(FeedbackKind)(0),             // 16: backchannel.v1.FeedbackKind
+	(*structpb.Struct)(nil),       // 17: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
 }
 var file_backchannel_v1_recipient_proto_depIdxs = []int32{
-	8,  // 0: backchannel.v1.Subscription.kinds:type_name -> backchannel.v1.FeedbackKind
+	16, // 0: backchannel.v1.Subscription.kinds:type_name -> backchannel.v1.FeedbackKind
 	0,  // 1: backchannel.v1.Recipient.recipient_type:type_name -> backchannel.v1.RecipientType
-	9,  // 2: backchannel.v1.Recipient.transport_settings:type_name -> google.protobuf.Struct
-	9,  // 3: backchannel.v1.Recipient.secret_settings:type_name -> google.protobuf.Struct
-	9,  // 4: backchannel.v1.Recipient.format_options:type_name -> google.protobuf.Struct
-	3,  // 5: backchannel.v1.Recipient.subscription:type_name -> backchannel.v1.Subscription
+	17, // 2: backchannel.v1.Recipient.transport_settings:type_name -> google.protobuf.Struct
+	17, // 3: backchannel.v1.Recipient.secret_settings:type_name -> google.protobuf.Struct
+	17, // 4: backchannel.v1.Recipient.format_options:type_name -> google.protobuf.Struct
+	7,  // 5: backchannel.v1.Recipient.subscription:type_name -> backchannel.v1.Subscription
 	1,  // 6: backchannel.v1.Recipient.state:type_name -> backchannel.v1.RecipientState
-	10, // 7: backchannel.v1.Recipient.create_time:type_name -> google.protobuf.Timestamp
-	10, // 8: backchannel.v1.Recipient.update_time:type_name -> google.protobuf.Timestamp
-	5,  // 9: backchannel.v1.Recipient.retry_policy:type_name -> backchannel.v1.RetryPolicy
-	6,  // 10: backchannel.v1.Recipient.limits:type_name -> backchannel.v1.DeliveryLimits
-	7,  // 11: backchannel.v1.Recipient.health:type_name -> backchannel.v1.RecipientHealth
-	11, // 12: backchannel.v1.RetryPolicy.retry_delays:type_name -> google.protobuf.Duration
-	11, // 13: backchannel.v1.RetryPolicy.max_age:type_name -> google.protobuf.Duration
-	2,  // 14: backchannel.v1.RecipientHealth.circuit_state:type_name -> backchannel.v1.CircuitState
-	10, // 15: backchannel.v1.RecipientHealth.failing_since:type_name -> google.protobuf.Timestamp
-	10, // 16: backchannel.v1.RecipientHealth.open_until:type_name -> google.protobuf.Timestamp
-	10, // 17: backchannel.v1.RecipientHealth.last_success_time:type_name -> google.protobuf.Timestamp
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	18, // 7: backchannel.v1.Recipient.create_time:type_name -> google.protobuf.Timestamp
+	18, // 8: backchannel.v1.Recipient.update_time:type_name -> google.protobuf.Timestamp
+	13, // 9: backchannel.v1.Recipient.retry_policy:type_name -> backchannel.v1.RetryPolicy
+	14, // 10: backchannel.v1.Recipient.limits:type_name -> backchannel.v1.DeliveryLimits
+	15, // 11: backchannel.v1.Recipient.health:type_name -> backchannel.v1.RecipientHealth
+	9,  // 12: backchannel.v1.Recipient.batch:type_name -> backchannel.v1.BatchSettings
+	10, // 13: backchannel.v1.BatchSettings.schedule:type_name -> backchannel.v1.BatchSchedule
+	2,  // 14: backchannel.v1.BatchSettings.when_empty:type_name -> backchannel.v1.BatchWhenEmpty
+	11, // 15: backchannel.v1.BatchSettings.file:type_name -> backchannel.v1.BatchFile
+	12, // 16: backchannel.v1.BatchSettings.encryption:type_name -> backchannel.v1.BatchEncryption
+	5,  // 17: backchannel.v1.BatchSettings.invalid_rows:type_name -> backchannel.v1.BatchInvalidRows
+	3,  // 18: backchannel.v1.BatchFile.format:type_name -> backchannel.v1.BatchFileFormat
+	4,  // 19: backchannel.v1.BatchFile.compression:type_name -> backchannel.v1.BatchCompression
+	19, // 20: backchannel.v1.RetryPolicy.retry_delays:type_name -> google.protobuf.Duration
+	19, // 21: backchannel.v1.RetryPolicy.max_age:type_name -> google.protobuf.Duration
+	6,  // 22: backchannel.v1.RecipientHealth.circuit_state:type_name -> backchannel.v1.CircuitState
+	18, // 23: backchannel.v1.RecipientHealth.failing_since:type_name -> google.protobuf.Timestamp
+	18, // 24: backchannel.v1.RecipientHealth.open_until:type_name -> google.protobuf.Timestamp
+	18, // 25: backchannel.v1.RecipientHealth.last_success_time:type_name -> google.protobuf.Timestamp
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_backchannel_v1_recipient_proto_init() }
@@ -813,8 +1430,8 @@ func file_backchannel_v1_recipient_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backchannel_v1_recipient_proto_rawDesc), len(file_backchannel_v1_recipient_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   5,
+			NumEnums:      7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

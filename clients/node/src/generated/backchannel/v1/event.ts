@@ -135,6 +135,8 @@ export enum OperatorEventType {
   OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED = 6,
   /** OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED - The recipient was enabled again. */
   OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED = 7,
+  /** OPERATOR_EVENT_TYPE_BATCH_HELD - A batch was held: rows failed validation and the recipient holds such batches. */
+  OPERATOR_EVENT_TYPE_BATCH_HELD = 8,
   UNRECOGNIZED = -1,
 }
 
@@ -164,6 +166,9 @@ export function operatorEventTypeFromJSON(object: any): OperatorEventType {
     case 7:
     case "OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED":
       return OperatorEventType.OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED;
+    case 8:
+    case "OPERATOR_EVENT_TYPE_BATCH_HELD":
+      return OperatorEventType.OPERATOR_EVENT_TYPE_BATCH_HELD;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -189,6 +194,8 @@ export function operatorEventTypeToJSON(object: OperatorEventType): string {
       return "OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED";
     case OperatorEventType.OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED:
       return "OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED";
+    case OperatorEventType.OPERATOR_EVENT_TYPE_BATCH_HELD:
+      return "OPERATOR_EVENT_TYPE_BATCH_HELD";
     case OperatorEventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -304,6 +311,28 @@ export interface FeedbackSentEvent {
    * origin_trace_id, like trace_id.
    */
   originTraceId: string;
+  /**
+   * For AGGREGATION_LEVEL_BATCH: the batch file the transmission carried. On the event of
+   * the file itself feedback_id and lead_id are empty; each feedback it carried gets an
+   * event of its own with the batch's outcome when the batch ends.
+   */
+  batch: BatchTransmission | undefined;
+}
+
+/** BatchTransmission describes the batch file a transmission carried. */
+export interface BatchTransmission {
+  /** The batch id; also the idempotency identity the recipient sees on every attempt. */
+  batchId: string;
+  /** Feedback items in the file. */
+  itemCount: number;
+  /** Feedback items left out because they failed validation. */
+  excludedCount: number;
+  /** The file name. */
+  fileName: string;
+  /** The compression: "none", "gzip" or "zip". */
+  compression: string;
+  /** The encryption: "none" or "openpgp" ("openpgp+signed" when signed). */
+  encryption: string;
 }
 
 /**
@@ -683,6 +712,7 @@ function createBaseFeedbackSentEvent(): FeedbackSentEvent {
     sourceId: "",
     requestedBy: "",
     originTraceId: "",
+    batch: undefined,
   };
 }
 
@@ -762,6 +792,9 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     }
     if (message.originTraceId !== "") {
       writer.uint32(202).string(message.originTraceId);
+    }
+    if (message.batch !== undefined) {
+      BatchTransmission.encode(message.batch, writer.uint32(210).fork()).join();
     }
     return writer;
   },
@@ -979,6 +1012,14 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
             message.originTraceId = reader.string();
             continue;
           }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.batch = BatchTransmission.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1102,6 +1143,7 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
         : isSet(object.origin_trace_id)
         ? globalThis.String(object.origin_trace_id)
         : "",
+      batch: isSet(object.batch) ? BatchTransmission.fromJSON(object.batch) : undefined,
     };
   },
 
@@ -1182,6 +1224,9 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     if (message.originTraceId !== "") {
       obj.originTraceId = message.originTraceId;
     }
+    if (message.batch !== undefined) {
+      obj.batch = BatchTransmission.toJSON(message.batch);
+    }
     return obj;
   },
 
@@ -1223,6 +1268,174 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     message.sourceId = object.sourceId ?? "";
     message.requestedBy = object.requestedBy ?? "";
     message.originTraceId = object.originTraceId ?? "";
+    message.batch = (object.batch !== undefined && object.batch !== null)
+      ? BatchTransmission.fromPartial(object.batch)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchTransmission(): BatchTransmission {
+  return { batchId: "", itemCount: 0, excludedCount: 0, fileName: "", compression: "", encryption: "" };
+}
+
+export const BatchTransmission: MessageFns<BatchTransmission> = {
+  encode(message: BatchTransmission, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.batchId !== "") {
+      writer.uint32(10).string(message.batchId);
+    }
+    if (message.itemCount !== 0) {
+      writer.uint32(16).int64(message.itemCount);
+    }
+    if (message.excludedCount !== 0) {
+      writer.uint32(24).int64(message.excludedCount);
+    }
+    if (message.fileName !== "") {
+      writer.uint32(34).string(message.fileName);
+    }
+    if (message.compression !== "") {
+      writer.uint32(42).string(message.compression);
+    }
+    if (message.encryption !== "") {
+      writer.uint32(50).string(message.encryption);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchTransmission {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchTransmission();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.batchId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.itemCount = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.excludedCount = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fileName = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.compression = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.encryption = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchTransmission {
+    return {
+      batchId: isSet(object.batchId)
+        ? globalThis.String(object.batchId)
+        : isSet(object.batch_id)
+        ? globalThis.String(object.batch_id)
+        : "",
+      itemCount: isSet(object.itemCount)
+        ? globalThis.Number(object.itemCount)
+        : isSet(object.item_count)
+        ? globalThis.Number(object.item_count)
+        : 0,
+      excludedCount: isSet(object.excludedCount)
+        ? globalThis.Number(object.excludedCount)
+        : isSet(object.excluded_count)
+        ? globalThis.Number(object.excluded_count)
+        : 0,
+      fileName: isSet(object.fileName)
+        ? globalThis.String(object.fileName)
+        : isSet(object.file_name)
+        ? globalThis.String(object.file_name)
+        : "",
+      compression: isSet(object.compression) ? globalThis.String(object.compression) : "",
+      encryption: isSet(object.encryption) ? globalThis.String(object.encryption) : "",
+    };
+  },
+
+  toJSON(message: BatchTransmission): unknown {
+    const obj: any = {};
+    if (message.batchId !== "") {
+      obj.batchId = message.batchId;
+    }
+    if (message.itemCount !== 0) {
+      obj.itemCount = Math.round(message.itemCount);
+    }
+    if (message.excludedCount !== 0) {
+      obj.excludedCount = Math.round(message.excludedCount);
+    }
+    if (message.fileName !== "") {
+      obj.fileName = message.fileName;
+    }
+    if (message.compression !== "") {
+      obj.compression = message.compression;
+    }
+    if (message.encryption !== "") {
+      obj.encryption = message.encryption;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchTransmission>, I>>(base?: I): BatchTransmission {
+    return BatchTransmission.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchTransmission>, I>>(object: I): BatchTransmission {
+    const message = createBaseBatchTransmission();
+    message.batchId = object.batchId ?? "";
+    message.itemCount = object.itemCount ?? 0;
+    message.excludedCount = object.excludedCount ?? 0;
+    message.fileName = object.fileName ?? "";
+    message.compression = object.compression ?? "";
+    message.encryption = object.encryption ?? "";
     return message;
   },
 };

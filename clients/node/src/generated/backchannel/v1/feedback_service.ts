@@ -21,6 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp";
+import { Batch } from "./batch";
 import {
   FeedbackSentEvent,
   OperatorEvent,
@@ -48,6 +49,10 @@ export enum DeliveryState {
   DELIVERY_STATE_DEAD = 6,
   /** DELIVERY_STATE_CANCELLED - It was cancelled (the recipient was deleted before it was delivered). */
   DELIVERY_STATE_CANCELLED = 7,
+  /** DELIVERY_STATE_AWAITING_BATCH - Its recipient takes batch files: it waits for the recipient's next batch. */
+  DELIVERY_STATE_AWAITING_BATCH = 8,
+  /** DELIVERY_STATE_IN_BATCH - It is in a batch file that is being built or sent (see Delivery.batch). */
+  DELIVERY_STATE_IN_BATCH = 9,
   UNRECOGNIZED = -1,
 }
 
@@ -77,6 +82,12 @@ export function deliveryStateFromJSON(object: any): DeliveryState {
     case 7:
     case "DELIVERY_STATE_CANCELLED":
       return DeliveryState.DELIVERY_STATE_CANCELLED;
+    case 8:
+    case "DELIVERY_STATE_AWAITING_BATCH":
+      return DeliveryState.DELIVERY_STATE_AWAITING_BATCH;
+    case 9:
+    case "DELIVERY_STATE_IN_BATCH":
+      return DeliveryState.DELIVERY_STATE_IN_BATCH;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -102,6 +113,10 @@ export function deliveryStateToJSON(object: DeliveryState): string {
       return "DELIVERY_STATE_DEAD";
     case DeliveryState.DELIVERY_STATE_CANCELLED:
       return "DELIVERY_STATE_CANCELLED";
+    case DeliveryState.DELIVERY_STATE_AWAITING_BATCH:
+      return "DELIVERY_STATE_AWAITING_BATCH";
+    case DeliveryState.DELIVERY_STATE_IN_BATCH:
+      return "DELIVERY_STATE_IN_BATCH";
     case DeliveryState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -153,6 +168,11 @@ export interface Delivery {
     | undefined;
   /** Every attempt, oldest first (filled by GetFeedback). */
   attempts: FeedbackSentEvent[];
+  /**
+   * The batch that carries (or carried) it, for a batch recipient, with that batch's
+   * state (filled by GetFeedback).
+   */
+  batch: Batch | undefined;
 }
 
 /** SendFeedbackResponse is the answer to SendFeedback. */
@@ -189,7 +209,7 @@ export interface ListFeedbackEventsRequest {
   pageToken: string;
   /**
    * An AIP-160 filter: comparisons joined by AND, over recipient_id, feedback_id,
-   * delivery_id, lead_id, source_id, transport, processing_status, start_time,
+   * delivery_id, lead_id, source_id, transport, batch_id, processing_status, start_time,
    * origin_trace_id (the accepting request's trace) and trace_id (the attempt's), e.g.
    * `recipient_id = "acme" AND processing_status = SUCCEEDED AND start_time >= "2024-01-01T00:00:00Z"`.
    * Text fields take "="; start_time takes =, <, <=, >, >=.
@@ -397,6 +417,7 @@ function createBaseDelivery(): Delivery {
     createTime: undefined,
     updateTime: undefined,
     attempts: [],
+    batch: undefined,
   };
 }
 
@@ -428,6 +449,9 @@ export const Delivery: MessageFns<Delivery> = {
     }
     for (const v of message.attempts) {
       FeedbackSentEvent.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.batch !== undefined) {
+      Batch.encode(message.batch, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -517,6 +541,14 @@ export const Delivery: MessageFns<Delivery> = {
             message.attempts.push(FeedbackSentEvent.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.batch = Batch.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -566,6 +598,7 @@ export const Delivery: MessageFns<Delivery> = {
       attempts: globalThis.Array.isArray(object?.attempts)
         ? object.attempts.map((e: any) => FeedbackSentEvent.fromJSON(e))
         : [],
+      batch: isSet(object.batch) ? Batch.fromJSON(object.batch) : undefined,
     };
   },
 
@@ -598,6 +631,9 @@ export const Delivery: MessageFns<Delivery> = {
     if (message.attempts?.length) {
       obj.attempts = message.attempts.map((e) => FeedbackSentEvent.toJSON(e));
     }
+    if (message.batch !== undefined) {
+      obj.batch = Batch.toJSON(message.batch);
+    }
     return obj;
   },
 
@@ -615,6 +651,7 @@ export const Delivery: MessageFns<Delivery> = {
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
     message.attempts = object.attempts?.map((e) => FeedbackSentEvent.fromPartial(e)) || [];
+    message.batch = (object.batch !== undefined && object.batch !== null) ? Batch.fromPartial(object.batch) : undefined;
     return message;
   },
 };

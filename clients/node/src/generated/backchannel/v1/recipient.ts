@@ -118,6 +118,202 @@ export function recipientStateToJSON(object: RecipientState): string {
   }
 }
 
+/** BatchWhenEmpty says what a run with no feedback due sends. */
+export enum BatchWhenEmpty {
+  /** BATCH_WHEN_EMPTY_UNSPECIFIED - Not set: skip. */
+  BATCH_WHEN_EMPTY_UNSPECIFIED = 0,
+  /** BATCH_WHEN_EMPTY_SKIP - Send nothing. */
+  BATCH_WHEN_EMPTY_SKIP = 1,
+  /** BATCH_WHEN_EMPTY_EMPTY_FILE - Send a file with its header (and no rows). */
+  BATCH_WHEN_EMPTY_EMPTY_FILE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function batchWhenEmptyFromJSON(object: any): BatchWhenEmpty {
+  switch (object) {
+    case 0:
+    case "BATCH_WHEN_EMPTY_UNSPECIFIED":
+      return BatchWhenEmpty.BATCH_WHEN_EMPTY_UNSPECIFIED;
+    case 1:
+    case "BATCH_WHEN_EMPTY_SKIP":
+      return BatchWhenEmpty.BATCH_WHEN_EMPTY_SKIP;
+    case 2:
+    case "BATCH_WHEN_EMPTY_EMPTY_FILE":
+      return BatchWhenEmpty.BATCH_WHEN_EMPTY_EMPTY_FILE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BatchWhenEmpty.UNRECOGNIZED;
+  }
+}
+
+export function batchWhenEmptyToJSON(object: BatchWhenEmpty): string {
+  switch (object) {
+    case BatchWhenEmpty.BATCH_WHEN_EMPTY_UNSPECIFIED:
+      return "BATCH_WHEN_EMPTY_UNSPECIFIED";
+    case BatchWhenEmpty.BATCH_WHEN_EMPTY_SKIP:
+      return "BATCH_WHEN_EMPTY_SKIP";
+    case BatchWhenEmpty.BATCH_WHEN_EMPTY_EMPTY_FILE:
+      return "BATCH_WHEN_EMPTY_EMPTY_FILE";
+    case BatchWhenEmpty.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** BatchFileFormat names a batch file's format. */
+export enum BatchFileFormat {
+  /** BATCH_FILE_FORMAT_UNSPECIFIED - Not set: CSV. */
+  BATCH_FILE_FORMAT_UNSPECIFIED = 0,
+  /**
+   * BATCH_FILE_FORMAT_CSV - RFC 4180 CSV with a header line (format_options: fields or columns, delimiter,
+   * header, csv_injection_guard, and the field mapping).
+   */
+  BATCH_FILE_FORMAT_CSV = 1,
+  /** BATCH_FILE_FORMAT_JSONL - One JSON object per line. */
+  BATCH_FILE_FORMAT_JSONL = 2,
+  /** BATCH_FILE_FORMAT_XML - One XML document with one element per row. */
+  BATCH_FILE_FORMAT_XML = 3,
+  /** BATCH_FILE_FORMAT_XLSX - An Excel workbook, columns typed (numbers as numbers, times as times). */
+  BATCH_FILE_FORMAT_XLSX = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function batchFileFormatFromJSON(object: any): BatchFileFormat {
+  switch (object) {
+    case 0:
+    case "BATCH_FILE_FORMAT_UNSPECIFIED":
+      return BatchFileFormat.BATCH_FILE_FORMAT_UNSPECIFIED;
+    case 1:
+    case "BATCH_FILE_FORMAT_CSV":
+      return BatchFileFormat.BATCH_FILE_FORMAT_CSV;
+    case 2:
+    case "BATCH_FILE_FORMAT_JSONL":
+      return BatchFileFormat.BATCH_FILE_FORMAT_JSONL;
+    case 3:
+    case "BATCH_FILE_FORMAT_XML":
+      return BatchFileFormat.BATCH_FILE_FORMAT_XML;
+    case 4:
+    case "BATCH_FILE_FORMAT_XLSX":
+      return BatchFileFormat.BATCH_FILE_FORMAT_XLSX;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BatchFileFormat.UNRECOGNIZED;
+  }
+}
+
+export function batchFileFormatToJSON(object: BatchFileFormat): string {
+  switch (object) {
+    case BatchFileFormat.BATCH_FILE_FORMAT_UNSPECIFIED:
+      return "BATCH_FILE_FORMAT_UNSPECIFIED";
+    case BatchFileFormat.BATCH_FILE_FORMAT_CSV:
+      return "BATCH_FILE_FORMAT_CSV";
+    case BatchFileFormat.BATCH_FILE_FORMAT_JSONL:
+      return "BATCH_FILE_FORMAT_JSONL";
+    case BatchFileFormat.BATCH_FILE_FORMAT_XML:
+      return "BATCH_FILE_FORMAT_XML";
+    case BatchFileFormat.BATCH_FILE_FORMAT_XLSX:
+      return "BATCH_FILE_FORMAT_XLSX";
+    case BatchFileFormat.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** BatchCompression names how a batch file is compressed. */
+export enum BatchCompression {
+  /** BATCH_COMPRESSION_UNSPECIFIED - Not set: none. */
+  BATCH_COMPRESSION_UNSPECIFIED = 0,
+  /** BATCH_COMPRESSION_NONE - Not compressed. */
+  BATCH_COMPRESSION_NONE = 1,
+  /** BATCH_COMPRESSION_GZIP - gzip (.gz). */
+  BATCH_COMPRESSION_GZIP = 2,
+  /** BATCH_COMPRESSION_ZIP - A zip archive holding the one file (.zip). */
+  BATCH_COMPRESSION_ZIP = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function batchCompressionFromJSON(object: any): BatchCompression {
+  switch (object) {
+    case 0:
+    case "BATCH_COMPRESSION_UNSPECIFIED":
+      return BatchCompression.BATCH_COMPRESSION_UNSPECIFIED;
+    case 1:
+    case "BATCH_COMPRESSION_NONE":
+      return BatchCompression.BATCH_COMPRESSION_NONE;
+    case 2:
+    case "BATCH_COMPRESSION_GZIP":
+      return BatchCompression.BATCH_COMPRESSION_GZIP;
+    case 3:
+    case "BATCH_COMPRESSION_ZIP":
+      return BatchCompression.BATCH_COMPRESSION_ZIP;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BatchCompression.UNRECOGNIZED;
+  }
+}
+
+export function batchCompressionToJSON(object: BatchCompression): string {
+  switch (object) {
+    case BatchCompression.BATCH_COMPRESSION_UNSPECIFIED:
+      return "BATCH_COMPRESSION_UNSPECIFIED";
+    case BatchCompression.BATCH_COMPRESSION_NONE:
+      return "BATCH_COMPRESSION_NONE";
+    case BatchCompression.BATCH_COMPRESSION_GZIP:
+      return "BATCH_COMPRESSION_GZIP";
+    case BatchCompression.BATCH_COMPRESSION_ZIP:
+      return "BATCH_COMPRESSION_ZIP";
+    case BatchCompression.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** BatchInvalidRows says what happens to rows that fail validation before a file is sent. */
+export enum BatchInvalidRows {
+  /** BATCH_INVALID_ROWS_UNSPECIFIED - Not set: skip. */
+  BATCH_INVALID_ROWS_UNSPECIFIED = 0,
+  /** BATCH_INVALID_ROWS_SKIP - Leave them out; each such feedback's delivery ends failed with the reason. */
+  BATCH_INVALID_ROWS_SKIP = 1,
+  /** BATCH_INVALID_ROWS_HOLD - Hold the whole batch; an operator event says why. */
+  BATCH_INVALID_ROWS_HOLD = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function batchInvalidRowsFromJSON(object: any): BatchInvalidRows {
+  switch (object) {
+    case 0:
+    case "BATCH_INVALID_ROWS_UNSPECIFIED":
+      return BatchInvalidRows.BATCH_INVALID_ROWS_UNSPECIFIED;
+    case 1:
+    case "BATCH_INVALID_ROWS_SKIP":
+      return BatchInvalidRows.BATCH_INVALID_ROWS_SKIP;
+    case 2:
+    case "BATCH_INVALID_ROWS_HOLD":
+      return BatchInvalidRows.BATCH_INVALID_ROWS_HOLD;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BatchInvalidRows.UNRECOGNIZED;
+  }
+}
+
+export function batchInvalidRowsToJSON(object: BatchInvalidRows): string {
+  switch (object) {
+    case BatchInvalidRows.BATCH_INVALID_ROWS_UNSPECIFIED:
+      return "BATCH_INVALID_ROWS_UNSPECIFIED";
+    case BatchInvalidRows.BATCH_INVALID_ROWS_SKIP:
+      return "BATCH_INVALID_ROWS_SKIP";
+    case BatchInvalidRows.BATCH_INVALID_ROWS_HOLD:
+      return "BATCH_INVALID_ROWS_HOLD";
+    case BatchInvalidRows.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** CircuitState is the state of a recipient's circuit breaker. */
 export enum CircuitState {
   /** CIRCUIT_STATE_UNSPECIFIED - Not set. */
@@ -246,7 +442,93 @@ export interface Recipient {
    */
   orderedDelivery: boolean;
   /** Output only. How deliveries to it have been going. */
-  health: RecipientHealth | undefined;
+  health:
+    | RecipientHealth
+    | undefined;
+  /**
+   * How feedback reaches it. Unset: individually, one transmission per feedback, at once
+   * (the default). Set: in batch files on a schedule (AGGREGATION_LEVEL_BATCH); the
+   * transport must carry files (sftp, email and webhook do; teams does not).
+   */
+  batch: BatchSettings | undefined;
+}
+
+/**
+ * BatchSettings say how a batch recipient gets its files: when, in which format, named
+ * how, compressed and encrypted how, and what to do with rows that fail validation.
+ */
+export interface BatchSettings {
+  /** When a batch runs. Required. */
+  schedule:
+    | BatchSchedule
+    | undefined;
+  /**
+   * Send early once this many feedback items wait, and put at most this many in one
+   * file; 0: only on schedule, everything due in one file.
+   */
+  maxRows: number;
+  /** What a run with nothing due sends. Defaults to BATCH_WHEN_EMPTY_SKIP. */
+  whenEmpty: BatchWhenEmpty;
+  /** The file: format, compression, name, companion files. */
+  file:
+    | BatchFile
+    | undefined;
+  /** Optional OpenPGP encryption to the recipient's public key. */
+  encryption:
+    | BatchEncryption
+    | undefined;
+  /** What happens to rows that fail validation. Defaults to BATCH_INVALID_ROWS_SKIP. */
+  invalidRows: BatchInvalidRows;
+  /** Columns (dotted field paths of the file's rows) every row must have a value for. */
+  requiredFields: string[];
+  /**
+   * The largest file (after compression and encryption) the recipient takes, in bytes;
+   * 0: no limit. A file over it fails clearly, unless split_oversize.
+   */
+  maxFileBytes: number;
+  /** Send a file over max_file_bytes as numbered parts instead of failing (email only). */
+  splitOversize: boolean;
+}
+
+/** BatchSchedule is a cron expression read in an IANA time zone. */
+export interface BatchSchedule {
+  /** Five fields: minute hour day-of-month month day-of-week, e.g. "0 2 * * *". Required. */
+  cron: string;
+  /**
+   * An IANA time zone, e.g. "America/New_York". Defaults to "UTC". A time that a
+   * daylight-saving change skips runs once, at the same time after the change.
+   */
+  timeZone: string;
+}
+
+/** BatchFile says how a batch file is written and named. */
+export interface BatchFile {
+  /** The format. Defaults to CSV. */
+  format: BatchFileFormat;
+  /** The compression. Defaults to none. */
+  compression: BatchCompression;
+  /**
+   * The file name, with tokens: {recipient_id}, {sequence} (e.g. {sequence:06d}),
+   * {period_start:%Y%m%d}, {period_end:%Y%m%d}, {run_time:%Y%m%dT%H%M%S} (strftime formats,
+   * in the schedule's time zone) and {ext} (the extension chain, e.g. csv.gz.pgp).
+   * No "/", "..", or control characters. Defaults to "{recipient_id}-{sequence:06d}.{ext}".
+   */
+  nameTemplate: string;
+  /** Also write an empty "<name>.done" marker after the data file. */
+  doneMarker: boolean;
+  /** Also write "<name>.manifest.json" (rows, bytes, SHA-256, period, schema version). */
+  manifest: boolean;
+}
+
+/** BatchEncryption encrypts batch files with OpenPGP (readable by GnuPG). */
+export interface BatchEncryption {
+  /**
+   * The recipient's OpenPGP public key, ASCII-armored. Required; it must parse, be able to
+   * encrypt and not be expired.
+   */
+  publicKey: string;
+  /** Also sign the file with the server's key (BACKCHANNEL_BATCH_SIGNING_KEY_FILE). */
+  sign: boolean;
 }
 
 /** RetryPolicy says how often and for how long a failed delivery is tried again. */
@@ -424,6 +706,7 @@ function createBaseRecipient(): Recipient {
     limits: undefined,
     orderedDelivery: false,
     health: undefined,
+    batch: undefined,
   };
 }
 
@@ -482,6 +765,9 @@ export const Recipient: MessageFns<Recipient> = {
     }
     if (message.health !== undefined) {
       RecipientHealth.encode(message.health, writer.uint32(146).fork()).join();
+    }
+    if (message.batch !== undefined) {
+      BatchSettings.encode(message.batch, writer.uint32(154).fork()).join();
     }
     return writer;
   },
@@ -643,6 +929,14 @@ export const Recipient: MessageFns<Recipient> = {
             message.health = RecipientHealth.decode(reader, reader.uint32());
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.batch = BatchSettings.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -715,6 +1009,7 @@ export const Recipient: MessageFns<Recipient> = {
         ? globalThis.Boolean(object.ordered_delivery)
         : false,
       health: isSet(object.health) ? RecipientHealth.fromJSON(object.health) : undefined,
+      batch: isSet(object.batch) ? BatchSettings.fromJSON(object.batch) : undefined,
     };
   },
 
@@ -774,6 +1069,9 @@ export const Recipient: MessageFns<Recipient> = {
     if (message.health !== undefined) {
       obj.health = RecipientHealth.toJSON(message.health);
     }
+    if (message.batch !== undefined) {
+      obj.batch = BatchSettings.toJSON(message.batch);
+    }
     return obj;
   },
 
@@ -808,6 +1106,563 @@ export const Recipient: MessageFns<Recipient> = {
     message.health = (object.health !== undefined && object.health !== null)
       ? RecipientHealth.fromPartial(object.health)
       : undefined;
+    message.batch = (object.batch !== undefined && object.batch !== null)
+      ? BatchSettings.fromPartial(object.batch)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchSettings(): BatchSettings {
+  return {
+    schedule: undefined,
+    maxRows: 0,
+    whenEmpty: 0,
+    file: undefined,
+    encryption: undefined,
+    invalidRows: 0,
+    requiredFields: [],
+    maxFileBytes: 0,
+    splitOversize: false,
+  };
+}
+
+export const BatchSettings: MessageFns<BatchSettings> = {
+  encode(message: BatchSettings, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.schedule !== undefined) {
+      BatchSchedule.encode(message.schedule, writer.uint32(10).fork()).join();
+    }
+    if (message.maxRows !== 0) {
+      writer.uint32(16).int32(message.maxRows);
+    }
+    if (message.whenEmpty !== 0) {
+      writer.uint32(24).int32(message.whenEmpty);
+    }
+    if (message.file !== undefined) {
+      BatchFile.encode(message.file, writer.uint32(34).fork()).join();
+    }
+    if (message.encryption !== undefined) {
+      BatchEncryption.encode(message.encryption, writer.uint32(42).fork()).join();
+    }
+    if (message.invalidRows !== 0) {
+      writer.uint32(48).int32(message.invalidRows);
+    }
+    for (const v of message.requiredFields) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.maxFileBytes !== 0) {
+      writer.uint32(64).int64(message.maxFileBytes);
+    }
+    if (message.splitOversize !== false) {
+      writer.uint32(72).bool(message.splitOversize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchSettings {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchSettings();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.schedule = BatchSchedule.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxRows = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.whenEmpty = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.file = BatchFile.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.encryption = BatchEncryption.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.invalidRows = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.requiredFields.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.maxFileBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.splitOversize = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchSettings {
+    return {
+      schedule: isSet(object.schedule) ? BatchSchedule.fromJSON(object.schedule) : undefined,
+      maxRows: isSet(object.maxRows)
+        ? globalThis.Number(object.maxRows)
+        : isSet(object.max_rows)
+        ? globalThis.Number(object.max_rows)
+        : 0,
+      whenEmpty: isSet(object.whenEmpty)
+        ? batchWhenEmptyFromJSON(object.whenEmpty)
+        : isSet(object.when_empty)
+        ? batchWhenEmptyFromJSON(object.when_empty)
+        : 0,
+      file: isSet(object.file) ? BatchFile.fromJSON(object.file) : undefined,
+      encryption: isSet(object.encryption) ? BatchEncryption.fromJSON(object.encryption) : undefined,
+      invalidRows: isSet(object.invalidRows)
+        ? batchInvalidRowsFromJSON(object.invalidRows)
+        : isSet(object.invalid_rows)
+        ? batchInvalidRowsFromJSON(object.invalid_rows)
+        : 0,
+      requiredFields: globalThis.Array.isArray(object?.requiredFields)
+        ? object.requiredFields.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.required_fields)
+        ? object.required_fields.map((e: any) => globalThis.String(e))
+        : [],
+      maxFileBytes: isSet(object.maxFileBytes)
+        ? globalThis.Number(object.maxFileBytes)
+        : isSet(object.max_file_bytes)
+        ? globalThis.Number(object.max_file_bytes)
+        : 0,
+      splitOversize: isSet(object.splitOversize)
+        ? globalThis.Boolean(object.splitOversize)
+        : isSet(object.split_oversize)
+        ? globalThis.Boolean(object.split_oversize)
+        : false,
+    };
+  },
+
+  toJSON(message: BatchSettings): unknown {
+    const obj: any = {};
+    if (message.schedule !== undefined) {
+      obj.schedule = BatchSchedule.toJSON(message.schedule);
+    }
+    if (message.maxRows !== 0) {
+      obj.maxRows = Math.round(message.maxRows);
+    }
+    if (message.whenEmpty !== 0) {
+      obj.whenEmpty = batchWhenEmptyToJSON(message.whenEmpty);
+    }
+    if (message.file !== undefined) {
+      obj.file = BatchFile.toJSON(message.file);
+    }
+    if (message.encryption !== undefined) {
+      obj.encryption = BatchEncryption.toJSON(message.encryption);
+    }
+    if (message.invalidRows !== 0) {
+      obj.invalidRows = batchInvalidRowsToJSON(message.invalidRows);
+    }
+    if (message.requiredFields?.length) {
+      obj.requiredFields = message.requiredFields;
+    }
+    if (message.maxFileBytes !== 0) {
+      obj.maxFileBytes = Math.round(message.maxFileBytes);
+    }
+    if (message.splitOversize !== false) {
+      obj.splitOversize = message.splitOversize;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchSettings>, I>>(base?: I): BatchSettings {
+    return BatchSettings.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchSettings>, I>>(object: I): BatchSettings {
+    const message = createBaseBatchSettings();
+    message.schedule = (object.schedule !== undefined && object.schedule !== null)
+      ? BatchSchedule.fromPartial(object.schedule)
+      : undefined;
+    message.maxRows = object.maxRows ?? 0;
+    message.whenEmpty = object.whenEmpty ?? 0;
+    message.file = (object.file !== undefined && object.file !== null) ? BatchFile.fromPartial(object.file) : undefined;
+    message.encryption = (object.encryption !== undefined && object.encryption !== null)
+      ? BatchEncryption.fromPartial(object.encryption)
+      : undefined;
+    message.invalidRows = object.invalidRows ?? 0;
+    message.requiredFields = object.requiredFields?.map((e) => e) || [];
+    message.maxFileBytes = object.maxFileBytes ?? 0;
+    message.splitOversize = object.splitOversize ?? false;
+    return message;
+  },
+};
+
+function createBaseBatchSchedule(): BatchSchedule {
+  return { cron: "", timeZone: "" };
+}
+
+export const BatchSchedule: MessageFns<BatchSchedule> = {
+  encode(message: BatchSchedule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cron !== "") {
+      writer.uint32(10).string(message.cron);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(18).string(message.timeZone);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchSchedule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchSchedule();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cron = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchSchedule {
+    return {
+      cron: isSet(object.cron) ? globalThis.String(object.cron) : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
+    };
+  },
+
+  toJSON(message: BatchSchedule): unknown {
+    const obj: any = {};
+    if (message.cron !== "") {
+      obj.cron = message.cron;
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchSchedule>, I>>(base?: I): BatchSchedule {
+    return BatchSchedule.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchSchedule>, I>>(object: I): BatchSchedule {
+    const message = createBaseBatchSchedule();
+    message.cron = object.cron ?? "";
+    message.timeZone = object.timeZone ?? "";
+    return message;
+  },
+};
+
+function createBaseBatchFile(): BatchFile {
+  return { format: 0, compression: 0, nameTemplate: "", doneMarker: false, manifest: false };
+}
+
+export const BatchFile: MessageFns<BatchFile> = {
+  encode(message: BatchFile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.format !== 0) {
+      writer.uint32(8).int32(message.format);
+    }
+    if (message.compression !== 0) {
+      writer.uint32(16).int32(message.compression);
+    }
+    if (message.nameTemplate !== "") {
+      writer.uint32(26).string(message.nameTemplate);
+    }
+    if (message.doneMarker !== false) {
+      writer.uint32(32).bool(message.doneMarker);
+    }
+    if (message.manifest !== false) {
+      writer.uint32(40).bool(message.manifest);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchFile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchFile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.format = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.compression = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nameTemplate = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.doneMarker = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.manifest = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchFile {
+    return {
+      format: isSet(object.format) ? batchFileFormatFromJSON(object.format) : 0,
+      compression: isSet(object.compression) ? batchCompressionFromJSON(object.compression) : 0,
+      nameTemplate: isSet(object.nameTemplate)
+        ? globalThis.String(object.nameTemplate)
+        : isSet(object.name_template)
+        ? globalThis.String(object.name_template)
+        : "",
+      doneMarker: isSet(object.doneMarker)
+        ? globalThis.Boolean(object.doneMarker)
+        : isSet(object.done_marker)
+        ? globalThis.Boolean(object.done_marker)
+        : false,
+      manifest: isSet(object.manifest) ? globalThis.Boolean(object.manifest) : false,
+    };
+  },
+
+  toJSON(message: BatchFile): unknown {
+    const obj: any = {};
+    if (message.format !== 0) {
+      obj.format = batchFileFormatToJSON(message.format);
+    }
+    if (message.compression !== 0) {
+      obj.compression = batchCompressionToJSON(message.compression);
+    }
+    if (message.nameTemplate !== "") {
+      obj.nameTemplate = message.nameTemplate;
+    }
+    if (message.doneMarker !== false) {
+      obj.doneMarker = message.doneMarker;
+    }
+    if (message.manifest !== false) {
+      obj.manifest = message.manifest;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchFile>, I>>(base?: I): BatchFile {
+    return BatchFile.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchFile>, I>>(object: I): BatchFile {
+    const message = createBaseBatchFile();
+    message.format = object.format ?? 0;
+    message.compression = object.compression ?? 0;
+    message.nameTemplate = object.nameTemplate ?? "";
+    message.doneMarker = object.doneMarker ?? false;
+    message.manifest = object.manifest ?? false;
+    return message;
+  },
+};
+
+function createBaseBatchEncryption(): BatchEncryption {
+  return { publicKey: "", sign: false };
+}
+
+export const BatchEncryption: MessageFns<BatchEncryption> = {
+  encode(message: BatchEncryption, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.publicKey !== "") {
+      writer.uint32(10).string(message.publicKey);
+    }
+    if (message.sign !== false) {
+      writer.uint32(16).bool(message.sign);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchEncryption {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchEncryption();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.publicKey = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sign = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchEncryption {
+    return {
+      publicKey: isSet(object.publicKey)
+        ? globalThis.String(object.publicKey)
+        : isSet(object.public_key)
+        ? globalThis.String(object.public_key)
+        : "",
+      sign: isSet(object.sign) ? globalThis.Boolean(object.sign) : false,
+    };
+  },
+
+  toJSON(message: BatchEncryption): unknown {
+    const obj: any = {};
+    if (message.publicKey !== "") {
+      obj.publicKey = message.publicKey;
+    }
+    if (message.sign !== false) {
+      obj.sign = message.sign;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchEncryption>, I>>(base?: I): BatchEncryption {
+    return BatchEncryption.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchEncryption>, I>>(object: I): BatchEncryption {
+    const message = createBaseBatchEncryption();
+    message.publicKey = object.publicKey ?? "";
+    message.sign = object.sign ?? false;
     return message;
   },
 };
@@ -1253,6 +2108,17 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isObject(value: any): boolean {

@@ -102,6 +102,8 @@ class _OperatorEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ope
     """The recipient was disabled (by Backchannel or an operator)."""
     OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED: _OperatorEventType.ValueType  # 7
     """The recipient was enabled again."""
+    OPERATOR_EVENT_TYPE_BATCH_HELD: _OperatorEventType.ValueType  # 8
+    """A batch was held: rows failed validation and the recipient holds such batches."""
 
 class OperatorEventType(_OperatorEventType, metaclass=_OperatorEventTypeEnumTypeWrapper):
     """OperatorEventType names something about a recipient's health an operator should know."""
@@ -122,6 +124,8 @@ OPERATOR_EVENT_TYPE_RECIPIENT_DISABLED: OperatorEventType.ValueType  # 6
 """The recipient was disabled (by Backchannel or an operator)."""
 OPERATOR_EVENT_TYPE_RECIPIENT_ENABLED: OperatorEventType.ValueType  # 7
 """The recipient was enabled again."""
+OPERATOR_EVENT_TYPE_BATCH_HELD: OperatorEventType.ValueType  # 8
+"""A batch was held: rows failed validation and the recipient holds such batches."""
 Global___OperatorEventType: _TypeAlias = OperatorEventType  # noqa: Y015
 
 @_typing.final
@@ -249,6 +253,7 @@ class FeedbackSentEvent(_message.Message):
     SOURCE_ID_FIELD_NUMBER: _builtins.int
     REQUESTED_BY_FIELD_NUMBER: _builtins.int
     ORIGIN_TRACE_ID_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
     """Opaque, ordered position of the event in the event log. Resume a stream after it."""
     event_id: _builtins.str
@@ -318,6 +323,13 @@ class FeedbackSentEvent(_message.Message):
     def next_attempt_time(self) -> _timestamp_pb2.Timestamp:
         """When the next attempt is due, for PROCESSING_STATUS_RETRY_SCHEDULED."""
 
+    @_builtins.property
+    def batch(self) -> Global___BatchTransmission:
+        """For AGGREGATION_LEVEL_BATCH: the batch file the transmission carried. On the event of
+        the file itself feedback_id and lead_id are empty; each feedback it carried gets an
+        event of its own with the batch's outcome when the batch ends.
+        """
+
     def __init__(
         self,
         *,
@@ -346,14 +358,57 @@ class FeedbackSentEvent(_message.Message):
         source_id: _builtins.str = ...,
         requested_by: _builtins.str = ...,
         origin_trace_id: _builtins.str = ...,
+        batch: Global___BatchTransmission | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["data_format", b"data_format", "end_time", b"end_time", "integration_context", b"integration_context", "latency", b"latency", "next_attempt_time", b"next_attempt_time", "response_status", b"response_status", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "data_format", b"data_format", "end_time", b"end_time", "integration_context", b"integration_context", "latency", b"latency", "next_attempt_time", b"next_attempt_time", "response_status", b"response_status", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "next_attempt_time", b"next_attempt_time", "origin_trace_id", b"origin_trace_id", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "requested_by", b"requested_by", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transport", b"transport"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "batch", b"batch", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "next_attempt_time", b"next_attempt_time", "origin_trace_id", b"origin_trace_id", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "requested_by", b"requested_by", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transport", b"transport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FeedbackSentEvent: _TypeAlias = FeedbackSentEvent  # noqa: Y015
+
+@_typing.final
+class BatchTransmission(_message.Message):
+    """BatchTransmission describes the batch file a transmission carried."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    ITEM_COUNT_FIELD_NUMBER: _builtins.int
+    EXCLUDED_COUNT_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    COMPRESSION_FIELD_NUMBER: _builtins.int
+    ENCRYPTION_FIELD_NUMBER: _builtins.int
+    batch_id: _builtins.str
+    """The batch id; also the idempotency identity the recipient sees on every attempt."""
+    item_count: _builtins.int
+    """Feedback items in the file."""
+    excluded_count: _builtins.int
+    """Feedback items left out because they failed validation."""
+    file_name: _builtins.str
+    """The file name."""
+    compression: _builtins.str
+    """The compression: "none", "gzip" or "zip"."""
+    encryption: _builtins.str
+    """The encryption: "none" or "openpgp" ("openpgp+signed" when signed)."""
+    def __init__(
+        self,
+        *,
+        batch_id: _builtins.str = ...,
+        item_count: _builtins.int = ...,
+        excluded_count: _builtins.int = ...,
+        file_name: _builtins.str = ...,
+        compression: _builtins.str = ...,
+        encryption: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "compression", b"compression", "encryption", b"encryption", "excluded_count", b"excluded_count", "file_name", b"file_name", "item_count", b"item_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchTransmission: _TypeAlias = BatchTransmission  # noqa: Y015
 
 @_typing.final
 class OperatorEvent(_message.Message):

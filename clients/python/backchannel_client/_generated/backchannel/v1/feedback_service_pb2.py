@@ -22,42 +22,43 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from backchannel_client._generated.backchannel.v1 import batch_pb2 as backchannel_dot_v1_dot_batch__pb2
 from backchannel_client._generated.backchannel.v1 import event_pb2 as backchannel_dot_v1_dot_event__pb2
 from backchannel_client._generated.backchannel.v1 import feedback_pb2 as backchannel_dot_v1_dot_feedback__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%backchannel/v1/feedback_service.proto\x12\x0e\x62\x61\x63kchannel.v1\x1a\x1a\x62\x61\x63kchannel/v1/event.proto\x1a\x1d\x62\x61\x63kchannel/v1/feedback.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n\x13SendFeedbackRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x02 \x01(\x0b\x32\x18.backchannel.v1.Feedback\x12\x15\n\rrecipient_ids\x18\x03 \x03(\t\"\xd4\x02\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x02 \x01(\t\x12\x14\n\x0crecipient_id\x18\x03 \x01(\t\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.backchannel.v1.DeliveryState\x12\x15\n\rattempt_count\x18\x05 \x01(\x05\x12\x35\n\x11next_attempt_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x08\x61ttempts\x18\t \x03(\x0b\x32!.backchannel.v1.FeedbackSentEvent\"p\n\x14SendFeedbackResponse\x12*\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x01(\x0b\x32\x18.backchannel.v1.Feedback\x12,\n\ndeliveries\x18\x02 \x03(\x0b\x32\x18.backchannel.v1.Delivery\")\n\x12GetFeedbackRequest\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\"o\n\x13GetFeedbackResponse\x12*\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x01(\x0b\x32\x18.backchannel.v1.Feedback\x12,\n\ndeliveries\x18\x02 \x03(\x0b\x32\x18.backchannel.v1.Delivery\"R\n\x19ListFeedbackEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"h\n\x1aListFeedbackEventsResponse\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.backchannel.v1.FeedbackSentEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd1\x01\n\x0b\x45ventFilter\x12\x15\n\rrecipient_ids\x18\x01 \x03(\t\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x02 \x01(\t\x12\x0f\n\x07lead_id\x18\x03 \x01(\t\x12\x11\n\tsource_id\x18\x04 \x01(\t\x12=\n\x13processing_statuses\x18\x05 \x03(\x0e\x32 .backchannel.v1.ProcessingStatus\x12\x1f\n\x17include_operator_events\x18\x06 \x01(\x08\x12\x12\n\nexpression\x18\x07 \x01(\t\"\x85\x01\n\x1bStreamFeedbackEventsRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.backchannel.v1.EventFilter\x12\x16\n\x0c\x61\x66ter_cursor\x18\x02 \x01(\tH\x00\x12\x18\n\x0e\x66rom_beginning\x18\x03 \x01(\x08H\x00\x42\x07\n\x05start\"E\n\tHeartbeat\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc3\x01\n\x1cStreamFeedbackEventsResponse\x12\x32\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.backchannel.v1.FeedbackSentEventH\x00\x12.\n\theartbeat\x18\x02 \x01(\x0b\x32\x19.backchannel.v1.HeartbeatH\x00\x12\x37\n\x0eoperator_event\x18\x03 \x01(\x0b\x32\x1d.backchannel.v1.OperatorEventH\x00\x42\x06\n\x04item*\xf2\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATE_PENDING\x10\x01\x12\x17\n\x13\x44\x45LIVERY_STATE_HELD\x10\x02\x12\x1c\n\x18\x44\x45LIVERY_STATE_IN_FLIGHT\x10\x03\x12\x1c\n\x18\x44\x45LIVERY_STATE_SUCCEEDED\x10\x04\x12\x19\n\x15\x44\x45LIVERY_STATE_FAILED\x10\x05\x12\x17\n\x13\x44\x45LIVERY_STATE_DEAD\x10\x06\x12\x1c\n\x18\x44\x45LIVERY_STATE_CANCELLED\x10\x07\x32\xa6\x03\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12Y\n\x0cSendFeedback\x12#.backchannel.v1.SendFeedbackRequest\x1a$.backchannel.v1.SendFeedbackResponse\x12V\n\x0bGetFeedback\x12\".backchannel.v1.GetFeedbackRequest\x1a#.backchannel.v1.GetFeedbackResponse\x12k\n\x12ListFeedbackEvents\x12).backchannel.v1.ListFeedbackEventsRequest\x1a*.backchannel.v1.ListFeedbackEventsResponse\x12s\n\x14StreamFeedbackEvents\x12+.backchannel.v1.StreamFeedbackEventsRequest\x1a,.backchannel.v1.StreamFeedbackEventsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%backchannel/v1/feedback_service.proto\x12\x0e\x62\x61\x63kchannel.v1\x1a\x1a\x62\x61\x63kchannel/v1/batch.proto\x1a\x1a\x62\x61\x63kchannel/v1/event.proto\x1a\x1d\x62\x61\x63kchannel/v1/feedback.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n\x13SendFeedbackRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x02 \x01(\x0b\x32\x18.backchannel.v1.Feedback\x12\x15\n\rrecipient_ids\x18\x03 \x03(\t\"\xfa\x02\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x02 \x01(\t\x12\x14\n\x0crecipient_id\x18\x03 \x01(\t\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.backchannel.v1.DeliveryState\x12\x15\n\rattempt_count\x18\x05 \x01(\x05\x12\x35\n\x11next_attempt_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x08\x61ttempts\x18\t \x03(\x0b\x32!.backchannel.v1.FeedbackSentEvent\x12$\n\x05\x62\x61tch\x18\n \x01(\x0b\x32\x15.backchannel.v1.Batch\"p\n\x14SendFeedbackResponse\x12*\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x01(\x0b\x32\x18.backchannel.v1.Feedback\x12,\n\ndeliveries\x18\x02 \x03(\x0b\x32\x18.backchannel.v1.Delivery\")\n\x12GetFeedbackRequest\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\"o\n\x13GetFeedbackResponse\x12*\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x01(\x0b\x32\x18.backchannel.v1.Feedback\x12,\n\ndeliveries\x18\x02 \x03(\x0b\x32\x18.backchannel.v1.Delivery\"R\n\x19ListFeedbackEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"h\n\x1aListFeedbackEventsResponse\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.backchannel.v1.FeedbackSentEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd1\x01\n\x0b\x45ventFilter\x12\x15\n\rrecipient_ids\x18\x01 \x03(\t\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x02 \x01(\t\x12\x0f\n\x07lead_id\x18\x03 \x01(\t\x12\x11\n\tsource_id\x18\x04 \x01(\t\x12=\n\x13processing_statuses\x18\x05 \x03(\x0e\x32 .backchannel.v1.ProcessingStatus\x12\x1f\n\x17include_operator_events\x18\x06 \x01(\x08\x12\x12\n\nexpression\x18\x07 \x01(\t\"\x85\x01\n\x1bStreamFeedbackEventsRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.backchannel.v1.EventFilter\x12\x16\n\x0c\x61\x66ter_cursor\x18\x02 \x01(\tH\x00\x12\x18\n\x0e\x66rom_beginning\x18\x03 \x01(\x08H\x00\x42\x07\n\x05start\"E\n\tHeartbeat\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc3\x01\n\x1cStreamFeedbackEventsResponse\x12\x32\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.backchannel.v1.FeedbackSentEventH\x00\x12.\n\theartbeat\x18\x02 \x01(\x0b\x32\x19.backchannel.v1.HeartbeatH\x00\x12\x37\n\x0eoperator_event\x18\x03 \x01(\x0b\x32\x1d.backchannel.v1.OperatorEventH\x00\x42\x06\n\x04item*\xb2\x02\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATE_PENDING\x10\x01\x12\x17\n\x13\x44\x45LIVERY_STATE_HELD\x10\x02\x12\x1c\n\x18\x44\x45LIVERY_STATE_IN_FLIGHT\x10\x03\x12\x1c\n\x18\x44\x45LIVERY_STATE_SUCCEEDED\x10\x04\x12\x19\n\x15\x44\x45LIVERY_STATE_FAILED\x10\x05\x12\x17\n\x13\x44\x45LIVERY_STATE_DEAD\x10\x06\x12\x1c\n\x18\x44\x45LIVERY_STATE_CANCELLED\x10\x07\x12!\n\x1d\x44\x45LIVERY_STATE_AWAITING_BATCH\x10\x08\x12\x1b\n\x17\x44\x45LIVERY_STATE_IN_BATCH\x10\t2\xa6\x03\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12Y\n\x0cSendFeedback\x12#.backchannel.v1.SendFeedbackRequest\x1a$.backchannel.v1.SendFeedbackResponse\x12V\n\x0bGetFeedback\x12\".backchannel.v1.GetFeedbackRequest\x1a#.backchannel.v1.GetFeedbackResponse\x12k\n\x12ListFeedbackEvents\x12).backchannel.v1.ListFeedbackEventsRequest\x1a*.backchannel.v1.ListFeedbackEventsResponse\x12s\n\x14StreamFeedbackEvents\x12+.backchannel.v1.StreamFeedbackEventsRequest\x1a,.backchannel.v1.StreamFeedbackEventsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'backchannel_client._generated.backchannel.v1.feedback_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYSTATE']._serialized_start=1680
-  _globals['_DELIVERYSTATE']._serialized_end=1922
-  _globals['_SENDFEEDBACKREQUEST']._serialized_start=149
-  _globals['_SENDFEEDBACKREQUEST']._serialized_end=257
-  _globals['_DELIVERY']._serialized_start=260
-  _globals['_DELIVERY']._serialized_end=600
-  _globals['_SENDFEEDBACKRESPONSE']._serialized_start=602
-  _globals['_SENDFEEDBACKRESPONSE']._serialized_end=714
-  _globals['_GETFEEDBACKREQUEST']._serialized_start=716
-  _globals['_GETFEEDBACKREQUEST']._serialized_end=757
-  _globals['_GETFEEDBACKRESPONSE']._serialized_start=759
-  _globals['_GETFEEDBACKRESPONSE']._serialized_end=870
-  _globals['_LISTFEEDBACKEVENTSREQUEST']._serialized_start=872
-  _globals['_LISTFEEDBACKEVENTSREQUEST']._serialized_end=954
-  _globals['_LISTFEEDBACKEVENTSRESPONSE']._serialized_start=956
-  _globals['_LISTFEEDBACKEVENTSRESPONSE']._serialized_end=1060
-  _globals['_EVENTFILTER']._serialized_start=1063
-  _globals['_EVENTFILTER']._serialized_end=1272
-  _globals['_STREAMFEEDBACKEVENTSREQUEST']._serialized_start=1275
-  _globals['_STREAMFEEDBACKEVENTSREQUEST']._serialized_end=1408
-  _globals['_HEARTBEAT']._serialized_start=1410
-  _globals['_HEARTBEAT']._serialized_end=1479
-  _globals['_STREAMFEEDBACKEVENTSRESPONSE']._serialized_start=1482
-  _globals['_STREAMFEEDBACKEVENTSRESPONSE']._serialized_end=1677
-  _globals['_FEEDBACKSERVICE']._serialized_start=1925
-  _globals['_FEEDBACKSERVICE']._serialized_end=2347
+  _globals['_DELIVERYSTATE']._serialized_start=1746
+  _globals['_DELIVERYSTATE']._serialized_end=2052
+  _globals['_SENDFEEDBACKREQUEST']._serialized_start=177
+  _globals['_SENDFEEDBACKREQUEST']._serialized_end=285
+  _globals['_DELIVERY']._serialized_start=288
+  _globals['_DELIVERY']._serialized_end=666
+  _globals['_SENDFEEDBACKRESPONSE']._serialized_start=668
+  _globals['_SENDFEEDBACKRESPONSE']._serialized_end=780
+  _globals['_GETFEEDBACKREQUEST']._serialized_start=782
+  _globals['_GETFEEDBACKREQUEST']._serialized_end=823
+  _globals['_GETFEEDBACKRESPONSE']._serialized_start=825
+  _globals['_GETFEEDBACKRESPONSE']._serialized_end=936
+  _globals['_LISTFEEDBACKEVENTSREQUEST']._serialized_start=938
+  _globals['_LISTFEEDBACKEVENTSREQUEST']._serialized_end=1020
+  _globals['_LISTFEEDBACKEVENTSRESPONSE']._serialized_start=1022
+  _globals['_LISTFEEDBACKEVENTSRESPONSE']._serialized_end=1126
+  _globals['_EVENTFILTER']._serialized_start=1129
+  _globals['_EVENTFILTER']._serialized_end=1338
+  _globals['_STREAMFEEDBACKEVENTSREQUEST']._serialized_start=1341
+  _globals['_STREAMFEEDBACKEVENTSREQUEST']._serialized_end=1474
+  _globals['_HEARTBEAT']._serialized_start=1476
+  _globals['_HEARTBEAT']._serialized_end=1545
+  _globals['_STREAMFEEDBACKEVENTSRESPONSE']._serialized_start=1548
+  _globals['_STREAMFEEDBACKEVENTSRESPONSE']._serialized_end=1743
+  _globals['_FEEDBACKSERVICE']._serialized_start=2055
+  _globals['_FEEDBACKSERVICE']._serialized_end=2477
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 isort:skip_file
 """
 
+from backchannel_client._generated.backchannel.v1 import batch_pb2 as _batch_pb2
 from backchannel_client._generated.backchannel.v1 import event_pb2 as _event_pb2
 from backchannel_client._generated.backchannel.v1 import feedback_pb2 as _feedback_pb2
 from collections import abc as _abc
@@ -44,6 +45,10 @@ class _DeliveryStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Deliver
     """It exhausted its retry policy."""
     DELIVERY_STATE_CANCELLED: _DeliveryState.ValueType  # 7
     """It was cancelled (the recipient was deleted before it was delivered)."""
+    DELIVERY_STATE_AWAITING_BATCH: _DeliveryState.ValueType  # 8
+    """Its recipient takes batch files: it waits for the recipient's next batch."""
+    DELIVERY_STATE_IN_BATCH: _DeliveryState.ValueType  # 9
+    """It is in a batch file that is being built or sent (see Delivery.batch)."""
 
 class DeliveryState(_DeliveryState, metaclass=_DeliveryStateEnumTypeWrapper):
     """DeliveryState says where a delivery of feedback to one recipient stands."""
@@ -64,6 +69,10 @@ DELIVERY_STATE_DEAD: DeliveryState.ValueType  # 6
 """It exhausted its retry policy."""
 DELIVERY_STATE_CANCELLED: DeliveryState.ValueType  # 7
 """It was cancelled (the recipient was deleted before it was delivered)."""
+DELIVERY_STATE_AWAITING_BATCH: DeliveryState.ValueType  # 8
+"""Its recipient takes batch files: it waits for the recipient's next batch."""
+DELIVERY_STATE_IN_BATCH: DeliveryState.ValueType  # 9
+"""It is in a batch file that is being built or sent (see Delivery.batch)."""
 Global___DeliveryState: _TypeAlias = DeliveryState  # noqa: Y015
 
 @_typing.final
@@ -120,6 +129,7 @@ class Delivery(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The delivery id, also the idempotency identity recipients see (webhook-id)."""
     feedback_id: _builtins.str
@@ -146,6 +156,12 @@ class Delivery(_message.Message):
     def attempts(self) -> _containers.RepeatedCompositeFieldContainer[_event_pb2.FeedbackSentEvent]:
         """Every attempt, oldest first (filled by GetFeedback)."""
 
+    @_builtins.property
+    def batch(self) -> _batch_pb2.Batch:
+        """The batch that carries (or carried) it, for a batch recipient, with that batch's
+        state (filled by GetFeedback).
+        """
+
     def __init__(
         self,
         *,
@@ -158,10 +174,11 @@ class Delivery(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         attempts: _abc.Iterable[_event_pb2.FeedbackSentEvent] | None = ...,
+        batch: _batch_pb2.Batch | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "next_attempt_time", b"next_attempt_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "create_time", b"create_time", "next_attempt_time", b"next_attempt_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_count", b"attempt_count", "attempts", b"attempts", "create_time", b"create_time", "feedback_id", b"feedback_id", "id", b"id", "next_attempt_time", b"next_attempt_time", "recipient_id", b"recipient_id", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_count", b"attempt_count", "attempts", b"attempts", "batch", b"batch", "create_time", b"create_time", "feedback_id", b"feedback_id", "id", b"id", "next_attempt_time", b"next_attempt_time", "recipient_id", b"recipient_id", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -264,7 +281,7 @@ class ListFeedbackEventsRequest(_message.Message):
     """The next_page_token of the previous page; empty for the first page."""
     filter: _builtins.str
     """An AIP-160 filter: comparisons joined by AND, over recipient_id, feedback_id,
-    delivery_id, lead_id, source_id, transport, processing_status, start_time,
+    delivery_id, lead_id, source_id, transport, batch_id, processing_status, start_time,
     origin_trace_id (the accepting request's trace) and trace_id (the attempt's), e.g.
     `recipient_id = "acme" AND processing_status = SUCCEEDED AND start_time >= "2024-01-01T00:00:00Z"`.
     Text fields take "="; start_time takes =, <, <=, >, >=.

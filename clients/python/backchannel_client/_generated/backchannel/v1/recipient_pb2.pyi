@@ -83,6 +83,118 @@ RECIPIENT_STATE_DISABLED: RecipientState.ValueType  # 3
 """No new deliveries are accepted; SendFeedback naming it fails with FAILED_PRECONDITION."""
 Global___RecipientState: _TypeAlias = RecipientState  # noqa: Y015
 
+class _BatchWhenEmpty:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BatchWhenEmptyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BatchWhenEmpty.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BATCH_WHEN_EMPTY_UNSPECIFIED: _BatchWhenEmpty.ValueType  # 0
+    """Not set: skip."""
+    BATCH_WHEN_EMPTY_SKIP: _BatchWhenEmpty.ValueType  # 1
+    """Send nothing."""
+    BATCH_WHEN_EMPTY_EMPTY_FILE: _BatchWhenEmpty.ValueType  # 2
+    """Send a file with its header (and no rows)."""
+
+class BatchWhenEmpty(_BatchWhenEmpty, metaclass=_BatchWhenEmptyEnumTypeWrapper):
+    """BatchWhenEmpty says what a run with no feedback due sends."""
+
+BATCH_WHEN_EMPTY_UNSPECIFIED: BatchWhenEmpty.ValueType  # 0
+"""Not set: skip."""
+BATCH_WHEN_EMPTY_SKIP: BatchWhenEmpty.ValueType  # 1
+"""Send nothing."""
+BATCH_WHEN_EMPTY_EMPTY_FILE: BatchWhenEmpty.ValueType  # 2
+"""Send a file with its header (and no rows)."""
+Global___BatchWhenEmpty: _TypeAlias = BatchWhenEmpty  # noqa: Y015
+
+class _BatchFileFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BatchFileFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BatchFileFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BATCH_FILE_FORMAT_UNSPECIFIED: _BatchFileFormat.ValueType  # 0
+    """Not set: CSV."""
+    BATCH_FILE_FORMAT_CSV: _BatchFileFormat.ValueType  # 1
+    """RFC 4180 CSV with a header line (format_options: fields or columns, delimiter,
+    header, csv_injection_guard, and the field mapping).
+    """
+    BATCH_FILE_FORMAT_JSONL: _BatchFileFormat.ValueType  # 2
+    """One JSON object per line."""
+    BATCH_FILE_FORMAT_XML: _BatchFileFormat.ValueType  # 3
+    """One XML document with one element per row."""
+    BATCH_FILE_FORMAT_XLSX: _BatchFileFormat.ValueType  # 4
+    """An Excel workbook, columns typed (numbers as numbers, times as times)."""
+
+class BatchFileFormat(_BatchFileFormat, metaclass=_BatchFileFormatEnumTypeWrapper):
+    """BatchFileFormat names a batch file's format."""
+
+BATCH_FILE_FORMAT_UNSPECIFIED: BatchFileFormat.ValueType  # 0
+"""Not set: CSV."""
+BATCH_FILE_FORMAT_CSV: BatchFileFormat.ValueType  # 1
+"""RFC 4180 CSV with a header line (format_options: fields or columns, delimiter,
+header, csv_injection_guard, and the field mapping).
+"""
+BATCH_FILE_FORMAT_JSONL: BatchFileFormat.ValueType  # 2
+"""One JSON object per line."""
+BATCH_FILE_FORMAT_XML: BatchFileFormat.ValueType  # 3
+"""One XML document with one element per row."""
+BATCH_FILE_FORMAT_XLSX: BatchFileFormat.ValueType  # 4
+"""An Excel workbook, columns typed (numbers as numbers, times as times)."""
+Global___BatchFileFormat: _TypeAlias = BatchFileFormat  # noqa: Y015
+
+class _BatchCompression:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BatchCompressionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BatchCompression.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BATCH_COMPRESSION_UNSPECIFIED: _BatchCompression.ValueType  # 0
+    """Not set: none."""
+    BATCH_COMPRESSION_NONE: _BatchCompression.ValueType  # 1
+    """Not compressed."""
+    BATCH_COMPRESSION_GZIP: _BatchCompression.ValueType  # 2
+    """gzip (.gz)."""
+    BATCH_COMPRESSION_ZIP: _BatchCompression.ValueType  # 3
+    """A zip archive holding the one file (.zip)."""
+
+class BatchCompression(_BatchCompression, metaclass=_BatchCompressionEnumTypeWrapper):
+    """BatchCompression names how a batch file is compressed."""
+
+BATCH_COMPRESSION_UNSPECIFIED: BatchCompression.ValueType  # 0
+"""Not set: none."""
+BATCH_COMPRESSION_NONE: BatchCompression.ValueType  # 1
+"""Not compressed."""
+BATCH_COMPRESSION_GZIP: BatchCompression.ValueType  # 2
+"""gzip (.gz)."""
+BATCH_COMPRESSION_ZIP: BatchCompression.ValueType  # 3
+"""A zip archive holding the one file (.zip)."""
+Global___BatchCompression: _TypeAlias = BatchCompression  # noqa: Y015
+
+class _BatchInvalidRows:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BatchInvalidRowsEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BatchInvalidRows.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BATCH_INVALID_ROWS_UNSPECIFIED: _BatchInvalidRows.ValueType  # 0
+    """Not set: skip."""
+    BATCH_INVALID_ROWS_SKIP: _BatchInvalidRows.ValueType  # 1
+    """Leave them out; each such feedback's delivery ends failed with the reason."""
+    BATCH_INVALID_ROWS_HOLD: _BatchInvalidRows.ValueType  # 2
+    """Hold the whole batch; an operator event says why."""
+
+class BatchInvalidRows(_BatchInvalidRows, metaclass=_BatchInvalidRowsEnumTypeWrapper):
+    """BatchInvalidRows says what happens to rows that fail validation before a file is sent."""
+
+BATCH_INVALID_ROWS_UNSPECIFIED: BatchInvalidRows.ValueType  # 0
+"""Not set: skip."""
+BATCH_INVALID_ROWS_SKIP: BatchInvalidRows.ValueType  # 1
+"""Leave them out; each such feedback's delivery ends failed with the reason."""
+BATCH_INVALID_ROWS_HOLD: BatchInvalidRows.ValueType  # 2
+"""Hold the whole batch; an operator event says why."""
+Global___BatchInvalidRows: _TypeAlias = BatchInvalidRows  # noqa: Y015
+
 class _CircuitState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -169,6 +281,7 @@ class Recipient(_message.Message):
     LIMITS_FIELD_NUMBER: _builtins.int
     ORDERED_DELIVERY_FIELD_NUMBER: _builtins.int
     HEALTH_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The recipient id: 1 to 63 characters of lower-case letters, digits and "-",
     starting with a letter. Chosen by the caller on create; immutable.
@@ -235,6 +348,13 @@ class Recipient(_message.Message):
     def health(self) -> Global___RecipientHealth:
         """Output only. How deliveries to it have been going."""
 
+    @_builtins.property
+    def batch(self) -> Global___BatchSettings:
+        """How feedback reaches it. Unset: individually, one transmission per feedback, at once
+        (the default). Set: in batch files on a schedule (AGGREGATION_LEVEL_BATCH); the
+        transport must carry files (sftp, email and webhook do; teams does not).
+        """
+
     def __init__(
         self,
         *,
@@ -256,14 +376,181 @@ class Recipient(_message.Message):
         limits: Global___DeliveryLimits | None = ...,
         ordered_delivery: _builtins.bool = ...,
         health: Global___RecipientHealth | None = ...,
+        batch: Global___BatchSettings | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "format_options", b"format_options", "health", b"health", "limits", b"limits", "retry_policy", b"retry_policy", "secret_settings", b"secret_settings", "subscription", b"subscription", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "create_time", b"create_time", "format_options", b"format_options", "health", b"health", "limits", b"limits", "retry_policy", b"retry_policy", "secret_settings", b"secret_settings", "subscription", b"subscription", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "etag", b"etag", "format", b"format", "format_options", b"format_options", "health", b"health", "id", b"id", "limits", b"limits", "ordered_delivery", b"ordered_delivery", "recipient_type", b"recipient_type", "retry_policy", b"retry_policy", "secret_setting_names", b"secret_setting_names", "secret_settings", b"secret_settings", "state", b"state", "subscription", b"subscription", "transport", b"transport", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "create_time", b"create_time", "display_name", b"display_name", "etag", b"etag", "format", b"format", "format_options", b"format_options", "health", b"health", "id", b"id", "limits", b"limits", "ordered_delivery", b"ordered_delivery", "recipient_type", b"recipient_type", "retry_policy", b"retry_policy", "secret_setting_names", b"secret_setting_names", "secret_settings", b"secret_settings", "state", b"state", "subscription", b"subscription", "transport", b"transport", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Recipient: _TypeAlias = Recipient  # noqa: Y015
+
+@_typing.final
+class BatchSettings(_message.Message):
+    """BatchSettings say how a batch recipient gets its files: when, in which format, named
+    how, compressed and encrypted how, and what to do with rows that fail validation.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    MAX_ROWS_FIELD_NUMBER: _builtins.int
+    WHEN_EMPTY_FIELD_NUMBER: _builtins.int
+    FILE_FIELD_NUMBER: _builtins.int
+    ENCRYPTION_FIELD_NUMBER: _builtins.int
+    INVALID_ROWS_FIELD_NUMBER: _builtins.int
+    REQUIRED_FIELDS_FIELD_NUMBER: _builtins.int
+    MAX_FILE_BYTES_FIELD_NUMBER: _builtins.int
+    SPLIT_OVERSIZE_FIELD_NUMBER: _builtins.int
+    max_rows: _builtins.int
+    """Send early once this many feedback items wait, and put at most this many in one
+    file; 0: only on schedule, everything due in one file.
+    """
+    when_empty: Global___BatchWhenEmpty.ValueType
+    """What a run with nothing due sends. Defaults to BATCH_WHEN_EMPTY_SKIP."""
+    invalid_rows: Global___BatchInvalidRows.ValueType
+    """What happens to rows that fail validation. Defaults to BATCH_INVALID_ROWS_SKIP."""
+    max_file_bytes: _builtins.int
+    """The largest file (after compression and encryption) the recipient takes, in bytes;
+    0: no limit. A file over it fails clearly, unless split_oversize.
+    """
+    split_oversize: _builtins.bool
+    """Send a file over max_file_bytes as numbered parts instead of failing (email only)."""
+    @_builtins.property
+    def schedule(self) -> Global___BatchSchedule:
+        """When a batch runs. Required."""
+
+    @_builtins.property
+    def file(self) -> Global___BatchFile:
+        """The file: format, compression, name, companion files."""
+
+    @_builtins.property
+    def encryption(self) -> Global___BatchEncryption:
+        """Optional OpenPGP encryption to the recipient's public key."""
+
+    @_builtins.property
+    def required_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Columns (dotted field paths of the file's rows) every row must have a value for."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___BatchSchedule | None = ...,
+        max_rows: _builtins.int = ...,
+        when_empty: Global___BatchWhenEmpty.ValueType = ...,
+        file: Global___BatchFile | None = ...,
+        encryption: Global___BatchEncryption | None = ...,
+        invalid_rows: Global___BatchInvalidRows.ValueType = ...,
+        required_fields: _abc.Iterable[_builtins.str] | None = ...,
+        max_file_bytes: _builtins.int = ...,
+        split_oversize: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["encryption", b"encryption", "file", b"file", "schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encryption", b"encryption", "file", b"file", "invalid_rows", b"invalid_rows", "max_file_bytes", b"max_file_bytes", "max_rows", b"max_rows", "required_fields", b"required_fields", "schedule", b"schedule", "split_oversize", b"split_oversize", "when_empty", b"when_empty"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchSettings: _TypeAlias = BatchSettings  # noqa: Y015
+
+@_typing.final
+class BatchSchedule(_message.Message):
+    """BatchSchedule is a cron expression read in an IANA time zone."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CRON_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    cron: _builtins.str
+    """Five fields: minute hour day-of-month month day-of-week, e.g. "0 2 * * *". Required."""
+    time_zone: _builtins.str
+    """An IANA time zone, e.g. "America/New_York". Defaults to "UTC". A time that a
+    daylight-saving change skips runs once, at the same time after the change.
+    """
+    def __init__(
+        self,
+        *,
+        cron: _builtins.str = ...,
+        time_zone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cron", b"cron", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchSchedule: _TypeAlias = BatchSchedule  # noqa: Y015
+
+@_typing.final
+class BatchFile(_message.Message):
+    """BatchFile says how a batch file is written and named."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMAT_FIELD_NUMBER: _builtins.int
+    COMPRESSION_FIELD_NUMBER: _builtins.int
+    NAME_TEMPLATE_FIELD_NUMBER: _builtins.int
+    DONE_MARKER_FIELD_NUMBER: _builtins.int
+    MANIFEST_FIELD_NUMBER: _builtins.int
+    format: Global___BatchFileFormat.ValueType
+    """The format. Defaults to CSV."""
+    compression: Global___BatchCompression.ValueType
+    """The compression. Defaults to none."""
+    name_template: _builtins.str
+    """The file name, with tokens: {recipient_id}, {sequence} (e.g. {sequence:06d}),
+    {period_start:%Y%m%d}, {period_end:%Y%m%d}, {run_time:%Y%m%dT%H%M%S} (strftime formats,
+    in the schedule's time zone) and {ext} (the extension chain, e.g. csv.gz.pgp).
+    No "/", "..", or control characters. Defaults to "{recipient_id}-{sequence:06d}.{ext}".
+    """
+    done_marker: _builtins.bool
+    """Also write an empty "<name>.done" marker after the data file."""
+    manifest: _builtins.bool
+    """Also write "<name>.manifest.json" (rows, bytes, SHA-256, period, schema version)."""
+    def __init__(
+        self,
+        *,
+        format: Global___BatchFileFormat.ValueType = ...,
+        compression: Global___BatchCompression.ValueType = ...,
+        name_template: _builtins.str = ...,
+        done_marker: _builtins.bool = ...,
+        manifest: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compression", b"compression", "done_marker", b"done_marker", "format", b"format", "manifest", b"manifest", "name_template", b"name_template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchFile: _TypeAlias = BatchFile  # noqa: Y015
+
+@_typing.final
+class BatchEncryption(_message.Message):
+    """BatchEncryption encrypts batch files with OpenPGP (readable by GnuPG)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    SIGN_FIELD_NUMBER: _builtins.int
+    public_key: _builtins.str
+    """The recipient's OpenPGP public key, ASCII-armored. Required; it must parse, be able to
+    encrypt and not be expired.
+    """
+    sign: _builtins.bool
+    """Also sign the file with the server's key (BACKCHANNEL_BATCH_SIGNING_KEY_FILE)."""
+    def __init__(
+        self,
+        *,
+        public_key: _builtins.str = ...,
+        sign: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["public_key", b"public_key", "sign", b"sign"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchEncryption: _TypeAlias = BatchEncryption  # noqa: Y015
 
 @_typing.final
 class RetryPolicy(_message.Message):

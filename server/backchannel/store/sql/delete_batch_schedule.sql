@@ -1,0 +1,1 @@
+DELETE FROM batch_schedules WHERE recipient_id = :recipient_id

@@ -1,0 +1,1 @@
+SELECT * FROM batches WHERE id = ANY(:batch_ids::text[])

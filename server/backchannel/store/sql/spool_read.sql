@@ -1,0 +1,1 @@
+SELECT lo_get(:oid::oid, :offset::bigint, :length::int)

@@ -1,0 +1,1 @@
+SELECT lo_put(:oid::oid, :offset::bigint, :data::bytea)
