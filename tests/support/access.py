@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from backchannel_client.v1 import (
     audit_service_pb2_grpc,
+    batch_service_pb2_grpc,
     delivery_service_pb2_grpc,
     feedback_service_pb2_grpc,
     recipient_service_pb2_grpc,
@@ -59,6 +60,7 @@ class Calls:
     deliveries: Any
     tokens: Any
     audit: Any
+    batches: Any
 
 
 def calls_as(channel: grpc.aio.Channel, token_text: str | None) -> Calls:
@@ -70,6 +72,7 @@ def calls_as(channel: grpc.aio.Channel, token_text: str | None) -> Calls:
         deliveries=_Sending(delivery_service_pb2_grpc.DeliveryServiceStub(channel), metadata),
         tokens=_Sending(token_service_pb2_grpc.TokenServiceStub(channel), metadata),
         audit=_Sending(audit_service_pb2_grpc.AuditServiceStub(channel), metadata),
+        batches=_Sending(batch_service_pb2_grpc.BatchServiceStub(channel), metadata),
     )
 
 
