@@ -41,7 +41,7 @@ async def serve(port: int, database_url: str, max_seconds: float) -> None:
             " VALUES ($1, 'source', 'webhook', 'json', 'active')",
             RECIPIENT_ID,
         )
-    intake = Intake(pool)
+    intake = Intake(pool, database_url)
     intake.start()
     example = send_request("storage-floor").feedback
     record = example.SerializeToString()

@@ -185,7 +185,7 @@ class BackchannelServer:
         self._hub = hub = EventHub(pool, s.poll_interval_seconds, s.stream_queue_size)
         await hub.start()
         self._stream_budget.start()
-        self._intake = intake = Intake(pool)
+        self._intake = intake = Intake(pool, dsn)
         intake.start()
         handlers: dict[str, Callable[[str], None]] = {
             EVENTS_CHANNEL: hub.wake,

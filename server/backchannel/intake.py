@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -28,7 +29,11 @@ from backchannel.background import stop_task
 from backchannel.commit_batches import CommitBatches
 from backchannel.metrics import count_stored_feedback
 from backchannel.model import NewFeedback, StoredAnswer
-from backchannel.store.database import CommitOutcomeUnknownError, DbConnection, is_unavailable
+from backchannel.store.database import (
+    CommitOutcomeUnknownError,
+    DbConnection,
+    is_unavailable,
+)
 from backchannel.store.feedback import answers_after_a_lost_connection, insert_feedback_batch
 
 log = logging.getLogger(__name__)
@@ -40,12 +45,18 @@ class Intake:
     def __init__(
         self,
         pool: asyncpg.Pool,
+        dsn: str,
         max_batch: int = 256,
         linger_seconds: float = 0.002,
         linger_step_seconds: float = 0.00025,
         resolve_seconds: float = 5.0,
     ) -> None:
+        """``dsn``: the pool's database, for looking up a write whose connection was lost
+        on a connection of its own."""
         self._pool = pool
+        self._connect: Callable[[], Awaitable[asyncpg.Connection]] = lambda: asyncpg.connect(
+            dsn, timeout=resolve_seconds
+        )
         self._resolve_seconds = resolve_seconds
         #: Batches whose connection was lost mid-statement, being looked up.
         self._resolving: set[asyncio.Task[None]] = set()
@@ -89,7 +100,15 @@ class Intake:
                     except Exception as error:
                         _fail(live, error)
                         continue
-                if not await self._write(connection, live):
+                try:
+                    usable = await self._write(connection, live)
+                except Exception as error:
+                    # Never let one batch end the writer: every later accept would wait
+                    # for ever. Answer it, and go on with a fresh connection.
+                    log.exception("writing accepted feedback failed")
+                    _fail(live, error)
+                    usable = False
+                if not usable:
                     # The connection may be broken: hand it back and take a fresh one.
                     await _release(self._pool, connection)
                     connection = None
@@ -100,7 +119,13 @@ class Intake:
     async def _write(self, connection: DbConnection, batch: list[_Item]) -> bool:
         """Writes the batch and answers each request; False if the connection failed."""
         written = _one_per_request_id(batch)
-        backend_pid = connection.get_server_pid()
+        try:
+            backend_pid = connection.get_server_pid()
+        except asyncpg.InterfaceError as error:
+            # The pool took the connection back when its session ended (asyncpg detaches
+            # a pooled connection that closes): nothing was sent on it.
+            _fail(batch, error)
+            return False
         try:
             answers = await insert_feedback_batch(connection, written)
         except asyncpg.IntegrityConstraintViolationError as error:
@@ -137,7 +162,7 @@ class Intake:
         answers = None
         try:
             answers = await answers_after_a_lost_connection(
-                self._pool, backend_pid, request_ids, self._resolve_seconds
+                self._connect, backend_pid, request_ids, self._resolve_seconds
             )
         except Exception as lookup_error:
             log.warning("could not look up a lost write: %s", type(lookup_error).__name__)

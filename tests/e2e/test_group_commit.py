@@ -77,9 +77,11 @@ async def test_concurrent_accepts_share_commits(
     assert transactions < rows
 
 
-async def test_a_lone_request_is_written_without_lingering(store_pool: asyncpg.Pool) -> None:
+async def test_a_lone_request_is_written_without_lingering(
+    store_pool: asyncpg.Pool, database_url: str
+) -> None:
     # A writer that lingered for a lone request would hold it for a minute.
-    intake = Intake(store_pool, linger_seconds=60.0)
+    intake = Intake(store_pool, database_url, linger_seconds=60.0)
     intake.start()
     try:
         answer = await asyncio.wait_for(intake.submit(new_feedback("lone")), 10.0)
@@ -90,9 +92,9 @@ async def test_a_lone_request_is_written_without_lingering(store_pool: asyncpg.P
 
 
 async def test_requests_arriving_while_the_writer_lingers_join_its_statement(
-    store_pool: asyncpg.Pool,
+    store_pool: asyncpg.Pool, database_url: str
 ) -> None:
-    intake = Intake(store_pool, linger_seconds=30.0, linger_step_seconds=0.5)
+    intake = Intake(store_pool, database_url, linger_seconds=30.0, linger_step_seconds=0.5)
     intake.start()
     try:
         # Two at once make a batch of two: the writer lingers; the third arrives while it
@@ -111,13 +113,13 @@ async def test_requests_arriving_while_the_writer_lingers_join_its_statement(
 
 
 async def test_duplicates_in_one_batch_all_get_the_answer_of_the_one_written(
-    store_pool: asyncpg.Pool,
+    store_pool: asyncpg.Pool, database_url: str
 ) -> None:
     # One request id twice in a batch: once chosen at a directory version that is no
     # longer current, once chosen again without a check. The second is the one stored,
     # and both get its answer (a refused copy must not leave the other without one).
     stale = await store_pool.fetchval("SELECT version FROM recipient_directory_version") - 1
-    intake = Intake(store_pool, linger_seconds=0.0)
+    intake = Intake(store_pool, database_url, linger_seconds=0.0)
     intake.start()
     try:
         answers = await asyncio.wait_for(
@@ -132,3 +134,44 @@ async def test_duplicates_in_one_batch_all_get_the_answer_of_the_one_written(
 
     assert [a.response if a else None for a in answers] == [unchecked.response] * 2
     assert await store_pool.fetchval("SELECT count(*) FROM feedback") == 1
+
+
+async def test_the_writer_outlives_a_connection_whose_session_the_server_ended(
+    store_pool: asyncpg.Pool, database_url: str
+) -> None:
+    # The server ends the writer's idle session (as a restart does); asyncpg then hands the
+    # pooled connection back to the pool by itself, and any call on it raises. The batch
+    # that meets it is answered with an error (nothing was sent on it) and the writer goes
+    # on with a fresh connection: before, the writer task died on it and every later
+    # accept waited for ever (seen as DEADLINE_EXCEEDED in test_postgres_restart).
+    intake = Intake(store_pool, database_url, linger_seconds=0.0)
+    intake.start()
+    try:
+        first = await asyncio.wait_for(intake.submit(new_feedback("before")), 10.0)
+        assert first is not None
+        writer_pid = await store_pool.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE backend_xid IS NULL AND pid <> "
+            "pg_backend_pid() AND datname = current_database() AND state = 'idle' AND "
+            "query LIKE '%feedback%' ORDER BY state_change DESC LIMIT 1"
+        )
+        assert writer_pid is not None
+        await store_pool.execute("SELECT pg_terminate_backend($1)", writer_pid)
+        await asyncio.sleep(0.5)  # asyncpg sees the closed socket and detaches the proxy
+        answers: list[object] = []
+        for request_id in ("during", "after"):
+            try:
+                answers.append(
+                    await asyncio.wait_for(intake.submit(new_feedback(request_id)), 10.0)
+                )
+            except TimeoutError:
+                raise AssertionError("the writer no longer answers") from None
+            except Exception as error:  # the batch that met the ended session
+                answers.append(type(error).__name__)
+    finally:
+        await intake.stop()
+
+    assert answers[-1] is not None and not isinstance(answers[-1], str), answers
+    stored = await store_pool.fetchval(
+        "SELECT count(*) FROM feedback WHERE request_id IN ('before', 'after')"
+    )
+    assert stored == 2

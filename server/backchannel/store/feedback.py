@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -63,39 +63,49 @@ async def insert_feedback_batch(
 
 
 async def answers_after_a_lost_connection(
-    pool: asyncpg.Pool, backend_pid: int | None, request_ids: Sequence[str], seconds: float
+    connect: Callable[[], Awaitable[asyncpg.Connection]],
+    backend_pid: int | None,
+    request_ids: Sequence[str],
+    seconds: float,
 ) -> dict[str, StoredAnswer] | None:
     """Whether a write whose connection was lost mid-statement landed, found on a fresh
     connection within ``seconds``: the stored answers of those of ``request_ids`` that
     are stored (the rest are not, and never will be), or None when it could not be told in
     time. It is told once the lost connection's server process (``backend_pid``) is idle
     or gone: its statement has then committed or been rolled back. Waits through the
-    database restarting."""
+    database restarting.
+
+    The lookup opens its own connection with ``connect`` and closes it, never one of the
+    pool's: attempts cut short while the database restarts must not cost the pool a
+    connection (with pooled acquires cancelled mid-connect, two quick restarts left the
+    pool with none to give and every later accept waiting for ever)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while (left := deadline - loop.time()) > 0:
+        connection: asyncpg.Connection | None = None
         try:
             async with asyncio.timeout(left):
-                async with pool.acquire() as connection:
-                    if backend_pid is None or not await fetchval(
-                        connection, "backend_is_busy", pid=backend_pid
-                    ):
-                        rows = await fetch(
-                            connection,
-                            "select_answers_by_request_ids",
-                            request_ids=list(request_ids),
+                connection = await connect()
+                if backend_pid is None or not await fetchval(
+                    connection, "backend_is_busy", pid=backend_pid
+                ):
+                    rows = await fetch(
+                        connection, "select_answers_by_request_ids", request_ids=list(request_ids)
+                    )
+                    return {
+                        row["request_id"]: StoredAnswer(
+                            row["request_id"], row["request_digest"], row["response"]
                         )
-                        return {
-                            row["request_id"]: StoredAnswer(
-                                row["request_id"], row["request_digest"], row["response"]
-                            )
-                            for row in rows
-                        }
+                        for row in rows
+                    }
         except TimeoutError:
             break
         except Exception as error:
             if not is_unavailable(error):
                 raise
+        finally:
+            if connection is not None:
+                connection.terminate()
         await asyncio.sleep(_RESOLVE_INTERVAL)
     return None
 
