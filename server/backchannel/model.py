@@ -356,6 +356,12 @@ class EventRecord(NamedTuple):
     file_name: str = ""
     compression: str = ""
     encryption: str = ""
+    #: What the transport says it put on the wire (None: it did not say; content_size and
+    #: content_sha256 describe what the formatter produced); see delivery.reported_facts.
+    transmitted_size: int | None = None
+    transmitted_sha256: str = ""
+    #: The transport's details of the attempt, redacted, less the span's facts.
+    details: tuple[tuple[str, str], ...] = ()
 
 
 def operator_event(

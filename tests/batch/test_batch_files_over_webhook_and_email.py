@@ -15,7 +15,12 @@ from datetime import datetime
 
 import openpyxl
 import pytest
-from backchannel_client.v1 import batch_pb2
+from backchannel_client.v1 import (
+    batch_pb2,
+    event_pb2,
+    feedback_service_pb2,
+    feedback_service_pb2_grpc,
+)
 from standardwebhooks.webhooks import Webhook
 from support.batch_calls import batch_recipient, create, finished, run_now, send_feedback
 from support.in_process_server import RunningServer, serving
@@ -167,6 +172,82 @@ async def test_an_email_file_over_the_size_limit_goes_in_numbered_parts(
     joined = b"".join(attachments[name] for name in names)
     assert hashlib.sha256(joined).hexdigest() == done.batch.sha256
     assert joined.count(b"\r\nlead-") == 5
+
+
+async def test_a_file_posted_to_a_webhook_is_described_as_the_body_received(
+    server: RunningServer, receiver: WebhookReceiver, signing_secret: str
+) -> None:
+    await create(
+        server.channel,
+        batch_recipient(
+            "lines",
+            "webhook",
+            {"url": receiver.url},
+            {"signing_secrets": signing_secret},
+            daily({"format": "BATCH_FILE_FORMAT_JSONL"}),
+        ),
+    )
+    await send_feedback(server.channel, "lines", 3)
+    batch = await run_now(server.channel, "lines")
+    await finished(server.channel, batch.id)
+    [request] = await receiver.wait_for(1)
+
+    event = await _file_event(server, batch.id)
+    assert event.HasField("transmitted")
+    assert (event.transmitted.size, event.transmitted.sha256) == (
+        len(request.body),
+        hashlib.sha256(request.body).hexdigest(),
+    )
+
+
+async def test_a_file_mailed_in_parts_is_described_as_every_message_received_in_order(
+    server: RunningServer, smtp_server: SmtpServer, certificates: Certificates
+) -> None:
+    settings = {
+        "host": smtp_server.host,
+        "port": smtp_server.port,
+        "username": USERNAME,
+        "from_address": "feedback@backchannel.example",
+        "to": ["partner@example.com"],
+        "ca_certificate": certificates.ca_pem,
+    }
+    await create(
+        server.channel,
+        batch_recipient(
+            "mailed",
+            "email",
+            settings,
+            {"password": PASSWORD},
+            daily({"format": "BATCH_FILE_FORMAT_CSV"}, maxFileBytes="400", splitOversize=True),
+        ),
+    )
+    await send_feedback(server.channel, "mailed", 5)
+    batch = await run_now(server.channel, "mailed")
+    done = await finished(server.channel, batch.id)
+    parts = -(-done.batch.size // 400)
+    received = await eventually(lambda: _messages(smtp_server, parts), timeout=10)
+
+    event = await _file_event(server, batch.id)
+    wire = b"".join(message.raw for message in received)  # type: ignore[attr-defined]
+    assert (event.transmitted.size, event.transmitted.sha256) == (
+        len(wire),
+        hashlib.sha256(wire).hexdigest(),
+    )
+    assert event.details["parts"] == str(parts)
+
+
+async def _file_event(server: RunningServer, batch_id: str) -> event_pb2.FeedbackSentEvent:
+    """The event of the batch file's (only) transmission."""
+    feedback = feedback_service_pb2_grpc.FeedbackServiceStub(server.channel)
+
+    async def recorded() -> event_pb2.FeedbackSentEvent | None:
+        listed = await feedback.ListFeedbackEvents(
+            feedback_service_pb2.ListFeedbackEventsRequest(filter=f'batch_id = "{batch_id}"')
+        )
+        files = [e for e in listed.events if not e.feedback_id]
+        return files[0] if files else None
+
+    return await eventually(recorded, timeout=10)
 
 
 async def _messages(server: SmtpServer, count: int) -> list[object] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 from collections.abc import AsyncIterator
@@ -89,8 +90,6 @@ async def test_the_file_gnupg_decrypts_holds_every_feedback_once_and_is_signed(
 
     remote = remote_dir / done.batch.file_name
     data = await sftp_get(sshd, str(remote), tmp_path / "file")
-    import hashlib
-
     assert hashlib.sha256(data).hexdigest() == done.batch.sha256
     assert len(data) == done.batch.size
     decrypted = keyring.decrypt(data)
@@ -157,6 +156,38 @@ async def test_each_feedback_shows_the_batch_that_carried_it_and_its_outcome(
     assert transmissions[0].batch.encryption == "openpgp"
     assert transmissions[0].batch.compression == "gzip"
     assert transmissions[0].content_sha256 == (await eventually(lambda: _sha(server, batch.id)))
+
+
+async def test_the_event_of_the_file_describes_the_bytes_on_the_server(
+    server: RunningServer, sshd: SshServer, remote_dir: Path, keyring: Keyring, recipient_key: str
+) -> None:
+    await create(
+        server.channel,
+        batch_recipient(
+            "warehouse",
+            "sftp",
+            sftp_settings(sshd, remote_dir),
+            {"password": sshd.account.password},
+            nightly(keyring.public_key(recipient_key), sign=False),
+        ),
+    )
+    await send_feedback(server.channel, "warehouse", 2)
+    batch = await run_now(server.channel, "warehouse")
+    done = await finished(server.channel, batch.id)
+    assert done.batch.state == batch_pb2.BATCH_STATE_SUCCEEDED, done
+
+    feedback = feedback_service_pb2_grpc.FeedbackServiceStub(server.channel)
+    by_batch = await feedback.ListFeedbackEvents(
+        feedback_service_pb2.ListFeedbackEventsRequest(filter=f'batch_id = "{batch.id}"')
+    )
+    [transmission] = [e for e in by_batch.events if not e.feedback_id]
+    written = (remote_dir / done.batch.file_name).read_bytes()
+    assert transmission.HasField("transmitted")
+    assert (transmission.transmitted.size, transmission.transmitted.sha256) == (
+        len(written),
+        hashlib.sha256(written).hexdigest(),
+    )
+    assert transmission.details["rename"] in ("posix-rename", "rename")
 
 
 async def _sha(server: RunningServer, batch_id: str) -> str:

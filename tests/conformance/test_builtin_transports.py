@@ -69,7 +69,8 @@ class TestWebhookConformance(TransportConformance):
         arrivals: list[Arrival] = []
 
         async def record(request: web.Request) -> web.Response:
-            arrivals.append(Arrival(await request.read(), request.headers.get("webhook-id")))
+            body = await request.read()
+            arrivals.append(Arrival(body, request.headers.get("webhook-id"), transmitted=body))
             return web.Response(text="ok")
 
         app = web.Application()
@@ -153,7 +154,9 @@ class TestEmailConformance(TransportConformance):
                 for part in received.message.iter_attachments():
                     payload = part.get_payload(decode=True)
                     assert isinstance(payload, bytes)
-                    arrivals.append(Arrival(payload, received.message["Message-ID"]))
+                    arrivals.append(
+                        Arrival(payload, received.message["Message-ID"], transmitted=received.raw)
+                    )
             return arrivals
 
         return attachments
@@ -198,9 +201,10 @@ class TestSftpConformance(TransportConformance):
     def received_payloads(self, remote_dir: Path) -> ReceivedPayloads:
         def files() -> list[Arrival]:
             return [
-                Arrival(path.read_bytes(), str(path.relative_to(remote_dir)))
+                Arrival(data, str(path.relative_to(remote_dir)), transmitted=data)
                 for path in sorted(remote_dir.rglob("*"))
                 if path.is_file()
+                for data in [path.read_bytes()]
             ]
 
         return files
@@ -249,5 +253,7 @@ class TestTeamsConformance(TransportConformance):
     @pytest.fixture
     def received_payloads(self, workflows: WorkflowsReceiver) -> ReceivedPayloads:
         return lambda: [
-            Arrival(as_text(arrival.body)) for arrival in workflows.arrivals if arrival.status < 300
+            Arrival(as_text(arrival.body), transmitted=arrival.body)
+            for arrival in workflows.arrivals
+            if arrival.status < 300
         ]

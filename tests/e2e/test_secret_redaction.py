@@ -101,7 +101,8 @@ async def create(running: RunningServer, recipient: recipient_pb2.Recipient) -> 
 
 async def recorded_and_tested_texts(running: RunningServer, recipient_id: str) -> list[str]:
     """The excerpt of the event recorded for one delivery (as GetFeedback and
-    ListFeedbackEvents show it) and the serialized answer of TestRecipient."""
+    ListFeedbackEvents show it), the details on the event, and the serialized answer of
+    TestRecipient."""
     sent = await running.feedback.SendFeedback(
         feedback_service_pb2.SendFeedbackRequest(
             request_id=f"req-{recipient_id}",
@@ -121,6 +122,7 @@ async def recorded_and_tested_texts(running: RunningServer, recipient_id: str) -
         event.response_status.excerpt,
         event.response_status.remote_id,
         *(e.response_status.excerpt for e in listed.events),
+        *(f"{key}={value}" for e in listed.events for key, value in e.details.items()),
         tested.SerializeToString().decode("utf-8", errors="replace"),
     ]
 

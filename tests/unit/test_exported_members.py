@@ -64,6 +64,7 @@ PUBLIC_API = {
         "NoControlCharacters",
         "PemCertificates",
         "Port",
+        "SentBytes",
         "address_literal",
         "connection_facts",
         "embedded_ipv4",

@@ -20,7 +20,7 @@ from typing import Final
 import aiosmtplib
 
 from backchannel.plugin import DeliveryResult
-from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused
+from backchannel.plugin_support import EXCERPT_CHARS, DestinationRefused, SentBytes
 
 from ._settings import EmailSettings
 
@@ -85,7 +85,7 @@ def sent_result(
     *,
     reply: str,
     refused: Mapping[str, aiosmtplib.SMTPResponse],
-    bytes_sent: int,
+    sent: SentBytes,
     notes: Mapping[str, str],
 ) -> DeliveryResult:
     """The result of a message the server accepted for at least one recipient."""
@@ -101,13 +101,14 @@ def sent_result(
             f"{describe_refused(refused)}"
         )
         details["reply"] = _reply(250, reply)[:EXCERPT_CHARS]
-    return DeliveryResult(
-        succeeded=True,
-        remote_code=250,
-        remote_id=queue_id(reply),
-        bytes_sent=bytes_sent,
-        response_excerpt=excerpt[:EXCERPT_CHARS],
-        details=details,
+    return sent.reported(
+        DeliveryResult(
+            succeeded=True,
+            remote_code=250,
+            remote_id=queue_id(reply),
+            response_excerpt=excerpt[:EXCERPT_CHARS],
+            details=details,
+        )
     )
 
 

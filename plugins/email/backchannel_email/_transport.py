@@ -18,7 +18,7 @@ from backchannel.plugin import (
     Transport,
     TransportContext,
 )
-from backchannel.plugin_support import EXCERPT_CHARS, connection_facts, with_facts
+from backchannel.plugin_support import EXCERPT_CHARS, SentBytes, connection_facts, with_facts
 
 from ._file_message import file_message, file_parts, part_count
 from ._message import build_message
@@ -35,6 +35,7 @@ from ._settings import EmailSettings
 
 #: What an attempt can raise that a remote (or the network) caused; anything else is a bug.
 _ATTEMPT_ERRORS: Final = (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError)
+_LINE_ENDINGS: Final = re.compile(rb"\r\n|\n|\r(?!\n)")
 _EHLO_NAME: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
@@ -72,6 +73,7 @@ class EmailTransport(Transport[EmailSettings]):
         connect_timeout, timeout = self._timeouts(settings)
         progress = Progress()
         smtp: aiosmtplib.SMTP | None = None
+        data = as_transmitted(built.data)
         try:
             async with asyncio.timeout(timeout):
                 smtp = await self._open(settings, progress, connect_timeout, timeout)
@@ -79,7 +81,7 @@ class EmailTransport(Transport[EmailSettings]):
                 refused, reply = await smtp.sendmail(
                     settings.mail.sender.addr_spec,
                     list(settings.mail.envelope_recipients),
-                    built.data,
+                    data,
                 )
         except _ATTEMPT_ERRORS as error:
             failure = describe_failure(
@@ -90,7 +92,7 @@ class EmailTransport(Transport[EmailSettings]):
             if smtp is not None:
                 await close_session(smtp)
         sent = sent_result(
-            settings, reply=reply, refused=refused, bytes_sent=len(built.data), notes=built.notes
+            settings, reply=reply, refused=refused, sent=SentBytes(data), notes=built.notes
         )
         return with_facts(sent, _facts(settings, None if sent.succeeded else "refused"))
 
@@ -103,7 +105,8 @@ class EmailTransport(Transport[EmailSettings]):
         progress = Progress()
         smtp: aiosmtplib.SMTP | None = None
         parts = part_count(file)
-        sent = 0
+        # Every part's message, in order: the bytes the server received for the file.
+        sent = SentBytes()
         reply: str = ""
         refused: dict[str, aiosmtplib.SMTPResponse] = {}
         try:
@@ -113,13 +116,13 @@ class EmailTransport(Transport[EmailSettings]):
                 number = 0
                 async for part in file_parts(file):
                     number += 1
-                    data = file_message(settings.mail, file, part, number, parts)
+                    data = as_transmitted(file_message(settings.mail, file, part, number, parts))
                     refused, reply = await smtp.sendmail(
                         settings.mail.sender.addr_spec,
                         list(settings.mail.envelope_recipients),
                         data,
                     )
-                    sent += len(data)
+                    sent.update(data)
         except _ATTEMPT_ERRORS as error:
             failure = describe_failure(
                 error, progress.step, settings, connect_timeout=connect_timeout, timeout=timeout
@@ -129,7 +132,7 @@ class EmailTransport(Transport[EmailSettings]):
             if smtp is not None:
                 await close_session(smtp)
         notes = {"parts": str(parts)} if parts > 1 else {}
-        return sent_result(settings, reply=reply, refused=refused, bytes_sent=sent, notes=notes)
+        return sent_result(settings, reply=reply, refused=refused, sent=sent, notes=notes)
 
     async def probe(self, settings: EmailSettings) -> list[ProbeStep]:
         """Connects, starts TLS, logs in, and has the server accept the sender and every
@@ -185,6 +188,14 @@ class EmailTransport(Transport[EmailSettings]):
             name = await asyncio.to_thread(socket.getfqdn)
             self._local_hostname = name if _EHLO_NAME.fullmatch(name) else "localhost"
         return self._local_hostname
+
+
+def as_transmitted(message: bytes) -> bytes:
+    """``message`` as DATA carries it and the server stores it: every line ending CRLF,
+    ending in one (what aiosmtplib would make of it anyway, so the digest on the event is
+    of the message the server received). Dot-stuffing is framing: the server removes it."""
+    message = _LINE_ENDINGS.sub(b"\r\n", message)
+    return message if message.endswith(b"\r\n") else message + b"\r\n"
 
 
 async def _try_envelope(

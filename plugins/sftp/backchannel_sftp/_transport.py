@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import logging
 import posixpath
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
 from secrets import token_hex
@@ -21,7 +22,7 @@ from backchannel.plugin import (
     Transport,
     TransportContext,
 )
-from backchannel.plugin_support import connection_facts, with_facts
+from backchannel.plugin_support import SentBytes, connection_facts, with_facts
 
 from ._filename import UnsafePath, placeholder_values, render_path
 from ._outcome import error_result, is_connection_error
@@ -74,6 +75,7 @@ class SftpTransport(Transport[SftpSettings]):
             raise RuntimeError("the sftp transport is not started")
         connect_timeout = settings.connect_timeout_seconds or self.context.connect_timeout
         timeout = settings.timeout_seconds or self.context.total_timeout
+        payload = b""
         try:
             path = remote_path(settings, message)
             payload = await _payload(message.content.body, compress=settings.gzip)
@@ -83,16 +85,24 @@ class SftpTransport(Transport[SftpSettings]):
             failed = error_result(
                 error, account=settings, connect_timeout=connect_timeout, timeout=timeout
             )
+            if failed.bytes_sent == len(payload) > 0:
+                # Written whole to the temporary name; a later step failed.
+                failed = SentBytes(payload).reported(failed)
             return with_facts(
                 failed, connection_facts("sftp", settings.host, settings.port, error=error)
             )
         uploaded = f"uploaded {len(payload)} bytes to {path} on {settings.target}"
-        return DeliveryResult(
-            succeeded=True,
-            remote_id=path,
-            bytes_sent=len(payload),
-            response_excerpt=uploaded,
-            details={"rename": rename, **connection_facts("sftp", settings.host, settings.port)},
+        # The file as written (gzipped when asked), not the formatter's content.
+        return SentBytes(payload).reported(
+            DeliveryResult(
+                succeeded=True,
+                remote_id=path,
+                response_excerpt=uploaded,
+                details={
+                    "rename": rename,
+                    **connection_facts("sftp", settings.host, settings.port),
+                },
+            )
         )
 
     async def send_file(self, file: OutboundFile, settings: SftpSettings) -> DeliveryResult:
@@ -106,9 +116,10 @@ class SftpTransport(Transport[SftpSettings]):
         # A large file takes longer: its own timeout plus a second per megabyte.
         timeout = (settings.timeout_seconds or self.context.total_timeout) + file.size / 1e6
         path = _join(settings.directory, file.name)
+        stream = _CountedStream(file)
         try:
             async with asyncio.timeout(timeout):
-                rename = await self._upload(pool, settings, path, file.open, connect_timeout)
+                rename = await self._upload(pool, settings, path, stream, connect_timeout)
                 for companion in file.companions:
                     await self._upload(
                         pool,
@@ -122,13 +133,14 @@ class SftpTransport(Transport[SftpSettings]):
                 error, account=settings, connect_timeout=connect_timeout, timeout=timeout
             )
         written = ", ".join(c.name for c in file.companions)
-        return DeliveryResult(
-            succeeded=True,
-            remote_id=path,
-            bytes_sent=file.size,
-            response_excerpt=f"uploaded {file.size} bytes to {path} on {settings.target}"
-            + (f", then {written}" if written else ""),
-            details={"rename": rename},
+        return stream.sent.reported(
+            DeliveryResult(
+                succeeded=True,
+                remote_id=path,
+                response_excerpt=f"uploaded {stream.sent.size} bytes to {path} on "
+                f"{settings.target}" + (f", then {written}" if written else ""),
+                details={"rename": rename},
+            )
         )
 
     async def probe(self, settings: SftpSettings) -> list[ProbeStep]:
@@ -223,6 +235,20 @@ class SftpTransport(Transport[SftpSettings]):
             pool.release(pooled)
             return rename
         raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+class _CountedStream:
+    """A batch file's stream for an upload, counted as it is written: the count of the
+    last time the upload started it (an upload starts it again after making
+    directories, or on a fresh connection)."""
+
+    def __init__(self, file: OutboundFile) -> None:
+        self._file = file
+        self.sent = SentBytes()
+
+    def __call__(self) -> AsyncIterator[bytes]:
+        self.sent = SentBytes()
+        return self.sent.counted(self._file.open())
 
 
 def remote_path(settings: SftpSettings, message: OutboundMessage) -> str:

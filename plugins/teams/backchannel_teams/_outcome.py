@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from backchannel.plugin import DeliveryResult
 from backchannel.plugin_support import (
     EXCERPT_CHARS,
+    SentBytes,
     is_retryable_status,
     parse_retry_after,
     remote_id,
@@ -37,7 +38,7 @@ def response_result(
     headers: Mapping[str, str],
     body_excerpt: str,
     body_note: str | None,
-    bytes_sent: int,
+    sent: SentBytes,
     now: float,
     details: Mapping[str, str],
 ) -> DeliveryResult:
@@ -49,33 +50,35 @@ def response_result(
     if 200 <= status <= 299:
         if status == 202:
             facts["workflow"] = "accepted: the workflow posts the card to Teams on its own"
-        return DeliveryResult(
-            succeeded=True,
-            remote_code=status,
-            remote_id=remote_id_given,
-            bytes_sent=bytes_sent,
-            response_excerpt=body_excerpt,
-            details=facts,
+        return sent.reported(
+            DeliveryResult(
+                succeeded=True,
+                remote_code=status,
+                remote_id=remote_id_given,
+                response_excerpt=body_excerpt,
+                details=facts,
+            )
         )
     if 300 <= status <= 399:
         facts["redirect"] = "not followed: a Workflows URL does not redirect"
-    return DeliveryResult(
-        succeeded=False,
-        retryable=is_retryable_status(status),
-        remote_code=status,
-        remote_id=remote_id_given,
-        retry_after=parse_retry_after(headers.get("retry-after"), now),
-        bytes_sent=bytes_sent,
-        response_excerpt=body_excerpt,
-        gone=status in GONE_STATUSES,
-        details=facts,
+    return sent.reported(
+        DeliveryResult(
+            succeeded=False,
+            retryable=is_retryable_status(status),
+            remote_code=status,
+            remote_id=remote_id_given,
+            retry_after=parse_retry_after(headers.get("retry-after"), now),
+            response_excerpt=body_excerpt,
+            gone=status in GONE_STATUSES,
+            details=facts,
+        )
     )
 
 
 def error_result(
     error: BaseException,
     *,
-    body_length: int,
+    sent: SentBytes,
     connect_timeout: float,
     timeout: float,
     details: Mapping[str, str],
@@ -89,10 +92,11 @@ def error_result(
     unanswered = describe_unanswered(
         error, target=TARGET, connect_timeout=connect_timeout, timeout=timeout
     )
-    return DeliveryResult(
+    result = DeliveryResult(
         succeeded=False,
         retryable=unanswered.retryable,
-        bytes_sent=body_length if unanswered.may_have_reached else 0,
         response_excerpt=unanswered.description[:EXCERPT_CHARS],
         details={**details, "error": type(error).__name__},
     )
+    # The card may have arrived although no answer did.
+    return sent.reported(result) if unanswered.may_have_reached else result

@@ -21,6 +21,7 @@ from backchannel.plugin import (
 )
 from backchannel.plugin_support import (
     DestinationRefused,
+    SentBytes,
     excerpt,
     http_client_facts,
     with_facts,
@@ -135,6 +136,8 @@ class TeamsTransport(Transport[TeamsSettings]):
                 details=details,
             )
         await asyncio.sleep(wait)
+        # The card as posted: the event describes it, not the formatter's content.
+        sent = SentBytes(body)
         try:
             async with session.post(
                 settings.url,
@@ -154,7 +157,7 @@ class TeamsTransport(Transport[TeamsSettings]):
                     headers=response.headers,
                     body_excerpt=excerpt(raw, response.charset, ()),
                     body_note=body_note,
-                    bytes_sent=len(body),
+                    sent=sent,
                     now=time.time(),
                     details=details,
                 )
@@ -166,7 +169,7 @@ class TeamsTransport(Transport[TeamsSettings]):
         except (aiohttp.ClientError, TimeoutError, DestinationRefused) as error:
             unanswered = error_result(
                 error,
-                body_length=len(body),
+                sent=sent,
                 connect_timeout=connect_timeout,
                 timeout=timeout,
                 details=details,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from backchannel.plugin import DeliveryResult
 from backchannel.plugin_support import (
     EXCERPT_CHARS,
+    SentBytes,
     is_retryable_status,
     parse_retry_after,
     remote_id,
@@ -25,7 +26,7 @@ def response_result(
     headers: Mapping[str, str],
     body_excerpt: str,
     body_note: str | None,
-    bytes_sent: int,
+    sent: SentBytes,
     now: float,
 ) -> DeliveryResult:
     """The result of an attempt the receiver answered with ``status``. (The host masks
@@ -35,26 +36,28 @@ def response_result(
         details["response_body"] = body_note
     remote_id_given = remote_id(headers, REMOTE_ID_HEADERS, (), MAX_REMOTE_ID_CHARS)
     if 200 <= status <= 299:
-        return DeliveryResult(
-            succeeded=True,
-            remote_code=status,
-            remote_id=remote_id_given,
-            bytes_sent=bytes_sent,
-            response_excerpt=body_excerpt,
-            details=details,
+        return sent.reported(
+            DeliveryResult(
+                succeeded=True,
+                remote_code=status,
+                remote_id=remote_id_given,
+                response_excerpt=body_excerpt,
+                details=details,
+            )
         )
     if 300 <= status <= 399:
         details["redirect"] = "not followed: webhook redirects are refused"
-    return DeliveryResult(
-        succeeded=False,
-        retryable=is_retryable_status(status),
-        remote_code=status,
-        remote_id=remote_id_given,
-        retry_after=parse_retry_after(headers.get("retry-after"), now),
-        bytes_sent=bytes_sent,
-        response_excerpt=body_excerpt,
-        gone=status == 410,
-        details=details,
+    return sent.reported(
+        DeliveryResult(
+            succeeded=False,
+            retryable=is_retryable_status(status),
+            remote_code=status,
+            remote_id=remote_id_given,
+            retry_after=parse_retry_after(headers.get("retry-after"), now),
+            response_excerpt=body_excerpt,
+            gone=status == 410,
+            details=details,
+        )
     )
 
 
@@ -63,7 +66,7 @@ def error_result(
     *,
     target: str,
     show_address: bool,
-    body_length: int,
+    sent: SentBytes,
     connect_timeout: float,
     timeout: float,
 ) -> DeliveryResult:
@@ -78,10 +81,11 @@ def error_result(
     unanswered = describe_unanswered(
         error, target=target, connect_timeout=connect_timeout, timeout=timeout
     )
-    return DeliveryResult(
+    result = DeliveryResult(
         succeeded=False,
         retryable=unanswered.retryable,
-        bytes_sent=body_length if unanswered.may_have_reached else 0,
         response_excerpt=unanswered.description[:EXCERPT_CHARS],
         details={"error": type(error).__name__},
     )
+    # What was handed to the connection before it failed, when any of it may have arrived.
+    return sent.reported(result) if unanswered.may_have_reached else result

@@ -19,6 +19,7 @@ from backchannel.plugin import (
 )
 from backchannel.plugin_support import (
     DestinationRefused,
+    SentBytes,
     excerpt,
     http_client_facts,
     with_facts,
@@ -73,6 +74,7 @@ class WebhookTransport(Transport[WebhookSettings]):
         if session is None:
             raise RuntimeError("the webhook transport is not started")
         body = message.content.body
+        sent = SentBytes(body)
         connect_timeout = settings.connect_timeout_seconds or self.context.connect_timeout
         timeout = settings.timeout_seconds or self.context.total_timeout
         try:
@@ -89,7 +91,7 @@ class WebhookTransport(Transport[WebhookSettings]):
                     headers=response.headers,
                     body_excerpt=excerpt(raw, response.charset, ()),
                     body_note=body_note,
-                    bytes_sent=len(body),
+                    sent=sent,
                     now=time.time(),
                 )
                 facts = _facts(settings, status=response.status)
@@ -99,7 +101,7 @@ class WebhookTransport(Transport[WebhookSettings]):
                 error,
                 target=_target(settings),
                 show_address=not settings.is_secret("url"),
-                body_length=len(body),
+                sent=sent,
                 connect_timeout=connect_timeout,
                 timeout=timeout,
             )
@@ -139,10 +141,12 @@ class WebhookTransport(Transport[WebhookSettings]):
             headers["traceparent"] = file.traceparent
         headers.extend(settings.headers.items())
         headers.extend(settings.auth_headers)
+        # Counted as aiohttp takes it: what was streamed, not what the file claims to be.
+        sent = SentBytes()
         try:
             async with session.post(
                 settings.endpoint,
-                data=file.open(),
+                data=sent.counted(file.open()),
                 headers=headers,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout),
@@ -153,7 +157,7 @@ class WebhookTransport(Transport[WebhookSettings]):
                     headers=response.headers,
                     body_excerpt=excerpt(raw, response.charset, ()),
                     body_note=body_note,
-                    bytes_sent=file.size,
+                    sent=sent,
                     now=time.time(),
                 )
         except (aiohttp.ClientError, TimeoutError, DestinationRefused) as error:
@@ -161,7 +165,7 @@ class WebhookTransport(Transport[WebhookSettings]):
                 error,
                 target=_target(settings),
                 show_address=not settings.is_secret("url"),
-                body_length=file.size,
+                sent=sent,
                 connect_timeout=connect_timeout,
                 timeout=timeout,
             )

@@ -205,7 +205,12 @@ def event_message(event: EventRecord) -> event_pb2.FeedbackSentEvent:
         source_id=event.source_id,
         requested_by=event.requested_by,
         origin_trace_id=event.origin_trace_id,
+        details=dict(event.details),
     )
+    if event.transmitted_size is not None:
+        message.transmitted.CopyFrom(
+            event_pb2.TransmittedBytes(size=event.transmitted_size, sha256=event.transmitted_sha256)
+        )
     if event.next_attempt_time is not None:
         message.next_attempt_time.CopyFrom(timestamp(event.next_attempt_time))
     if event.batch_id:

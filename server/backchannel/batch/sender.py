@@ -15,6 +15,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from backchannel.batch.config import batch_config
 from backchannel.batch.events import batch_event
 from backchannel.delivery.attempt import AttemptSettings
+from backchannel.delivery.reported_facts import reported_facts
 from backchannel.delivery.retry_policy import RetryPolicy, next_step
 from backchannel.model import AttemptOutcome, BatchState, ClaimedBatch, DeliveryState
 from backchannel.plugin import CompanionFile, DeliveryResult, OutboundFile
@@ -131,6 +132,7 @@ async def perform_batch_attempt(
         end_wall,
         claimed.policy_start_time,
     )
+    reported = reported_facts(result)
     event = batch_event(
         recipient,
         batch,
@@ -149,6 +151,9 @@ async def perform_batch_attempt(
         worker_id=settings.worker_id,
         next_attempt_time=step.next_attempt_time,
         requested_by=claimed.requested_by,
+        transmitted_size=reported.transmitted_size,
+        transmitted_sha256=reported.transmitted_sha256,
+        details=reported.details,
     )
     outcome = AttemptOutcome(
         event=event,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from backchannel import __version__
 from backchannel.delivery.attempt_interceptors import Timed, Traced
+from backchannel.delivery.reported_facts import reported_facts
 from backchannel.delivery.retry_policy import RetryPolicy, next_step
 from backchannel.delivery.transmission import Attempt, Transmission, Transmitted
 from backchannel.ids import new_id
@@ -70,6 +71,7 @@ def classify(
         claimed.policy_start_time or claimed.accept_time,
     )
     body = content.body if content is not None else b""
+    reported = reported_facts(result)
     event = EventRecord(
         position=ORIGIN,
         id=new_id("evt"),
@@ -102,6 +104,9 @@ def classify(
         source_id=attempt.feedback.lead.source_id,
         requested_by=claimed.requested_by,
         origin_trace_id=claimed.origin_trace_id,
+        transmitted_size=reported.transmitted_size,
+        transmitted_sha256=reported.transmitted_sha256,
+        details=reported.details,
     )
     return AttemptOutcome(
         event=event,

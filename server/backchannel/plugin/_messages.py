@@ -151,15 +151,24 @@ class DeliveryResult:
     remote_id: str | None = None
     #: Seconds the remote asked us to wait before trying again (Retry-After).
     retry_after: float | None = None
-    #: Bytes put on the wire for the content.
+    #: Bytes put on the wire for the content: the HTTP request body, the file as written
+    #: (after compression), the message given to the SMTP server... Not protocol framing
+    #: (headers, envelopes). 0 when nothing may have reached the remote.
     bytes_sent: int = 0
     #: A short excerpt of the answer (at most 256 characters), or what went wrong when
     #: none came.
     response_excerpt: str = ""
     #: The remote says the endpoint no longer exists (HTTP 410): stop sending to it.
     gone: bool = False
-    #: Extra facts worth recording.
+    #: Extra facts worth recording (trimmed items, refused recipients, the step that
+    #: failed...): the event of the attempt shows them, all but the client span's facts
+    #: (``backchannel.plugin_support.SPAN_FACTS``), which go on the span instead.
     details: Mapping[str, str] = field(default_factory=dict)
+    #: SHA-256 (lower-case hex) of the ``bytes_sent`` bytes. With it the event describes
+    #: the bytes transmitted; without it (and without ``bytes_sent``) the event says only
+    #: what the formatter produced. ``backchannel.plugin_support.SentBytes`` counts and
+    #: hashes both as a transport writes.
+    sha256_sent: str | None = None
 
 
 @dataclass(frozen=True)

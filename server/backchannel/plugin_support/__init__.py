@@ -10,6 +10,8 @@ things the same way. Part of the public plugin API, like :mod:`backchannel.plugi
 - Protocol facts for the host's client span (OpenTelemetry semantic conventions, in
   ``DeliveryResult.details``): :func:`http_client_facts`, :func:`connection_facts`,
   :func:`with_facts`, :func:`redacted_url`, and the keys the host reads, :data:`SPAN_FACTS`.
+- What went on the wire, for the attempt's event (``DeliveryResult.bytes_sent`` and
+  ``sha256_sent``): :class:`SentBytes`.
 - Setting types for a transport's settings model, the same rules everywhere:
   :data:`HostName`, :data:`Port`, :data:`ConnectTimeoutSeconds`, :data:`HeaderName`,
   :data:`HeaderValue`, :data:`PemCertificates`, :data:`NoControlCharacters`, and the
@@ -56,6 +58,7 @@ from ._semconv import (
     redacted_url,
     with_facts,
 )
+from ._sent_bytes import SentBytes
 from ._settings import (
     ConnectTimeoutSeconds,
     HeaderName,
@@ -89,6 +92,7 @@ __all__ = [
     "NoControlCharacters",
     "PemCertificates",
     "Port",
+    "SentBytes",
     "address_literal",
     "connection_facts",
     "embedded_ipv4",

@@ -28,6 +28,8 @@ def _event_arrays(events: Sequence[EventRecord]) -> dict[str, list[object]]:
         values: list[object] = [event[index] for event in events]
         if name in _EMPTY_WHEN_NONE:
             values = [value or "" for value in values]
+        elif name == "details":
+            values = [dict(pairs) for pairs in values]  # type: ignore[call-overload]
         arrays[f"event_{name}"] = values
     return arrays
 

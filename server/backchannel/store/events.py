@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from functools import lru_cache
 
@@ -38,11 +39,15 @@ def event_from_row(row: asyncpg.Record) -> EventRecord:
     values = dict(row)
     position = EventPosition(values.pop("xid"), values.pop("seq"))
     level, status = values.pop("aggregation_level"), values.pop("processing_status")
+    details = values.pop("details")
+    if isinstance(details, str):  # a connection without the jsonb codec
+        details = json.loads(details)
     return EventRecord(
         position=position,
         aggregation_level=AggregationLevel(level) if level else None,
         processing_status=ProcessingStatus(status) if status else None,
         category=EventCategory(values.pop("category")),
+        details=tuple(details.items()),
         **values,
     )
 

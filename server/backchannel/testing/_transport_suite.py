@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +49,10 @@ class Arrival:
 
     body: bytes
     identity: str | None = None
+    #: Everything the transport put on the wire for it, when the endpoint sees that whole
+    #: (the request body, the file as written, the message as the SMTP server got it): the
+    #: suite checks a result's ``bytes_sent`` and ``sha256_sent`` against it.
+    transmitted: bytes | None = None
 
 
 ReceivedPayloads = Callable[[], Sequence[Arrival]]
@@ -231,6 +236,35 @@ class TransportConformance:
             assert any(fragment in arrival.body for arrival in arrivals), (
                 f"{fragment[:200]!r} did not arrive intact"
             )
+
+    @pytest.mark.asyncio
+    async def test_send_reports_the_bytes_it_put_on_the_wire(
+        self,
+        transport: Transport[Any],
+        working_settings: Mapping[str, Any],
+        working_secrets: Mapping[str, Any],
+        conformance_received: ReceivedPayloads,
+    ) -> None:
+        before = len(conformance_received())
+        message = self.outbound_message(delivery_id="dlv_conformance_bytes")
+        result = await transport.send(
+            message, parsed_settings(transport, working_settings, working_secrets)
+        )
+        assert result.succeeded, result
+        if result.sha256_sent is None:
+            pytest.skip(
+                f"not applicable: {transport.name} reports no sha256_sent, so its events "
+                "describe only what the formatter produced (see plugin_support.SentBytes)"
+            )
+        assert re.fullmatch("[0-9a-f]{64}", result.sha256_sent), result.sha256_sent
+        assert result.bytes_sent > 0
+        wire = [a.transmitted for a in conformance_received()[before:] if a.transmitted]
+        if not wire:
+            pytest.skip("no Arrival.transmitted: the reported digest was not compared")
+        reported = (result.bytes_sent, result.sha256_sent)
+        assert reported in [(len(data), hashlib.sha256(data).hexdigest()) for data in wire], (
+            f"no arrival has the size and SHA-256 reported: {reported}"
+        )
 
     @pytest.mark.asyncio
     async def test_send_to_an_unreachable_endpoint_returns_a_retryable_failure(

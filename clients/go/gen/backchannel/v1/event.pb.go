@@ -446,9 +446,12 @@ type FeedbackSentEvent struct {
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// How long the transmission took.
 	Latency *durationpb.Duration `protobuf:"bytes,15,opt,name=latency,proto3" json:"latency,omitempty"`
-	// Size of the content sent, in bytes.
+	// Size of the content the formatter produced, in bytes (for a batch: of the file the
+	// server built, after compression and encryption). What went on the wire may differ (a
+	// Teams card is built from the feedback, an SFTP upload may be gzipped, an email wraps
+	// the content in a MIME message): see transmitted.
 	ContentSize int64 `protobuf:"varint,16,opt,name=content_size,json=contentSize,proto3" json:"content_size,omitempty"`
-	// SHA-256 of the content sent, lower-case hex.
+	// SHA-256 of that content, lower-case hex.
 	ContentSha256 string `protobuf:"bytes,17,opt,name=content_sha256,json=contentSha256,proto3" json:"content_sha256,omitempty"`
 	// W3C trace id of the attempt's span (32 hex characters).
 	TraceId string `protobuf:"bytes,18,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
@@ -471,7 +474,19 @@ type FeedbackSentEvent struct {
 	// For AGGREGATION_LEVEL_BATCH: the batch file the transmission carried. On the event of
 	// the file itself feedback_id and lead_id are empty; each feedback it carried gets an
 	// event of its own with the batch's outcome when the batch ends.
-	Batch         *BatchTransmission `protobuf:"bytes,26,opt,name=batch,proto3" json:"batch,omitempty"`
+	Batch *BatchTransmission `protobuf:"bytes,26,opt,name=batch,proto3" json:"batch,omitempty"`
+	// The bytes the transport says it put on the wire for the content: the HTTP request
+	// body, the file as uploaded, the MIME message as the SMTP server received it (not
+	// protocol framing such as headers). Absent when the transport did not say (a
+	// transport that reports nothing, or an attempt that sent nothing): then only
+	// content_size and content_sha256, what the formatter produced, are known.
+	Transmitted *TransmittedBytes `protobuf:"bytes,27,opt,name=transmitted,proto3" json:"transmitted,omitempty"`
+	// Facts the transport reported about the attempt, as its documentation lists them
+	// (e.g. "card_trimmed_items", "refused_recipients", "step", "rename"), with the
+	// recipient's secrets masked; at most 32 entries, keys of at most 64 characters,
+	// values of at most 256. The client span's facts (OpenTelemetry keys such as
+	// "url.full", "server.address", "error.type") are on the attempt's span, not here.
+	Details       map[string]string `protobuf:"bytes,28,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -688,6 +703,75 @@ func (x *FeedbackSentEvent) GetBatch() *BatchTransmission {
 	return nil
 }
 
+func (x *FeedbackSentEvent) GetTransmitted() *TransmittedBytes {
+	if x != nil {
+		return x.Transmitted
+	}
+	return nil
+}
+
+func (x *FeedbackSentEvent) GetDetails() map[string]string {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+// TransmittedBytes describes the bytes a transport put on the wire for one transmission.
+type TransmittedBytes struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Size in bytes.
+	Size int64 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	// SHA-256 of those bytes, lower-case hex; empty when the transport reported a size only.
+	Sha256        string `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransmittedBytes) Reset() {
+	*x = TransmittedBytes{}
+	mi := &file_backchannel_v1_event_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransmittedBytes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransmittedBytes) ProtoMessage() {}
+
+func (x *TransmittedBytes) ProtoReflect() protoreflect.Message {
+	mi := &file_backchannel_v1_event_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransmittedBytes.ProtoReflect.Descriptor instead.
+func (*TransmittedBytes) Descriptor() ([]byte, []int) {
+	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TransmittedBytes) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *TransmittedBytes) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
 // BatchTransmission describes the batch file a transmission carried.
 type BatchTransmission struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -709,7 +793,7 @@ type BatchTransmission struct {
 
 func (x *BatchTransmission) Reset() {
 	*x = BatchTransmission{}
-	mi := &file_backchannel_v1_event_proto_msgTypes[4]
+	mi := &file_backchannel_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +805,7 @@ func (x *BatchTransmission) String() string {
 func (*BatchTransmission) ProtoMessage() {}
 
 func (x *BatchTransmission) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_event_proto_msgTypes[4]
+	mi := &file_backchannel_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +818,7 @@ func (x *BatchTransmission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchTransmission.ProtoReflect.Descriptor instead.
 func (*BatchTransmission) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BatchTransmission) GetBatchId() string {
@@ -805,7 +889,7 @@ type OperatorEvent struct {
 
 func (x *OperatorEvent) Reset() {
 	*x = OperatorEvent{}
-	mi := &file_backchannel_v1_event_proto_msgTypes[5]
+	mi := &file_backchannel_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +901,7 @@ func (x *OperatorEvent) String() string {
 func (*OperatorEvent) ProtoMessage() {}
 
 func (x *OperatorEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_event_proto_msgTypes[5]
+	mi := &file_backchannel_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +914,7 @@ func (x *OperatorEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorEvent.ProtoReflect.Descriptor instead.
 func (*OperatorEvent) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OperatorEvent) GetCursor() string {
@@ -906,7 +990,7 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x13plugin_distribution\x18\x01 \x01(\tR\x12pluginDistribution\x12%\n" +
 	"\x0eplugin_version\x18\x02 \x01(\tR\rpluginVersion\x12%\n" +
 	"\x0eserver_version\x18\x03 \x01(\tR\rserverVersion\x12\x1b\n" +
-	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\xc9\t\n" +
+	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\x93\v\n" +
 	"\x11FeedbackSentEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1f\n" +
@@ -938,7 +1022,15 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\tsource_id\x18\x17 \x01(\tR\bsourceId\x12!\n" +
 	"\frequested_by\x18\x18 \x01(\tR\vrequestedBy\x12&\n" +
 	"\x0forigin_trace_id\x18\x19 \x01(\tR\roriginTraceId\x127\n" +
-	"\x05batch\x18\x1a \x01(\v2!.backchannel.v1.BatchTransmissionR\x05batch\"\xd3\x01\n" +
+	"\x05batch\x18\x1a \x01(\v2!.backchannel.v1.BatchTransmissionR\x05batch\x12B\n" +
+	"\vtransmitted\x18\x1b \x01(\v2 .backchannel.v1.TransmittedBytesR\vtransmitted\x12H\n" +
+	"\adetails\x18\x1c \x03(\v2..backchannel.v1.FeedbackSentEvent.DetailsEntryR\adetails\x1a:\n" +
+	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\">\n" +
+	"\x10TransmittedBytes\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha256\"\xd3\x01\n" +
 	"\x11BatchTransmission\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12\x1d\n" +
 	"\n" +
@@ -997,7 +1089,7 @@ func file_backchannel_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_backchannel_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_backchannel_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_backchannel_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_backchannel_v1_event_proto_goTypes = []any{
 	(AggregationLevel)(0),         // 0: backchannel.v1.AggregationLevel
 	(ProcessingStatus)(0),         // 1: backchannel.v1.ProcessingStatus
@@ -1006,31 +1098,35 @@ var file_backchannel_v1_event_proto_goTypes = []any{
 	(*ResponseStatus)(nil),        // 4: backchannel.v1.ResponseStatus
 	(*IntegrationContext)(nil),    // 5: backchannel.v1.IntegrationContext
 	(*FeedbackSentEvent)(nil),     // 6: backchannel.v1.FeedbackSentEvent
-	(*BatchTransmission)(nil),     // 7: backchannel.v1.BatchTransmission
-	(*OperatorEvent)(nil),         // 8: backchannel.v1.OperatorEvent
-	(RecipientType)(0),            // 9: backchannel.v1.RecipientType
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
+	(*TransmittedBytes)(nil),      // 7: backchannel.v1.TransmittedBytes
+	(*BatchTransmission)(nil),     // 8: backchannel.v1.BatchTransmission
+	(*OperatorEvent)(nil),         // 9: backchannel.v1.OperatorEvent
+	nil,                           // 10: backchannel.v1.FeedbackSentEvent.DetailsEntry
+	(RecipientType)(0),            // 11: backchannel.v1.RecipientType
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
 }
 var file_backchannel_v1_event_proto_depIdxs = []int32{
-	9,  // 0: backchannel.v1.FeedbackSentEvent.recipient_type:type_name -> backchannel.v1.RecipientType
+	11, // 0: backchannel.v1.FeedbackSentEvent.recipient_type:type_name -> backchannel.v1.RecipientType
 	3,  // 1: backchannel.v1.FeedbackSentEvent.data_format:type_name -> backchannel.v1.DataFormat
 	0,  // 2: backchannel.v1.FeedbackSentEvent.aggregation_level:type_name -> backchannel.v1.AggregationLevel
 	1,  // 3: backchannel.v1.FeedbackSentEvent.processing_status:type_name -> backchannel.v1.ProcessingStatus
 	4,  // 4: backchannel.v1.FeedbackSentEvent.response_status:type_name -> backchannel.v1.ResponseStatus
-	10, // 5: backchannel.v1.FeedbackSentEvent.start_time:type_name -> google.protobuf.Timestamp
-	10, // 6: backchannel.v1.FeedbackSentEvent.end_time:type_name -> google.protobuf.Timestamp
-	11, // 7: backchannel.v1.FeedbackSentEvent.latency:type_name -> google.protobuf.Duration
+	12, // 5: backchannel.v1.FeedbackSentEvent.start_time:type_name -> google.protobuf.Timestamp
+	12, // 6: backchannel.v1.FeedbackSentEvent.end_time:type_name -> google.protobuf.Timestamp
+	13, // 7: backchannel.v1.FeedbackSentEvent.latency:type_name -> google.protobuf.Duration
 	5,  // 8: backchannel.v1.FeedbackSentEvent.integration_context:type_name -> backchannel.v1.IntegrationContext
-	10, // 9: backchannel.v1.FeedbackSentEvent.next_attempt_time:type_name -> google.protobuf.Timestamp
-	7,  // 10: backchannel.v1.FeedbackSentEvent.batch:type_name -> backchannel.v1.BatchTransmission
-	2,  // 11: backchannel.v1.OperatorEvent.type:type_name -> backchannel.v1.OperatorEventType
-	10, // 12: backchannel.v1.OperatorEvent.time:type_name -> google.protobuf.Timestamp
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	12, // 9: backchannel.v1.FeedbackSentEvent.next_attempt_time:type_name -> google.protobuf.Timestamp
+	8,  // 10: backchannel.v1.FeedbackSentEvent.batch:type_name -> backchannel.v1.BatchTransmission
+	7,  // 11: backchannel.v1.FeedbackSentEvent.transmitted:type_name -> backchannel.v1.TransmittedBytes
+	10, // 12: backchannel.v1.FeedbackSentEvent.details:type_name -> backchannel.v1.FeedbackSentEvent.DetailsEntry
+	2,  // 13: backchannel.v1.OperatorEvent.type:type_name -> backchannel.v1.OperatorEventType
+	12, // 14: backchannel.v1.OperatorEvent.time:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_backchannel_v1_event_proto_init() }
@@ -1045,7 +1141,7 @@ func file_backchannel_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backchannel_v1_event_proto_rawDesc), len(file_backchannel_v1_event_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -283,9 +283,14 @@ export interface FeedbackSentEvent {
   latency:
     | Duration
     | undefined;
-  /** Size of the content sent, in bytes. */
+  /**
+   * Size of the content the formatter produced, in bytes (for a batch: of the file the
+   * server built, after compression and encryption). What went on the wire may differ (a
+   * Teams card is built from the feedback, an SFTP upload may be gzipped, an email wraps
+   * the content in a MIME message): see transmitted.
+   */
   contentSize: number;
-  /** SHA-256 of the content sent, lower-case hex. */
+  /** SHA-256 of that content, lower-case hex. */
   contentSha256: string;
   /** W3C trace id of the attempt's span (32 hex characters). */
   traceId: string;
@@ -316,7 +321,40 @@ export interface FeedbackSentEvent {
    * the file itself feedback_id and lead_id are empty; each feedback it carried gets an
    * event of its own with the batch's outcome when the batch ends.
    */
-  batch: BatchTransmission | undefined;
+  batch:
+    | BatchTransmission
+    | undefined;
+  /**
+   * The bytes the transport says it put on the wire for the content: the HTTP request
+   * body, the file as uploaded, the MIME message as the SMTP server received it (not
+   * protocol framing such as headers). Absent when the transport did not say (a
+   * transport that reports nothing, or an attempt that sent nothing): then only
+   * content_size and content_sha256, what the formatter produced, are known.
+   */
+  transmitted:
+    | TransmittedBytes
+    | undefined;
+  /**
+   * Facts the transport reported about the attempt, as its documentation lists them
+   * (e.g. "card_trimmed_items", "refused_recipients", "step", "rename"), with the
+   * recipient's secrets masked; at most 32 entries, keys of at most 64 characters,
+   * values of at most 256. The client span's facts (OpenTelemetry keys such as
+   * "url.full", "server.address", "error.type") are on the attempt's span, not here.
+   */
+  details: { [key: string]: string };
+}
+
+export interface FeedbackSentEvent_DetailsEntry {
+  key: string;
+  value: string;
+}
+
+/** TransmittedBytes describes the bytes a transport put on the wire for one transmission. */
+export interface TransmittedBytes {
+  /** Size in bytes. */
+  size: number;
+  /** SHA-256 of those bytes, lower-case hex; empty when the transport reported a size only. */
+  sha256: string;
 }
 
 /** BatchTransmission describes the batch file a transmission carried. */
@@ -713,6 +751,8 @@ function createBaseFeedbackSentEvent(): FeedbackSentEvent {
     requestedBy: "",
     originTraceId: "",
     batch: undefined,
+    transmitted: undefined,
+    details: {},
   };
 }
 
@@ -796,6 +836,12 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     if (message.batch !== undefined) {
       BatchTransmission.encode(message.batch, writer.uint32(210).fork()).join();
     }
+    if (message.transmitted !== undefined) {
+      TransmittedBytes.encode(message.transmitted, writer.uint32(218).fork()).join();
+    }
+    globalThis.Object.entries(message.details).forEach(([key, value]: [string, string]) => {
+      FeedbackSentEvent_DetailsEntry.encode({ key: key as any, value }, writer.uint32(226).fork()).join();
+    });
     return writer;
   },
 
@@ -1020,6 +1066,25 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
             message.batch = BatchTransmission.decode(reader, reader.uint32());
             continue;
           }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.transmitted = TransmittedBytes.decode(reader, reader.uint32());
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            const entry28 = FeedbackSentEvent_DetailsEntry.decode(reader, reader.uint32());
+            if (entry28.value !== undefined) {
+              message.details[entry28.key] = entry28.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1144,6 +1209,21 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
         ? globalThis.String(object.origin_trace_id)
         : "",
       batch: isSet(object.batch) ? BatchTransmission.fromJSON(object.batch) : undefined,
+      transmitted: isSet(object.transmitted) ? TransmittedBytes.fromJSON(object.transmitted) : undefined,
+      details: isObject(object.details)
+        ? (globalThis.Object.entries(object.details) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1227,6 +1307,18 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     if (message.batch !== undefined) {
       obj.batch = BatchTransmission.toJSON(message.batch);
     }
+    if (message.transmitted !== undefined) {
+      obj.transmitted = TransmittedBytes.toJSON(message.transmitted);
+    }
+    if (message.details) {
+      const entries = globalThis.Object.entries(message.details) as [string, string][];
+      if (entries.length > 0) {
+        obj.details = {};
+        entries.forEach(([k, v]) => {
+          obj.details[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -1271,6 +1363,190 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     message.batch = (object.batch !== undefined && object.batch !== null)
       ? BatchTransmission.fromPartial(object.batch)
       : undefined;
+    message.transmitted = (object.transmitted !== undefined && object.transmitted !== null)
+      ? TransmittedBytes.fromPartial(object.transmitted)
+      : undefined;
+    message.details = (globalThis.Object.entries(object.details ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseFeedbackSentEvent_DetailsEntry(): FeedbackSentEvent_DetailsEntry {
+  return { key: "", value: "" };
+}
+
+export const FeedbackSentEvent_DetailsEntry: MessageFns<FeedbackSentEvent_DetailsEntry> = {
+  encode(message: FeedbackSentEvent_DetailsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FeedbackSentEvent_DetailsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFeedbackSentEvent_DetailsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FeedbackSentEvent_DetailsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: FeedbackSentEvent_DetailsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FeedbackSentEvent_DetailsEntry>, I>>(base?: I): FeedbackSentEvent_DetailsEntry {
+    return FeedbackSentEvent_DetailsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FeedbackSentEvent_DetailsEntry>, I>>(
+    object: I,
+  ): FeedbackSentEvent_DetailsEntry {
+    const message = createBaseFeedbackSentEvent_DetailsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseTransmittedBytes(): TransmittedBytes {
+  return { size: 0, sha256: "" };
+}
+
+export const TransmittedBytes: MessageFns<TransmittedBytes> = {
+  encode(message: TransmittedBytes, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.size !== 0) {
+      writer.uint32(8).int64(message.size);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(18).string(message.sha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransmittedBytes {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransmittedBytes();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.size = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransmittedBytes {
+    return {
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+    };
+  },
+
+  toJSON(message: TransmittedBytes): unknown {
+    const obj: any = {};
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TransmittedBytes>, I>>(base?: I): TransmittedBytes {
+    return TransmittedBytes.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TransmittedBytes>, I>>(object: I): TransmittedBytes {
+    const message = createBaseTransmittedBytes();
+    message.size = object.size ?? 0;
+    message.sha256 = object.sha256 ?? "";
     return message;
   },
 };
@@ -1690,6 +1966,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

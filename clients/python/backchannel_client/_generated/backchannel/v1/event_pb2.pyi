@@ -4,10 +4,12 @@ isort:skip_file
 """
 
 from backchannel_client._generated.backchannel.v1 import recipient_pb2 as _recipient_pb2
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -228,6 +230,26 @@ class FeedbackSentEvent(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class DetailsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CURSOR_FIELD_NUMBER: _builtins.int
     EVENT_ID_FIELD_NUMBER: _builtins.int
     FEEDBACK_ID_FIELD_NUMBER: _builtins.int
@@ -254,6 +276,8 @@ class FeedbackSentEvent(_message.Message):
     REQUESTED_BY_FIELD_NUMBER: _builtins.int
     ORIGIN_TRACE_ID_FIELD_NUMBER: _builtins.int
     BATCH_FIELD_NUMBER: _builtins.int
+    TRANSMITTED_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
     """Opaque, ordered position of the event in the event log. Resume a stream after it."""
     event_id: _builtins.str
@@ -277,9 +301,13 @@ class FeedbackSentEvent(_message.Message):
     processing_status: Global___ProcessingStatus.ValueType
     """How the attempt ended."""
     content_size: _builtins.int
-    """Size of the content sent, in bytes."""
+    """Size of the content the formatter produced, in bytes (for a batch: of the file the
+    server built, after compression and encryption). What went on the wire may differ (a
+    Teams card is built from the feedback, an SFTP upload may be gzipped, an email wraps
+    the content in a MIME message): see transmitted.
+    """
     content_sha256: _builtins.str
-    """SHA-256 of the content sent, lower-case hex."""
+    """SHA-256 of that content, lower-case hex."""
     trace_id: _builtins.str
     """W3C trace id of the attempt's span (32 hex characters)."""
     span_id: _builtins.str
@@ -330,6 +358,24 @@ class FeedbackSentEvent(_message.Message):
         event of its own with the batch's outcome when the batch ends.
         """
 
+    @_builtins.property
+    def transmitted(self) -> Global___TransmittedBytes:
+        """The bytes the transport says it put on the wire for the content: the HTTP request
+        body, the file as uploaded, the MIME message as the SMTP server received it (not
+        protocol framing such as headers). Absent when the transport did not say (a
+        transport that reports nothing, or an attempt that sent nothing): then only
+        content_size and content_sha256, what the formatter produced, are known.
+        """
+
+    @_builtins.property
+    def details(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Facts the transport reported about the attempt, as its documentation lists them
+        (e.g. "card_trimmed_items", "refused_recipients", "step", "rename"), with the
+        recipient's secrets masked; at most 32 entries, keys of at most 64 characters,
+        values of at most 256. The client span's facts (OpenTelemetry keys such as
+        "url.full", "server.address", "error.type") are on the attempt's span, not here.
+        """
+
     def __init__(
         self,
         *,
@@ -359,14 +405,42 @@ class FeedbackSentEvent(_message.Message):
         requested_by: _builtins.str = ...,
         origin_trace_id: _builtins.str = ...,
         batch: Global___BatchTransmission | None = ...,
+        transmitted: Global___TransmittedBytes | None = ...,
+        details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "data_format", b"data_format", "end_time", b"end_time", "integration_context", b"integration_context", "latency", b"latency", "next_attempt_time", b"next_attempt_time", "response_status", b"response_status", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "data_format", b"data_format", "end_time", b"end_time", "integration_context", b"integration_context", "latency", b"latency", "next_attempt_time", b"next_attempt_time", "response_status", b"response_status", "start_time", b"start_time", "transmitted", b"transmitted"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "batch", b"batch", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "next_attempt_time", b"next_attempt_time", "origin_trace_id", b"origin_trace_id", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "requested_by", b"requested_by", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transport", b"transport"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "batch", b"batch", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "details", b"details", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "next_attempt_time", b"next_attempt_time", "origin_trace_id", b"origin_trace_id", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "requested_by", b"requested_by", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transmitted", b"transmitted", "transport", b"transport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FeedbackSentEvent: _TypeAlias = FeedbackSentEvent  # noqa: Y015
+
+@_typing.final
+class TransmittedBytes(_message.Message):
+    """TransmittedBytes describes the bytes a transport put on the wire for one transmission."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIZE_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    size: _builtins.int
+    """Size in bytes."""
+    sha256: _builtins.str
+    """SHA-256 of those bytes, lower-case hex; empty when the transport reported a size only."""
+    def __init__(
+        self,
+        *,
+        size: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sha256", b"sha256", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransmittedBytes: _TypeAlias = TransmittedBytes  # noqa: Y015
 
 @_typing.final
 class BatchTransmission(_message.Message):

@@ -28,6 +28,7 @@ from backchannel.plugin import (
 from backchannel.plugin_support import (
     EXCERPT_CHARS,
     ConnectTimeoutSeconds,
+    SentBytes,
     is_retryable_status,
     web_url,
 )
@@ -135,11 +136,14 @@ class MyTransport(Transport[MySettings]):
                 retryable=True,
                 response_excerpt=f"no answer from the endpoint ({type(error).__name__})",
             )
-        return DeliveryResult(
-            succeeded=200 <= status <= 299,
-            retryable=is_retryable_status(status),
-            remote_code=status,
-            bytes_sent=len(body),
-            response_excerpt=text[:EXCERPT_CHARS],
-            gone=status == 410,
+        # TODO: count the bytes exactly as they go on the wire (after compression,
+        # encoding or wrapping): the attempt's event records their size and SHA-256.
+        return SentBytes(body).reported(
+            DeliveryResult(
+                succeeded=200 <= status <= 299,
+                retryable=is_retryable_status(status),
+                remote_code=status,
+                response_excerpt=text[:EXCERPT_CHARS],
+                gone=status == 410,
+            )
         )
