@@ -185,7 +185,7 @@ async def test_a_bad_request_prints_every_field_violation_and_exits_5(
     assert run.code == 5
     assert run.stdout == ""
     lines = run.stderr.splitlines()
-    assert lines[0].startswith("backchannel: invalid argument: request has 3 invalid fields")
+    assert lines[0] == "backchannel: invalid argument: request has 3 invalid fields"
     assert "  recipient_ids[0]: is not a valid recipient id" in lines
     assert any(line.startswith("  feedback.quality.overall_score: ") for line in lines)
     assert any(line.startswith("  feedback.quality.dimensions['data_quality']: ") for line in lines)
