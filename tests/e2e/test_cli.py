@@ -234,6 +234,17 @@ async def test_a_bad_command_line_exits_2() -> None:
     assert "give --kind and --lead-id" in run.stderr
 
 
+async def test_an_unknown_option_shows_the_usage_of_its_subcommand() -> None:
+    send = await cli("send", "--bogus", running=None)
+    apply = await cli("recipients", "apply", "r.yaml", "--nope", running=None)
+
+    assert send.code == apply.code == 2
+    assert send.stderr.startswith("usage: backchannel send ")
+    assert "backchannel send: error: unrecognized arguments: --bogus" in send.stderr
+    assert apply.stderr.startswith("usage: backchannel recipients apply ")
+    assert "unrecognized arguments: --nope" in apply.stderr
+
+
 # --- events and feedback get -------------------------------------------------------------
 
 
