@@ -316,6 +316,27 @@ async def test_events_follow_prints_new_events_live_and_ends_on_ctrl_c(
     assert code == 0
 
 
+async def test_events_since_takes_a_duration_before_now_as_well_as_a_time(
+    backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
+) -> None:
+    await create_webhook_recipient(backchannel, "acme", receiver.url, signing_secret)
+    sent = await cli("send", "--kind", "conversion", "--lead-id", "LC1", "--recipient", "acme",
+                     "--json", running=backchannel)  # fmt: skip
+    await wait_for_event(backchannel, sent.json()["feedback"]["id"])  # type: ignore[index]
+
+    hour = await cli("events", "--since", "1h", "--json", running=backchannel)
+    later = await cli("events", "--since", "2999-01-01T00:00:00Z", "--json", running=backchannel)
+    audit = await cli("audit", "--since", "30m", "--until", "1d", running=backchannel)
+    wrong = await cli("events", "--since", "1 fortnight", running=backchannel)
+
+    assert hour.code == later.code == audit.code == 0, hour.stderr + audit.stderr
+    assert [e["leadId"] for e in hour.json_lines()] == ["LC1"]
+    assert later.stdout == ""
+    assert audit.stdout == ""  # until a day ago: nothing yet
+    assert wrong.code == 2
+    assert "nor a duration before now like 30m, 1h, 2d" in wrong.stderr
+
+
 # --- recipients apply --------------------------------------------------------------------
 
 

@@ -46,7 +46,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     events.add_argument("--source", metavar="ID", help="only events about leads of this source")
     events.add_argument("--status", choices=STATUSES, help="only events that ended so")
     events.add_argument(
-        "--since", metavar="TIME", help="only attempts started at or after TIME (RFC 3339)"
+        "--since",
+        metavar="TIME",
+        help="only attempts started at or after TIME (RFC 3339, or that long ago: 30m, 1h, 2d)",
     )
     events.add_argument(
         "--filter",

@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 
 from backchannel.cli import exit_codes
 from backchannel.cli.connection import CommandError
+from backchannel.cli.durations import EXAMPLES, parse_duration
 
 
 def as_json(message: Message) -> dict[str, Any]:
@@ -40,12 +41,18 @@ def enum_word(name: str, prefix: str) -> str:
     return name.removeprefix(prefix).lower()
 
 
-def parse_time(text: str, option: str) -> datetime:
-    """An RFC 3339 / ISO 8601 time; without a zone it is UTC."""
+def parse_time(text: str, option: str, now: datetime | None = None) -> datetime:
+    """An RFC 3339 / ISO 8601 time (without a zone it is UTC), or a duration meaning that
+    long before ``now`` (default: now): ``30m``, ``1h``, ``2d``."""
+    ago = parse_duration(text)
+    if ago is not None:
+        return (now or datetime.now(UTC)) - ago
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as error:
         raise CommandError(
-            f"{option} {text!r} is not a time like 2024-01-15T10:30:00Z", exit_codes.USAGE
+            f"{option} {text!r} is neither a time like 2024-01-15T10:30:00Z nor a duration "
+            f"before now like {EXAMPLES}",
+            exit_codes.USAGE,
         ) from error
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
