@@ -387,6 +387,12 @@ async def test_recipients_apply_shows_a_plan_applies_it_and_then_finds_nothing_t
         assert signing_secret not in run.stdout + run.stderr
     assert dry.stdout.splitlines()[0] == "+ create acme-leads"
     assert "    secret_settings.signing_secrets: (secret set)" in dry.stdout
+    # Enums by short name, as the file may write them.
+    assert '    recipient_type: "source"' in dry.stdout
+    assert '    recipient_type: "system"' in dry.stdout
+    assert '    subscription: {"kinds": ["conversion", "return"]}' in dry.stdout
+    assert '    state: "paused"' in dry.stdout
+    assert "RECIPIENT_" not in dry.stdout and "FEEDBACK_KIND_" not in dry.stdout
     assert "plan: 2 to create, 0 to update, 0 unchanged" in dry.stdout
     assert dry.stdout.rstrip().endswith("dry run: nothing was changed")
     assert "plan: 2 to create" in first.stdout
