@@ -337,6 +337,39 @@ async def test_events_since_takes_a_duration_before_now_as_well_as_a_time(
     assert "nor a duration before now like 30m, 1h, 2d" in wrong.stderr
 
 
+async def test_events_page_through_the_pager_on_a_terminal_only(
+    backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
+) -> None:
+    await create_webhook_recipient(backchannel, "acme", receiver.url, signing_secret)
+    sent = await cli("send", "--kind", "conversion", "--lead-id", "LC1", "--recipient", "acme",
+                     "--json", running=backchannel)  # fmt: skip
+    await wait_for_event(backchannel, sent.json()["feedback"]["id"])  # type: ignore[index]
+    pager = {"PAGER": "sed s/^/paged:/"}
+
+    terminal, stdout = pty.openpty()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            BACKCHANNEL, "events", env=environment(backchannel, pager),
+            stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        os.close(stdout)
+        _, err = await asyncio.wait_for(process.communicate(), COMMAND_TIMEOUT)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the program's end is closed
+            while chunk := os.read(terminal, 4096):
+                shown += chunk
+    finally:
+        os.close(terminal)
+    piped = await cli("events", running=backchannel, env=pager)
+
+    assert process.returncode == 0, err
+    lines = shown.decode().splitlines()
+    assert lines[0].startswith("paged:TIME") and lines[1].startswith("paged:")
+    assert "LC1" in lines[1]
+    assert piped.code == 0
+    assert "paged:" not in piped.stdout and piped.stdout.startswith("TIME")
+
+
 # --- recipients apply --------------------------------------------------------------------
 
 
