@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import pty
+import re
 import signal
 import textwrap
 from pathlib import Path
@@ -133,11 +134,12 @@ async def test_send_from_a_file_draws_a_progress_bar_on_a_terminal(
         os.close(terminal)
 
     assert process.returncode == 0
-    assert b"\rsending [##############################] 4/4 done" in drawn
+    assert b"\rsending [##############################] 4/4 done  " in drawn
+    assert re.search(rb"4/4 done  [0-9.]+/s, 0:00 left", drawn), drawn
     assert out.decode() == "sent 4 of 4 feedbacks, 0 failed\n"
 
 
-async def test_send_from_csv_on_stdin_reports_each_bad_row_and_sends_the_rest(
+async def test_send_from_csv_on_stdin_reports_each_bad_row_once_sends_the_rest_and_exits_1(
     backchannel: RunningServer,
 ) -> None:
     csv_text = textwrap.dedent(
