@@ -153,19 +153,21 @@ async def test_send_from_csv_on_stdin_reports_each_bad_row_once_sends_the_rest_a
 
     run = await cli("send", "--file", "-", "--format", "csv", running=backchannel, stdin=csv_text)
 
-    assert run.code == 5, run.stderr
-    assert "row 3 (request id csv-2): invalid argument" in run.stderr
-    assert "feedback.outcome.value.amount:" in run.stderr
+    assert run.code == 1, run.stderr  # some were sent: a partial failure
+    assert "line 3 (request id csv-2): invalid argument: request has 1 invalid field\n" in (
+        run.stderr
+    )
+    assert run.stderr.count("feedback.outcome.value.amount:") == 1
     assert "sent 2 of 3 feedbacks, 1 failed" in run.stdout
 
 
-async def test_a_file_with_an_unreadable_line_sends_nothing_and_names_the_line(
+async def test_a_file_with_an_unreadable_line_sends_nothing_with_all_or_nothing(
     backchannel: RunningServer, tmp_path: Path
 ) -> None:
     path = tmp_path / "broken.jsonl"
     path.write_text('{"kind": "FEEDBACK_KIND_CONVERSION", "lead": {"leadId": "L1"}}\n{oops\n')
 
-    run = await cli("send", "--file", str(path), running=backchannel)
+    run = await cli("send", "--file", str(path), "--all-or-nothing", running=backchannel)
 
     assert run.code == 5
     assert "1 of 2 items are not valid feedback; nothing was sent" in run.stderr
@@ -175,7 +177,7 @@ async def test_a_file_with_an_unreadable_line_sends_nothing_and_names_the_line(
 # --- errors ------------------------------------------------------------------------------
 
 
-async def test_a_bad_request_prints_every_field_violation_and_exits_5(
+async def test_a_bad_request_prints_every_field_violation_once_and_exits_5(
     backchannel: RunningServer,
 ) -> None:
     run = await cli(
