@@ -236,3 +236,27 @@ async def test_send_help_documents_the_item_format_and_the_request_ids() -> None
         "--resume",
     ):
         assert text in run.stdout, text
+
+
+def readme_example(language: str) -> str:
+    """The README's example file of that language, under "Sending a file"."""
+    readme = Path(__file__).parents[2].joinpath("README.md").read_text()
+    section = readme.split("### Sending a file", 1)[1]
+    block = section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+    return "".join(line.strip() + "\n" for line in block.splitlines())
+
+
+async def test_the_readmes_example_files_send_as_written(
+    backchannel: RunningServer, database_url: str, tmp_path: Path
+) -> None:
+    jsonl = tmp_path / "feedback.jsonl"
+    jsonl.write_text(readme_example("jsonl"))
+    csv = tmp_path / "feedback.csv"
+    csv.write_text(readme_example("csv"))
+
+    runs = [await cli("send", "--file", str(path), running=backchannel) for path in (jsonl, csv)]
+
+    assert [run.code for run in runs] == [0, 0], [run.stderr for run in runs]
+    assert "sent 2 of 2 feedbacks, 0 failed" in runs[0].stdout
+    stored = await stored_feedback(database_url)
+    assert len(stored) == 3 and "crm-42" in {request_id for _, request_id in stored}
