@@ -260,3 +260,24 @@ async def test_the_readmes_example_files_send_as_written(
     assert "sent 2 of 2 feedbacks, 0 failed" in runs[0].stdout
     stored = await stored_feedback(database_url)
     assert len(stored) == 3 and "crm-42" in {request_id for _, request_id in stored}
+
+
+async def test_json_output_has_a_result_per_item_in_file_order(
+    backchannel: RunningServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "feedback.jsonl"
+    path.write_text('{"kind": "conversion", "lead": {"leadId": "L1"}}\n{oops\n'
+                    '{"kind": "return", "lead": {"leadId": "L3"}}\n')  # fmt: skip
+
+    run = await cli("send", "--file", str(path), "--json", running=backchannel)
+
+    assert run.code == 1, run.stderr
+    summary = run.json()
+    assert isinstance(summary, dict)
+    assert (summary["sent"], summary["failed"], summary["stopped"]) == (1, 2, None)
+    results = summary["results"]
+    assert [r["item"] for r in results] == ["line 1", "line 2", "line 3"]
+    assert results[0]["error"] is None and results[0]["feedbackId"].startswith("fb_")
+    assert results[1]["error"]["message"].startswith("not JSON")
+    assert results[2]["error"]["code"] == "INVALID_ARGUMENT"
+    assert results[2]["requestId"].startswith("send-v1-")
