@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import pty
+import re
 import signal
 import textwrap
 from pathlib import Path
@@ -133,11 +134,12 @@ async def test_send_from_a_file_draws_a_progress_bar_on_a_terminal(
         os.close(terminal)
 
     assert process.returncode == 0
-    assert b"\rsending [##############################] 4/4 done" in drawn
+    assert b"\rsending [##############################] 4/4 done  " in drawn
+    assert re.search(rb"4/4 done  [0-9.]+/s, 0:00 left", drawn), drawn
     assert out.decode() == "sent 4 of 4 feedbacks, 0 failed\n"
 
 
-async def test_send_from_csv_on_stdin_reports_each_bad_row_and_sends_the_rest(
+async def test_send_from_csv_on_stdin_reports_each_bad_row_once_sends_the_rest_and_exits_1(
     backchannel: RunningServer,
 ) -> None:
     csv_text = textwrap.dedent(
@@ -151,19 +153,21 @@ async def test_send_from_csv_on_stdin_reports_each_bad_row_and_sends_the_rest(
 
     run = await cli("send", "--file", "-", "--format", "csv", running=backchannel, stdin=csv_text)
 
-    assert run.code == 5, run.stderr
-    assert "row 3 (request id csv-2): invalid argument" in run.stderr
-    assert "feedback.outcome.value.amount:" in run.stderr
+    assert run.code == 1, run.stderr  # some were sent: a partial failure
+    assert "line 3 (request id csv-2): invalid argument: request has 1 invalid field\n" in (
+        run.stderr
+    )
+    assert run.stderr.count("feedback.outcome.value.amount:") == 1
     assert "sent 2 of 3 feedbacks, 1 failed" in run.stdout
 
 
-async def test_a_file_with_an_unreadable_line_sends_nothing_and_names_the_line(
+async def test_a_file_with_an_unreadable_line_sends_nothing_with_all_or_nothing(
     backchannel: RunningServer, tmp_path: Path
 ) -> None:
     path = tmp_path / "broken.jsonl"
     path.write_text('{"kind": "FEEDBACK_KIND_CONVERSION", "lead": {"leadId": "L1"}}\n{oops\n')
 
-    run = await cli("send", "--file", str(path), running=backchannel)
+    run = await cli("send", "--file", str(path), "--all-or-nothing", running=backchannel)
 
     assert run.code == 5
     assert "1 of 2 items are not valid feedback; nothing was sent" in run.stderr
@@ -173,7 +177,7 @@ async def test_a_file_with_an_unreadable_line_sends_nothing_and_names_the_line(
 # --- errors ------------------------------------------------------------------------------
 
 
-async def test_a_bad_request_prints_every_field_violation_and_exits_5(
+async def test_a_bad_request_prints_every_field_violation_once_and_exits_5(
     backchannel: RunningServer,
 ) -> None:
     run = await cli(
@@ -185,7 +189,7 @@ async def test_a_bad_request_prints_every_field_violation_and_exits_5(
     assert run.code == 5
     assert run.stdout == ""
     lines = run.stderr.splitlines()
-    assert lines[0].startswith("backchannel: invalid argument: request has 3 invalid fields")
+    assert lines[0] == "backchannel: invalid argument: request has 3 invalid fields"
     assert "  recipient_ids[0]: is not a valid recipient id" in lines
     assert any(line.startswith("  feedback.quality.overall_score: ") for line in lines)
     assert any(line.startswith("  feedback.quality.dimensions['data_quality']: ") for line in lines)
@@ -232,6 +236,17 @@ async def test_a_bad_command_line_exits_2() -> None:
 
     assert run.code == 2
     assert "give --kind and --lead-id" in run.stderr
+
+
+async def test_an_unknown_option_shows_the_usage_of_its_subcommand() -> None:
+    send = await cli("send", "--bogus", running=None)
+    apply = await cli("recipients", "apply", "r.yaml", "--nope", running=None)
+
+    assert send.code == apply.code == 2
+    assert send.stderr.startswith("usage: backchannel send ")
+    assert "backchannel send: error: unrecognized arguments: --bogus" in send.stderr
+    assert apply.stderr.startswith("usage: backchannel recipients apply ")
+    assert "unrecognized arguments: --nope" in apply.stderr
 
 
 # --- events and feedback get -------------------------------------------------------------
@@ -305,6 +320,60 @@ async def test_events_follow_prints_new_events_live_and_ends_on_ctrl_c(
     assert code == 0
 
 
+async def test_events_since_takes_a_duration_before_now_as_well_as_a_time(
+    backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
+) -> None:
+    await create_webhook_recipient(backchannel, "acme", receiver.url, signing_secret)
+    sent = await cli("send", "--kind", "conversion", "--lead-id", "LC1", "--recipient", "acme",
+                     "--json", running=backchannel)  # fmt: skip
+    await wait_for_event(backchannel, sent.json()["feedback"]["id"])  # type: ignore[index]
+
+    hour = await cli("events", "--since", "1h", "--json", running=backchannel)
+    later = await cli("events", "--since", "2999-01-01T00:00:00Z", "--json", running=backchannel)
+    audit = await cli("audit", "--since", "30m", "--until", "1d", running=backchannel)
+    wrong = await cli("events", "--since", "1 fortnight", running=backchannel)
+
+    assert hour.code == later.code == audit.code == 0, hour.stderr + audit.stderr
+    assert [e["leadId"] for e in hour.json_lines()] == ["LC1"]
+    assert later.stdout == ""
+    assert audit.stdout == ""  # until a day ago: nothing yet
+    assert wrong.code == 2
+    assert "nor a duration before now like 30m, 1h, 2d" in wrong.stderr
+
+
+async def test_events_page_through_the_pager_on_a_terminal_only(
+    backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
+) -> None:
+    await create_webhook_recipient(backchannel, "acme", receiver.url, signing_secret)
+    sent = await cli("send", "--kind", "conversion", "--lead-id", "LC1", "--recipient", "acme",
+                     "--json", running=backchannel)  # fmt: skip
+    await wait_for_event(backchannel, sent.json()["feedback"]["id"])  # type: ignore[index]
+    pager = {"PAGER": "sed s/^/paged:/"}
+
+    terminal, stdout = pty.openpty()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            BACKCHANNEL, "events", env=environment(backchannel, pager),
+            stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        os.close(stdout)
+        _, err = await asyncio.wait_for(process.communicate(), COMMAND_TIMEOUT)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the program's end is closed
+            while chunk := os.read(terminal, 4096):
+                shown += chunk
+    finally:
+        os.close(terminal)
+    piped = await cli("events", running=backchannel, env=pager)
+
+    assert process.returncode == 0, err
+    lines = shown.decode().splitlines()
+    assert lines[0].startswith("paged:TIME") and lines[1].startswith("paged:")
+    assert "LC1" in lines[1]
+    assert piped.code == 0
+    assert "paged:" not in piped.stdout and piped.stdout.startswith("TIME")
+
+
 # --- recipients apply --------------------------------------------------------------------
 
 
@@ -355,6 +424,12 @@ async def test_recipients_apply_shows_a_plan_applies_it_and_then_finds_nothing_t
         assert signing_secret not in run.stdout + run.stderr
     assert dry.stdout.splitlines()[0] == "+ create acme-leads"
     assert "    secret_settings.signing_secrets: (secret set)" in dry.stdout
+    # Enums by short name, as the file may write them.
+    assert '    recipient_type: "source"' in dry.stdout
+    assert '    recipient_type: "system"' in dry.stdout
+    assert '    subscription: {"kinds": ["conversion", "return"]}' in dry.stdout
+    assert '    state: "paused"' in dry.stdout
+    assert "RECIPIENT_" not in dry.stdout and "FEEDBACK_KIND_" not in dry.stdout
     assert "plan: 2 to create, 0 to update, 0 unchanged" in dry.stdout
     assert dry.stdout.rstrip().endswith("dry run: nothing was changed")
     assert "plan: 2 to create" in first.stdout

@@ -46,10 +46,11 @@ def environment(
 async def cli(
     *args: str,
     running: RunningServer | None,
-    stdin: str | None = None,
+    stdin: str | bytes | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Run:
-    """``backchannel ARGS`` against ``running``, with ``env`` added to its environment."""
+    """``backchannel ARGS`` against ``running``, with ``env`` added to its environment and
+    ``stdin`` (text, or bytes as they are) on its standard input."""
     process = await asyncio.create_subprocess_exec(
         BACKCHANNEL,
         *args,
@@ -60,7 +61,8 @@ async def cli(
     )
     try:
         out, err = await asyncio.wait_for(
-            process.communicate(stdin.encode() if stdin is not None else None), COMMAND_TIMEOUT
+            process.communicate(stdin.encode() if isinstance(stdin, str) else stdin),
+            COMMAND_TIMEOUT,
         )
     finally:
         if process.returncode is None:

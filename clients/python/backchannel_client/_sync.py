@@ -111,6 +111,18 @@ class Client(BatchCalls):
             stream.close()
         self._channel.close()
 
+    def wait_until_ready(self, timeout: float) -> None:
+        """Waits up to ``timeout`` seconds for the connection to the server to be up (no
+        call is made), and raises ``BackchannelError`` ``UNAVAILABLE`` if it is not: to
+        fail fast before a long run of calls rather than retrying each of them."""
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise BackchannelError(
+                grpc.StatusCode.UNAVAILABLE,
+                f"no connection to {self.target} within {timeout:g}s",
+            ) from None
+
     def __enter__(self) -> Client:
         return self
 

@@ -29,7 +29,7 @@ from backchannel.cli.connection import (
     exit_code_for,
     uses_tls,
 )
-from backchannel.cli.output import print_json
+from backchannel.cli.output import print_json, with_short_enum_names
 from backchannel.cli.recipient_input import load_document, recipient_from_document
 
 SECRET_SET = "(secret set)"
@@ -160,7 +160,7 @@ def _values(recipient: Recipient) -> dict[str, Any]:
     values: dict[str, Any] = json_format.MessageToDict(
         recipient, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
-    return values
+    return with_short_enum_names(values, Recipient.DESCRIPTOR)
 
 
 def _step(
@@ -170,7 +170,10 @@ def _step(
     wanted = _values(desired)
     secrets: dict[str, Any] = json_format.MessageToDict(desired.secret_settings)
     if current is None:
-        given = json_format.MessageToDict(desired, preserving_proto_field_name=True)
+        given = with_short_enum_names(
+            json_format.MessageToDict(desired, preserving_proto_field_name=True),
+            Recipient.DESCRIPTOR,
+        )
         changes = [Change(f, None, given.get(f, wanted.get(f))) for f in _COMPARED if f in fields]
         changes += [Change(f"secret_settings.{name}", None, SECRET_SET) for name in secrets]
         return Step(desired.id, _CREATE, desired, changes)

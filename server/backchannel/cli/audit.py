@@ -20,8 +20,12 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     audit.add_argument("--actor", help="made by this actor (a token's name, an identity)")
     audit.add_argument("--action", help="this action, e.g. recipient.update, token.revoke")
     audit.add_argument("--target", help="to this target, e.g. recipients/acme-leads")
-    audit.add_argument("--since", metavar="TIME", help="at or after TIME")
-    audit.add_argument("--until", metavar="TIME", help="before TIME")
+    audit.add_argument(
+        "--since", metavar="TIME", help="at or after TIME (RFC 3339, or that long ago: 30m, 1h, 2d)"
+    )
+    audit.add_argument(
+        "--until", metavar="TIME", help="before TIME (RFC 3339, or that long ago: 30m, 1h, 2d)"
+    )
     audit.add_argument("--filter", metavar="EXPR", help="any ListAuditRecords filter, ANDed")
     audit.add_argument("--limit", type=int, metavar="N", help="at most N records")
     audit.set_defaults(client_command=run_audit)

@@ -170,7 +170,13 @@ def describe_error(error: BackchannelError, server: str, tls: bool = False) -> l
         ]
     words = error.code.name.lower().replace("_", " ")
     reason = f" [{error.reason}]" if error.reason and error.reason != error.code.name else ""
-    lines = [f"{words}{reason}: {error.message}"]
+    message = error.message
+    if error.field_violations:
+        # "request has 2 invalid fields: a: ...; b: ...": the violations follow one per
+        # line, so the headline keeps only the count.
+        first = error.field_violations[0]
+        message = message.partition(f": {first.field}: ")[0]
+    lines = [f"{words}{reason}: {message}"]
     lines += [f"  {v.field}: {v.description}" for v in error.field_violations]
     return lines
 

@@ -57,9 +57,16 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     recover.add_argument("recipient_id", metavar="RECIPIENT_ID")
     recover.add_argument(
-        "--since", required=True, metavar="TIME", help="deliveries created at or after TIME"
+        "--since",
+        required=True,
+        metavar="TIME",
+        help="deliveries created at or after TIME (RFC 3339, or that long ago: 30m, 1h, 2d)",
     )
-    recover.add_argument("--until", metavar="TIME", help="and before TIME (default: now)")
+    recover.add_argument(
+        "--until",
+        metavar="TIME",
+        help="and before TIME (default: now) (RFC 3339, or that long ago: 30m, 1h, 2d)",
+    )
     recover.set_defaults(client_command=run_recover)
 
 

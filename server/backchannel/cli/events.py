@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from backchannel_client.v1 import event_pb2
 from backchannel.cli import exit_codes
 from backchannel.cli.connection import CommandError
 from backchannel.cli.output import as_json, enum_word, parse_time, print_json_line, when
+from backchannel.cli.pager import paged
 
 STATUSES = ("succeeded", "retry_scheduled", "failed", "dead")
 _COLUMNS = (
@@ -37,7 +39,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
             "List feedback-sent events oldest first, or follow them live (--follow), one line "
             "per event. A live table resumes by itself after disconnects and server restarts "
             "without losing or repeating an event; Ctrl-C ends it. --json prints one JSON "
-            "object per line."
+            "object per line. Without --limit or --follow, a listing on a terminal goes "
+            "through $PAGER (default: less -FRX), as git does."
         ),
     )
     events.add_argument("--recipient", metavar="ID", help="only events of this recipient")
@@ -46,7 +49,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     events.add_argument("--source", metavar="ID", help="only events about leads of this source")
     events.add_argument("--status", choices=STATUSES, help="only events that ended so")
     events.add_argument(
-        "--since", metavar="TIME", help="only attempts started at or after TIME (RFC 3339)"
+        "--since",
+        metavar="TIME",
+        help="only attempts started at or after TIME (RFC 3339, or that long ago: 30m, 1h, 2d)",
     )
     events.add_argument(
         "--filter",
@@ -81,10 +86,12 @@ def run(client: Client, args: argparse.Namespace) -> int:
     if not args.follow:
         found = _limited(client.list_events(_filter_text(args, since)), args.limit)
         first = next(found, None)  # the header only once the server has answered
-        if not args.json:
-            print(_header())
-        if first is not None:
-            _show(itertools.chain([first], found), args.json)
+        # Every event (no --limit) may be many pages: on a terminal, through a pager.
+        with paged() if args.limit is None else contextlib.nullcontext():
+            if not args.json:
+                print(_header())
+            if first is not None:
+                _show(itertools.chain([first], found), args.json)
         return exit_codes.OK
     if not args.json:
         print(_header(), flush=True)

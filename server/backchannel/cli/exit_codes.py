@@ -17,7 +17,8 @@ CONFIG = 3
 NOT_FOUND = 4
 #: The request or the input file is invalid; every field violation is printed.
 INVALID_ARGUMENT = 5
-#: The server cannot be reached or cannot serve now; nothing was done, retrying is safe.
+#: The server cannot be reached or cannot serve now; nothing was done, retrying is safe
+#: (``send --file``: the run stopped there, and running it again sends nothing twice).
 UNAVAILABLE = 6
 #: The request conflicts with the current state: it exists already, it changed meanwhile
 #: (etag), or its state refuses it (a disabled recipient).

@@ -5,7 +5,9 @@ A JSON object is either a feedback in proto JSON (``{"kind": ..., "lead": {...}}
 optional ``requestId`` and ``recipientIds`` beside its fields) or a whole
 SendFeedbackRequest (``{"requestId": ..., "recipientIds": [...], "feedback": {...}}``).
 A CSV file has a header naming its columns: those of FIELDS, and ``quality.NAME`` for a
-quality dimension. Items without a request id get a new one each."""
+quality dimension. Enums are written by short name (``conversion``) or full name
+(``FEEDBACK_KIND_CONVERSION``). Items without a request id get one derived from their
+content (see request_ids)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,18 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from backchannel_client import SendFeedbackRequest, build_feedback, feedback_from_dict
+from backchannel_client import (
+    SendFeedbackRequest,
+    build_feedback,
+    feedback_from_dict,
+    feedback_kind,
+)
+from backchannel_client.v1 import feedback_pb2
 from google.protobuf import json_format
 
 from backchannel.cli import exit_codes
@@ -45,7 +54,17 @@ FIELDS = (
 )
 QUALITY_PREFIX = "quality."
 FORMATS = ("json", "jsonl", "csv")
-_MAX_PROBLEMS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Item:
+    """One item of a file: where it is (``line 3``, ``item 2``), its number there (what
+    ``--resume`` takes), and the request it describes or why it describes none."""
+
+    where: str
+    number: int
+    request: SendFeedbackRequest | None
+    problem: str = ""
 
 
 def request_from_fields(fields: Mapping[str, str]) -> SendFeedbackRequest:
@@ -98,6 +117,7 @@ def request_from_object(item: Any) -> SendFeedbackRequest:
     if not isinstance(item, dict):
         raise ValueError(f"expected an object, got {type(item).__name__}")
     if "feedback" in item:
+        item = {**item, "feedback": _full_enum_names(item["feedback"])}
         try:
             return json_format.ParseDict(item, SendFeedbackRequest())
         except json_format.ParseError as error:
@@ -110,52 +130,47 @@ def request_from_object(item: Any) -> SendFeedbackRequest:
     return SendFeedbackRequest(
         request_id=request_id,
         recipient_ids=[str(r) for r in recipients],
-        feedback=feedback_from_dict(rest),
+        feedback=feedback_from_dict(_full_enum_names(rest)),
     )
 
 
-def read_requests(
-    path: str, file_format: str | None, stdin: TextIO
-) -> list[tuple[str, SendFeedbackRequest]]:
-    """Every request in the file (``-``: standard input), each with where it was ("line 3",
-    "row 4", "item 2"). Raises CommandError listing every bad line or row."""
+def _full_enum_names(feedback: Any) -> Any:
+    """The feedback object with its kind by full name, as proto JSON needs it."""
+    if not isinstance(feedback, dict) or not isinstance(feedback.get("kind"), str):
+        return feedback
+    return {**feedback, "kind": feedback_pb2.FeedbackKind.Name(feedback_kind(feedback["kind"]))}
+
+
+def read_items(path: str, file_format: str | None, stdin: TextIO) -> list[Item]:
+    """Every item of the file (``-``: standard input), each with the request it describes
+    or the problem that keeps it from describing one. Raises CommandError when the file
+    cannot be read (exit 2), is not of its format at all, or holds no item (exit 5)."""
     text = _read(path, stdin)
     chosen = file_format or _format_of(path, text)
     if chosen == "csv":
-        items: Iterable[tuple[str, Any]] = _csv_rows(text)
+        found: Iterable[tuple[str, int, Any]] = _csv_rows(text)
         parse: Any = request_from_fields
     elif chosen == "jsonl":
-        items, parse = _json_lines(text), request_from_object
+        found, parse = _json_lines(text), request_from_object
     else:
-        items, parse = _json_document(text), request_from_object
-    requests: list[tuple[str, SendFeedbackRequest]] = []
-    problems: list[str] = []
-    for where, item in items:
+        found, parse = _json_document(text), request_from_object
+    items: list[Item] = []
+    for where, number, content in found:
         try:
-            if isinstance(item, ValueError):  # the line could not even be read
-                raise item
-            requests.append((where, parse(item)))
+            if isinstance(content, ValueError):  # the line could not even be read
+                raise content
+            items.append(Item(where, number, parse(content)))
         except ValueError as error:
-            problems.append(f"{where}: {error}")
-    if problems:
-        shown = problems[:_MAX_PROBLEMS_SHOWN]
-        if len(problems) > len(shown):
-            shown.append(f"... and {len(problems) - len(shown)} more")
-        raise CommandError(
-            f"{path}: {len(problems)} of {len(problems) + len(requests)} items are not "
-            "valid feedback; nothing was sent",
-            exit_codes.INVALID_ARGUMENT,
-            shown,
-        )
-    if not requests:
+            items.append(Item(where, number, None, str(error)))
+    if not items:
         raise CommandError(f"{path}: no feedback in the file", exit_codes.INVALID_ARGUMENT)
-    return requests
+    return items
 
 
 def _read(path: str, stdin: TextIO) -> str:
-    if path == "-":
-        return stdin.read()
     try:
+        if path == "-":
+            return stdin.buffer.read().decode("utf-8-sig")
         return Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
@@ -180,37 +195,38 @@ def _format_of(path: str, text: str) -> str:
     return "csv"
 
 
-def _json_document(text: str) -> list[tuple[str, Any]]:
+def _json_document(text: str) -> list[tuple[str, int, Any]]:
     try:
         document = json.loads(text)
     except ValueError as error:
         raise CommandError(f"not JSON: {error}", exit_codes.INVALID_ARGUMENT) from error
     if isinstance(document, list):
-        return [(f"item {i}", item) for i, item in enumerate(document, 1)]
-    return [("the document", document)]
+        return [(f"item {i}", i, item) for i, item in enumerate(document, 1)]
+    return [("the document", 1, document)]
 
 
-def _json_lines(text: str) -> list[tuple[str, Any]]:
-    items: list[tuple[str, Any]] = []
+def _json_lines(text: str) -> list[tuple[str, int, Any]]:
+    items: list[tuple[str, int, Any]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            items.append((f"line {number}", json.loads(line)))
+            items.append((f"line {number}", number, json.loads(line)))
         except ValueError as error:
-            items.append((f"line {number}", ValueError(f"not JSON: {error}")))
+            items.append((f"line {number}", number, ValueError(f"not JSON: {error}")))
     return items
 
 
-def _csv_rows(text: str) -> list[tuple[str, Any]]:
+def _csv_rows(text: str) -> list[tuple[str, int, Any]]:
     reader = csv.DictReader(io.StringIO(text))
-    rows: list[tuple[str, Any]] = []
+    rows: list[tuple[str, int, Any]] = []
     for row in reader:
         extra = row.pop(None, None)
+        where = (f"line {reader.line_num}", reader.line_num)
         if extra:
-            rows.append((f"row {reader.line_num}", ValueError("more values than columns")))
+            rows.append((*where, ValueError("more values than columns")))
         elif any(v for v in row.values()):
-            rows.append((f"row {reader.line_num}", row))
+            rows.append((*where, row))
     return rows
 
 

@@ -1,4 +1,6 @@
-"""Progress of a long send: a bar redrawn in place on a terminal, plain counts otherwise."""
+"""Progress of a long send: a bar redrawn in place on a terminal, with the rate and the
+time left; plain counts otherwise (a log or a pipe gets no redrawn lines and nothing that
+changes with the machine's speed)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ class Progress:
         self._failed = 0
         self._lock = threading.Lock()
         self._drawn_at = 0.0
+        self._started_at = time.monotonic()
         self._plain_step = max(1, total // 10)
 
     def advance(self, ok: bool) -> None:
@@ -49,5 +52,16 @@ class Progress:
     def _draw(self) -> None:
         filled = _BAR_WIDTH * self._done // max(1, self._total)
         bar = "#" * filled + "." * (_BAR_WIDTH - filled)
-        self._stream.write(f"\r{self._label} [{bar}] {self._counts()}")
+        # Padded: a shorter line must cover the longer one it redraws.
+        line = f"{self._label} [{bar}] {self._counts()}  {self._speed()}"
+        self._stream.write(f"\r{line:<78}")
         self._stream.flush()
+
+    def _speed(self) -> str:
+        """``120.5/s, 0:42 left``: the average rate so far and the time left at that rate."""
+        elapsed = time.monotonic() - self._started_at
+        if not self._done or elapsed <= 0:
+            return "-/s, time left unknown"
+        rate = self._done / elapsed
+        left = round((self._total - self._done) / rate)
+        return f"{rate:.1f}/s, {left // 60}:{left % 60:02d} left"

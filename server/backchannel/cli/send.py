@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from backchannel_client import Client, SendFeedbackResponse, SendResult
+from backchannel_client import Client, SendFeedbackResponse
 from backchannel_client.v1 import feedback_service_pb2
 
 from backchannel.cli import exit_codes
-from backchannel.cli.connection import (
-    CommandError,
-    describe_error,
-    error_as_json,
-    exit_code_for,
-    uses_tls,
-)
-from backchannel.cli.feedback_input import FORMATS, read_requests, request_from_fields
+from backchannel.cli.connection import CommandError
+from backchannel.cli.feedback_input import FORMATS, request_from_fields
 from backchannel.cli.output import as_json, enum_word, print_json
-from backchannel.cli.progress import Progress
+from backchannel.cli.send_file import FILE_FORMAT_HELP, add_file_options, send_file
 
 # flag → field of feedback_input.FIELDS
 _FEEDBACK_FLAGS = {
@@ -47,10 +40,14 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="send feedback (from flags, or many from a JSON, JSONL or CSV file)",
         description=(
-            "Send one feedback described by flags, or every feedback of a file. Each gets "
-            "its own request id (generated, or its request_id/requestId), so sending is "
-            "retried safely when the server is briefly unavailable."
+            "Send one feedback described by flags, or every feedback of a file. Each has "
+            "its own request id (its request_id/requestId; else a new UUID for flags, and "
+            "for a file one derived from the item's content, so sending a file again sends "
+            "nothing twice), so sending is retried safely when the server is briefly "
+            "unavailable."
         ),
+        epilog=FILE_FORMAT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     one = send.add_argument_group("one feedback")
     one.add_argument("--kind", help="conversion, return, quality, disposition or attribution")
@@ -84,20 +81,21 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help="a recipient (repeatable; default: every subscribed recipient); for a file, "
         "used for items that name none",
     )
-    many = send.add_argument_group("many feedbacks")
-    many.add_argument("--file", metavar="FILE", help="JSON, JSONL or CSV file; - reads stdin")
-    many.add_argument(
-        "--format", choices=FORMATS, help="the file's format (default: from its name/content)"
-    )
-    many.add_argument(
-        "--concurrency", type=int, default=8, metavar="N", help="requests in flight (default 8)"
-    )
+    add_file_options(send.add_argument_group("many feedbacks"), FORMATS)
     send.set_defaults(client_command=run)
 
 
 def run(client: Client, args: argparse.Namespace) -> int:
     if args.file:
-        return _send_file(client, args)
+        given = [f"--{flag.replace('_', '-')}" for flag in _FEEDBACK_FLAGS if getattr(args, flag)]
+        given += ["--quality"] if args.quality else []
+        given += ["--request-id"] if args.request_id else []
+        if given:
+            raise CommandError(
+                f"{', '.join(given)} cannot be combined with --file: put them in the file",
+                exit_codes.USAGE,
+            )
+        return send_file(client, args)
     return _send_one(client, args)
 
 
@@ -138,61 +136,3 @@ def _describe_answer(answer: SendFeedbackResponse) -> None:
             feedback_service_pb2.DeliveryState.Name(delivery.state), "DELIVERY_STATE_"
         )
         print(f"  delivery {delivery.id} to {delivery.recipient_id}: {state}")
-
-
-def _send_file(client: Client, args: argparse.Namespace) -> int:
-    given = [f"--{flag.replace('_', '-')}" for flag in _FEEDBACK_FLAGS if getattr(args, flag)]
-    given += ["--quality"] if args.quality else []
-    given += ["--request-id"] if args.request_id else []
-    if given:
-        raise CommandError(
-            f"{', '.join(given)} cannot be combined with --file: put them in the file",
-            exit_codes.USAGE,
-        )
-    if args.concurrency < 1:
-        raise CommandError("--concurrency must be at least 1", exit_codes.USAGE)
-    located = read_requests(args.file, args.format, sys.stdin)
-    for _, request in located:
-        if not request.recipient_ids:
-            request.recipient_ids.extend(args.recipient)
-    progress = Progress(len(located), sys.stderr)
-    results = client.send_many(
-        [request for _, request in located],
-        concurrency=args.concurrency,
-        on_result=lambda result: progress.advance(result.ok),
-    )
-    progress.finish()
-    failed = [r for r in results if not r.ok]
-    if args.json:
-        print_json(
-            {
-                "sent": len(results) - len(failed),
-                "failed": len(failed),
-                "results": [_result_json(located[r.index][0], r) for r in results],
-            }
-        )
-    else:
-        for result in failed:
-            assert result.error is not None
-            where = located[result.index][0]
-            lines = describe_error(result.error, args.server, uses_tls(args))
-            print(f"{where} (request id {result.request_id}): {lines[0]}", file=sys.stderr)
-            for line in lines[1:]:
-                print(f"  {line}", file=sys.stderr)
-        print(
-            f"sent {len(results) - len(failed)} of {len(results)} feedbacks, {len(failed)} failed"
-        )
-    codes = {exit_code_for(r.error) for r in failed if r.error is not None}
-    if not codes:
-        return exit_codes.OK
-    return codes.pop() if len(codes) == 1 else exit_codes.FAILURE
-
-
-def _result_json(where: str, result: SendResult) -> dict[str, Any]:
-    return {
-        "item": where,
-        "requestId": result.request_id,
-        "feedbackId": result.feedback_id,
-        "deliveries": [as_json(d) for d in result.response.deliveries] if result.response else [],
-        "error": error_as_json(result.error) if result.error is not None else None,
-    }

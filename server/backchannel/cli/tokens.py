@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import re
 import socket
 import sys
 from datetime import datetime, timedelta
@@ -18,11 +17,9 @@ from backchannel_client.v1 import token_service_pb2
 
 from backchannel.cli import exit_codes
 from backchannel.cli.connection import CommandError
+from backchannel.cli.durations import parse_duration
 from backchannel.cli.output import as_json, parse_time, print_json, print_json_line, when
 from backchannel.model import Scope
-
-_DURATION = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -74,9 +71,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def parse_expiry(text: str) -> datetime | timedelta:
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is not None:
-        life = timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+    life = parse_duration(text)
+    if life is not None:
         if life <= timedelta(0):
             raise CommandError("--expires must be a positive duration", exit_codes.USAGE)
         return life

@@ -11,6 +11,7 @@ import uuid
 import grpc
 import pytest
 from backchannel_client import (
+    BackchannelError,
     Client,
     FeedbackSentEvent,
     InvalidArgumentError,
@@ -185,3 +186,15 @@ async def test_a_stream_that_cannot_resume_raises_instead_of_retrying(
 
     assert [v.field for v in caught.value.field_violations] == ["after_cursor"]
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_wait_until_ready_returns_once_connected_and_fails_fast_when_nobody_listens(
+    backchannel: RunningServer,
+) -> None:
+    with Client(backchannel.address) as up, Client(f"127.0.0.1:{free_port()}") as down:
+        await asyncio.to_thread(up.wait_until_ready, 30.0)
+        with pytest.raises(BackchannelError) as raised:
+            await asyncio.to_thread(down.wait_until_ready, 0.5)
+
+    assert raised.value.code == grpc.StatusCode.UNAVAILABLE
+    assert "no connection to 127.0.0.1:" in raised.value.message
