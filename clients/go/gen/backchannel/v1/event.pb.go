@@ -94,6 +94,9 @@ const (
 	ProcessingStatus_PROCESSING_STATUS_FAILED ProcessingStatus = 3
 	// The attempt failed and the delivery has exhausted its retry policy.
 	ProcessingStatus_PROCESSING_STATUS_DEAD ProcessingStatus = 4
+	// Not sent: the recipient requires consent the feedback does not grant
+	// (missing_consent_purposes names it). Final; nothing was transmitted.
+	ProcessingStatus_PROCESSING_STATUS_SUPPRESSED ProcessingStatus = 5
 )
 
 // Enum value maps for ProcessingStatus.
@@ -104,6 +107,7 @@ var (
 		2: "PROCESSING_STATUS_RETRY_SCHEDULED",
 		3: "PROCESSING_STATUS_FAILED",
 		4: "PROCESSING_STATUS_DEAD",
+		5: "PROCESSING_STATUS_SUPPRESSED",
 	}
 	ProcessingStatus_value = map[string]int32{
 		"PROCESSING_STATUS_UNSPECIFIED":     0,
@@ -111,6 +115,7 @@ var (
 		"PROCESSING_STATUS_RETRY_SCHEDULED": 2,
 		"PROCESSING_STATUS_FAILED":          3,
 		"PROCESSING_STATUS_DEAD":            4,
+		"PROCESSING_STATUS_SUPPRESSED":      5,
 	}
 )
 
@@ -471,9 +476,12 @@ type FeedbackSentEvent struct {
 	// For AGGREGATION_LEVEL_BATCH: the batch file the transmission carried. On the event of
 	// the file itself feedback_id and lead_id are empty; each feedback it carried gets an
 	// event of its own with the batch's outcome when the batch ends.
-	Batch         *BatchTransmission `protobuf:"bytes,26,opt,name=batch,proto3" json:"batch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Batch *BatchTransmission `protobuf:"bytes,26,opt,name=batch,proto3" json:"batch,omitempty"`
+	// For a suppressed delivery: the consent purposes the recipient requires that the
+	// feedback does not grant.
+	MissingConsentPurposes []string `protobuf:"bytes,30,rep,name=missing_consent_purposes,json=missingConsentPurposes,proto3" json:"missing_consent_purposes,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *FeedbackSentEvent) Reset() {
@@ -684,6 +692,13 @@ func (x *FeedbackSentEvent) GetOriginTraceId() string {
 func (x *FeedbackSentEvent) GetBatch() *BatchTransmission {
 	if x != nil {
 		return x.Batch
+	}
+	return nil
+}
+
+func (x *FeedbackSentEvent) GetMissingConsentPurposes() []string {
+	if x != nil {
+		return x.MissingConsentPurposes
 	}
 	return nil
 }
@@ -906,7 +921,8 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x13plugin_distribution\x18\x01 \x01(\tR\x12pluginDistribution\x12%\n" +
 	"\x0eplugin_version\x18\x02 \x01(\tR\rpluginVersion\x12%\n" +
 	"\x0eserver_version\x18\x03 \x01(\tR\rserverVersion\x12\x1b\n" +
-	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\xc9\t\n" +
+	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\x83\n" +
+	"\n" +
 	"\x11FeedbackSentEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1f\n" +
@@ -938,7 +954,8 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\tsource_id\x18\x17 \x01(\tR\bsourceId\x12!\n" +
 	"\frequested_by\x18\x18 \x01(\tR\vrequestedBy\x12&\n" +
 	"\x0forigin_trace_id\x18\x19 \x01(\tR\roriginTraceId\x127\n" +
-	"\x05batch\x18\x1a \x01(\v2!.backchannel.v1.BatchTransmissionR\x05batch\"\xd3\x01\n" +
+	"\x05batch\x18\x1a \x01(\v2!.backchannel.v1.BatchTransmissionR\x05batch\x128\n" +
+	"\x18missing_consent_purposes\x18\x1e \x03(\tR\x16missingConsentPurposes\"\xd3\x01\n" +
 	"\x11BatchTransmission\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12\x1d\n" +
 	"\n" +
@@ -964,13 +981,14 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x1dAGGREGATION_LEVEL_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cAGGREGATION_LEVEL_INDIVIDUAL\x10\x01\x12\x1b\n" +
 	"\x17AGGREGATION_LEVEL_BATCH\x10\x02\x12\x1d\n" +
-	"\x19AGGREGATION_LEVEL_SUMMARY\x10\x03*\xb7\x01\n" +
+	"\x19AGGREGATION_LEVEL_SUMMARY\x10\x03*\xd9\x01\n" +
 	"\x10ProcessingStatus\x12!\n" +
 	"\x1dPROCESSING_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bPROCESSING_STATUS_SUCCEEDED\x10\x01\x12%\n" +
 	"!PROCESSING_STATUS_RETRY_SCHEDULED\x10\x02\x12\x1c\n" +
 	"\x18PROCESSING_STATUS_FAILED\x10\x03\x12\x1a\n" +
-	"\x16PROCESSING_STATUS_DEAD\x10\x04*\x87\x03\n" +
+	"\x16PROCESSING_STATUS_DEAD\x10\x04\x12 \n" +
+	"\x1cPROCESSING_STATUS_SUPPRESSED\x10\x05*\x87\x03\n" +
 	"\x11OperatorEventType\x12#\n" +
 	"\x1fOPERATOR_EVENT_TYPE_UNSPECIFIED\x10\x00\x12)\n" +
 	"%OPERATOR_EVENT_TYPE_RECIPIENT_FAILING\x10\x01\x12+\n" +

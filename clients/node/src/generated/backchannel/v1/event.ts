@@ -72,6 +72,11 @@ export enum ProcessingStatus {
   PROCESSING_STATUS_FAILED = 3,
   /** PROCESSING_STATUS_DEAD - The attempt failed and the delivery has exhausted its retry policy. */
   PROCESSING_STATUS_DEAD = 4,
+  /**
+   * PROCESSING_STATUS_SUPPRESSED - Not sent: the recipient requires consent the feedback does not grant
+   * (missing_consent_purposes names it). Final; nothing was transmitted.
+   */
+  PROCESSING_STATUS_SUPPRESSED = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -92,6 +97,9 @@ export function processingStatusFromJSON(object: any): ProcessingStatus {
     case 4:
     case "PROCESSING_STATUS_DEAD":
       return ProcessingStatus.PROCESSING_STATUS_DEAD;
+    case 5:
+    case "PROCESSING_STATUS_SUPPRESSED":
+      return ProcessingStatus.PROCESSING_STATUS_SUPPRESSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -111,6 +119,8 @@ export function processingStatusToJSON(object: ProcessingStatus): string {
       return "PROCESSING_STATUS_FAILED";
     case ProcessingStatus.PROCESSING_STATUS_DEAD:
       return "PROCESSING_STATUS_DEAD";
+    case ProcessingStatus.PROCESSING_STATUS_SUPPRESSED:
+      return "PROCESSING_STATUS_SUPPRESSED";
     case ProcessingStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -316,7 +326,14 @@ export interface FeedbackSentEvent {
    * the file itself feedback_id and lead_id are empty; each feedback it carried gets an
    * event of its own with the batch's outcome when the batch ends.
    */
-  batch: BatchTransmission | undefined;
+  batch:
+    | BatchTransmission
+    | undefined;
+  /**
+   * For a suppressed delivery: the consent purposes the recipient requires that the
+   * feedback does not grant.
+   */
+  missingConsentPurposes: string[];
 }
 
 /** BatchTransmission describes the batch file a transmission carried. */
@@ -713,6 +730,7 @@ function createBaseFeedbackSentEvent(): FeedbackSentEvent {
     requestedBy: "",
     originTraceId: "",
     batch: undefined,
+    missingConsentPurposes: [],
   };
 }
 
@@ -795,6 +813,9 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     }
     if (message.batch !== undefined) {
       BatchTransmission.encode(message.batch, writer.uint32(210).fork()).join();
+    }
+    for (const v of message.missingConsentPurposes) {
+      writer.uint32(242).string(v!);
     }
     return writer;
   },
@@ -1020,6 +1041,14 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
             message.batch = BatchTransmission.decode(reader, reader.uint32());
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.missingConsentPurposes.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1144,6 +1173,11 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
         ? globalThis.String(object.origin_trace_id)
         : "",
       batch: isSet(object.batch) ? BatchTransmission.fromJSON(object.batch) : undefined,
+      missingConsentPurposes: globalThis.Array.isArray(object?.missingConsentPurposes)
+        ? object.missingConsentPurposes.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.missing_consent_purposes)
+        ? object.missing_consent_purposes.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1227,6 +1261,9 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     if (message.batch !== undefined) {
       obj.batch = BatchTransmission.toJSON(message.batch);
     }
+    if (message.missingConsentPurposes?.length) {
+      obj.missingConsentPurposes = message.missingConsentPurposes;
+    }
     return obj;
   },
 
@@ -1271,6 +1308,7 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     message.batch = (object.batch !== undefined && object.batch !== null)
       ? BatchTransmission.fromPartial(object.batch)
       : undefined;
+    message.missingConsentPurposes = object.missingConsentPurposes?.map((e) => e) || [];
     return message;
   },
 };
