@@ -41,6 +41,8 @@ class DeliveryState(StrEnum):
     AWAITING_BATCH = "awaiting_batch"
     #: Taken by a batch (``batch_id``) that is being built or sent; ends with it.
     IN_BATCH = "in_batch"
+    #: Ended unsent: its recipient requires consent the feedback does not grant.
+    SUPPRESSED = "suppressed"
 
     @property
     def is_open(self) -> bool:
@@ -82,6 +84,8 @@ class ProcessingStatus(StrEnum):
     RETRY_SCHEDULED = "retry_scheduled"
     FAILED = "failed"
     DEAD = "dead"
+    #: Not sent: the recipient requires consent the feedback does not grant.
+    SUPPRESSED = "suppressed"
 
 
 class RecipientState(StrEnum):
@@ -139,6 +143,18 @@ class SealedSecret(NamedTuple):
     ciphertext: bytes
 
 
+class SealedSubject(NamedTuple):
+    """A feedback's subject (personal identifiers) as stored: sealed with AES-256-GCM under
+    a data key of its own, which is sealed under the key ring's key ``key_id`` (see
+    backchannel.sealing.subjects)."""
+
+    nonce: bytes
+    ciphertext: bytes
+    key_id: str
+    key_nonce: bytes
+    wrapped_key: bytes
+
+
 @dataclass(frozen=True)
 class RecipientRecord:
     id: str
@@ -169,6 +185,10 @@ class RecipientRecord:
     disabled_reason: str = ""
     #: Batch settings (the ``BatchSettings`` message as proto JSON); None: individual.
     batch: dict[str, Any] | None = None
+    #: The data policy (the ``DataPolicy`` message as proto JSON); None: the default.
+    data_policy: dict[str, Any] | None = None
+    #: Consent purposes a feedback must grant to be sent to it.
+    required_consent_purposes: tuple[str, ...] = ()
 
     @property
     def limited(self) -> bool:
@@ -247,6 +267,8 @@ class NewFeedback(NamedTuple):
     origin_trace_id: str = ""
     #: The W3C ``tracestate`` of that request, forwarded with outbound traceparents.
     tracestate: str | None = None
+    #: The subject, sealed; never in ``record`` or ``response``.
+    subject: SealedSubject | None = None
 
 
 class StoredAnswer(NamedTuple):
@@ -278,6 +300,8 @@ class ClaimedDelivery(NamedTuple):
     origin_trace_id: str = ""
     #: The W3C ``tracestate`` of that request.
     tracestate: str | None = None
+    #: The feedback's subject, sealed; None when it has none (or it was erased).
+    subject: SealedSubject | None = None
 
 
 @dataclass(frozen=True)
@@ -356,6 +380,8 @@ class EventRecord(NamedTuple):
     file_name: str = ""
     compression: str = ""
     encryption: str = ""
+    #: For a suppressed transmission: the consent purposes it lacked, comma-separated.
+    missing_consent: str = ""
 
 
 def operator_event(
