@@ -77,6 +77,9 @@ class DataPolicy:
         )
 
 
+DEFAULT_POLICY = DataPolicy()
+
+
 def minimized(
     document: FeedbackDocument,
     policy: DataPolicy,
@@ -84,6 +87,9 @@ def minimized(
 ) -> FeedbackDocument:
     """A new document holding only what ``policy`` allows of ``document`` and of the
     feedback's ``subject`` (its identifiers raw or hashed as the policy says)."""
+    if not policy.allowed_fields:
+        # The default: every part of the document, which never holds the subject itself.
+        return document
     source: Mapping[str, Any] = document
     cut: dict[str, Any] = {"kind": source["kind"]} if "kind" in source else {}
     for path in policy.effective.allowed_fields:

@@ -27,6 +27,7 @@ from backchannel.batch.openpgp import Encryptor
 from backchannel.batch.pipeline import SpoolWriter, compressor_for
 from backchannel.batch.rows import RowShape, read_shape, row_problem, row_values
 from backchannel.batch.writers import CONTENT_TYPES, preview_lines, writer_for
+from backchannel.data_policy import DataPolicy
 from backchannel.ids import new_id
 from backchannel.model import AuditEntry, BatchRow, EventRecord, ProcessingStatus, RecipientRecord
 from backchannel.store import batches as batch_store
@@ -137,7 +138,11 @@ class BatchBuilder:
         batch = await batch_store.get_batch(self._pool, batch_id)
         assert batch is not None and recipient.batch is not None
         config = batch_config(recipient.batch)
-        shape, _ = read_shape(recipient.format_options, config.required_fields)
+        shape, _ = read_shape(
+            recipient.format_options,
+            config.required_fields,
+            DataPolicy.stored(recipient.data_policy),
+        )
         name = file_name(recipient, config, batch)
         oid = await spool.create(self._pool)
         await batch_store.set_spool(self._pool, batch_id, lease_token, oid)
@@ -259,7 +264,11 @@ class BatchBuilder:
         """The next file's name and first rows, changing nothing."""
         assert recipient.batch is not None
         config = batch_config(recipient.batch)
-        shape, _ = read_shape(recipient.format_options, config.required_fields)
+        shape, _ = read_shape(
+            recipient.format_options,
+            config.required_fields,
+            DataPolicy.stored(recipient.data_policy),
+        )
         latest = await batch_store.list_batches(self._pool, recipient.id, 2**62, 1)
         now = datetime.now(UTC)
         ext = naming.extension(config.format, config.compression, config.public_key is not None)

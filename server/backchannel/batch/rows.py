@@ -22,6 +22,7 @@ from typing import Any
 
 from backchannel_client.v1 import feedback_pb2
 
+from backchannel.data_policy import DEFAULT_POLICY, DataPolicy, minimized
 from backchannel.feedback_document import feedback_document
 from backchannel.formatters._csv import STANDARD_COLUMNS
 from backchannel.formatters._document_paths import MISSING, FieldPath, lookup, parse_field_path
@@ -89,6 +90,8 @@ class RowShape:
     header: bool
     csv_injection_guard: bool
     required: tuple[FieldPath, ...]
+    #: The recipient's data policy: each row is made from the document it cuts.
+    policy: DataPolicy = DEFAULT_POLICY
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -96,7 +99,7 @@ class RowShape:
 
 
 def read_shape(
-    options: Mapping[str, Any], required_fields: Sequence[str]
+    options: Mapping[str, Any], required_fields: Sequence[str], policy: DataPolicy = DEFAULT_POLICY
 ) -> tuple[RowShape, list[FieldProblem]]:
     """The row shape and every problem with it (``format_options.*`` and
     ``batch.required_fields[i]``), including columns the document can never have."""
@@ -143,6 +146,7 @@ def read_shape(
             header=options.get("header") is not False,
             csv_injection_guard=options.get("csv_injection_guard") is not False,
             required=tuple(required),
+            policy=policy,
         ),
         problems,
     )
@@ -166,7 +170,8 @@ def _known(column: FieldPath, produced: Sequence[FieldPath]) -> bool:
 def row_values(shape: RowShape, record: bytes) -> list[Any]:
     """The row of one stored feedback: one value per column (MISSING where it has none)."""
     document = apply_field_mapping(
-        feedback_document(feedback_pb2.Feedback.FromString(record)), shape.mapping
+        minimized(feedback_document(feedback_pb2.Feedback.FromString(record)), shape.policy),
+        shape.mapping,
     )
     return [_value(document, column) for column in shape.columns]
 
