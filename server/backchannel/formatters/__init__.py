@@ -9,6 +9,10 @@ not set.
 ========  ======================  ==========  =================================================
 format    option                  default     meaning
 ========  ======================  ==========  =================================================
+every     ``hash``                none        object: dotted path -> ``sha256_normalized``,
+                                              ``sha256_google`` or ``sha256_meta``: the value
+                                              replaced by the SHA-256 of its normalized form
+                                              (applied first; see ``_field_hashing``)
 every     ``drop``                none        dotted paths removed from the document
 every     ``rename``              none        object: dotted path -> new dotted name
 every     ``constants``           none        object: dotted name -> string, number, boolean
