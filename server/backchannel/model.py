@@ -155,6 +155,14 @@ class SealedSubject(NamedTuple):
     wrapped_key: bytes
 
 
+class WrappedKey(NamedTuple):
+    """A subject's data key, sealed under the key ring's key ``key_id``."""
+
+    key_id: str
+    nonce: bytes
+    wrapped: bytes
+
+
 @dataclass(frozen=True)
 class RecipientRecord:
     id: str

@@ -19,7 +19,7 @@ from backchannel_client.v1 import feedback_pb2
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from backchannel.model import SealedSubject
+from backchannel.model import SealedSubject, WrappedKey
 from backchannel.sealing.key_ring import KEY_BYTES, KeyRing
 
 NONCE_BYTES = 12
@@ -36,39 +36,60 @@ def _associated(kind: str, feedback_id: str, key_id: str = "") -> bytes:
     return json.dumps([kind, feedback_id, key_id]).encode("utf-8")
 
 
-def seal_subject(ring: KeyRing, feedback_id: str, subject: feedback_pb2.Subject) -> SealedSubject:
-    """``subject`` sealed under a new data key, itself sealed under the ring's newest key;
-    ValueError when the ring has no key."""
+def _wrap(ring: KeyRing, feedback_id: str, data_key: bytes) -> WrappedKey:
     ring_key = ring.newest
     if ring_key is None:
         raise ValueError("no secret key is configured")
+    nonce = os.urandom(NONCE_BYTES)
+    wrapped = AESGCM(ring_key.material).encrypt(
+        nonce, data_key, _associated(_DATA_KEY_FORMAT, feedback_id, ring_key.id)
+    )
+    return WrappedKey(ring_key.id, nonce, wrapped)
+
+
+def _unwrap(ring: KeyRing, feedback_id: str, key: WrappedKey) -> bytes:
+    ring_key = ring.get(key.key_id)
+    if ring_key is None:
+        raise SubjectUnreadable(
+            f"the subject of feedback {feedback_id!r} is sealed under key id "
+            f"{key.key_id!r}, which is not configured"
+        )
+    try:
+        return AESGCM(ring_key.material).decrypt(
+            key.nonce, key.wrapped, _associated(_DATA_KEY_FORMAT, feedback_id, ring_key.id)
+        )
+    except (InvalidTag, ValueError):
+        raise SubjectUnreadable(
+            f"the data key of feedback {feedback_id!r} does not open with key "
+            f"{key.key_id!r}: altered, moved, or another key under that id"
+        ) from None
+
+
+def rewrapped(ring: KeyRing, feedback_id: str, key: WrappedKey) -> WrappedKey:
+    """``key``'s data key sealed again under the ring's newest key (the subject's own
+    ciphertext does not change); SubjectUnreadable when it does not open."""
+    return _wrap(ring, feedback_id, _unwrap(ring, feedback_id, key))
+
+
+def seal_subject(ring: KeyRing, feedback_id: str, subject: feedback_pb2.Subject) -> SealedSubject:
+    """``subject`` sealed under a new data key, itself sealed under the ring's newest key;
+    ValueError when the ring has no key."""
     data_key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
-    nonce, key_nonce = os.urandom(NONCE_BYTES), os.urandom(NONCE_BYTES)
+    key = _wrap(ring, feedback_id, data_key)
+    nonce = os.urandom(NONCE_BYTES)
     ciphertext = AESGCM(data_key).encrypt(
         nonce,
         subject.SerializeToString(deterministic=True),
         _associated(_SUBJECT_FORMAT, feedback_id),
     )
-    wrapped = AESGCM(ring_key.material).encrypt(
-        key_nonce, data_key, _associated(_DATA_KEY_FORMAT, feedback_id, ring_key.id)
-    )
-    return SealedSubject(nonce, ciphertext, ring_key.id, key_nonce, wrapped)
+    return SealedSubject(nonce, ciphertext, key.key_id, key.nonce, key.wrapped)
 
 
 def open_subject(ring: KeyRing, feedback_id: str, sealed: SealedSubject) -> feedback_pb2.Subject:
     """The subject ``sealed`` holds; SubjectUnreadable when it does not open."""
-    ring_key = ring.get(sealed.key_id)
-    if ring_key is None:
-        raise SubjectUnreadable(
-            f"the subject of feedback {feedback_id!r} is sealed under key id "
-            f"{sealed.key_id!r}, which is not configured"
-        )
+    key = WrappedKey(sealed.key_id, sealed.key_nonce, sealed.wrapped_key)
+    data_key = _unwrap(ring, feedback_id, key)
     try:
-        data_key = AESGCM(ring_key.material).decrypt(
-            sealed.key_nonce,
-            sealed.wrapped_key,
-            _associated(_DATA_KEY_FORMAT, feedback_id, ring_key.id),
-        )
         plaintext = AESGCM(data_key).decrypt(
             sealed.nonce, sealed.ciphertext, _associated(_SUBJECT_FORMAT, feedback_id)
         )

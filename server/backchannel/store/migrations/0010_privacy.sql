@@ -32,3 +32,6 @@ ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_check CHECK (state IN (
 
 -- The consent purposes a suppressed transmission lacked, comma-separated.
 ALTER TABLE feedback_events ADD COLUMN missing_consent text NOT NULL DEFAULT '';
+
+-- Which ring keys wrap data keys (start-up checks them; `secrets rotate` re-wraps).
+CREATE INDEX subject_keys_by_key ON subject_keys (key_id);
