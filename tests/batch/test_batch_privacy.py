@@ -1,15 +1,16 @@
 """A batch recipient's data policy cuts every row of its files, whatever columns its format
-options name; consent gating is refused for batch recipients until files are gated too."""
+options name; a member without the consent the recipient requires is left out of the file
+and its delivery ends suppressed, its event naming the missing purpose."""
 
 from __future__ import annotations
 
 import json
 
-from backchannel_client.v1 import recipient_service_pb2
+from backchannel_client.v1 import event_pb2, feedback_pb2, feedback_service_pb2
 from support.batch_calls import batch_recipient, create, finished, run_now, send_feedback
+from support.brief_example import brief_example_feedback
 from support.in_process_server import RunningServer
 from support.receiver import WebhookReceiver
-from support.recipient_calls import invalid_fields
 
 _DAILY_JSONL = {
     "schedule": {"cron": "0 6 * * *", "timeZone": "Europe/Paris"},
@@ -41,7 +42,7 @@ async def test_a_batch_file_holds_only_what_the_policy_allows(
     assert b"winter_2024" not in request.body
 
 
-async def test_a_batch_recipient_cannot_require_consent_yet(
+async def test_a_batch_member_without_the_required_consent_is_left_out_and_suppressed(
     backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
 ) -> None:
     recipient = batch_recipient(
@@ -49,11 +50,33 @@ async def test_a_batch_recipient_cannot_require_consent_yet(
         _DAILY_JSONL,
     )  # fmt: skip
     recipient.required_consent_purposes.append("share_with_partners")
-
-    fields = await invalid_fields(
-        backchannel.recipients.CreateRecipient(
-            recipient_service_pb2.CreateRecipientRequest(recipient=recipient)
+    await create(backchannel.channel, recipient)
+    sent = {}
+    for lead_id, state in (
+        ("granted", feedback_pb2.CONSENT_STATE_GRANTED),
+        ("denied", feedback_pb2.CONSENT_STATE_DENIED),
+    ):
+        feedback = brief_example_feedback()
+        feedback.lead.lead_id = lead_id
+        feedback.consent_purposes.add(purpose="share_with_partners", state=state)
+        answer = await backchannel.feedback.SendFeedback(
+            feedback_service_pb2.SendFeedbackRequest(
+                request_id=lead_id, feedback=feedback, recipient_ids=["gated"]
+            )
         )
-    )
+        sent[lead_id] = answer.feedback.id
+    batch = await run_now(backchannel.channel, "gated")
+    done = await finished(backchannel.channel, batch.id)
 
-    assert fields == ["recipient.required_consent_purposes"]
+    [request] = await receiver.wait_for(1)
+    rows = [json.loads(line) for line in request.body.decode().splitlines()]
+    assert [row["lead_id"] for row in rows] == ["granted"]
+    assert done.batch.excluded_count == 1
+    got = await backchannel.feedback.GetFeedback(
+        feedback_service_pb2.GetFeedbackRequest(feedback_id=sent["denied"])
+    )
+    (delivery,) = got.deliveries
+    assert delivery.state == feedback_service_pb2.DELIVERY_STATE_SUPPRESSED
+    event = delivery.attempts[-1]
+    assert event.processing_status == event_pb2.PROCESSING_STATUS_SUPPRESSED
+    assert list(event.missing_consent_purposes) == ["share_with_partners"]

@@ -77,11 +77,6 @@ def validate_privacy(recipient: recipient_pb2.Recipient, v: Violations) -> None:
             )
         elif purpose in purposes[:index]:
             v.add(f"recipient.required_consent_purposes[{index}]", f"names {purpose!r} twice")
-    if purposes and recipient.HasField("batch"):
-        v.add(
-            "recipient.required_consent_purposes",
-            "is not supported for a batch recipient yet: its files would not be gated",
-        )
     if not recipient.HasField("data_policy"):
         return
     policy = recipient.data_policy

@@ -25,7 +25,13 @@ from backchannel.batch.config import BatchConfig, batch_config
 from backchannel.batch.events import batch_event, held_event
 from backchannel.batch.openpgp import Encryptor
 from backchannel.batch.pipeline import SpoolWriter, compressor_for
-from backchannel.batch.rows import RowShape, read_shape, row_problem, row_values
+from backchannel.batch.rows import (
+    RowShape,
+    consent_lacking,
+    read_shape,
+    row_problem,
+    row_values,
+)
 from backchannel.batch.writers import CONTENT_TYPES, preview_lines, writer_for
 from backchannel.data_policy import DataPolicy
 from backchannel.ids import new_id
@@ -147,7 +153,9 @@ class BatchBuilder:
         oid = await spool.create(self._pool)
         await batch_store.set_spool(self._pool, batch_id, lease_token, oid)
         sink = SpoolWriter(self._pool, oid)
-        rendered = await self._render(batch, config, shape, name, sink)
+        rendered = await self._render(
+            batch, config, shape, name, sink, recipient.required_consent_purposes
+        )
         manifest_oid, manifest_name = None, ""
         if config.manifest:
             manifest_name = f"{name}.manifest.json"
@@ -164,10 +172,10 @@ class BatchBuilder:
             "size": sink.size,
             "sha256": sink.sha256,
             "row_count": rendered.rows,
-            "excluded_count": len(rendered.excluded),
+            "excluded_count": len(rendered.excluded) + len(rendered.suppressed),
             "excluded": [
                 {"feedback_id": m["feedback_id"], "reason": why}
-                for m, why in rendered.excluded[:LISTED_EXCLUSIONS]
+                for m, why in [*rendered.excluded, *rendered.suppressed][:LISTED_EXCLUSIONS]
             ],
             "reason": reason,
             "compression": config.compression,
@@ -192,6 +200,21 @@ class BatchBuilder:
                 end=now,
             )
             for m, why in rendered.excluded
+        ] + [
+            batch_event(
+                recipient,
+                built,
+                delivery_id=m["delivery_id"],
+                feedback_id=m["feedback_id"],
+                lead_id=m["lead_id"],
+                source_id=m["source_id"],
+                status=ProcessingStatus.SUPPRESSED,
+                excerpt=f"left out of batch file {name}: {why}"[:256],
+                start=now,
+                end=now,
+                missing_consent=",".join(lacking),
+            )
+            for (m, why), lacking in zip(rendered.suppressed, rendered.lacking, strict=True)
         ]
         if held:
             events.append(held_event(recipient, built, reason, now))
@@ -201,11 +224,18 @@ class BatchBuilder:
             lease_token=lease_token,
             facts=facts,
             excluded_ids=[m["delivery_id"] for m, _ in rendered.excluded],
+            suppressed_ids=[m["delivery_id"] for m, _ in rendered.suppressed],
             events=events,
         )
 
     async def _render(
-        self, batch: BatchRow, config: BatchConfig, shape: RowShape, name: str, sink: SpoolWriter
+        self,
+        batch: BatchRow,
+        config: BatchConfig,
+        shape: RowShape,
+        name: str,
+        sink: SpoolWriter,
+        required_consent: tuple[str, ...] = (),
     ) -> _Rendered:
         encryptor = None
         if config.public_key is not None:
@@ -233,6 +263,12 @@ class BatchBuilder:
                     started = time.perf_counter()
                     good = []
                     for member in page[start : start + SLICE_ROWS]:
+                        lacking = consent_lacking(required_consent, member["record"])
+                        if lacking:
+                            why = f"suppressed: consent not granted for {', '.join(lacking)}"
+                            result.suppressed.append((member, why))
+                            result.lacking.append(lacking)
+                            continue
                         values = row_values(shape, bytes(member["record"]))
                         problem = row_problem(shape, values)
                         if problem is not None:
@@ -282,7 +318,12 @@ class BatchBuilder:
             ext,
         )
         page = await batch_store.awaiting_page(self._pool, recipient.id, limit)
-        rows = [row_values(shape, bytes(m["record"])) for m in page]
+        required = recipient.required_consent_purposes
+        rows = [
+            row_values(shape, bytes(m["record"]))
+            for m in page
+            if not consent_lacking(required, m["record"])
+        ]
         lines = preview_lines(config.format, shape, rows)
         if config.format == "csv" and shape.header:
             lines.insert(0, preview_lines("csv", shape, [list(shape.column_names)])[0])
@@ -294,6 +335,9 @@ class _Rendered:
     def __init__(self) -> None:
         self.rows = 0
         self.excluded: list[tuple[Any, str]] = []
+        #: Left out for want of the consent the recipient requires, and which purposes.
+        self.suppressed: list[tuple[Any, str]] = []
+        self.lacking: list[tuple[str, ...]] = []
         self.problems: list[tuple[str, str]] = []
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from backchannel_client.v1 import feedback_pb2
 
+from backchannel.consent_gate import missing_purposes
 from backchannel.data_policy import DEFAULT_POLICY, DataPolicy, minimized
 from backchannel.feedback_document import feedback_document
 from backchannel.formatters._csv import STANDARD_COLUMNS
@@ -165,6 +166,14 @@ def _known(column: FieldPath, produced: Sequence[FieldPath]) -> bool:
     if column[0] == "attribution" and column[1] == "sub_ids":
         return True
     return len(column) == 2 and column[1] in below
+
+
+def consent_lacking(required: tuple[str, ...], record: bytes) -> tuple[str, ...]:
+    """The consent purposes of ``required`` the stored feedback does not grant (none
+    required: nothing is read)."""
+    if not required:
+        return ()
+    return missing_purposes(required, feedback_pb2.Feedback.FromString(bytes(record)))
 
 
 def row_values(shape: RowShape, record: bytes) -> list[Any]:
