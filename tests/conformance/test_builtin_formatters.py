@@ -10,7 +10,7 @@ from backchannel.plugin import Formatter
 from backchannel.plugin_host import load_plugins
 from backchannel.testing import FormatterConformance
 
-BUILTIN_FORMATTERS = ("json", "xml", "csv", "form", "template", "postback")
+BUILTIN_FORMATTERS = ("json", "xml", "csv", "form", "template", "postback", "meta_capi")
 
 #: Options the sample documents are rendered with: the field mapping everywhere, and each
 #: format's own options where it has some worth exercising.
@@ -33,6 +33,8 @@ WORKING_OPTIONS: dict[str, dict[str, Any]] = {
         "template": "tid={transaction_id}&amount={value}&s1={sub1}&lead={lead_id}",
         "return_template": "tid={transaction_id}&reversal=1&lead={lead_id}",
     },
+    # Meta matches on lead_id: renaming it away leaves no match key.
+    "meta_capi": {"drop": ["attributes"], "event_name": "Lead", "action_source": "phone_call"},
 }
 
 

@@ -263,3 +263,33 @@ async def test_feedback_with_invalid_identifiers_is_refused_without_echoing_them
         "feedback.subject.phone",
         "feedback.consent_purposes[0].purpose",
     }
+
+
+async def test_a_meta_capi_recipient_gets_hashed_identifiers_and_a_refusal_says_why(
+    backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
+) -> None:
+    policy = recipient_pb2.DataPolicy(
+        allowed_fields=["lead_id", "feedback_id", "feedback_date", "outcome", "subject"],
+        subject_access=recipient_pb2.SUBJECT_ACCESS_HASHED,
+        hash_rules=recipient_pb2.HASH_RULES_META,
+    )
+    await create_webhook_recipient(
+        backchannel, "meta", receiver.url, signing_secret, format="meta_capi", data_policy=policy
+    )
+    sent = await _send(backchannel, "req-meta", ["meta"], _with_subject())
+    refund = _with_subject()
+    refund.outcome.value.amount = "-5.00"
+    refused = await _send(backchannel, "req-meta-refused", ["meta"], refund)
+
+    (request,) = await receiver.wait_for(1)
+    failed = await wait_for_event(backchannel, refused.feedback.id)
+    (event,) = json.loads(request.body)["data"]
+
+    assert _personal(request.body.decode()) == []
+    assert event["event_id"] == sent.feedback.id
+    assert event["user_data"]["em"] == [hashlib.sha256(EMAIL.lower().encode()).hexdigest()]
+    assert event["user_data"]["ph"] == [hashlib.sha256(b"16505550123").hexdigest()]
+    assert event["user_data"]["lead_id"] == "LC123456789"
+    assert event["custom_data"] == {"value": 1250.0, "currency": "USD"}
+    assert failed.processing_status == event_pb2.PROCESSING_STATUS_FAILED
+    assert "the value is negative" in failed.response_status.excerpt

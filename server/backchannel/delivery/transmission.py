@@ -17,6 +17,7 @@ from backchannel.data_policy import DataPolicy, minimized
 from backchannel.feedback_document import feedback_document
 from backchannel.model import ClaimedDelivery
 from backchannel.plugin import (
+    ContentRefused,
     DeliveryResult,
     FeedbackDocument,
     OutboundMessage,
@@ -129,6 +130,9 @@ class Transmission:
             content = await render_content(formatter, document, recipient.format_options)
         except TemplateFailed as error:
             failure = _failure(f"format {recipient.format!r}: a template {error}", retryable=False)
+            return Transmitted(failure, plugin=plugin)
+        except ContentRefused as error:
+            failure = _failure(f"format {recipient.format!r} refused it: {error}", retryable=False)
             return Transmitted(failure, plugin=plugin)
         except Exception as error:
             log.warning("formatter %s failed: %s", recipient.format, type(error).__name__)

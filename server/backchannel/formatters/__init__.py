@@ -1,4 +1,5 @@
-"""The built-in formatters: ``json``, ``xml``, ``csv``, ``form``, ``template`` and ``postback``.
+"""The built-in formatters: ``json``, ``xml``, ``csv``, ``form``, ``template``, ``postback`` and
+``meta_capi``.
 
 Registered through the ``builtin_formatters`` entry point of the ``backchannel`` group.
 Every formatter renders the canonical feedback document deterministically (the same
@@ -38,6 +39,8 @@ template  ``autoescape``          html/xml    escape values for HTML/XML; defaul
                                               the content type is HTML or XML
 postback  ``template``            all macros  query text with macros such as ``{lead_id}``
 postback  ``return_template``     template    the same, for documents of kind ``return``
+meta_capi ``event_name``          Purchase    the Conversions API event name
+meta_capi ``action_source``       system_gen. where the conversion happened (Meta's list)
 ========  ======================  ==========  =================================================
 
 Content types and file extensions: ``application/json`` / ``json``, ``application/xml`` /
@@ -53,6 +56,7 @@ from collections.abc import Callable
 from backchannel.formatters._csv import STANDARD_COLUMNS, CsvFormatter
 from backchannel.formatters._form import FormFormatter
 from backchannel.formatters._json import JsonFormatter
+from backchannel.formatters._meta_capi import MetaCapiFormatter
 from backchannel.formatters._postback import PostbackFormatter
 from backchannel.formatters._template import TemplateFormatter
 from backchannel.formatters._xml import XmlFormatter
@@ -67,6 +71,7 @@ def register_formatters(register: Callable[[Formatter], None]) -> None:
     register(FormFormatter())
     register(TemplateFormatter())
     register(PostbackFormatter())
+    register(MetaCapiFormatter())
 
 
 __all__ = [
@@ -74,6 +79,7 @@ __all__ = [
     "CsvFormatter",
     "FormFormatter",
     "JsonFormatter",
+    "MetaCapiFormatter",
     "PostbackFormatter",
     "TemplateFormatter",
     "XmlFormatter",
