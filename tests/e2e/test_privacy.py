@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 
+import asyncpg
+import grpc
+import pytest
 from backchannel_client.v1 import (
     audit_service_pb2,
     audit_service_pb2_grpc,
@@ -22,11 +25,13 @@ from google.protobuf import field_mask_pb2
 from support.brief_example import brief_example_feedback
 from support.database_dump import dump_database
 from support.feedback_calls import wait_for_event
-from support.in_process_server import RunningServer
+from support.in_process_server import RunningServer, serving
 from support.postgres_cluster import PostgresCluster
 from support.receiver import WebhookReceiver
 from support.recipient_calls import invalid_fields, update
 from support.webhook_recipients import create_webhook_recipient
+
+from backchannel.sealing.key_ring import KeyRing
 
 EMAIL = "Jane.Doe.Privacy@gmail.com"
 PHONE = "+1 650-555-0123"
@@ -293,3 +298,21 @@ async def test_a_meta_capi_recipient_gets_hashed_identifiers_and_a_refusal_says_
     assert event["custom_data"] == {"value": 1250.0, "currency": "USD"}
     assert failed.processing_status == event_pb2.PROCESSING_STATUS_FAILED
     assert "the value is negative" in failed.response_status.excerpt
+
+
+async def test_a_subject_without_a_configured_key_is_refused_and_nothing_stored(
+    database_url: str,
+) -> None:
+    async with serving(database_url, secret_keys=KeyRing()) as running:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await _send(running, "req-no-key", [], _with_subject())
+    connection = await asyncpg.connect(database_url)
+    try:
+        stored = await connection.fetchval("SELECT count(*) FROM feedback")
+    finally:
+        await connection.close()
+
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no secret key is configured" in (refused.value.details() or "")
+    assert EMAIL not in (refused.value.details() or "")
+    assert stored == 0
