@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from backchannel_client.v1 import feedback_pb2
 
 from backchannel.batch import naming, schedule
 from backchannel.batch.config import BatchConfig, batch_config
@@ -36,8 +37,11 @@ from backchannel.batch.writers import CONTENT_TYPES, preview_lines, writer_for
 from backchannel.data_policy import DataPolicy
 from backchannel.ids import new_id
 from backchannel.model import AuditEntry, BatchRow, EventRecord, ProcessingStatus, RecipientRecord
+from backchannel.sealing.key_ring import KeyRing
+from backchannel.sealing.subjects import SubjectUnreadable, open_subject
 from backchannel.store import batches as batch_store
 from backchannel.store import spool
+from backchannel.store.deliveries import sealed_subject_of
 
 #: Members read per page, and rendered per slice (between slices other work runs).
 PAGE_ROWS = 2000
@@ -91,10 +95,13 @@ class BatchBuilder:
         pool: asyncpg.Pool,
         signing_key: str | None,
         others_busy: Callable[[], bool] = lambda: False,
+        key_ring: KeyRing | None = None,
     ) -> None:
         """``others_busy``: whether this process has other work in flight (individual
-        deliveries); while it has, a build takes at most BUSY_SHARE of the event loop."""
+        deliveries); while it has, a build takes at most BUSY_SHARE of the event loop.
+        ``key_ring`` opens feedback subjects for recipients whose policy lets them out."""
         self._pool = pool
+        self._ring = key_ring or KeyRing()
         self._signing_key = signing_key
         self._others_busy = others_busy
 
@@ -269,7 +276,12 @@ class BatchBuilder:
                             result.suppressed.append((member, why))
                             result.lacking.append(lacking)
                             continue
-                        values = row_values(shape, bytes(member["record"]))
+                        try:
+                            subject = self._subject(shape, member)
+                        except SubjectUnreadable as error:
+                            result.excluded.append((member, str(error)))
+                            continue
+                        values = row_values(shape, bytes(member["record"]), subject)
                         problem = row_problem(shape, values)
                         if problem is not None:
                             result.problems.append((member["feedback_id"], problem))
@@ -296,6 +308,13 @@ class BatchBuilder:
             raise
         return result
 
+    def _subject(self, shape: RowShape, member: Any) -> feedback_pb2.Subject | None:
+        """A member's subject, opened only when the policy lets some of it into rows."""
+        if shape.policy.subject_access == "excluded":
+            return None
+        sealed = sealed_subject_of(member)
+        return None if sealed is None else open_subject(self._ring, member["feedback_id"], sealed)
+
     async def preview(self, recipient: RecipientRecord, limit: int) -> Preview:
         """The next file's name and first rows, changing nothing."""
         assert recipient.batch is not None
@@ -319,6 +338,7 @@ class BatchBuilder:
         )
         page = await batch_store.awaiting_page(self._pool, recipient.id, limit)
         required = recipient.required_consent_purposes
+        # Never with subjects: a preview is shown to operators, not sent to the recipient.
         rows = [
             row_values(shape, bytes(m["record"]))
             for m in page

@@ -78,7 +78,10 @@ _KNOWN: dict[str, frozenset[str] | None] = {
     # Free-form below these.
     "quality": None,
     "consents": None,
+    "consent_purposes": None,
     "attributes": None,
+    # Only as far as the recipient's data policy lets it through (never by default).
+    "subject": frozenset(("email", "phone", "first_name", "last_name", "postal_code", "country")),
 }
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
@@ -176,10 +179,15 @@ def consent_lacking(required: tuple[str, ...], record: bytes) -> tuple[str, ...]
     return missing_purposes(required, feedback_pb2.Feedback.FromString(bytes(record)))
 
 
-def row_values(shape: RowShape, record: bytes) -> list[Any]:
-    """The row of one stored feedback: one value per column (MISSING where it has none)."""
+def row_values(
+    shape: RowShape, record: bytes, subject: feedback_pb2.Subject | None = None
+) -> list[Any]:
+    """The row of one stored feedback (and its opened ``subject``, given only when the
+    policy lets some of it through): one value per column (MISSING where it has none)."""
     document = apply_field_mapping(
-        minimized(feedback_document(feedback_pb2.Feedback.FromString(record)), shape.policy),
+        minimized(
+            feedback_document(feedback_pb2.Feedback.FromString(record)), shape.policy, subject
+        ),
         shape.mapping,
     )
     return [_value(document, column) for column in shape.columns]
