@@ -13,7 +13,8 @@ part of the document except the subject is allowed. ``kind`` is always kept: for
 and event types are made from it, and it says nothing about the lead.
 
 Stored on the recipient as ``{"allowed_fields": [...], "subject_access": "...",
-"hash_rules": "..."}``; None is the default policy.
+"hash_rules": "..."}`` (a choice left unset stored as ``unspecified``, read as its
+default); None is the default policy.
 """
 
 from __future__ import annotations
@@ -59,13 +60,6 @@ class DataPolicy:
             subject_access=access if access in SUBJECT_ACCESS else "excluded",
             hash_rules=rules if rules in HASH_RULES else "normalized",
         )
-
-    def to_stored(self) -> dict[str, Any]:
-        return {
-            "allowed_fields": [".".join(p) for p in self.allowed_fields],
-            "subject_access": self.subject_access,
-            "hash_rules": self.hash_rules,
-        }
 
     @property
     def effective(self) -> DataPolicy:

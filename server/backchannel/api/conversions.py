@@ -18,7 +18,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from backchannel.api.cursors import encode_cursor
-from backchannel.api.data_policy_messages import policy_message
+from backchannel.api.data_policy_messages import given_policy_message, policy_message
 from backchannel.batch import config as batch_settings
 from backchannel.data_policy import DataPolicy
 from backchannel.feedback_document import KIND_NAMES
@@ -137,9 +137,7 @@ def recipient_message(
         ordered_delivery=record.ordered_delivery,
         batch=None if record.batch is None else batch_settings.message(record.batch),
         data_policy=(
-            None
-            if record.data_policy is None
-            else policy_message(DataPolicy.stored(record.data_policy))
+            None if record.data_policy is None else given_policy_message(record.data_policy)
         ),
         required_consent_purposes=list(record.required_consent_purposes),
         effective_data_policy=policy_message(DataPolicy.stored(record.data_policy).effective),

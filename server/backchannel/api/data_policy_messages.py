@@ -41,19 +41,35 @@ _RULE_VALUES: dict[HashRules, recipient_pb2.HashRules.ValueType] = {
     "meta": recipient_pb2.HASH_RULES_META,
 }
 MAX_ALLOWED_FIELDS = 64
+#: A choice the caller left unset, as stored (read as its default).
+UNSET = "unspecified"
 
 
 def stored_policy(recipient: recipient_pb2.Recipient) -> dict[str, Any] | None:
-    """What the recipient's ``data_policy`` column takes (None when it sets none)."""
+    """What the recipient's ``data_policy`` column takes (None when it sets none): the
+    policy as given, an unset choice kept unset (read as its default), so that reading it
+    back gives what was written and a declarative ``apply`` sees no change."""
     if not recipient.HasField("data_policy"):
         return None
     message = recipient.data_policy
-    policy = DataPolicy(
-        allowed_fields=tuple(tuple(p.split(".")) for p in message.allowed_fields),
-        subject_access=_ACCESS.get(message.subject_access, "excluded"),
-        hash_rules=_RULES.get(message.hash_rules, "normalized"),
+    return {
+        "allowed_fields": list(message.allowed_fields),
+        "subject_access": _ACCESS.get(message.subject_access, "excluded")
+        if message.subject_access
+        else UNSET,
+        "hash_rules": _RULES.get(message.hash_rules, "normalized") if message.hash_rules else UNSET,
+    }
+
+
+def given_policy_message(stored: dict[str, Any]) -> recipient_pb2.DataPolicy:
+    """The policy as it was given (see stored_policy)."""
+    access = stored.get("subject_access", UNSET)
+    rules = stored.get("hash_rules", UNSET)
+    return recipient_pb2.DataPolicy(
+        allowed_fields=stored.get("allowed_fields", []),
+        subject_access=_ACCESS_VALUES.get(access, recipient_pb2.SUBJECT_ACCESS_UNSPECIFIED),
+        hash_rules=_RULE_VALUES.get(rules, recipient_pb2.HASH_RULES_UNSPECIFIED),
     )
-    return policy.to_stored()
 
 
 def policy_message(policy: DataPolicy) -> recipient_pb2.DataPolicy:
