@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 import asyncpg
 import grpc
@@ -85,7 +86,9 @@ async def test_a_subject_is_stored_only_sealed_and_never_answered(
     signing_secret: str,
     postgres: PostgresCluster,
     database_url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     await create_webhook_recipient(backchannel, "crm", receiver.url, signing_secret)
     sent = await _send(backchannel, "req-sealed", ["crm"], _with_subject())
     await wait_for_event(backchannel, sent.feedback.id)
@@ -95,6 +98,8 @@ async def test_a_subject_is_stored_only_sealed_and_never_answered(
     dump = await dump_database(postgres, database_url)
 
     assert _personal(dump) == []
+    assert caplog.records, "nothing was logged: the next check would prove nothing"
+    assert _personal(caplog.text) == []
     assert not sent.feedback.HasField("subject")
     assert not got.feedback.HasField("subject")
     # ... yet it is there, sealed, with its data key kept apart (crypto-shredding).
