@@ -1,5 +1,5 @@
-"""The built-in formatters: ``json``, ``xml``, ``csv``, ``form``, ``template``, ``postback`` and
-``meta_capi``.
+"""The built-in formatters: ``json``, ``xml``, ``csv``, ``form``, ``template``, ``postback``,
+``meta_capi`` and ``google_ads_csv``.
 
 Registered through the ``builtin_formatters`` entry point of the ``backchannel`` group.
 Every formatter renders the canonical feedback document deterministically (the same
@@ -41,6 +41,7 @@ postback  ``template``            all macros  query text with macros such as ``{
 postback  ``return_template``     template    the same, for documents of kind ``return``
 meta_capi ``event_name``          Purchase    the Conversions API event name
 meta_capi ``action_source``       system_gen. where the conversion happened (Meta's list)
+google_a. ``conversion_name``     Converted.. the Google Ads conversion action's name
 ========  ======================  ==========  =================================================
 
 Content types and file extensions: ``application/json`` / ``json``, ``application/xml`` /
@@ -55,6 +56,7 @@ from collections.abc import Callable
 
 from backchannel.formatters._csv import STANDARD_COLUMNS, CsvFormatter
 from backchannel.formatters._form import FormFormatter
+from backchannel.formatters._google_ads import GoogleAdsCsvFormatter
 from backchannel.formatters._json import JsonFormatter
 from backchannel.formatters._meta_capi import MetaCapiFormatter
 from backchannel.formatters._postback import PostbackFormatter
@@ -72,12 +74,14 @@ def register_formatters(register: Callable[[Formatter], None]) -> None:
     register(TemplateFormatter())
     register(PostbackFormatter())
     register(MetaCapiFormatter())
+    register(GoogleAdsCsvFormatter())
 
 
 __all__ = [
     "STANDARD_COLUMNS",
     "CsvFormatter",
     "FormFormatter",
+    "GoogleAdsCsvFormatter",
     "JsonFormatter",
     "MetaCapiFormatter",
     "PostbackFormatter",
