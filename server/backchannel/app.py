@@ -244,6 +244,7 @@ class BackchannelServer:
                     self.open_streams,
                 ),
                 s.max_feedback_bytes,
+                key_ring,
             ),
             server,
         )

@@ -28,6 +28,13 @@ KIND_NAMES: dict[feedback_pb2.FeedbackKind.ValueType, FeedbackKind] = {
 }
 
 
+CONSENT_STATE_NAMES: dict[feedback_pb2.ConsentState.ValueType, str] = {
+    feedback_pb2.CONSENT_STATE_GRANTED: "granted",
+    feedback_pb2.CONSENT_STATE_DENIED: "denied",
+    feedback_pb2.CONSENT_STATE_UNKNOWN: "unknown",
+    feedback_pb2.CONSENT_STATE_UNSPECIFIED: "unknown",
+}
+
 _EPOCH = datetime(1970, 1, 1)
 _MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31
 
@@ -127,6 +134,10 @@ def feedback_document(feedback: feedback_pb2.Feedback) -> FeedbackDocument:
         _put(part, "reference", consent.reference)
         consents.append(part)
     _put(document, "consents", consents)
+    purposes = {
+        p.purpose: CONSENT_STATE_NAMES.get(p.state, "unknown") for p in feedback.consent_purposes
+    }
+    _put(document, "consent_purposes", purposes)
     if feedback.HasField("attributes"):
         _put(document, "attributes", json_format.MessageToDict(feedback.attributes))
     # Built key by key above, in the order formatters write it; the keys are the TypedDict's.

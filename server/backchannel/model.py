@@ -41,6 +41,8 @@ class DeliveryState(StrEnum):
     AWAITING_BATCH = "awaiting_batch"
     #: Taken by a batch (``batch_id``) that is being built or sent; ends with it.
     IN_BATCH = "in_batch"
+    #: Ended unsent: its recipient requires consent the feedback does not grant.
+    SUPPRESSED = "suppressed"
 
     @property
     def is_open(self) -> bool:
@@ -82,6 +84,8 @@ class ProcessingStatus(StrEnum):
     RETRY_SCHEDULED = "retry_scheduled"
     FAILED = "failed"
     DEAD = "dead"
+    #: Not sent: the recipient requires consent the feedback does not grant.
+    SUPPRESSED = "suppressed"
 
 
 class RecipientState(StrEnum):
@@ -139,6 +143,26 @@ class SealedSecret(NamedTuple):
     ciphertext: bytes
 
 
+class SealedSubject(NamedTuple):
+    """A feedback's subject (personal identifiers) as stored: sealed with AES-256-GCM under
+    a data key of its own, which is sealed under the key ring's key ``key_id`` (see
+    backchannel.sealing.subjects)."""
+
+    nonce: bytes
+    ciphertext: bytes
+    key_id: str
+    key_nonce: bytes
+    wrapped_key: bytes
+
+
+class WrappedKey(NamedTuple):
+    """A subject's data key, sealed under the key ring's key ``key_id``."""
+
+    key_id: str
+    nonce: bytes
+    wrapped: bytes
+
+
 @dataclass(frozen=True)
 class RecipientRecord:
     id: str
@@ -169,6 +193,10 @@ class RecipientRecord:
     disabled_reason: str = ""
     #: Batch settings (the ``BatchSettings`` message as proto JSON); None: individual.
     batch: dict[str, Any] | None = None
+    #: The data policy (the ``DataPolicy`` message as proto JSON); None: the default.
+    data_policy: dict[str, Any] | None = None
+    #: Consent purposes a feedback must grant to be sent to it.
+    required_consent_purposes: tuple[str, ...] = ()
 
     @property
     def limited(self) -> bool:
@@ -247,6 +275,8 @@ class NewFeedback(NamedTuple):
     origin_trace_id: str = ""
     #: The W3C ``tracestate`` of that request, forwarded with outbound traceparents.
     tracestate: str | None = None
+    #: The subject, sealed; never in ``record`` or ``response``.
+    subject: SealedSubject | None = None
 
 
 class StoredAnswer(NamedTuple):
@@ -278,6 +308,8 @@ class ClaimedDelivery(NamedTuple):
     origin_trace_id: str = ""
     #: The W3C ``tracestate`` of that request.
     tracestate: str | None = None
+    #: The feedback's subject, sealed; None when it has none (or it was erased).
+    subject: SealedSubject | None = None
 
 
 @dataclass(frozen=True)
@@ -362,6 +394,8 @@ class EventRecord(NamedTuple):
     transmitted_sha256: str = ""
     #: The transport's details of the attempt, redacted, less the span's facts.
     details: tuple[tuple[str, str], ...] = ()
+    #: For a suppressed transmission: the consent purposes it lacked, comma-separated.
+    missing_consent: str = ""
 
 
 def operator_event(

@@ -133,6 +133,11 @@ class PreparedRecipients:
         self._size = size
         self._prepared: OrderedDict[tuple[str, int], PreparedRecipient] = OrderedDict()
 
+    @property
+    def ring(self) -> KeyRing:
+        """The keys recipients' secrets, and feedback subjects, are sealed under."""
+        return self._ring
+
     def get(self, recipient: RecipientRecord, transport: Transport[Any]) -> PreparedRecipient:
         key = (recipient.id, recipient.revision)
         prepared = self._prepared.get(key)

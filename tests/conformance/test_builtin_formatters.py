@@ -10,7 +10,9 @@ from backchannel.plugin import Formatter
 from backchannel.plugin_host import load_plugins
 from backchannel.testing import FormatterConformance
 
-BUILTIN_FORMATTERS = ("json", "xml", "csv", "form", "template", "postback")
+BUILTIN_FORMATTERS = (
+    "json", "xml", "csv", "form", "template", "postback", "meta_capi", "google_ads_csv",
+)  # fmt: skip
 
 #: Options the sample documents are rendered with: the field mapping everywhere, and each
 #: format's own options where it has some worth exercising.
@@ -33,6 +35,10 @@ WORKING_OPTIONS: dict[str, dict[str, Any]] = {
         "template": "tid={transaction_id}&amount={value}&s1={sub1}&lead={lead_id}",
         "return_template": "tid={transaction_id}&reversal=1&lead={lead_id}",
     },
+    # Meta matches on lead_id: renaming it away leaves no match key.
+    "meta_capi": {"drop": ["attributes"], "event_name": "Lead", "action_source": "phone_call"},
+    # Google matches on a click id or a hashed email or phone: the samples give a click id.
+    "google_ads_csv": {"constants": {"click_id": "gclid-1"}, "conversion_name": "Sale"},
 }
 
 

@@ -22,6 +22,7 @@ PUBLIC_API = {
         "Attribution",
         "CompanionFile",
         "Consent",
+        "ContentRefused",
         "DeliveryResult",
         "Destination",
         "FeedbackDocument",

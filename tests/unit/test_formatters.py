@@ -91,7 +91,9 @@ def test_the_hook_registers_exactly_the_builtin_formatters() -> None:
     assert sorted(formatter.name for formatter in registered) == [
         "csv",
         "form",
+        "google_ads_csv",
         "json",
+        "meta_capi",
         "postback",
         "template",
         "xml",

@@ -18,7 +18,9 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from backchannel.api.cursors import encode_cursor
+from backchannel.api.data_policy_messages import given_policy_message, policy_message
 from backchannel.batch import config as batch_settings
+from backchannel.data_policy import DataPolicy
 from backchannel.feedback_document import KIND_NAMES
 from backchannel.model import (
     AggregationLevel,
@@ -57,6 +59,7 @@ PROCESSING_STATUSES = {
     event_pb2.PROCESSING_STATUS_RETRY_SCHEDULED: ProcessingStatus.RETRY_SCHEDULED,
     event_pb2.PROCESSING_STATUS_FAILED: ProcessingStatus.FAILED,
     event_pb2.PROCESSING_STATUS_DEAD: ProcessingStatus.DEAD,
+    event_pb2.PROCESSING_STATUS_SUPPRESSED: ProcessingStatus.SUPPRESSED,
 }
 PROCESSING_STATUS_VALUES = {name: value for value, name in PROCESSING_STATUSES.items()}
 
@@ -76,6 +79,7 @@ DELIVERY_STATE_VALUES = {
     DeliveryState.CANCELLED: feedback_service_pb2.DELIVERY_STATE_CANCELLED,
     DeliveryState.AWAITING_BATCH: feedback_service_pb2.DELIVERY_STATE_AWAITING_BATCH,
     DeliveryState.IN_BATCH: feedback_service_pb2.DELIVERY_STATE_IN_BATCH,
+    DeliveryState.SUPPRESSED: feedback_service_pb2.DELIVERY_STATE_SUPPRESSED,
 }
 
 
@@ -132,6 +136,11 @@ def recipient_message(
         ),
         ordered_delivery=record.ordered_delivery,
         batch=None if record.batch is None else batch_settings.message(record.batch),
+        data_policy=(
+            None if record.data_policy is None else given_policy_message(record.data_policy)
+        ),
+        required_consent_purposes=list(record.required_consent_purposes),
+        effective_data_policy=policy_message(DataPolicy.stored(record.data_policy).effective),
     )
 
 
@@ -206,6 +215,7 @@ def event_message(event: EventRecord) -> event_pb2.FeedbackSentEvent:
         requested_by=event.requested_by,
         origin_trace_id=event.origin_trace_id,
         details=dict(event.details),
+        missing_consent_purposes=event.missing_consent.split(",") if event.missing_consent else [],
     )
     if event.transmitted_size is not None:
         message.transmitted.CopyFrom(

@@ -60,6 +60,8 @@ from backchannel.model import (
     StoredAnswer,
 )
 from backchannel.recipient_directory import RecipientDirectory
+from backchannel.sealing.key_ring import KeyRing
+from backchannel.sealing.subjects import seal_subject
 from backchannel.store import batches as batch_store
 from backchannel.store import events as event_store
 from backchannel.store import feedback as feedback_store
@@ -77,8 +79,10 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         hub: EventHub,
         stream_settings: StreamSettings,
         max_feedback_bytes: int,
+        key_ring: KeyRing | None = None,
     ) -> None:
         self._pool = pool
+        self._ring = key_ring or KeyRing()
         self._max_feedback_bytes = max_feedback_bytes
         self._intake = intake
         self._directory = directory
@@ -100,6 +104,14 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
         self, request: feedback_service_pb2.SendFeedbackRequest
     ) -> feedback_service_pb2.SendFeedbackResponse:
         validate_send_feedback(request, self._max_feedback_bytes)
+        if request.feedback.HasField("subject") and not self._ring.configured:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "NO_SECRET_KEY",
+                "feedback.subject holds personal identifiers, which are stored only sealed, "
+                "and no secret key is configured (BACKCHANNEL_SECRET_KEYS or "
+                "BACKCHANNEL_SECRET_KEY_FILE); nothing was stored",
+            )
         require_source(request.feedback.lead.source_id)
         require_recipients(request.recipient_ids, "recipient_ids")
         digest = hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
@@ -120,7 +132,9 @@ class FeedbackService(feedback_service_pb2_grpc.FeedbackServiceServicer):
                 if earlier is None:
                     raise
                 return _first_answer(earlier, digest)
-            answer = await self._intake.submit(_new_feedback(request, digest, recipients, version))
+            answer = await self._intake.submit(
+                _new_feedback(request, digest, recipients, version, self._ring)
+            )
             if answer is not None:
                 return _first_answer(answer, digest)
         raise AssertionError("feedback stored without a directory check has an answer")
@@ -256,9 +270,11 @@ def _new_feedback(
     digest: bytes,
     recipients: list[RecipientRecord],
     directory_version: int | None,
+    ring: KeyRing,
 ) -> NewFeedback:
     """The feedback to store for ``request``, one delivery per recipient, with the answer
-    a repeat of the request will get."""
+    a repeat of the request will get. Its subject is sealed apart, and left out of both
+    the record and the answer."""
     accept_time = datetime.now(UTC)
     accepted_at = timestamp(accept_time)
     feedback = feedback_pb2.Feedback()
@@ -268,6 +284,10 @@ def _new_feedback(
     feedback.accept_time.CopyFrom(accepted_at)
     if not feedback.HasField("feedback_time"):
         feedback.feedback_time.CopyFrom(accepted_at)
+    subject = None
+    if feedback.HasField("subject"):
+        subject = seal_subject(ring, feedback.id, feedback.subject)
+        feedback.ClearField("subject")
     deliveries = tuple(
         NewDelivery(id=new_id("dlv"), recipient_id=r.id, state=r.delivery_state) for r in recipients
     )
@@ -302,6 +322,7 @@ def _new_feedback(
         directory_version=directory_version,
         origin_trace_id=origin.trace_id,
         tracestate=origin.tracestate,
+        subject=subject,
     )
 
 

@@ -20,6 +20,7 @@ from backchannel.api.conversions import (
     recipient_message,
 )
 from backchannel.api.cursors import page_size_of
+from backchannel.api.data_policy_messages import stored_policy
 from backchannel.api.errors import ApiError, Violations, not_found
 from backchannel.api.grants import (
     may_read,
@@ -48,6 +49,8 @@ from backchannel.store.deliveries import health_of_recipients
 Context = grpc.aio.ServicerContext[Any, Any]
 _PROBE_DEADLINE = 60.0
 _WRITABLE = (
+    "data_policy",
+    "required_consent_purposes",
     "batch",
     "retry_policy",
     "limits",
@@ -106,6 +109,8 @@ def _record(
         max_concurrency=recipient.limits.max_concurrency,
         ordered_delivery=recipient.ordered_delivery,
         batch=batch_settings.stored(recipient.batch) if recipient.HasField("batch") else None,
+        data_policy=stored_policy(recipient),
+        required_consent_purposes=tuple(recipient.required_consent_purposes),
     )
 
 
@@ -294,6 +299,15 @@ class RecipientService(recipient_service_pb2_grpc.RecipientServiceServicer):
                     "batch",
                 ):
                     getattr(merged, path).CopyFrom(getattr(given, path))
+                elif path == "data_policy":
+                    # Unset in the update: back to the default policy.
+                    if given.HasField("data_policy"):
+                        merged.data_policy.CopyFrom(given.data_policy)
+                    else:
+                        merged.ClearField("data_policy")
+                elif path == "required_consent_purposes":
+                    del merged.required_consent_purposes[:]
+                    merged.required_consent_purposes.extend(given.required_consent_purposes)
                 else:
                     setattr(merged, path, getattr(given, path))
             if merged.state == recipient_pb2.RECIPIENT_STATE_UNSPECIFIED:

@@ -13,7 +13,9 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from backchannel.api.batch_validation import validate_batch
+from backchannel.api.data_policy_messages import validate_privacy
 from backchannel.api.errors import Violations
+from backchannel.api.subject_validation import validate_consent_purposes, validate_subject
 from backchannel.plugin import Formatter, Transport
 from backchannel.plugin_host import unloaded_plugins
 from backchannel.untrusted_templates import option_problems, settings_problems
@@ -165,6 +167,8 @@ def validate_send_feedback(
 
 def _validate_feedback(feedback: feedback_pb2.Feedback, v: Violations) -> None:
     check_text(feedback, "feedback", v)
+    validate_subject(feedback, v)
+    validate_consent_purposes(feedback, v)
     kind = feedback.kind
     if kind == feedback_pb2.FEEDBACK_KIND_UNSPECIFIED:
         v.add("feedback.kind", "is required")
@@ -300,6 +304,7 @@ async def validate_recipient(
         for problem in await option_problems(formatter, options):
             v.add(_recipient_path(problem.field), problem.description)
     _validate_policy(recipient, v)
+    validate_privacy(recipient, v)
     validate_batch(recipient, transport, v)
     for index, kind in enumerate(recipient.subscription.kinds):
         if (

@@ -19,18 +19,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from backchannel_client.v1 import feedback_pb2
 
 from backchannel.batch import naming, schedule
 from backchannel.batch.config import BatchConfig, batch_config
 from backchannel.batch.events import batch_event, held_event
 from backchannel.batch.openpgp import Encryptor
 from backchannel.batch.pipeline import SpoolWriter, compressor_for
-from backchannel.batch.rows import RowShape, read_shape, row_problem, row_values
+from backchannel.batch.rows import (
+    RowShape,
+    consent_lacking,
+    read_shape,
+    row_problem,
+    row_values,
+)
 from backchannel.batch.writers import CONTENT_TYPES, preview_lines, writer_for
+from backchannel.data_policy import DataPolicy
 from backchannel.ids import new_id
 from backchannel.model import AuditEntry, BatchRow, EventRecord, ProcessingStatus, RecipientRecord
+from backchannel.sealing.key_ring import KeyRing
+from backchannel.sealing.subjects import SubjectUnreadable, open_subject
 from backchannel.store import batches as batch_store
 from backchannel.store import spool
+from backchannel.store.deliveries import sealed_subject_of
 
 #: Members read per page, and rendered per slice (between slices other work runs).
 PAGE_ROWS = 2000
@@ -84,10 +95,13 @@ class BatchBuilder:
         pool: asyncpg.Pool,
         signing_key: str | None,
         others_busy: Callable[[], bool] = lambda: False,
+        key_ring: KeyRing | None = None,
     ) -> None:
         """``others_busy``: whether this process has other work in flight (individual
-        deliveries); while it has, a build takes at most BUSY_SHARE of the event loop."""
+        deliveries); while it has, a build takes at most BUSY_SHARE of the event loop.
+        ``key_ring`` opens feedback subjects for recipients whose policy lets them out."""
         self._pool = pool
+        self._ring = key_ring or KeyRing()
         self._signing_key = signing_key
         self._others_busy = others_busy
 
@@ -137,12 +151,18 @@ class BatchBuilder:
         batch = await batch_store.get_batch(self._pool, batch_id)
         assert batch is not None and recipient.batch is not None
         config = batch_config(recipient.batch)
-        shape, _ = read_shape(recipient.format_options, config.required_fields)
+        shape, _ = read_shape(
+            recipient.format_options,
+            config.required_fields,
+            DataPolicy.stored(recipient.data_policy),
+        )
         name = file_name(recipient, config, batch)
         oid = await spool.create(self._pool)
         await batch_store.set_spool(self._pool, batch_id, lease_token, oid)
         sink = SpoolWriter(self._pool, oid)
-        rendered = await self._render(batch, config, shape, name, sink)
+        rendered = await self._render(
+            batch, config, shape, name, sink, recipient.required_consent_purposes
+        )
         manifest_oid, manifest_name = None, ""
         if config.manifest:
             manifest_name = f"{name}.manifest.json"
@@ -159,10 +179,10 @@ class BatchBuilder:
             "size": sink.size,
             "sha256": sink.sha256,
             "row_count": rendered.rows,
-            "excluded_count": len(rendered.excluded),
+            "excluded_count": len(rendered.excluded) + len(rendered.suppressed),
             "excluded": [
                 {"feedback_id": m["feedback_id"], "reason": why}
-                for m, why in rendered.excluded[:LISTED_EXCLUSIONS]
+                for m, why in [*rendered.excluded, *rendered.suppressed][:LISTED_EXCLUSIONS]
             ],
             "reason": reason,
             "compression": config.compression,
@@ -187,6 +207,21 @@ class BatchBuilder:
                 end=now,
             )
             for m, why in rendered.excluded
+        ] + [
+            batch_event(
+                recipient,
+                built,
+                delivery_id=m["delivery_id"],
+                feedback_id=m["feedback_id"],
+                lead_id=m["lead_id"],
+                source_id=m["source_id"],
+                status=ProcessingStatus.SUPPRESSED,
+                excerpt=f"left out of batch file {name}: {why}"[:256],
+                start=now,
+                end=now,
+                missing_consent=",".join(lacking),
+            )
+            for (m, why), lacking in zip(rendered.suppressed, rendered.lacking, strict=True)
         ]
         if held:
             events.append(held_event(recipient, built, reason, now))
@@ -196,11 +231,18 @@ class BatchBuilder:
             lease_token=lease_token,
             facts=facts,
             excluded_ids=[m["delivery_id"] for m, _ in rendered.excluded],
+            suppressed_ids=[m["delivery_id"] for m, _ in rendered.suppressed],
             events=events,
         )
 
     async def _render(
-        self, batch: BatchRow, config: BatchConfig, shape: RowShape, name: str, sink: SpoolWriter
+        self,
+        batch: BatchRow,
+        config: BatchConfig,
+        shape: RowShape,
+        name: str,
+        sink: SpoolWriter,
+        required_consent: tuple[str, ...] = (),
     ) -> _Rendered:
         encryptor = None
         if config.public_key is not None:
@@ -228,7 +270,18 @@ class BatchBuilder:
                     started = time.perf_counter()
                     good = []
                     for member in page[start : start + SLICE_ROWS]:
-                        values = row_values(shape, bytes(member["record"]))
+                        lacking = consent_lacking(required_consent, member["record"])
+                        if lacking:
+                            why = f"suppressed: consent not granted for {', '.join(lacking)}"
+                            result.suppressed.append((member, why))
+                            result.lacking.append(lacking)
+                            continue
+                        try:
+                            subject = self._subject(shape, member)
+                        except SubjectUnreadable as error:
+                            result.excluded.append((member, str(error)))
+                            continue
+                        values = row_values(shape, bytes(member["record"]), subject)
                         problem = row_problem(shape, values)
                         if problem is not None:
                             result.problems.append((member["feedback_id"], problem))
@@ -255,11 +308,22 @@ class BatchBuilder:
             raise
         return result
 
+    def _subject(self, shape: RowShape, member: Any) -> feedback_pb2.Subject | None:
+        """A member's subject, opened only when the policy lets some of it into rows."""
+        if shape.policy.subject_access == "excluded":
+            return None
+        sealed = sealed_subject_of(member)
+        return None if sealed is None else open_subject(self._ring, member["feedback_id"], sealed)
+
     async def preview(self, recipient: RecipientRecord, limit: int) -> Preview:
         """The next file's name and first rows, changing nothing."""
         assert recipient.batch is not None
         config = batch_config(recipient.batch)
-        shape, _ = read_shape(recipient.format_options, config.required_fields)
+        shape, _ = read_shape(
+            recipient.format_options,
+            config.required_fields,
+            DataPolicy.stored(recipient.data_policy),
+        )
         latest = await batch_store.list_batches(self._pool, recipient.id, 2**62, 1)
         now = datetime.now(UTC)
         ext = naming.extension(config.format, config.compression, config.public_key is not None)
@@ -273,7 +337,13 @@ class BatchBuilder:
             ext,
         )
         page = await batch_store.awaiting_page(self._pool, recipient.id, limit)
-        rows = [row_values(shape, bytes(m["record"])) for m in page]
+        required = recipient.required_consent_purposes
+        # Never with subjects: a preview is shown to operators, not sent to the recipient.
+        rows = [
+            row_values(shape, bytes(m["record"]))
+            for m in page
+            if not consent_lacking(required, m["record"])
+        ]
         lines = preview_lines(config.format, shape, rows)
         if config.format == "csv" and shape.header:
             lines.insert(0, preview_lines("csv", shape, [list(shape.column_names)])[0])
@@ -285,6 +355,9 @@ class _Rendered:
     def __init__(self) -> None:
         self.rows = 0
         self.excluded: list[tuple[Any, str]] = []
+        #: Left out for want of the consent the recipient requires, and which purposes.
+        self.suppressed: list[tuple[Any, str]] = []
+        self.lacking: list[tuple[str, ...]] = []
         self.problems: list[tuple[str, str]] = []
 
 

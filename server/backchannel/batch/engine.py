@@ -74,7 +74,7 @@ class BatchEngine:
         self._poll_interval = poll_interval
         self._concurrency = concurrency
         signing_key = Path(signing_key_file).read_text() if signing_key_file else None
-        self.builder = BatchBuilder(pool, signing_key, others_busy)
+        self.builder = BatchBuilder(pool, signing_key, others_busy, key_ring)
         self._clock = clock
         self._spool_retention = timedelta(seconds=spool_retention_seconds)
         self._next_prune = 0.0

@@ -22,6 +22,8 @@ from typing import Any
 
 from backchannel_client.v1 import feedback_pb2
 
+from backchannel.consent_gate import missing_purposes
+from backchannel.data_policy import DEFAULT_POLICY, DataPolicy, minimized
 from backchannel.feedback_document import feedback_document
 from backchannel.formatters._csv import STANDARD_COLUMNS
 from backchannel.formatters._document_paths import MISSING, FieldPath, lookup, parse_field_path
@@ -76,7 +78,10 @@ _KNOWN: dict[str, frozenset[str] | None] = {
     # Free-form below these.
     "quality": None,
     "consents": None,
+    "consent_purposes": None,
     "attributes": None,
+    # Only as far as the recipient's data policy lets it through (never by default).
+    "subject": frozenset(("email", "phone", "first_name", "last_name", "postal_code", "country")),
 }
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
@@ -89,6 +94,8 @@ class RowShape:
     header: bool
     csv_injection_guard: bool
     required: tuple[FieldPath, ...]
+    #: The recipient's data policy: each row is made from the document it cuts.
+    policy: DataPolicy = DEFAULT_POLICY
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -96,7 +103,7 @@ class RowShape:
 
 
 def read_shape(
-    options: Mapping[str, Any], required_fields: Sequence[str]
+    options: Mapping[str, Any], required_fields: Sequence[str], policy: DataPolicy = DEFAULT_POLICY
 ) -> tuple[RowShape, list[FieldProblem]]:
     """The row shape and every problem with it (``format_options.*`` and
     ``batch.required_fields[i]``), including columns the document can never have."""
@@ -143,6 +150,7 @@ def read_shape(
             header=options.get("header") is not False,
             csv_injection_guard=options.get("csv_injection_guard") is not False,
             required=tuple(required),
+            policy=policy,
         ),
         problems,
     )
@@ -163,10 +171,24 @@ def _known(column: FieldPath, produced: Sequence[FieldPath]) -> bool:
     return len(column) == 2 and column[1] in below
 
 
-def row_values(shape: RowShape, record: bytes) -> list[Any]:
-    """The row of one stored feedback: one value per column (MISSING where it has none)."""
+def consent_lacking(required: tuple[str, ...], record: bytes) -> tuple[str, ...]:
+    """The consent purposes of ``required`` the stored feedback does not grant (none
+    required: nothing is read)."""
+    if not required:
+        return ()
+    return missing_purposes(required, feedback_pb2.Feedback.FromString(bytes(record)))
+
+
+def row_values(
+    shape: RowShape, record: bytes, subject: feedback_pb2.Subject | None = None
+) -> list[Any]:
+    """The row of one stored feedback (and its opened ``subject``, given only when the
+    policy lets some of it through): one value per column (MISSING where it has none)."""
     document = apply_field_mapping(
-        feedback_document(feedback_pb2.Feedback.FromString(record)), shape.mapping
+        minimized(
+            feedback_document(feedback_pb2.Feedback.FromString(record)), shape.policy, subject
+        ),
+        shape.mapping,
     )
     return [_value(document, column) for column in shape.columns]
 

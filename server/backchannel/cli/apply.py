@@ -47,6 +47,8 @@ _COMPARED = (
     "limits",
     "ordered_delivery",
     "batch",
+    "data_policy",
+    "required_consent_purposes",
 )
 _KEYED = ("transport_settings", "format_options")
 _CREATE, _UPDATE, _UNCHANGED = "create", "update", "unchanged"
@@ -204,6 +206,8 @@ def _step(
     for name in mask:
         if name == "secret_settings":
             update.secret_settings.update(sent_secrets)
+        elif name == "required_consent_purposes":
+            update.required_consent_purposes.extend(desired.required_consent_purposes)
         elif Recipient.DESCRIPTOR.fields_by_name[name].message_type is not None:
             getattr(update, name).CopyFrom(getattr(desired, name))
         else:

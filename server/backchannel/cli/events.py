@@ -17,7 +17,7 @@ from backchannel.cli.connection import CommandError
 from backchannel.cli.output import as_json, enum_word, parse_time, print_json_line, when
 from backchannel.cli.pager import paged
 
-STATUSES = ("succeeded", "retry_scheduled", "failed", "dead")
+STATUSES = ("succeeded", "retry_scheduled", "failed", "dead", "suppressed")
 _COLUMNS = (
     ("TIME", 24),
     ("STATUS", 15),

@@ -59,9 +59,11 @@ async def _rotate(settings: Settings) -> int:
     from backchannel.sealing.key_file import configured_key_ring
     from backchannel.sealing.key_ring import KeyRingError
     from backchannel.sealing.rotation import rotate_secrets
+    from backchannel.sealing.subject_rotation import rotate_subject_keys
     from backchannel.store.database import create_pool
     from backchannel.store.migrations import apply_migrations
     from backchannel.store.recipient_secrets import key_ids_in_use
+    from backchannel.store.subject_keys import subject_key_ids
 
     embedded = None
     dsn = settings.database_url
@@ -85,18 +87,21 @@ async def _rotate(settings: Settings) -> int:
         async with pool.acquire() as connection:
             await apply_migrations(connection)
         report = await rotate_secrets(pool, ring)
-        in_use = await key_ids_in_use(pool)
+        subjects = await rotate_subject_keys(pool, ring)
+        in_use = {*await key_ids_in_use(pool), *await subject_key_ids(pool)}
     finally:
         await pool.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
     newest = ring.newest.id
     print(f"sealed the secrets of {report.sealed} recipients again under key {newest!r}")
+    print(f"sealed the data keys of {subjects.resealed} feedback subjects again too")
     if report.removed:
         print(f"removed the secrets left on {report.removed} deleted recipients")
-    for failure in report.failures:
+    failures = [*report.failures, *subjects.failures]
+    for failure in failures:
         print(f"backchannel: not sealed again: {failure}", file=sys.stderr)
     retired = [key_id for key_id in ring.ids[1:] if key_id not in in_use]
-    if retired and not report.failures:
+    if retired and not failures:
         print(f"no stored secret needs key {', '.join(repr(k) for k in retired)} any more")
-    return exit_codes.FAILURE if report.failures else exit_codes.OK
+    return exit_codes.FAILURE if failures else exit_codes.OK

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from backchannel import __version__
 from backchannel.delivery.attempt_interceptors import Timed, Traced
 from backchannel.delivery.reported_facts import reported_facts
-from backchannel.delivery.retry_policy import RetryPolicy, next_step
+from backchannel.delivery.retry_policy import SUPPRESSED, RetryPolicy, next_step
 from backchannel.delivery.transmission import Attempt, Transmission, Transmitted
 from backchannel.ids import new_id
 from backchannel.model import (
@@ -63,12 +63,16 @@ def classify(
     policy = RetryPolicy.for_recipient(
         recipient, settings.retry_schedule, settings.throttle_min_delay
     )
-    step = next_step(
-        claimed.attempt - claimed.policy_attempt_offset,
-        result,
-        policy,
-        timing.end,
-        claimed.policy_start_time or claimed.accept_time,
+    step = (
+        SUPPRESSED
+        if transmitted.missing_consent
+        else next_step(
+            claimed.attempt - claimed.policy_attempt_offset,
+            result,
+            policy,
+            timing.end,
+            claimed.policy_start_time or claimed.accept_time,
+        )
     )
     body = content.body if content is not None else b""
     reported = reported_facts(result)
@@ -107,6 +111,7 @@ def classify(
         transmitted_size=reported.transmitted_size,
         transmitted_sha256=reported.transmitted_sha256,
         details=reported.details,
+        missing_consent=",".join(transmitted.missing_consent),
     )
     return AttemptOutcome(
         event=event,

@@ -157,6 +157,9 @@ def health_updater(policy: BreakerPolicy, worker_id: str) -> HealthUpdater:
         disable_reason: str | None = None
         for outcome in outcomes:
             sent = outcome.event
+            if sent.processing_status == ProcessingStatus.SUPPRESSED:
+                # Nothing was sent: it says nothing about how the recipient is doing.
+                continue
             health, changes = advance_health(
                 health, sent.processing_status == ProcessingStatus.SUCCEEDED, now, policy
             )

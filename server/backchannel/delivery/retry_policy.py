@@ -49,6 +49,8 @@ class NextStep(NamedTuple):
 _SUCCEEDED = NextStep(DeliveryState.SUCCEEDED, ProcessingStatus.SUCCEEDED, None)
 _FAILED = NextStep(DeliveryState.FAILED, ProcessingStatus.FAILED, None)
 _DEAD = NextStep(DeliveryState.DEAD, ProcessingStatus.DEAD, None)
+#: Not sent for want of consent (backchannel.consent_gate): final, and never retried.
+SUPPRESSED = NextStep(DeliveryState.SUPPRESSED, ProcessingStatus.SUPPRESSED, None)
 
 
 def next_step(

@@ -12,11 +12,21 @@ from datetime import datetime
 
 from backchannel_client.v1 import feedback_pb2
 
+from backchannel.consent_gate import missing_purposes
+from backchannel.data_policy import DataPolicy, minimized
 from backchannel.feedback_document import feedback_document
 from backchannel.model import ClaimedDelivery
-from backchannel.plugin import DeliveryResult, OutboundMessage, RenderedContent, TemplateFailed
+from backchannel.plugin import (
+    ContentRefused,
+    DeliveryResult,
+    FeedbackDocument,
+    OutboundMessage,
+    RenderedContent,
+    TemplateFailed,
+)
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.recipient_transport import PreparedRecipients
+from backchannel.sealing.subjects import SubjectUnreadable, open_subject
 from backchannel.telemetry import current_traceparent
 from backchannel.untrusted_templates import render_content
 
@@ -65,6 +75,9 @@ class Transmitted:
     #: When the transport's send began and ended (nanoseconds since the epoch); None when
     #: nothing was sent.
     sent: tuple[int, int] | None = None
+    #: Not sent for want of consent: the purposes the recipient requires that the feedback
+    #: does not grant.
+    missing_consent: tuple[str, ...] = ()
 
 
 def _failure(excerpt: str, *, retryable: bool) -> DeliveryResult:
@@ -81,8 +94,24 @@ class Transmission:
         self._prepared = prepared
         self._send_deadline = send_deadline
 
+    def _document(self, attempt: Attempt) -> FeedbackDocument:
+        """The feedback document cut to the recipient's data policy: what the formatter,
+        its templates and the transport get. The subject is opened only when the policy
+        lets some of it through."""
+        claimed = attempt.claimed
+        policy = DataPolicy.stored(claimed.recipient.data_policy)
+        subject = None
+        if claimed.subject is not None and policy.subject_access != "excluded":
+            subject = open_subject(self._prepared.ring, claimed.feedback_id, claimed.subject)
+        return minimized(feedback_document(attempt.feedback), policy, subject)
+
     async def __call__(self, attempt: Attempt) -> Transmitted:
         recipient = attempt.claimed.recipient
+        # First: without the consent it requires, nothing about the lead goes to it at all.
+        lacking = missing_purposes(recipient.required_consent_purposes, attempt.feedback)
+        if lacking:
+            excerpt = f"suppressed: consent not granted for {', '.join(lacking)}"
+            return Transmitted(_failure(excerpt, retryable=False), missing_consent=lacking)
         transport = self._plugins.transports.get(recipient.transport)
         formatter = self._plugins.formatters.get(recipient.format)
         if transport is None or formatter is None:
@@ -92,11 +121,18 @@ class Transmission:
             return Transmitted(failure)
         origin = self._plugins.origin_of_transport(recipient.transport)
         plugin = (origin.distribution, origin.version)
-        document = feedback_document(attempt.feedback)
+        try:
+            document = self._document(attempt)
+        except SubjectUnreadable as error:
+            # Retryable: the key may be configured on another replica, or after a restart.
+            return Transmitted(_failure(str(error), retryable=True), plugin=plugin)
         try:
             content = await render_content(formatter, document, recipient.format_options)
         except TemplateFailed as error:
             failure = _failure(f"format {recipient.format!r}: a template {error}", retryable=False)
+            return Transmitted(failure, plugin=plugin)
+        except ContentRefused as error:
+            failure = _failure(f"format {recipient.format!r} refused it: {error}", retryable=False)
             return Transmitted(failure, plugin=plugin)
         except Exception as error:
             log.warning("formatter %s failed: %s", recipient.format, type(error).__name__)

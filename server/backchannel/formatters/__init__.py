@@ -1,4 +1,5 @@
-"""The built-in formatters: ``json``, ``xml``, ``csv``, ``form``, ``template`` and ``postback``.
+"""The built-in formatters: ``json``, ``xml``, ``csv``, ``form``, ``template``, ``postback``,
+``meta_capi`` and ``google_ads_csv``.
 
 Registered through the ``builtin_formatters`` entry point of the ``backchannel`` group.
 Every formatter renders the canonical feedback document deterministically (the same
@@ -9,6 +10,10 @@ not set.
 ========  ======================  ==========  =================================================
 format    option                  default     meaning
 ========  ======================  ==========  =================================================
+every     ``hash``                none        object: dotted path -> ``sha256_normalized``,
+                                              ``sha256_google`` or ``sha256_meta``: the value
+                                              replaced by the SHA-256 of its normalized form
+                                              (applied first; see ``_field_hashing``)
 every     ``drop``                none        dotted paths removed from the document
 every     ``rename``              none        object: dotted path -> new dotted name
 every     ``constants``           none        object: dotted name -> string, number, boolean
@@ -34,6 +39,9 @@ template  ``autoescape``          html/xml    escape values for HTML/XML; defaul
                                               the content type is HTML or XML
 postback  ``template``            all macros  query text with macros such as ``{lead_id}``
 postback  ``return_template``     template    the same, for documents of kind ``return``
+meta_capi ``event_name``          Purchase    the Conversions API event name
+meta_capi ``action_source``       system_gen. where the conversion happened (Meta's list)
+google_a. ``conversion_name``     Converted.. the Google Ads conversion action's name
 ========  ======================  ==========  =================================================
 
 Content types and file extensions: ``application/json`` / ``json``, ``application/xml`` /
@@ -48,7 +56,9 @@ from collections.abc import Callable
 
 from backchannel.formatters._csv import STANDARD_COLUMNS, CsvFormatter
 from backchannel.formatters._form import FormFormatter
+from backchannel.formatters._google_ads import GoogleAdsCsvFormatter
 from backchannel.formatters._json import JsonFormatter
+from backchannel.formatters._meta_capi import MetaCapiFormatter
 from backchannel.formatters._postback import PostbackFormatter
 from backchannel.formatters._template import TemplateFormatter
 from backchannel.formatters._xml import XmlFormatter
@@ -63,13 +73,17 @@ def register_formatters(register: Callable[[Formatter], None]) -> None:
     register(FormFormatter())
     register(TemplateFormatter())
     register(PostbackFormatter())
+    register(MetaCapiFormatter())
+    register(GoogleAdsCsvFormatter())
 
 
 __all__ = [
     "STANDARD_COLUMNS",
     "CsvFormatter",
     "FormFormatter",
+    "GoogleAdsCsvFormatter",
     "JsonFormatter",
+    "MetaCapiFormatter",
     "PostbackFormatter",
     "TemplateFormatter",
     "XmlFormatter",

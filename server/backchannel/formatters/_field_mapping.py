@@ -1,8 +1,12 @@
-"""Per-recipient field mapping, shared by every built-in formatter: ``drop``, ``rename`` and
-``constants`` reshape the canonical feedback document before it is rendered.
+"""Per-recipient field mapping, shared by every built-in formatter: ``hash``, ``drop``,
+``rename`` and ``constants`` reshape the canonical feedback document before it is rendered.
 
 They apply in that order, to a copy (the caller's document is never changed):
 
+``hash``
+    an object mapping a dotted path to a hash method (``{"subject.email":
+    "sha256_google"}``): the value is replaced by the SHA-256 of its normalized form (see
+    backchannel.formatters._field_hashing).
 ``drop``
     a list of dotted paths (``attributes``, ``outcome.product``, ``consents.0``) removed
     from the document; paths it does not have are ignored. Dropping a list element removes
@@ -41,9 +45,10 @@ from backchannel.formatters._document_paths import (
     lookup,
     parse_field_path,
 )
+from backchannel.formatters._field_hashing import apply_hash, read_hash
 from backchannel.formatters._options import OptionReader
 
-MAPPING_OPTION_NAMES: tuple[str, ...] = ("drop", "rename", "constants")
+MAPPING_OPTION_NAMES: tuple[str, ...] = ("hash", "drop", "rename", "constants")
 
 _PATH_RULE = "must be a dotted path of names made of letters, digits and _ (e.g. outcome.value)"
 _NAME_RULE = (
@@ -59,18 +64,21 @@ class FieldMapping:
     drop: tuple[FieldPath, ...] = ()
     rename: tuple[tuple[FieldPath, FieldPath], ...] = ()
     constants: tuple[tuple[FieldPath, Any], ...] = ()
+    #: (path, hash method) pairs, applied first.
+    hash: tuple[tuple[FieldPath, str], ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not (self.drop or self.rename or self.constants)
+        return not (self.drop or self.rename or self.constants or self.hash)
 
 
 def read_field_mapping(reader: OptionReader) -> FieldMapping:
     """The mapping options; every problem goes to ``reader``."""
+    hashes = read_hash(reader)
     drop = reader.field_paths("drop") or ()
     rename = _read_rename(reader, drop)
     constants = _read_constants(reader, rename)
-    return FieldMapping(drop=drop, rename=rename, constants=constants)
+    return FieldMapping(drop=drop, rename=rename, constants=constants, hash=hashes)
 
 
 def apply_field_mapping(document: Mapping[str, Any], mapping: FieldMapping) -> Mapping[str, Any]:
@@ -78,6 +86,7 @@ def apply_field_mapping(document: Mapping[str, Any], mapping: FieldMapping) -> M
     if mapping.is_empty:
         return document
     reshaped: dict[str, Any] = _copied(document)
+    apply_hash(reshaped, mapping.hash)
     _remove(reshaped, mapping.drop)
     moved = [(target, lookup(reshaped, source)) for source, target in mapping.rename]
     _remove(reshaped, [source for source, _ in mapping.rename])

@@ -68,9 +68,11 @@ _OBJECT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "outcome": ("status", "conversion_date", "value", "currency", "product"),
     "return": ("reason_code", "reason_text", "return_date"),
     "attribution": ("campaign", "creative", "keyword", "sub_ids"),
+    # Present only as far as the recipient's data policy lets it through (never by default).
+    "subject": ("email", "phone", "first_name", "last_name", "postal_code", "country"),
 }
 #: Objects whose keys vary from record to record.
-_OPEN_OBJECTS = frozenset({"quality", "attributes", "attribution.sub_ids"})
+_OPEN_OBJECTS = frozenset({"quality", "attributes", "attribution.sub_ids", "consent_purposes"})
 _SCALAR_FIELDS = (
     "feedback_id",
     "kind",
@@ -90,7 +92,9 @@ DOCUMENT_FIELDS: tuple[str, ...] = (
     "quality",
     "attribution",
     "consents",
+    "consent_purposes",
     "attributes",
+    "subject",
 )
 
 #: Every field set: what a template may use.
@@ -125,7 +129,16 @@ FULL_SAMPLE: Mapping[str, Any] = {
         "sub_ids": {"sub1": "a", "sub2": "b"},
     },
     "consents": [{"provider": "trustedform", "reference": "cert-1"}],
+    "consent_purposes": {"ad_user_data": "granted"},
     "attributes": {"agent": "Ann"},
+    "subject": {
+        "email": "jane@example.com",
+        "phone": "+16505551234",
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "postal_code": "94035",
+        "country": "US",
+    },
 }
 #: Only what every record has: everything else is None (or empty).
 SPARSE_SAMPLE: Mapping[str, Any] = {

@@ -43,6 +43,7 @@ from ._document import (
 )
 from ._files import CompanionFile, OutboundFile
 from ._messages import (
+    ContentRefused,
     DeliveryResult,
     FieldProblem,
     OutboundMessage,
@@ -58,6 +59,7 @@ __all__ = [
     "Attribution",
     "CompanionFile",
     "Consent",
+    "ContentRefused",
     "DeliveryResult",
     "Destination",
     "FeedbackDocument",

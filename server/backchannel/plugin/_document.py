@@ -44,6 +44,19 @@ class Consent(TypedDict, total=False):
     reference: str
 
 
+class SubjectIdentifiers(TypedDict, total=False):
+    """The lead's personal identifiers: present only for a recipient whose data policy
+    allows them, each either as given or as the lower-case hex SHA-256 of its normalized
+    form, as that policy says."""
+
+    email: str
+    phone: str
+    first_name: str
+    last_name: str
+    postal_code: str
+    country: str
+
+
 #: The canonical document of one feedback record, as the host builds it for every formatter
 #: and hands it to transports in ``OutboundMessage.document``. Only what is set is present:
 #: an empty value ("", 0 money, no scores...) is left out at every level. Timestamps are
@@ -70,8 +83,13 @@ FeedbackDocument = TypedDict(
         "quality": dict[str, int | float],
         "attribution": Attribution,
         "consents": list[Consent],
+        #: The lead's consent state per purpose: ``granted``, ``denied`` or ``unknown``.
+        "consent_purposes": dict[str, str],
         #: The caller's own attributes: any JSON object.
         "attributes": dict[str, Any],
+        #: Personal identifiers, only as the recipient's data policy allows (never by
+        #: default).
+        "subject": SubjectIdentifiers,
     },
     total=False,
 )

@@ -17,6 +17,13 @@ from backchannel.outbound import AllowedDestination, IPAddress, IPNetwork
 from ._document import FeedbackDocument
 
 
+class ContentRefused(Exception):
+    """A formatter cannot make a message its destination would accept from this document
+    (a platform's own rules: no match key, a conversion time in the future...). The host
+    ends the delivery failed, not retried, with the message as the reason; the message
+    names what is wrong, never quoting a value it was given."""
+
+
 class TemplateFailed(Exception):
     """A template did not render: it does not compile, uses a name the document lacks,
     fails on a value, takes longer than the host's budget or writes more than its cap.

@@ -15,6 +15,7 @@ from backchannel.sealing.key_ring import KeyRing
 from backchannel.sealing.rotation import PAGE, seal_plaintext_secrets
 from backchannel.sealing.sealed_values import NoSecretKey, SecretDoesNotOpen, open_sealed
 from backchannel.store import recipient_secrets as store
+from backchannel.store.subject_keys import subject_key_ids
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,14 @@ async def check_stored_secrets(pool: asyncpg.Pool, ring: KeyRing) -> None:
     """Raises StoredSecretsError when the stored secrets need a key ``ring`` lacks or
     holds under another id; seals plain-text secrets of earlier versions."""
     in_use = await store.key_ids_in_use(pool)
-    unknown = sorted(set(in_use) - set(ring.ids))
-    if unknown:
+    # Subjects' data keys are sealed under the same ring: a key they need must stay too.
+    for what, needed in (
+        ("stored secrets", set(in_use)),
+        ("feedback subjects", set(await subject_key_ids(pool))),
+    ):
+        unknown = sorted(needed - set(ring.ids))
+        if not unknown:
+            continue
         names = ", ".join(repr(i) for i in unknown)
         configured = (
             f"configured: {', '.join(repr(i) for i in ring.ids)}, from {ring.source}"
@@ -36,9 +43,9 @@ async def check_stored_secrets(pool: asyncpg.Pool, ring: KeyRing) -> None:
             else "no secret key is configured"
         )
         raise StoredSecretsError(
-            f"stored secrets are sealed under key id {names}, which this server does not "
+            f"{what} are sealed under key id {names}, which this server does not "
             f"have ({configured}): give that key in BACKCHANNEL_SECRET_KEYS or "
-            "BACKCHANNEL_SECRET_KEY_FILE, or the recipients' secrets cannot be read"
+            f"BACKCHANNEL_SECRET_KEY_FILE, or the {what} sealed under it cannot be read"
         )
     await _check_keys_open(pool, ring)
     try:

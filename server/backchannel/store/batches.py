@@ -247,9 +247,11 @@ async def finish_build(
     facts: dict[str, Any],
     excluded_ids: Sequence[str],
     events: Sequence[EventRecord],
+    suppressed_ids: Sequence[str] = (),
 ) -> None:
     """Records the built file (``facts``: the columns finish_batch_build sets), ends the
-    members left out as failed, and writes their events and any operator event, together."""
+    members left out as failed (``suppressed_ids``: as suppressed, for want of consent),
+    and writes their events and any operator event, together."""
     async with pool.acquire() as connection, connection.transaction():
         done = await fetchval(
             connection, "finish_batch_build", batch_id=batch_id, lease_token=lease_token, **facts
@@ -258,6 +260,10 @@ async def finish_build(
             raise LeaseLostError(batch_id)
         if excluded_ids:
             await execute(connection, "fail_excluded_members", delivery_ids=list(excluded_ids))
+        if suppressed_ids:
+            await execute(
+                connection, "suppress_excluded_members", delivery_ids=list(suppressed_ids)
+            )
         if events:
             await write_events(connection, events)
 

@@ -22,6 +22,7 @@ from backchannel.model import (
     OpenDeliveryCounts,
     RecipientHealthRecord,
     RecipientRecord,
+    SealedSubject,
     TokenBucket,
 )
 from backchannel.store.database import DbConnection
@@ -252,9 +253,24 @@ async def _claimed(
             policy_start_time=row["policy_start_time"],
             origin_trace_id=row["origin_trace_id"],
             tracestate=row["tracestate"],
+            subject=sealed_subject_of(row),
         )
         for row in rows
     ]
+
+
+def sealed_subject_of(row: asyncpg.Record) -> SealedSubject | None:
+    """The sealed subject a row carries (its ``subject_*`` columns); None when the feedback
+    has none, or its data key was destroyed."""
+    if row["subject_ciphertext"] is None or row["subject_wrapped_key"] is None:
+        return None
+    return SealedSubject(
+        nonce=bytes(row["subject_nonce"]),
+        ciphertext=bytes(row["subject_ciphertext"]),
+        key_id=row["subject_key_id"],
+        key_nonce=bytes(row["subject_key_nonce"]),
+        wrapped_key=bytes(row["subject_wrapped_key"]),
+    )
 
 
 async def release_expired_leases(pool: asyncpg.Pool) -> int:

@@ -24,6 +24,7 @@ async def insert_feedback_batch(
     nothing is stored under it because the recipient directory moved past the version its
     recipients were chosen at. Request ids must be unique within the batch."""
     deliveries = [(f, d) for f in batch for d in f.deliveries]
+    sealed = [(f.id, f.subject) for f in batch if f.subject is not None]
     rows = await fetch(
         connection,
         "accept_feedback_batch",
@@ -40,6 +41,12 @@ async def insert_feedback_batch(
         directory_version=[f.directory_version for f in batch],
         origin_trace_id=[f.origin_trace_id for f in batch],
         tracestate=[f.tracestate for f in batch],
+        subject_nonce=[f.subject.nonce if f.subject else None for f in batch],
+        subject_ciphertext=[f.subject.ciphertext if f.subject else None for f in batch],
+        subject_feedback_id=[i for i, _ in sealed],
+        subject_key_id=[s.key_id for _, s in sealed],
+        subject_key_nonce=[s.key_nonce for _, s in sealed],
+        subject_wrapped_key=[s.wrapped_key for _, s in sealed],
         delivery_id=[d.id for _, d in deliveries],
         delivery_feedback_id=[f.id for f, _ in deliveries],
         delivery_recipient_id=[d.recipient_id for _, d in deliveries],

@@ -58,6 +58,8 @@ def recipient_from_row(row: asyncpg.Record) -> RecipientRecord:
         ordered_delivery=row["ordered_delivery"],
         disabled_reason=row["disabled_reason"],
         batch=row["batch"],
+        data_policy=row["data_policy"],
+        required_consent_purposes=tuple(row["required_consent_purposes"]),
     )
 
 
@@ -107,6 +109,8 @@ def _values(recipient: RecipientRecord) -> dict[str, Any]:
         "ordered_delivery": recipient.ordered_delivery,
         "disabled_reason": recipient.disabled_reason,
         "batch": recipient.batch,
+        "data_policy": recipient.data_policy,
+        "required_consent_purposes": list(recipient.required_consent_purposes),
     }
 
 

@@ -10,23 +10,36 @@ WITH directory AS (
 ), new_feedback AS (
     INSERT INTO feedback (
         id, request_id, request_digest, kind, lead_id, source_id, record, response,
-        traceparent, accept_time, origin_trace_id, tracestate
+        traceparent, accept_time, origin_trace_id, tracestate, subject_nonce,
+        subject_ciphertext
     )
     SELECT id, request_id, request_digest, kind, lead_id, source_id, record, response,
-           traceparent, accept_time, origin_trace_id, tracestate
+           traceparent, accept_time, origin_trace_id, tracestate, subject_nonce,
+           subject_ciphertext
     FROM unnest(
         :id::text[], :request_id::text[], :request_digest::bytea[], :kind::text[],
         :lead_id::text[], :source_id::text[], :record::bytea[], :response::bytea[],
         :traceparent::text[], :accept_time::timestamptz[], :directory_version::bigint[],
-        :origin_trace_id::text[], :tracestate::text[]
+        :origin_trace_id::text[], :tracestate::text[], :subject_nonce::bytea[],
+        :subject_ciphertext::bytea[]
     ) AS f (
         id, request_id, request_digest, kind, lead_id, source_id, record, response,
-        traceparent, accept_time, directory_version, origin_trace_id, tracestate
+        traceparent, accept_time, directory_version, origin_trace_id, tracestate,
+        subject_nonce, subject_ciphertext
     )
     WHERE f.directory_version IS NULL
        OR f.directory_version = (SELECT version FROM directory)
     ON CONFLICT (request_id) DO NOTHING
-    RETURNING id, request_id, lead_id, accept_time
+    RETURNING id, request_id, lead_id, source_id, accept_time
+), new_subject_keys AS (
+    -- Each sealed subject's data key, kept apart from it (crypto-shredding: see 0010).
+    INSERT INTO subject_keys (feedback_id, lead_id, source_id, key_id, nonce, wrapped_key)
+    SELECT f.id, f.lead_id, f.source_id, k.key_id, k.nonce, k.wrapped_key
+    FROM unnest(
+        :subject_feedback_id::text[], :subject_key_id::text[], :subject_key_nonce::bytea[],
+        :subject_wrapped_key::bytea[]
+    ) AS k (feedback_id, key_id, nonce, wrapped_key)
+    JOIN new_feedback f ON f.id = k.feedback_id
 ), new_deliveries AS (
     INSERT INTO deliveries (
         id, feedback_id, recipient_id, lead_id, state, next_attempt_time, create_time,

@@ -3,12 +3,14 @@ INSERT INTO recipients AS r (
     id, display_name, recipient_type, transport, transport_settings, sealed_secrets,
     format, format_options, subscribed_kinds, subscribed_source_ids, state,
     retry_delays_seconds, max_attempts, max_age_seconds, max_per_second, burst,
-    max_concurrency, ordered_delivery, disabled_reason, batch
+    max_concurrency, ordered_delivery, disabled_reason, batch, data_policy,
+    required_consent_purposes
 ) VALUES (
     :id, :display_name, :recipient_type, :transport, :transport_settings, :sealed_secrets,
     :format, :format_options, :subscribed_kinds, :subscribed_source_ids, :state,
     :retry_delays_seconds, :max_attempts, :max_age_seconds, :max_per_second, :burst,
-    :max_concurrency, :ordered_delivery, :disabled_reason, :batch
+    :max_concurrency, :ordered_delivery, :disabled_reason, :batch, :data_policy,
+    :required_consent_purposes
 )
 ON CONFLICT (id) DO UPDATE SET
     display_name = EXCLUDED.display_name,
@@ -31,6 +33,8 @@ ON CONFLICT (id) DO UPDATE SET
     ordered_delivery = EXCLUDED.ordered_delivery,
     disabled_reason = EXCLUDED.disabled_reason,
     batch = EXCLUDED.batch,
+    data_policy = EXCLUDED.data_policy,
+    required_consent_purposes = EXCLUDED.required_consent_purposes,
     revision = r.revision + 1,
     create_time = now(),
     update_time = now(),

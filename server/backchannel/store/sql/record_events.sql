@@ -31,7 +31,8 @@ WITH health AS (
         content_sha256, trace_id, span_id, plugin_distribution, plugin_version,
         server_version, worker_id, next_attempt_time, lead_id, source_id, category,
         message, requested_by, origin_trace_id, batch_id, item_count, excluded_count,
-        file_name, compression, encryption, transmitted_size, transmitted_sha256, details
+        file_name, compression, encryption, transmitted_size, transmitted_sha256, details,
+        missing_consent
     )
     SELECT * FROM unnest(
         :event_id::text[], :event_feedback_id::text[], :event_delivery_id::text[],
@@ -51,7 +52,7 @@ WITH health AS (
         :event_item_count::bigint[], :event_excluded_count::bigint[], :event_file_name::text[],
         :event_compression::text[], :event_encryption::text[],
         :event_transmitted_size::bigint[], :event_transmitted_sha256::text[],
-        :event_details::jsonb[]
+        :event_details::jsonb[], :event_missing_consent::text[]
     )
     ON CONFLICT (id) DO NOTHING
 ), finished AS (

@@ -19,6 +19,8 @@ UPDATE recipients SET
     ordered_delivery = :ordered_delivery,
     disabled_reason = :disabled_reason,
     batch = :batch,
+    data_policy = :data_policy,
+    required_consent_purposes = :required_consent_purposes,
     revision = revision + 1,
     update_time = now()
 WHERE id = :id AND delete_time IS NULL

@@ -94,6 +94,9 @@ const (
 	ProcessingStatus_PROCESSING_STATUS_FAILED ProcessingStatus = 3
 	// The attempt failed and the delivery has exhausted its retry policy.
 	ProcessingStatus_PROCESSING_STATUS_DEAD ProcessingStatus = 4
+	// Not sent: the recipient requires consent the feedback does not grant
+	// (missing_consent_purposes names it). Final; nothing was transmitted.
+	ProcessingStatus_PROCESSING_STATUS_SUPPRESSED ProcessingStatus = 5
 )
 
 // Enum value maps for ProcessingStatus.
@@ -104,6 +107,7 @@ var (
 		2: "PROCESSING_STATUS_RETRY_SCHEDULED",
 		3: "PROCESSING_STATUS_FAILED",
 		4: "PROCESSING_STATUS_DEAD",
+		5: "PROCESSING_STATUS_SUPPRESSED",
 	}
 	ProcessingStatus_value = map[string]int32{
 		"PROCESSING_STATUS_UNSPECIFIED":     0,
@@ -111,6 +115,7 @@ var (
 		"PROCESSING_STATUS_RETRY_SCHEDULED": 2,
 		"PROCESSING_STATUS_FAILED":          3,
 		"PROCESSING_STATUS_DEAD":            4,
+		"PROCESSING_STATUS_SUPPRESSED":      5,
 	}
 )
 
@@ -486,9 +491,12 @@ type FeedbackSentEvent struct {
 	// recipient's secrets masked; at most 32 entries, keys of at most 64 characters,
 	// values of at most 256. The client span's facts (OpenTelemetry keys such as
 	// "url.full", "server.address", "error.type") are on the attempt's span, not here.
-	Details       map[string]string `protobuf:"bytes,28,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Details map[string]string `protobuf:"bytes,28,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// For a suppressed delivery: the consent purposes the recipient requires that the
+	// feedback does not grant.
+	MissingConsentPurposes []string `protobuf:"bytes,30,rep,name=missing_consent_purposes,json=missingConsentPurposes,proto3" json:"missing_consent_purposes,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *FeedbackSentEvent) Reset() {
@@ -713,6 +721,13 @@ func (x *FeedbackSentEvent) GetTransmitted() *TransmittedBytes {
 func (x *FeedbackSentEvent) GetDetails() map[string]string {
 	if x != nil {
 		return x.Details
+	}
+	return nil
+}
+
+func (x *FeedbackSentEvent) GetMissingConsentPurposes() []string {
+	if x != nil {
+		return x.MissingConsentPurposes
 	}
 	return nil
 }
@@ -990,7 +1005,7 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x13plugin_distribution\x18\x01 \x01(\tR\x12pluginDistribution\x12%\n" +
 	"\x0eplugin_version\x18\x02 \x01(\tR\rpluginVersion\x12%\n" +
 	"\x0eserver_version\x18\x03 \x01(\tR\rserverVersion\x12\x1b\n" +
-	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\x93\v\n" +
+	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\xcd\v\n" +
 	"\x11FeedbackSentEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1f\n" +
@@ -1024,7 +1039,8 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x0forigin_trace_id\x18\x19 \x01(\tR\roriginTraceId\x127\n" +
 	"\x05batch\x18\x1a \x01(\v2!.backchannel.v1.BatchTransmissionR\x05batch\x12B\n" +
 	"\vtransmitted\x18\x1b \x01(\v2 .backchannel.v1.TransmittedBytesR\vtransmitted\x12H\n" +
-	"\adetails\x18\x1c \x03(\v2..backchannel.v1.FeedbackSentEvent.DetailsEntryR\adetails\x1a:\n" +
+	"\adetails\x18\x1c \x03(\v2..backchannel.v1.FeedbackSentEvent.DetailsEntryR\adetails\x128\n" +
+	"\x18missing_consent_purposes\x18\x1e \x03(\tR\x16missingConsentPurposes\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\">\n" +
@@ -1056,13 +1072,14 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x1dAGGREGATION_LEVEL_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cAGGREGATION_LEVEL_INDIVIDUAL\x10\x01\x12\x1b\n" +
 	"\x17AGGREGATION_LEVEL_BATCH\x10\x02\x12\x1d\n" +
-	"\x19AGGREGATION_LEVEL_SUMMARY\x10\x03*\xb7\x01\n" +
+	"\x19AGGREGATION_LEVEL_SUMMARY\x10\x03*\xd9\x01\n" +
 	"\x10ProcessingStatus\x12!\n" +
 	"\x1dPROCESSING_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bPROCESSING_STATUS_SUCCEEDED\x10\x01\x12%\n" +
 	"!PROCESSING_STATUS_RETRY_SCHEDULED\x10\x02\x12\x1c\n" +
 	"\x18PROCESSING_STATUS_FAILED\x10\x03\x12\x1a\n" +
-	"\x16PROCESSING_STATUS_DEAD\x10\x04*\x87\x03\n" +
+	"\x16PROCESSING_STATUS_DEAD\x10\x04\x12 \n" +
+	"\x1cPROCESSING_STATUS_SUPPRESSED\x10\x05*\x87\x03\n" +
 	"\x11OperatorEventType\x12#\n" +
 	"\x1fOPERATOR_EVENT_TYPE_UNSPECIFIED\x10\x00\x12)\n" +
 	"%OPERATOR_EVENT_TYPE_RECIPIENT_FAILING\x10\x01\x12+\n" +

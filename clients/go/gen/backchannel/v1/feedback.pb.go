@@ -88,6 +88,63 @@ func (FeedbackKind) EnumDescriptor() ([]byte, []int) {
 	return file_backchannel_v1_feedback_proto_rawDescGZIP(), []int{0}
 }
 
+// ConsentState says whether the lead gave consent for a purpose.
+type ConsentState int32
+
+const (
+	// Not said; treated as unknown.
+	ConsentState_CONSENT_STATE_UNSPECIFIED ConsentState = 0
+	// The lead granted consent for the purpose.
+	ConsentState_CONSENT_STATE_GRANTED ConsentState = 1
+	// The lead denied consent for the purpose.
+	ConsentState_CONSENT_STATE_DENIED ConsentState = 2
+	// It is not known whether the lead consented.
+	ConsentState_CONSENT_STATE_UNKNOWN ConsentState = 3
+)
+
+// Enum value maps for ConsentState.
+var (
+	ConsentState_name = map[int32]string{
+		0: "CONSENT_STATE_UNSPECIFIED",
+		1: "CONSENT_STATE_GRANTED",
+		2: "CONSENT_STATE_DENIED",
+		3: "CONSENT_STATE_UNKNOWN",
+	}
+	ConsentState_value = map[string]int32{
+		"CONSENT_STATE_UNSPECIFIED": 0,
+		"CONSENT_STATE_GRANTED":     1,
+		"CONSENT_STATE_DENIED":      2,
+		"CONSENT_STATE_UNKNOWN":     3,
+	}
+)
+
+func (x ConsentState) Enum() *ConsentState {
+	p := new(ConsentState)
+	*p = x
+	return p
+}
+
+func (x ConsentState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ConsentState) Descriptor() protoreflect.EnumDescriptor {
+	return file_backchannel_v1_feedback_proto_enumTypes[1].Descriptor()
+}
+
+func (ConsentState) Type() protoreflect.EnumType {
+	return &file_backchannel_v1_feedback_proto_enumTypes[1]
+}
+
+func (x ConsentState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ConsentState.Descriptor instead.
+func (ConsentState) EnumDescriptor() ([]byte, []int) {
+	return file_backchannel_v1_feedback_proto_rawDescGZIP(), []int{1}
+}
+
 // LeadReference identifies the lead the feedback is about, and where it came from.
 type LeadReference struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -556,6 +613,156 @@ func (x *ConsentReference) GetReference() string {
 	return ""
 }
 
+// Subject holds the lead's personal contact identifiers. PERSONAL DATA: they are stored
+// sealed (AES-256-GCM under a key of their own per feedback), never returned by
+// GetFeedback or SendFeedback, never written to events or logs, and reach a recipient only
+// as its data policy allows (by default they never do; see Recipient.data_policy).
+type Subject struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Personal. The lead's email address, e.g. "jane.doe@example.com".
+	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	// Personal. The lead's phone number, preferably E.164, e.g. "+16505551234".
+	Phone string `protobuf:"bytes,2,opt,name=phone,proto3" json:"phone,omitempty"`
+	// Personal. The lead's first (given) name.
+	FirstName string `protobuf:"bytes,3,opt,name=first_name,json=firstName,proto3" json:"first_name,omitempty"`
+	// Personal. The lead's last (family) name.
+	LastName string `protobuf:"bytes,4,opt,name=last_name,json=lastName,proto3" json:"last_name,omitempty"`
+	// Personal. The postal (ZIP) code of the lead's address.
+	PostalCode string `protobuf:"bytes,5,opt,name=postal_code,json=postalCode,proto3" json:"postal_code,omitempty"`
+	// Personal. ISO 3166-1 alpha-2 country code of the lead's address, e.g. "US".
+	Country       string `protobuf:"bytes,6,opt,name=country,proto3" json:"country,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Subject) Reset() {
+	*x = Subject{}
+	mi := &file_backchannel_v1_feedback_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subject) ProtoMessage() {}
+
+func (x *Subject) ProtoReflect() protoreflect.Message {
+	mi := &file_backchannel_v1_feedback_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subject.ProtoReflect.Descriptor instead.
+func (*Subject) Descriptor() ([]byte, []int) {
+	return file_backchannel_v1_feedback_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Subject) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *Subject) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *Subject) GetFirstName() string {
+	if x != nil {
+		return x.FirstName
+	}
+	return ""
+}
+
+func (x *Subject) GetLastName() string {
+	if x != nil {
+		return x.LastName
+	}
+	return ""
+}
+
+func (x *Subject) GetPostalCode() string {
+	if x != nil {
+		return x.PostalCode
+	}
+	return ""
+}
+
+func (x *Subject) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+// ConsentPurpose is the lead's consent state for one purpose of use.
+type ConsentPurpose struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The purpose, lower-case letters, digits and _, e.g. "ad_user_data",
+	// "ad_personalization", "share_with_partners".
+	Purpose string `protobuf:"bytes,1,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// Whether consent was granted for it.
+	State         ConsentState `protobuf:"varint,2,opt,name=state,proto3,enum=backchannel.v1.ConsentState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsentPurpose) Reset() {
+	*x = ConsentPurpose{}
+	mi := &file_backchannel_v1_feedback_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsentPurpose) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsentPurpose) ProtoMessage() {}
+
+func (x *ConsentPurpose) ProtoReflect() protoreflect.Message {
+	mi := &file_backchannel_v1_feedback_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsentPurpose.ProtoReflect.Descriptor instead.
+func (*ConsentPurpose) Descriptor() ([]byte, []int) {
+	return file_backchannel_v1_feedback_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ConsentPurpose) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *ConsentPurpose) GetState() ConsentState {
+	if x != nil {
+		return x.State
+	}
+	return ConsentState_CONSENT_STATE_UNSPECIFIED
+}
+
 // Feedback is the canonical record of what became of one lead.
 type Feedback struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -583,14 +790,21 @@ type Feedback struct {
 	// Output only. When Backchannel accepted the feedback (durably stored it).
 	AcceptTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=accept_time,json=acceptTime,proto3" json:"accept_time,omitempty"`
 	// Output only. The request id the feedback was sent with.
-	RequestId     string `protobuf:"bytes,12,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestId string `protobuf:"bytes,12,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional. PERSONAL DATA: the lead's contact identifiers, for recipients that must match
+	// the lead (e.g. an ad platform matching a conversion). Input only: stored sealed, never
+	// returned. A recipient receives them only as its data policy allows.
+	Subject *Subject `protobuf:"bytes,13,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The lead's consent state per purpose. A recipient may require purposes: a delivery to
+	// it is suppressed unless every purpose it requires is granted here.
+	ConsentPurposes []*ConsentPurpose `protobuf:"bytes,14,rep,name=consent_purposes,json=consentPurposes,proto3" json:"consent_purposes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Feedback) Reset() {
 	*x = Feedback{}
-	mi := &file_backchannel_v1_feedback_proto_msgTypes[7]
+	mi := &file_backchannel_v1_feedback_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +816,7 @@ func (x *Feedback) String() string {
 func (*Feedback) ProtoMessage() {}
 
 func (x *Feedback) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_feedback_proto_msgTypes[7]
+	mi := &file_backchannel_v1_feedback_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +829,7 @@ func (x *Feedback) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Feedback.ProtoReflect.Descriptor instead.
 func (*Feedback) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_feedback_proto_rawDescGZIP(), []int{7}
+	return file_backchannel_v1_feedback_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Feedback) GetId() string {
@@ -702,6 +916,20 @@ func (x *Feedback) GetRequestId() string {
 	return ""
 }
 
+func (x *Feedback) GetSubject() *Subject {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *Feedback) GetConsentPurposes() []*ConsentPurpose {
+	if x != nil {
+		return x.ConsentPurposes
+	}
+	return nil
+}
+
 var File_backchannel_v1_feedback_proto protoreflect.FileDescriptor
 
 const file_backchannel_v1_feedback_proto_rawDesc = "" +
@@ -749,7 +977,19 @@ const file_backchannel_v1_feedback_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"L\n" +
 	"\x10ConsentReference\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x1c\n" +
-	"\treference\x18\x02 \x01(\tR\treference\"\x84\x05\n" +
+	"\treference\x18\x02 \x01(\tR\treference\"\xac\x01\n" +
+	"\aSubject\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12\x14\n" +
+	"\x05phone\x18\x02 \x01(\tR\x05phone\x12\x1d\n" +
+	"\n" +
+	"first_name\x18\x03 \x01(\tR\tfirstName\x12\x1b\n" +
+	"\tlast_name\x18\x04 \x01(\tR\blastName\x12\x1f\n" +
+	"\vpostal_code\x18\x05 \x01(\tR\n" +
+	"postalCode\x12\x18\n" +
+	"\acountry\x18\x06 \x01(\tR\acountry\"^\n" +
+	"\x0eConsentPurpose\x12\x18\n" +
+	"\apurpose\x18\x01 \x01(\tR\apurpose\x122\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1c.backchannel.v1.ConsentStateR\x05state\"\x82\x06\n" +
 	"\bFeedback\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.backchannel.v1.FeedbackKindR\x04kind\x121\n" +
@@ -767,14 +1007,21 @@ const file_backchannel_v1_feedback_proto_rawDesc = "" +
 	"\vaccept_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"acceptTime\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\f \x01(\tR\trequestId*\xbe\x01\n" +
+	"request_id\x18\f \x01(\tR\trequestId\x121\n" +
+	"\asubject\x18\r \x01(\v2\x17.backchannel.v1.SubjectR\asubject\x12I\n" +
+	"\x10consent_purposes\x18\x0e \x03(\v2\x1e.backchannel.v1.ConsentPurposeR\x0fconsentPurposes*\xbe\x01\n" +
 	"\fFeedbackKind\x12\x1d\n" +
 	"\x19FEEDBACK_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18FEEDBACK_KIND_CONVERSION\x10\x01\x12\x18\n" +
 	"\x14FEEDBACK_KIND_RETURN\x10\x02\x12\x19\n" +
 	"\x15FEEDBACK_KIND_QUALITY\x10\x03\x12\x1d\n" +
 	"\x19FEEDBACK_KIND_DISPOSITION\x10\x04\x12\x1d\n" +
-	"\x19FEEDBACK_KIND_ATTRIBUTION\x10\x05B\xcc\x01\n" +
+	"\x19FEEDBACK_KIND_ATTRIBUTION\x10\x05*}\n" +
+	"\fConsentState\x12\x1d\n" +
+	"\x19CONSENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15CONSENT_STATE_GRANTED\x10\x01\x12\x18\n" +
+	"\x14CONSENT_STATE_DENIED\x10\x02\x12\x19\n" +
+	"\x15CONSENT_STATE_UNKNOWN\x10\x03B\xcc\x01\n" +
 	"\x12com.backchannel.v1B\rFeedbackProtoP\x01ZNgithub.com/backchannel/backchannel/clients/go/gen/backchannel/v1;backchannelv1\xa2\x02\x03BXX\xaa\x02\x0eBackchannel.V1\xca\x02\x0eBackchannel\\V1\xe2\x02\x1aBackchannel\\V1\\GPBMetadata\xea\x02\x0fBackchannel::V1b\x06proto3"
 
 var (
@@ -789,44 +1036,50 @@ func file_backchannel_v1_feedback_proto_rawDescGZIP() []byte {
 	return file_backchannel_v1_feedback_proto_rawDescData
 }
 
-var file_backchannel_v1_feedback_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_backchannel_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_backchannel_v1_feedback_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_backchannel_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_backchannel_v1_feedback_proto_goTypes = []any{
 	(FeedbackKind)(0),             // 0: backchannel.v1.FeedbackKind
-	(*LeadReference)(nil),         // 1: backchannel.v1.LeadReference
-	(*Money)(nil),                 // 2: backchannel.v1.Money
-	(*Outcome)(nil),               // 3: backchannel.v1.Outcome
-	(*ReturnDetails)(nil),         // 4: backchannel.v1.ReturnDetails
-	(*QualityScores)(nil),         // 5: backchannel.v1.QualityScores
-	(*Attribution)(nil),           // 6: backchannel.v1.Attribution
-	(*ConsentReference)(nil),      // 7: backchannel.v1.ConsentReference
-	(*Feedback)(nil),              // 8: backchannel.v1.Feedback
-	nil,                           // 9: backchannel.v1.QualityScores.DimensionsEntry
-	nil,                           // 10: backchannel.v1.Attribution.SubIdsEntry
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 12: google.protobuf.Struct
+	(ConsentState)(0),             // 1: backchannel.v1.ConsentState
+	(*LeadReference)(nil),         // 2: backchannel.v1.LeadReference
+	(*Money)(nil),                 // 3: backchannel.v1.Money
+	(*Outcome)(nil),               // 4: backchannel.v1.Outcome
+	(*ReturnDetails)(nil),         // 5: backchannel.v1.ReturnDetails
+	(*QualityScores)(nil),         // 6: backchannel.v1.QualityScores
+	(*Attribution)(nil),           // 7: backchannel.v1.Attribution
+	(*ConsentReference)(nil),      // 8: backchannel.v1.ConsentReference
+	(*Subject)(nil),               // 9: backchannel.v1.Subject
+	(*ConsentPurpose)(nil),        // 10: backchannel.v1.ConsentPurpose
+	(*Feedback)(nil),              // 11: backchannel.v1.Feedback
+	nil,                           // 12: backchannel.v1.QualityScores.DimensionsEntry
+	nil,                           // 13: backchannel.v1.Attribution.SubIdsEntry
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 15: google.protobuf.Struct
 }
 var file_backchannel_v1_feedback_proto_depIdxs = []int32{
-	11, // 0: backchannel.v1.Outcome.occur_time:type_name -> google.protobuf.Timestamp
-	2,  // 1: backchannel.v1.Outcome.value:type_name -> backchannel.v1.Money
-	11, // 2: backchannel.v1.ReturnDetails.return_time:type_name -> google.protobuf.Timestamp
-	9,  // 3: backchannel.v1.QualityScores.dimensions:type_name -> backchannel.v1.QualityScores.DimensionsEntry
-	10, // 4: backchannel.v1.Attribution.sub_ids:type_name -> backchannel.v1.Attribution.SubIdsEntry
-	0,  // 5: backchannel.v1.Feedback.kind:type_name -> backchannel.v1.FeedbackKind
-	1,  // 6: backchannel.v1.Feedback.lead:type_name -> backchannel.v1.LeadReference
-	11, // 7: backchannel.v1.Feedback.feedback_time:type_name -> google.protobuf.Timestamp
-	3,  // 8: backchannel.v1.Feedback.outcome:type_name -> backchannel.v1.Outcome
-	4,  // 9: backchannel.v1.Feedback.return_details:type_name -> backchannel.v1.ReturnDetails
-	5,  // 10: backchannel.v1.Feedback.quality:type_name -> backchannel.v1.QualityScores
-	6,  // 11: backchannel.v1.Feedback.attribution:type_name -> backchannel.v1.Attribution
-	7,  // 12: backchannel.v1.Feedback.consents:type_name -> backchannel.v1.ConsentReference
-	12, // 13: backchannel.v1.Feedback.attributes:type_name -> google.protobuf.Struct
-	11, // 14: backchannel.v1.Feedback.accept_time:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	14, // 0: backchannel.v1.Outcome.occur_time:type_name -> google.protobuf.Timestamp
+	3,  // 1: backchannel.v1.Outcome.value:type_name -> backchannel.v1.Money
+	14, // 2: backchannel.v1.ReturnDetails.return_time:type_name -> google.protobuf.Timestamp
+	12, // 3: backchannel.v1.QualityScores.dimensions:type_name -> backchannel.v1.QualityScores.DimensionsEntry
+	13, // 4: backchannel.v1.Attribution.sub_ids:type_name -> backchannel.v1.Attribution.SubIdsEntry
+	1,  // 5: backchannel.v1.ConsentPurpose.state:type_name -> backchannel.v1.ConsentState
+	0,  // 6: backchannel.v1.Feedback.kind:type_name -> backchannel.v1.FeedbackKind
+	2,  // 7: backchannel.v1.Feedback.lead:type_name -> backchannel.v1.LeadReference
+	14, // 8: backchannel.v1.Feedback.feedback_time:type_name -> google.protobuf.Timestamp
+	4,  // 9: backchannel.v1.Feedback.outcome:type_name -> backchannel.v1.Outcome
+	5,  // 10: backchannel.v1.Feedback.return_details:type_name -> backchannel.v1.ReturnDetails
+	6,  // 11: backchannel.v1.Feedback.quality:type_name -> backchannel.v1.QualityScores
+	7,  // 12: backchannel.v1.Feedback.attribution:type_name -> backchannel.v1.Attribution
+	8,  // 13: backchannel.v1.Feedback.consents:type_name -> backchannel.v1.ConsentReference
+	15, // 14: backchannel.v1.Feedback.attributes:type_name -> google.protobuf.Struct
+	14, // 15: backchannel.v1.Feedback.accept_time:type_name -> google.protobuf.Timestamp
+	9,  // 16: backchannel.v1.Feedback.subject:type_name -> backchannel.v1.Subject
+	10, // 17: backchannel.v1.Feedback.consent_purposes:type_name -> backchannel.v1.ConsentPurpose
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_backchannel_v1_feedback_proto_init() }
@@ -840,8 +1093,8 @@ func file_backchannel_v1_feedback_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backchannel_v1_feedback_proto_rawDesc), len(file_backchannel_v1_feedback_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   10,
+			NumEnums:      2,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

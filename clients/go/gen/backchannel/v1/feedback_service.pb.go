@@ -46,21 +46,25 @@ const (
 	DeliveryState_DELIVERY_STATE_AWAITING_BATCH DeliveryState = 8
 	// It is in a batch file that is being built or sent (see Delivery.batch).
 	DeliveryState_DELIVERY_STATE_IN_BATCH DeliveryState = 9
+	// It was not sent: its recipient requires consent the feedback does not grant (its
+	// event names the missing purposes).
+	DeliveryState_DELIVERY_STATE_SUPPRESSED DeliveryState = 10
 )
 
 // Enum value maps for DeliveryState.
 var (
 	DeliveryState_name = map[int32]string{
-		0: "DELIVERY_STATE_UNSPECIFIED",
-		1: "DELIVERY_STATE_PENDING",
-		2: "DELIVERY_STATE_HELD",
-		3: "DELIVERY_STATE_IN_FLIGHT",
-		4: "DELIVERY_STATE_SUCCEEDED",
-		5: "DELIVERY_STATE_FAILED",
-		6: "DELIVERY_STATE_DEAD",
-		7: "DELIVERY_STATE_CANCELLED",
-		8: "DELIVERY_STATE_AWAITING_BATCH",
-		9: "DELIVERY_STATE_IN_BATCH",
+		0:  "DELIVERY_STATE_UNSPECIFIED",
+		1:  "DELIVERY_STATE_PENDING",
+		2:  "DELIVERY_STATE_HELD",
+		3:  "DELIVERY_STATE_IN_FLIGHT",
+		4:  "DELIVERY_STATE_SUCCEEDED",
+		5:  "DELIVERY_STATE_FAILED",
+		6:  "DELIVERY_STATE_DEAD",
+		7:  "DELIVERY_STATE_CANCELLED",
+		8:  "DELIVERY_STATE_AWAITING_BATCH",
+		9:  "DELIVERY_STATE_IN_BATCH",
+		10: "DELIVERY_STATE_SUPPRESSED",
 	}
 	DeliveryState_value = map[string]int32{
 		"DELIVERY_STATE_UNSPECIFIED":    0,
@@ -73,6 +77,7 @@ var (
 		"DELIVERY_STATE_CANCELLED":      7,
 		"DELIVERY_STATE_AWAITING_BATCH": 8,
 		"DELIVERY_STATE_IN_BATCH":       9,
+		"DELIVERY_STATE_SUPPRESSED":     10,
 	}
 )
 
@@ -1006,7 +1011,7 @@ const file_backchannel_v1_feedback_service_proto_rawDesc = "" +
 	"\x05event\x18\x01 \x01(\v2!.backchannel.v1.FeedbackSentEventH\x00R\x05event\x129\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x19.backchannel.v1.HeartbeatH\x00R\theartbeat\x12F\n" +
 	"\x0eoperator_event\x18\x03 \x01(\v2\x1d.backchannel.v1.OperatorEventH\x00R\roperatorEventB\x06\n" +
-	"\x04item*\xb2\x02\n" +
+	"\x04item*\xd1\x02\n" +
 	"\rDeliveryState\x12\x1e\n" +
 	"\x1aDELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DELIVERY_STATE_PENDING\x10\x01\x12\x17\n" +
@@ -1017,7 +1022,9 @@ const file_backchannel_v1_feedback_service_proto_rawDesc = "" +
 	"\x13DELIVERY_STATE_DEAD\x10\x06\x12\x1c\n" +
 	"\x18DELIVERY_STATE_CANCELLED\x10\a\x12!\n" +
 	"\x1dDELIVERY_STATE_AWAITING_BATCH\x10\b\x12\x1b\n" +
-	"\x17DELIVERY_STATE_IN_BATCH\x10\t2\xa6\x03\n" +
+	"\x17DELIVERY_STATE_IN_BATCH\x10\t\x12\x1d\n" +
+	"\x19DELIVERY_STATE_SUPPRESSED\x10\n" +
+	"2\xa6\x03\n" +
 	"\x0fFeedbackService\x12Y\n" +
 	"\fSendFeedback\x12#.backchannel.v1.SendFeedbackRequest\x1a$.backchannel.v1.SendFeedbackResponse\x12V\n" +
 	"\vGetFeedback\x12\".backchannel.v1.GetFeedbackRequest\x1a#.backchannel.v1.GetFeedbackResponse\x12k\n" +

@@ -142,6 +142,122 @@ func (RecipientState) EnumDescriptor() ([]byte, []int) {
 	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{1}
 }
 
+// SubjectAccess says how the subject's personal identifiers may reach a recipient.
+type SubjectAccess int32
+
+const (
+	// Not set: excluded.
+	SubjectAccess_SUBJECT_ACCESS_UNSPECIFIED SubjectAccess = 0
+	// Never sent (the default).
+	SubjectAccess_SUBJECT_ACCESS_EXCLUDED SubjectAccess = 1
+	// Sent only normalized and SHA-256 hashed (lower-case hex), per hash_rules.
+	SubjectAccess_SUBJECT_ACCESS_HASHED SubjectAccess = 2
+	// Sent as given. An explicit choice: only for a recipient that must have them readable.
+	SubjectAccess_SUBJECT_ACCESS_RAW SubjectAccess = 3
+)
+
+// Enum value maps for SubjectAccess.
+var (
+	SubjectAccess_name = map[int32]string{
+		0: "SUBJECT_ACCESS_UNSPECIFIED",
+		1: "SUBJECT_ACCESS_EXCLUDED",
+		2: "SUBJECT_ACCESS_HASHED",
+		3: "SUBJECT_ACCESS_RAW",
+	}
+	SubjectAccess_value = map[string]int32{
+		"SUBJECT_ACCESS_UNSPECIFIED": 0,
+		"SUBJECT_ACCESS_EXCLUDED":    1,
+		"SUBJECT_ACCESS_HASHED":      2,
+		"SUBJECT_ACCESS_RAW":         3,
+	}
+)
+
+func (x SubjectAccess) Enum() *SubjectAccess {
+	p := new(SubjectAccess)
+	*p = x
+	return p
+}
+
+func (x SubjectAccess) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SubjectAccess) Descriptor() protoreflect.EnumDescriptor {
+	return file_backchannel_v1_recipient_proto_enumTypes[2].Descriptor()
+}
+
+func (SubjectAccess) Type() protoreflect.EnumType {
+	return &file_backchannel_v1_recipient_proto_enumTypes[2]
+}
+
+func (x SubjectAccess) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SubjectAccess.Descriptor instead.
+func (SubjectAccess) EnumDescriptor() ([]byte, []int) {
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{2}
+}
+
+// HashRules says how identifiers are normalized before they are hashed.
+type HashRules int32
+
+const (
+	// Not set: normalized.
+	HashRules_HASH_RULES_UNSPECIFIED HashRules = 0
+	// Email trimmed and lower-cased, phone E.164 with its "+", names lower-case without
+	// punctuation or spaces.
+	HashRules_HASH_RULES_NORMALIZED HashRules = 1
+	// Google Ads enhanced conversions: as normalized, and "." removed from the local part
+	// of gmail.com and googlemail.com addresses.
+	HashRules_HASH_RULES_GOOGLE HashRules = 2
+	// Meta Conversions API: as normalized, phone as digits only (country code, no "+").
+	HashRules_HASH_RULES_META HashRules = 3
+)
+
+// Enum value maps for HashRules.
+var (
+	HashRules_name = map[int32]string{
+		0: "HASH_RULES_UNSPECIFIED",
+		1: "HASH_RULES_NORMALIZED",
+		2: "HASH_RULES_GOOGLE",
+		3: "HASH_RULES_META",
+	}
+	HashRules_value = map[string]int32{
+		"HASH_RULES_UNSPECIFIED": 0,
+		"HASH_RULES_NORMALIZED":  1,
+		"HASH_RULES_GOOGLE":      2,
+		"HASH_RULES_META":        3,
+	}
+)
+
+func (x HashRules) Enum() *HashRules {
+	p := new(HashRules)
+	*p = x
+	return p
+}
+
+func (x HashRules) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HashRules) Descriptor() protoreflect.EnumDescriptor {
+	return file_backchannel_v1_recipient_proto_enumTypes[3].Descriptor()
+}
+
+func (HashRules) Type() protoreflect.EnumType {
+	return &file_backchannel_v1_recipient_proto_enumTypes[3]
+}
+
+func (x HashRules) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HashRules.Descriptor instead.
+func (HashRules) EnumDescriptor() ([]byte, []int) {
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{3}
+}
+
 // BatchWhenEmpty says what a run with no feedback due sends.
 type BatchWhenEmpty int32
 
@@ -179,11 +295,11 @@ func (x BatchWhenEmpty) String() string {
 }
 
 func (BatchWhenEmpty) Descriptor() protoreflect.EnumDescriptor {
-	return file_backchannel_v1_recipient_proto_enumTypes[2].Descriptor()
+	return file_backchannel_v1_recipient_proto_enumTypes[4].Descriptor()
 }
 
 func (BatchWhenEmpty) Type() protoreflect.EnumType {
-	return &file_backchannel_v1_recipient_proto_enumTypes[2]
+	return &file_backchannel_v1_recipient_proto_enumTypes[4]
 }
 
 func (x BatchWhenEmpty) Number() protoreflect.EnumNumber {
@@ -192,7 +308,7 @@ func (x BatchWhenEmpty) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BatchWhenEmpty.Descriptor instead.
 func (BatchWhenEmpty) EnumDescriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{2}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{4}
 }
 
 // BatchFileFormat names a batch file's format.
@@ -241,11 +357,11 @@ func (x BatchFileFormat) String() string {
 }
 
 func (BatchFileFormat) Descriptor() protoreflect.EnumDescriptor {
-	return file_backchannel_v1_recipient_proto_enumTypes[3].Descriptor()
+	return file_backchannel_v1_recipient_proto_enumTypes[5].Descriptor()
 }
 
 func (BatchFileFormat) Type() protoreflect.EnumType {
-	return &file_backchannel_v1_recipient_proto_enumTypes[3]
+	return &file_backchannel_v1_recipient_proto_enumTypes[5]
 }
 
 func (x BatchFileFormat) Number() protoreflect.EnumNumber {
@@ -254,7 +370,7 @@ func (x BatchFileFormat) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BatchFileFormat.Descriptor instead.
 func (BatchFileFormat) EnumDescriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{3}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{5}
 }
 
 // BatchCompression names how a batch file is compressed.
@@ -298,11 +414,11 @@ func (x BatchCompression) String() string {
 }
 
 func (BatchCompression) Descriptor() protoreflect.EnumDescriptor {
-	return file_backchannel_v1_recipient_proto_enumTypes[4].Descriptor()
+	return file_backchannel_v1_recipient_proto_enumTypes[6].Descriptor()
 }
 
 func (BatchCompression) Type() protoreflect.EnumType {
-	return &file_backchannel_v1_recipient_proto_enumTypes[4]
+	return &file_backchannel_v1_recipient_proto_enumTypes[6]
 }
 
 func (x BatchCompression) Number() protoreflect.EnumNumber {
@@ -311,7 +427,7 @@ func (x BatchCompression) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BatchCompression.Descriptor instead.
 func (BatchCompression) EnumDescriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{4}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{6}
 }
 
 // BatchInvalidRows says what happens to rows that fail validation before a file is sent.
@@ -351,11 +467,11 @@ func (x BatchInvalidRows) String() string {
 }
 
 func (BatchInvalidRows) Descriptor() protoreflect.EnumDescriptor {
-	return file_backchannel_v1_recipient_proto_enumTypes[5].Descriptor()
+	return file_backchannel_v1_recipient_proto_enumTypes[7].Descriptor()
 }
 
 func (BatchInvalidRows) Type() protoreflect.EnumType {
-	return &file_backchannel_v1_recipient_proto_enumTypes[5]
+	return &file_backchannel_v1_recipient_proto_enumTypes[7]
 }
 
 func (x BatchInvalidRows) Number() protoreflect.EnumNumber {
@@ -364,7 +480,7 @@ func (x BatchInvalidRows) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BatchInvalidRows.Descriptor instead.
 func (BatchInvalidRows) EnumDescriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{5}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{7}
 }
 
 // CircuitState is the state of a recipient's circuit breaker.
@@ -409,11 +525,11 @@ func (x CircuitState) String() string {
 }
 
 func (CircuitState) Descriptor() protoreflect.EnumDescriptor {
-	return file_backchannel_v1_recipient_proto_enumTypes[6].Descriptor()
+	return file_backchannel_v1_recipient_proto_enumTypes[8].Descriptor()
 }
 
 func (CircuitState) Type() protoreflect.EnumType {
-	return &file_backchannel_v1_recipient_proto_enumTypes[6]
+	return &file_backchannel_v1_recipient_proto_enumTypes[8]
 }
 
 func (x CircuitState) Number() protoreflect.EnumNumber {
@@ -422,7 +538,7 @@ func (x CircuitState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CircuitState.Descriptor instead.
 func (CircuitState) EnumDescriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{6}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{8}
 }
 
 // Subscription says which feedback a recipient hears about when SendFeedback names no recipients.
@@ -528,9 +644,18 @@ type Recipient struct {
 	// How feedback reaches it. Unset: individually, one transmission per feedback, at once
 	// (the default). Set: in batch files on a schedule (AGGREGATION_LEVEL_BATCH); the
 	// transport must carry files (sftp, email and webhook do; teams does not).
-	Batch         *BatchSettings `protobuf:"bytes,19,opt,name=batch,proto3" json:"batch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Batch *BatchSettings `protobuf:"bytes,19,opt,name=batch,proto3" json:"batch,omitempty"`
+	// What parts of feedback it may receive. Unset: the default policy (every part of the
+	// feedback document except the subject's personal identifiers). Applied by the server
+	// before any format, template or plugin sees the feedback.
+	DataPolicy *DataPolicy `protobuf:"bytes,40,opt,name=data_policy,json=dataPolicy,proto3" json:"data_policy,omitempty"`
+	// Consent purposes it requires (e.g. "ad_user_data"): feedback that does not grant every
+	// one of them is not sent to it; its delivery ends DELIVERY_STATE_SUPPRESSED.
+	RequiredConsentPurposes []string `protobuf:"bytes,41,rep,name=required_consent_purposes,json=requiredConsentPurposes,proto3" json:"required_consent_purposes,omitempty"`
+	// Output only. The data policy in force: data_policy with its defaults filled in.
+	EffectiveDataPolicy *DataPolicy `protobuf:"bytes,42,opt,name=effective_data_policy,json=effectiveDataPolicy,proto3" json:"effective_data_policy,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Recipient) Reset() {
@@ -696,6 +821,93 @@ func (x *Recipient) GetBatch() *BatchSettings {
 	return nil
 }
 
+func (x *Recipient) GetDataPolicy() *DataPolicy {
+	if x != nil {
+		return x.DataPolicy
+	}
+	return nil
+}
+
+func (x *Recipient) GetRequiredConsentPurposes() []string {
+	if x != nil {
+		return x.RequiredConsentPurposes
+	}
+	return nil
+}
+
+func (x *Recipient) GetEffectiveDataPolicy() *DataPolicy {
+	if x != nil {
+		return x.EffectiveDataPolicy
+	}
+	return nil
+}
+
+// DataPolicy is what a recipient may receive (data minimization).
+type DataPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Dotted paths of the feedback document it may receive, e.g. "lead_id", "outcome",
+	// "outcome.value", "subject.email"; everything else is cut. Empty: every part except
+	// the subject. Subject paths are allowed only with subject_access hashed or raw.
+	AllowedFields []string `protobuf:"bytes,1,rep,name=allowed_fields,json=allowedFields,proto3" json:"allowed_fields,omitempty"`
+	// How the subject's identifiers listed in allowed_fields reach it. Unset: excluded.
+	SubjectAccess SubjectAccess `protobuf:"varint,2,opt,name=subject_access,json=subjectAccess,proto3,enum=backchannel.v1.SubjectAccess" json:"subject_access,omitempty"`
+	// How identifiers are normalized before hashing (subject_access hashed).
+	HashRules     HashRules `protobuf:"varint,3,opt,name=hash_rules,json=hashRules,proto3,enum=backchannel.v1.HashRules" json:"hash_rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataPolicy) Reset() {
+	*x = DataPolicy{}
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataPolicy) ProtoMessage() {}
+
+func (x *DataPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataPolicy.ProtoReflect.Descriptor instead.
+func (*DataPolicy) Descriptor() ([]byte, []int) {
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DataPolicy) GetAllowedFields() []string {
+	if x != nil {
+		return x.AllowedFields
+	}
+	return nil
+}
+
+func (x *DataPolicy) GetSubjectAccess() SubjectAccess {
+	if x != nil {
+		return x.SubjectAccess
+	}
+	return SubjectAccess_SUBJECT_ACCESS_UNSPECIFIED
+}
+
+func (x *DataPolicy) GetHashRules() HashRules {
+	if x != nil {
+		return x.HashRules
+	}
+	return HashRules_HASH_RULES_UNSPECIFIED
+}
+
 // BatchSettings say how a batch recipient gets its files: when, in which format, named
 // how, compressed and encrypted how, and what to do with rows that fail validation.
 type BatchSettings struct {
@@ -726,7 +938,7 @@ type BatchSettings struct {
 
 func (x *BatchSettings) Reset() {
 	*x = BatchSettings{}
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[2]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +950,7 @@ func (x *BatchSettings) String() string {
 func (*BatchSettings) ProtoMessage() {}
 
 func (x *BatchSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[2]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +963,7 @@ func (x *BatchSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSettings.ProtoReflect.Descriptor instead.
 func (*BatchSettings) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{2}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BatchSettings) GetSchedule() *BatchSchedule {
@@ -831,7 +1043,7 @@ type BatchSchedule struct {
 
 func (x *BatchSchedule) Reset() {
 	*x = BatchSchedule{}
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[3]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +1055,7 @@ func (x *BatchSchedule) String() string {
 func (*BatchSchedule) ProtoMessage() {}
 
 func (x *BatchSchedule) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[3]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +1068,7 @@ func (x *BatchSchedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSchedule.ProtoReflect.Descriptor instead.
 func (*BatchSchedule) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{3}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BatchSchedule) GetCron() string {
@@ -895,7 +1107,7 @@ type BatchFile struct {
 
 func (x *BatchFile) Reset() {
 	*x = BatchFile{}
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[4]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1119,7 @@ func (x *BatchFile) String() string {
 func (*BatchFile) ProtoMessage() {}
 
 func (x *BatchFile) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[4]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1132,7 @@ func (x *BatchFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchFile.ProtoReflect.Descriptor instead.
 func (*BatchFile) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{4}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BatchFile) GetFormat() BatchFileFormat {
@@ -972,7 +1184,7 @@ type BatchEncryption struct {
 
 func (x *BatchEncryption) Reset() {
 	*x = BatchEncryption{}
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[5]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1196,7 @@ func (x *BatchEncryption) String() string {
 func (*BatchEncryption) ProtoMessage() {}
 
 func (x *BatchEncryption) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[5]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1209,7 @@ func (x *BatchEncryption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchEncryption.ProtoReflect.Descriptor instead.
 func (*BatchEncryption) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{5}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BatchEncryption) GetPublicKey() string {
@@ -1032,7 +1244,7 @@ type RetryPolicy struct {
 
 func (x *RetryPolicy) Reset() {
 	*x = RetryPolicy{}
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[6]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1256,7 @@ func (x *RetryPolicy) String() string {
 func (*RetryPolicy) ProtoMessage() {}
 
 func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[6]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1057,7 +1269,7 @@ func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
 func (*RetryPolicy) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{6}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RetryPolicy) GetRetryDelays() []*durationpb.Duration {
@@ -1097,7 +1309,7 @@ type DeliveryLimits struct {
 
 func (x *DeliveryLimits) Reset() {
 	*x = DeliveryLimits{}
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[7]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1321,7 @@ func (x *DeliveryLimits) String() string {
 func (*DeliveryLimits) ProtoMessage() {}
 
 func (x *DeliveryLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[7]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1334,7 @@ func (x *DeliveryLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryLimits.ProtoReflect.Descriptor instead.
 func (*DeliveryLimits) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{7}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeliveryLimits) GetMaxPerSecond() float64 {
@@ -1167,7 +1379,7 @@ type RecipientHealth struct {
 
 func (x *RecipientHealth) Reset() {
 	*x = RecipientHealth{}
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[8]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1179,7 +1391,7 @@ func (x *RecipientHealth) String() string {
 func (*RecipientHealth) ProtoMessage() {}
 
 func (x *RecipientHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_recipient_proto_msgTypes[8]
+	mi := &file_backchannel_v1_recipient_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1192,7 +1404,7 @@ func (x *RecipientHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecipientHealth.ProtoReflect.Descriptor instead.
 func (*RecipientHealth) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{8}
+	return file_backchannel_v1_recipient_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RecipientHealth) GetCircuitState() CircuitState {
@@ -1245,7 +1457,7 @@ const file_backchannel_v1_recipient_proto_rawDesc = "" +
 	"\fSubscription\x122\n" +
 	"\x05kinds\x18\x01 \x03(\x0e2\x1c.backchannel.v1.FeedbackKindR\x05kinds\x12\x1d\n" +
 	"\n" +
-	"source_ids\x18\x02 \x03(\tR\tsourceIds\"\xcd\a\n" +
+	"source_ids\x18\x02 \x03(\tR\tsourceIds\"\x96\t\n" +
 	"\tRecipient\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12D\n" +
@@ -1268,7 +1480,17 @@ const file_backchannel_v1_recipient_proto_rawDesc = "" +
 	"\x06limits\x18\x10 \x01(\v2\x1e.backchannel.v1.DeliveryLimitsR\x06limits\x12)\n" +
 	"\x10ordered_delivery\x18\x11 \x01(\bR\x0forderedDelivery\x127\n" +
 	"\x06health\x18\x12 \x01(\v2\x1f.backchannel.v1.RecipientHealthR\x06health\x123\n" +
-	"\x05batch\x18\x13 \x01(\v2\x1d.backchannel.v1.BatchSettingsR\x05batch\"\xcf\x03\n" +
+	"\x05batch\x18\x13 \x01(\v2\x1d.backchannel.v1.BatchSettingsR\x05batch\x12;\n" +
+	"\vdata_policy\x18( \x01(\v2\x1a.backchannel.v1.DataPolicyR\n" +
+	"dataPolicy\x12:\n" +
+	"\x19required_consent_purposes\x18) \x03(\tR\x17requiredConsentPurposes\x12N\n" +
+	"\x15effective_data_policy\x18* \x01(\v2\x1a.backchannel.v1.DataPolicyR\x13effectiveDataPolicy\"\xb3\x01\n" +
+	"\n" +
+	"DataPolicy\x12%\n" +
+	"\x0eallowed_fields\x18\x01 \x03(\tR\rallowedFields\x12D\n" +
+	"\x0esubject_access\x18\x02 \x01(\x0e2\x1d.backchannel.v1.SubjectAccessR\rsubjectAccess\x128\n" +
+	"\n" +
+	"hash_rules\x18\x03 \x01(\x0e2\x19.backchannel.v1.HashRulesR\thashRules\"\xcf\x03\n" +
 	"\rBatchSettings\x129\n" +
 	"\bschedule\x18\x01 \x01(\v2\x1d.backchannel.v1.BatchScheduleR\bschedule\x12\x19\n" +
 	"\bmax_rows\x18\x02 \x01(\x05R\amaxRows\x12=\n" +
@@ -1322,7 +1544,17 @@ const file_backchannel_v1_recipient_proto_rawDesc = "" +
 	"\x1bRECIPIENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16RECIPIENT_STATE_ACTIVE\x10\x01\x12\x1a\n" +
 	"\x16RECIPIENT_STATE_PAUSED\x10\x02\x12\x1c\n" +
-	"\x18RECIPIENT_STATE_DISABLED\x10\x03*n\n" +
+	"\x18RECIPIENT_STATE_DISABLED\x10\x03*\x7f\n" +
+	"\rSubjectAccess\x12\x1e\n" +
+	"\x1aSUBJECT_ACCESS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17SUBJECT_ACCESS_EXCLUDED\x10\x01\x12\x19\n" +
+	"\x15SUBJECT_ACCESS_HASHED\x10\x02\x12\x16\n" +
+	"\x12SUBJECT_ACCESS_RAW\x10\x03*n\n" +
+	"\tHashRules\x12\x1a\n" +
+	"\x16HASH_RULES_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15HASH_RULES_NORMALIZED\x10\x01\x12\x15\n" +
+	"\x11HASH_RULES_GOOGLE\x10\x02\x12\x13\n" +
+	"\x0fHASH_RULES_META\x10\x03*n\n" +
 	"\x0eBatchWhenEmpty\x12 \n" +
 	"\x1cBATCH_WHEN_EMPTY_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15BATCH_WHEN_EMPTY_SKIP\x10\x01\x12\x1f\n" +
@@ -1361,62 +1593,69 @@ func file_backchannel_v1_recipient_proto_rawDescGZIP() []byte {
 	return file_backchannel_v1_recipient_proto_rawDescData
 }
 
-var file_backchannel_v1_recipient_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_backchannel_v1_recipient_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_backchannel_v1_recipient_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_backchannel_v1_recipient_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_backchannel_v1_recipient_proto_goTypes = []any{
 	(RecipientType)(0),            // 0: backchannel.v1.RecipientType
 	(RecipientState)(0),           // 1: backchannel.v1.RecipientState
-	(BatchWhenEmpty)(0),           // 2: backchannel.v1.BatchWhenEmpty
-	(BatchFileFormat)(0),          // 3: backchannel.v1.BatchFileFormat
-	(BatchCompression)(0),         // 4: backchannel.v1.BatchCompression
-	(BatchInvalidRows)(0),         // 5: backchannel.v1.BatchInvalidRows
-	(CircuitState)(0),             // 6: backchannel.v1.CircuitState
-	(*Subscription)(nil),          // 7: backchannel.v1.Subscription
-	(*Recipient)(nil),             // 8: backchannel.v1.Recipient
-	(*BatchSettings)(nil),         // 9: backchannel.v1.BatchSettings
-	(*BatchSchedule)(nil),         // 10: backchannel.v1.BatchSchedule
-	(*BatchFile)(nil),             // 11: backchannel.v1.BatchFile
-	(*BatchEncryption)(nil),       // 12: backchannel.v1.BatchEncryption
-	(*RetryPolicy)(nil),           // 13: backchannel.v1.RetryPolicy
-	(*DeliveryLimits)(nil),        // 14: backchannel.v1.DeliveryLimits
-	(*RecipientHealth)(nil),       // 15: backchannel.v1.RecipientHealth
-	(FeedbackKind)(0),             // 16: backchannel.v1.FeedbackKind
-	(*structpb.Struct)(nil),       // 17: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
+	(SubjectAccess)(0),            // 2: backchannel.v1.SubjectAccess
+	(HashRules)(0),                // 3: backchannel.v1.HashRules
+	(BatchWhenEmpty)(0),           // 4: backchannel.v1.BatchWhenEmpty
+	(BatchFileFormat)(0),          // 5: backchannel.v1.BatchFileFormat
+	(BatchCompression)(0),         // 6: backchannel.v1.BatchCompression
+	(BatchInvalidRows)(0),         // 7: backchannel.v1.BatchInvalidRows
+	(CircuitState)(0),             // 8: backchannel.v1.CircuitState
+	(*Subscription)(nil),          // 9: backchannel.v1.Subscription
+	(*Recipient)(nil),             // 10: backchannel.v1.Recipient
+	(*DataPolicy)(nil),            // 11: backchannel.v1.DataPolicy
+	(*BatchSettings)(nil),         // 12: backchannel.v1.BatchSettings
+	(*BatchSchedule)(nil),         // 13: backchannel.v1.BatchSchedule
+	(*BatchFile)(nil),             // 14: backchannel.v1.BatchFile
+	(*BatchEncryption)(nil),       // 15: backchannel.v1.BatchEncryption
+	(*RetryPolicy)(nil),           // 16: backchannel.v1.RetryPolicy
+	(*DeliveryLimits)(nil),        // 17: backchannel.v1.DeliveryLimits
+	(*RecipientHealth)(nil),       // 18: backchannel.v1.RecipientHealth
+	(FeedbackKind)(0),             // 19: backchannel.v1.FeedbackKind
+	(*structpb.Struct)(nil),       // 20: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
 }
 var file_backchannel_v1_recipient_proto_depIdxs = []int32{
-	16, // 0: backchannel.v1.Subscription.kinds:type_name -> backchannel.v1.FeedbackKind
+	19, // 0: backchannel.v1.Subscription.kinds:type_name -> backchannel.v1.FeedbackKind
 	0,  // 1: backchannel.v1.Recipient.recipient_type:type_name -> backchannel.v1.RecipientType
-	17, // 2: backchannel.v1.Recipient.transport_settings:type_name -> google.protobuf.Struct
-	17, // 3: backchannel.v1.Recipient.secret_settings:type_name -> google.protobuf.Struct
-	17, // 4: backchannel.v1.Recipient.format_options:type_name -> google.protobuf.Struct
-	7,  // 5: backchannel.v1.Recipient.subscription:type_name -> backchannel.v1.Subscription
+	20, // 2: backchannel.v1.Recipient.transport_settings:type_name -> google.protobuf.Struct
+	20, // 3: backchannel.v1.Recipient.secret_settings:type_name -> google.protobuf.Struct
+	20, // 4: backchannel.v1.Recipient.format_options:type_name -> google.protobuf.Struct
+	9,  // 5: backchannel.v1.Recipient.subscription:type_name -> backchannel.v1.Subscription
 	1,  // 6: backchannel.v1.Recipient.state:type_name -> backchannel.v1.RecipientState
-	18, // 7: backchannel.v1.Recipient.create_time:type_name -> google.protobuf.Timestamp
-	18, // 8: backchannel.v1.Recipient.update_time:type_name -> google.protobuf.Timestamp
-	13, // 9: backchannel.v1.Recipient.retry_policy:type_name -> backchannel.v1.RetryPolicy
-	14, // 10: backchannel.v1.Recipient.limits:type_name -> backchannel.v1.DeliveryLimits
-	15, // 11: backchannel.v1.Recipient.health:type_name -> backchannel.v1.RecipientHealth
-	9,  // 12: backchannel.v1.Recipient.batch:type_name -> backchannel.v1.BatchSettings
-	10, // 13: backchannel.v1.BatchSettings.schedule:type_name -> backchannel.v1.BatchSchedule
-	2,  // 14: backchannel.v1.BatchSettings.when_empty:type_name -> backchannel.v1.BatchWhenEmpty
-	11, // 15: backchannel.v1.BatchSettings.file:type_name -> backchannel.v1.BatchFile
-	12, // 16: backchannel.v1.BatchSettings.encryption:type_name -> backchannel.v1.BatchEncryption
-	5,  // 17: backchannel.v1.BatchSettings.invalid_rows:type_name -> backchannel.v1.BatchInvalidRows
-	3,  // 18: backchannel.v1.BatchFile.format:type_name -> backchannel.v1.BatchFileFormat
-	4,  // 19: backchannel.v1.BatchFile.compression:type_name -> backchannel.v1.BatchCompression
-	19, // 20: backchannel.v1.RetryPolicy.retry_delays:type_name -> google.protobuf.Duration
-	19, // 21: backchannel.v1.RetryPolicy.max_age:type_name -> google.protobuf.Duration
-	6,  // 22: backchannel.v1.RecipientHealth.circuit_state:type_name -> backchannel.v1.CircuitState
-	18, // 23: backchannel.v1.RecipientHealth.failing_since:type_name -> google.protobuf.Timestamp
-	18, // 24: backchannel.v1.RecipientHealth.open_until:type_name -> google.protobuf.Timestamp
-	18, // 25: backchannel.v1.RecipientHealth.last_success_time:type_name -> google.protobuf.Timestamp
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	21, // 7: backchannel.v1.Recipient.create_time:type_name -> google.protobuf.Timestamp
+	21, // 8: backchannel.v1.Recipient.update_time:type_name -> google.protobuf.Timestamp
+	16, // 9: backchannel.v1.Recipient.retry_policy:type_name -> backchannel.v1.RetryPolicy
+	17, // 10: backchannel.v1.Recipient.limits:type_name -> backchannel.v1.DeliveryLimits
+	18, // 11: backchannel.v1.Recipient.health:type_name -> backchannel.v1.RecipientHealth
+	12, // 12: backchannel.v1.Recipient.batch:type_name -> backchannel.v1.BatchSettings
+	11, // 13: backchannel.v1.Recipient.data_policy:type_name -> backchannel.v1.DataPolicy
+	11, // 14: backchannel.v1.Recipient.effective_data_policy:type_name -> backchannel.v1.DataPolicy
+	2,  // 15: backchannel.v1.DataPolicy.subject_access:type_name -> backchannel.v1.SubjectAccess
+	3,  // 16: backchannel.v1.DataPolicy.hash_rules:type_name -> backchannel.v1.HashRules
+	13, // 17: backchannel.v1.BatchSettings.schedule:type_name -> backchannel.v1.BatchSchedule
+	4,  // 18: backchannel.v1.BatchSettings.when_empty:type_name -> backchannel.v1.BatchWhenEmpty
+	14, // 19: backchannel.v1.BatchSettings.file:type_name -> backchannel.v1.BatchFile
+	15, // 20: backchannel.v1.BatchSettings.encryption:type_name -> backchannel.v1.BatchEncryption
+	7,  // 21: backchannel.v1.BatchSettings.invalid_rows:type_name -> backchannel.v1.BatchInvalidRows
+	5,  // 22: backchannel.v1.BatchFile.format:type_name -> backchannel.v1.BatchFileFormat
+	6,  // 23: backchannel.v1.BatchFile.compression:type_name -> backchannel.v1.BatchCompression
+	22, // 24: backchannel.v1.RetryPolicy.retry_delays:type_name -> google.protobuf.Duration
+	22, // 25: backchannel.v1.RetryPolicy.max_age:type_name -> google.protobuf.Duration
+	8,  // 26: backchannel.v1.RecipientHealth.circuit_state:type_name -> backchannel.v1.CircuitState
+	21, // 27: backchannel.v1.RecipientHealth.failing_since:type_name -> google.protobuf.Timestamp
+	21, // 28: backchannel.v1.RecipientHealth.open_until:type_name -> google.protobuf.Timestamp
+	21, // 29: backchannel.v1.RecipientHealth.last_success_time:type_name -> google.protobuf.Timestamp
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_backchannel_v1_recipient_proto_init() }
@@ -1430,8 +1669,8 @@ func file_backchannel_v1_recipient_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backchannel_v1_recipient_proto_rawDesc), len(file_backchannel_v1_recipient_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   9,
+			NumEnums:      9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

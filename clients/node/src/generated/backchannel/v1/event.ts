@@ -72,6 +72,11 @@ export enum ProcessingStatus {
   PROCESSING_STATUS_FAILED = 3,
   /** PROCESSING_STATUS_DEAD - The attempt failed and the delivery has exhausted its retry policy. */
   PROCESSING_STATUS_DEAD = 4,
+  /**
+   * PROCESSING_STATUS_SUPPRESSED - Not sent: the recipient requires consent the feedback does not grant
+   * (missing_consent_purposes names it). Final; nothing was transmitted.
+   */
+  PROCESSING_STATUS_SUPPRESSED = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -92,6 +97,9 @@ export function processingStatusFromJSON(object: any): ProcessingStatus {
     case 4:
     case "PROCESSING_STATUS_DEAD":
       return ProcessingStatus.PROCESSING_STATUS_DEAD;
+    case 5:
+    case "PROCESSING_STATUS_SUPPRESSED":
+      return ProcessingStatus.PROCESSING_STATUS_SUPPRESSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -111,6 +119,8 @@ export function processingStatusToJSON(object: ProcessingStatus): string {
       return "PROCESSING_STATUS_FAILED";
     case ProcessingStatus.PROCESSING_STATUS_DEAD:
       return "PROCESSING_STATUS_DEAD";
+    case ProcessingStatus.PROCESSING_STATUS_SUPPRESSED:
+      return "PROCESSING_STATUS_SUPPRESSED";
     case ProcessingStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -342,6 +352,11 @@ export interface FeedbackSentEvent {
    * "url.full", "server.address", "error.type") are on the attempt's span, not here.
    */
   details: { [key: string]: string };
+  /**
+   * For a suppressed delivery: the consent purposes the recipient requires that the
+   * feedback does not grant.
+   */
+  missingConsentPurposes: string[];
 }
 
 export interface FeedbackSentEvent_DetailsEntry {
@@ -753,6 +768,7 @@ function createBaseFeedbackSentEvent(): FeedbackSentEvent {
     batch: undefined,
     transmitted: undefined,
     details: {},
+    missingConsentPurposes: [],
   };
 }
 
@@ -842,6 +858,9 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     globalThis.Object.entries(message.details).forEach(([key, value]: [string, string]) => {
       FeedbackSentEvent_DetailsEntry.encode({ key: key as any, value }, writer.uint32(226).fork()).join();
     });
+    for (const v of message.missingConsentPurposes) {
+      writer.uint32(242).string(v!);
+    }
     return writer;
   },
 
@@ -1085,6 +1104,14 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
             }
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.missingConsentPurposes.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1224,6 +1251,11 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
           {},
         )
         : {},
+      missingConsentPurposes: globalThis.Array.isArray(object?.missingConsentPurposes)
+        ? object.missingConsentPurposes.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.missing_consent_purposes)
+        ? object.missing_consent_purposes.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1319,6 +1351,9 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
         });
       }
     }
+    if (message.missingConsentPurposes?.length) {
+      obj.missingConsentPurposes = message.missingConsentPurposes;
+    }
     return obj;
   },
 
@@ -1375,6 +1410,7 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
       },
       {},
     );
+    message.missingConsentPurposes = object.missingConsentPurposes?.map((e) => e) || [];
     return message;
   },
 };

@@ -73,6 +73,56 @@ export function feedbackKindToJSON(object: FeedbackKind): string {
   }
 }
 
+/** ConsentState says whether the lead gave consent for a purpose. */
+export enum ConsentState {
+  /** CONSENT_STATE_UNSPECIFIED - Not said; treated as unknown. */
+  CONSENT_STATE_UNSPECIFIED = 0,
+  /** CONSENT_STATE_GRANTED - The lead granted consent for the purpose. */
+  CONSENT_STATE_GRANTED = 1,
+  /** CONSENT_STATE_DENIED - The lead denied consent for the purpose. */
+  CONSENT_STATE_DENIED = 2,
+  /** CONSENT_STATE_UNKNOWN - It is not known whether the lead consented. */
+  CONSENT_STATE_UNKNOWN = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function consentStateFromJSON(object: any): ConsentState {
+  switch (object) {
+    case 0:
+    case "CONSENT_STATE_UNSPECIFIED":
+      return ConsentState.CONSENT_STATE_UNSPECIFIED;
+    case 1:
+    case "CONSENT_STATE_GRANTED":
+      return ConsentState.CONSENT_STATE_GRANTED;
+    case 2:
+    case "CONSENT_STATE_DENIED":
+      return ConsentState.CONSENT_STATE_DENIED;
+    case 3:
+    case "CONSENT_STATE_UNKNOWN":
+      return ConsentState.CONSENT_STATE_UNKNOWN;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ConsentState.UNRECOGNIZED;
+  }
+}
+
+export function consentStateToJSON(object: ConsentState): string {
+  switch (object) {
+    case ConsentState.CONSENT_STATE_UNSPECIFIED:
+      return "CONSENT_STATE_UNSPECIFIED";
+    case ConsentState.CONSENT_STATE_GRANTED:
+      return "CONSENT_STATE_GRANTED";
+    case ConsentState.CONSENT_STATE_DENIED:
+      return "CONSENT_STATE_DENIED";
+    case ConsentState.CONSENT_STATE_UNKNOWN:
+      return "CONSENT_STATE_UNKNOWN";
+    case ConsentState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** LeadReference identifies the lead the feedback is about, and where it came from. */
 export interface LeadReference {
   /** The platform's lead id, e.g. "LC123456789". Required. */
@@ -169,6 +219,38 @@ export interface ConsentReference {
   reference: string;
 }
 
+/**
+ * Subject holds the lead's personal contact identifiers. PERSONAL DATA: they are stored
+ * sealed (AES-256-GCM under a key of their own per feedback), never returned by
+ * GetFeedback or SendFeedback, never written to events or logs, and reach a recipient only
+ * as its data policy allows (by default they never do; see Recipient.data_policy).
+ */
+export interface Subject {
+  /** Personal. The lead's email address, e.g. "jane.doe@example.com". */
+  email: string;
+  /** Personal. The lead's phone number, preferably E.164, e.g. "+16505551234". */
+  phone: string;
+  /** Personal. The lead's first (given) name. */
+  firstName: string;
+  /** Personal. The lead's last (family) name. */
+  lastName: string;
+  /** Personal. The postal (ZIP) code of the lead's address. */
+  postalCode: string;
+  /** Personal. ISO 3166-1 alpha-2 country code of the lead's address, e.g. "US". */
+  country: string;
+}
+
+/** ConsentPurpose is the lead's consent state for one purpose of use. */
+export interface ConsentPurpose {
+  /**
+   * The purpose, lower-case letters, digits and _, e.g. "ad_user_data",
+   * "ad_personalization", "share_with_partners".
+   */
+  purpose: string;
+  /** Whether consent was granted for it. */
+  state: ConsentState;
+}
+
 /** Feedback is the canonical record of what became of one lead. */
 export interface Feedback {
   /** Output only. The id Backchannel gave the feedback, e.g. "fb_01J...". */
@@ -214,6 +296,19 @@ export interface Feedback {
     | undefined;
   /** Output only. The request id the feedback was sent with. */
   requestId: string;
+  /**
+   * Optional. PERSONAL DATA: the lead's contact identifiers, for recipients that must match
+   * the lead (e.g. an ad platform matching a conversion). Input only: stored sealed, never
+   * returned. A recipient receives them only as its data policy allows.
+   */
+  subject:
+    | Subject
+    | undefined;
+  /**
+   * The lead's consent state per purpose. A recipient may require purposes: a delivery to
+   * it is suppressed unless every purpose it requires is granted here.
+   */
+  consentPurposes: ConsentPurpose[];
 }
 
 function createBaseLeadReference(): LeadReference {
@@ -1248,6 +1343,252 @@ export const ConsentReference: MessageFns<ConsentReference> = {
   },
 };
 
+function createBaseSubject(): Subject {
+  return { email: "", phone: "", firstName: "", lastName: "", postalCode: "", country: "" };
+}
+
+export const Subject: MessageFns<Subject> = {
+  encode(message: Subject, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.email !== "") {
+      writer.uint32(10).string(message.email);
+    }
+    if (message.phone !== "") {
+      writer.uint32(18).string(message.phone);
+    }
+    if (message.firstName !== "") {
+      writer.uint32(26).string(message.firstName);
+    }
+    if (message.lastName !== "") {
+      writer.uint32(34).string(message.lastName);
+    }
+    if (message.postalCode !== "") {
+      writer.uint32(42).string(message.postalCode);
+    }
+    if (message.country !== "") {
+      writer.uint32(50).string(message.country);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Subject {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubject();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.email = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.phone = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.firstName = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.lastName = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.postalCode = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.country = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Subject {
+    return {
+      email: isSet(object.email) ? globalThis.String(object.email) : "",
+      phone: isSet(object.phone) ? globalThis.String(object.phone) : "",
+      firstName: isSet(object.firstName)
+        ? globalThis.String(object.firstName)
+        : isSet(object.first_name)
+        ? globalThis.String(object.first_name)
+        : "",
+      lastName: isSet(object.lastName)
+        ? globalThis.String(object.lastName)
+        : isSet(object.last_name)
+        ? globalThis.String(object.last_name)
+        : "",
+      postalCode: isSet(object.postalCode)
+        ? globalThis.String(object.postalCode)
+        : isSet(object.postal_code)
+        ? globalThis.String(object.postal_code)
+        : "",
+      country: isSet(object.country) ? globalThis.String(object.country) : "",
+    };
+  },
+
+  toJSON(message: Subject): unknown {
+    const obj: any = {};
+    if (message.email !== "") {
+      obj.email = message.email;
+    }
+    if (message.phone !== "") {
+      obj.phone = message.phone;
+    }
+    if (message.firstName !== "") {
+      obj.firstName = message.firstName;
+    }
+    if (message.lastName !== "") {
+      obj.lastName = message.lastName;
+    }
+    if (message.postalCode !== "") {
+      obj.postalCode = message.postalCode;
+    }
+    if (message.country !== "") {
+      obj.country = message.country;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Subject>, I>>(base?: I): Subject {
+    return Subject.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Subject>, I>>(object: I): Subject {
+    const message = createBaseSubject();
+    message.email = object.email ?? "";
+    message.phone = object.phone ?? "";
+    message.firstName = object.firstName ?? "";
+    message.lastName = object.lastName ?? "";
+    message.postalCode = object.postalCode ?? "";
+    message.country = object.country ?? "";
+    return message;
+  },
+};
+
+function createBaseConsentPurpose(): ConsentPurpose {
+  return { purpose: "", state: 0 };
+}
+
+export const ConsentPurpose: MessageFns<ConsentPurpose> = {
+  encode(message: ConsentPurpose, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.purpose !== "") {
+      writer.uint32(10).string(message.purpose);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConsentPurpose {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConsentPurpose();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.purpose = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConsentPurpose {
+    return {
+      purpose: isSet(object.purpose) ? globalThis.String(object.purpose) : "",
+      state: isSet(object.state) ? consentStateFromJSON(object.state) : 0,
+    };
+  },
+
+  toJSON(message: ConsentPurpose): unknown {
+    const obj: any = {};
+    if (message.purpose !== "") {
+      obj.purpose = message.purpose;
+    }
+    if (message.state !== 0) {
+      obj.state = consentStateToJSON(message.state);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConsentPurpose>, I>>(base?: I): ConsentPurpose {
+    return ConsentPurpose.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConsentPurpose>, I>>(object: I): ConsentPurpose {
+    const message = createBaseConsentPurpose();
+    message.purpose = object.purpose ?? "";
+    message.state = object.state ?? 0;
+    return message;
+  },
+};
+
 function createBaseFeedback(): Feedback {
   return {
     id: "",
@@ -1262,6 +1603,8 @@ function createBaseFeedback(): Feedback {
     attributes: undefined,
     acceptTime: undefined,
     requestId: "",
+    subject: undefined,
+    consentPurposes: [],
   };
 }
 
@@ -1302,6 +1645,12 @@ export const Feedback: MessageFns<Feedback> = {
     }
     if (message.requestId !== "") {
       writer.uint32(98).string(message.requestId);
+    }
+    if (message.subject !== undefined) {
+      Subject.encode(message.subject, writer.uint32(106).fork()).join();
+    }
+    for (const v of message.consentPurposes) {
+      ConsentPurpose.encode(v!, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -1415,6 +1764,22 @@ export const Feedback: MessageFns<Feedback> = {
             message.requestId = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.subject = Subject.decode(reader, reader.uint32());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.consentPurposes.push(ConsentPurpose.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1459,6 +1824,12 @@ export const Feedback: MessageFns<Feedback> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      subject: isSet(object.subject) ? Subject.fromJSON(object.subject) : undefined,
+      consentPurposes: globalThis.Array.isArray(object?.consentPurposes)
+        ? object.consentPurposes.map((e: any) => ConsentPurpose.fromJSON(e))
+        : globalThis.Array.isArray(object?.consent_purposes)
+        ? object.consent_purposes.map((e: any) => ConsentPurpose.fromJSON(e))
+        : [],
     };
   },
 
@@ -1500,6 +1871,12 @@ export const Feedback: MessageFns<Feedback> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.subject !== undefined) {
+      obj.subject = Subject.toJSON(message.subject);
+    }
+    if (message.consentPurposes?.length) {
+      obj.consentPurposes = message.consentPurposes.map((e) => ConsentPurpose.toJSON(e));
+    }
     return obj;
   },
 
@@ -1530,6 +1907,10 @@ export const Feedback: MessageFns<Feedback> = {
     message.attributes = object.attributes ?? undefined;
     message.acceptTime = object.acceptTime ?? undefined;
     message.requestId = object.requestId ?? "";
+    message.subject = (object.subject !== undefined && object.subject !== null)
+      ? Subject.fromPartial(object.subject)
+      : undefined;
+    message.consentPurposes = object.consentPurposes?.map((e) => ConsentPurpose.fromPartial(e)) || [];
     return message;
   },
 };

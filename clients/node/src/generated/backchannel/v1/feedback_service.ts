@@ -53,6 +53,11 @@ export enum DeliveryState {
   DELIVERY_STATE_AWAITING_BATCH = 8,
   /** DELIVERY_STATE_IN_BATCH - It is in a batch file that is being built or sent (see Delivery.batch). */
   DELIVERY_STATE_IN_BATCH = 9,
+  /**
+   * DELIVERY_STATE_SUPPRESSED - It was not sent: its recipient requires consent the feedback does not grant (its
+   * event names the missing purposes).
+   */
+  DELIVERY_STATE_SUPPRESSED = 10,
   UNRECOGNIZED = -1,
 }
 
@@ -88,6 +93,9 @@ export function deliveryStateFromJSON(object: any): DeliveryState {
     case 9:
     case "DELIVERY_STATE_IN_BATCH":
       return DeliveryState.DELIVERY_STATE_IN_BATCH;
+    case 10:
+    case "DELIVERY_STATE_SUPPRESSED":
+      return DeliveryState.DELIVERY_STATE_SUPPRESSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -117,6 +125,8 @@ export function deliveryStateToJSON(object: DeliveryState): string {
       return "DELIVERY_STATE_AWAITING_BATCH";
     case DeliveryState.DELIVERY_STATE_IN_BATCH:
       return "DELIVERY_STATE_IN_BATCH";
+    case DeliveryState.DELIVERY_STATE_SUPPRESSED:
+      return "DELIVERY_STATE_SUPPRESSED";
     case DeliveryState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -118,6 +118,112 @@ export function recipientStateToJSON(object: RecipientState): string {
   }
 }
 
+/** SubjectAccess says how the subject's personal identifiers may reach a recipient. */
+export enum SubjectAccess {
+  /** SUBJECT_ACCESS_UNSPECIFIED - Not set: excluded. */
+  SUBJECT_ACCESS_UNSPECIFIED = 0,
+  /** SUBJECT_ACCESS_EXCLUDED - Never sent (the default). */
+  SUBJECT_ACCESS_EXCLUDED = 1,
+  /** SUBJECT_ACCESS_HASHED - Sent only normalized and SHA-256 hashed (lower-case hex), per hash_rules. */
+  SUBJECT_ACCESS_HASHED = 2,
+  /** SUBJECT_ACCESS_RAW - Sent as given. An explicit choice: only for a recipient that must have them readable. */
+  SUBJECT_ACCESS_RAW = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function subjectAccessFromJSON(object: any): SubjectAccess {
+  switch (object) {
+    case 0:
+    case "SUBJECT_ACCESS_UNSPECIFIED":
+      return SubjectAccess.SUBJECT_ACCESS_UNSPECIFIED;
+    case 1:
+    case "SUBJECT_ACCESS_EXCLUDED":
+      return SubjectAccess.SUBJECT_ACCESS_EXCLUDED;
+    case 2:
+    case "SUBJECT_ACCESS_HASHED":
+      return SubjectAccess.SUBJECT_ACCESS_HASHED;
+    case 3:
+    case "SUBJECT_ACCESS_RAW":
+      return SubjectAccess.SUBJECT_ACCESS_RAW;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SubjectAccess.UNRECOGNIZED;
+  }
+}
+
+export function subjectAccessToJSON(object: SubjectAccess): string {
+  switch (object) {
+    case SubjectAccess.SUBJECT_ACCESS_UNSPECIFIED:
+      return "SUBJECT_ACCESS_UNSPECIFIED";
+    case SubjectAccess.SUBJECT_ACCESS_EXCLUDED:
+      return "SUBJECT_ACCESS_EXCLUDED";
+    case SubjectAccess.SUBJECT_ACCESS_HASHED:
+      return "SUBJECT_ACCESS_HASHED";
+    case SubjectAccess.SUBJECT_ACCESS_RAW:
+      return "SUBJECT_ACCESS_RAW";
+    case SubjectAccess.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** HashRules says how identifiers are normalized before they are hashed. */
+export enum HashRules {
+  /** HASH_RULES_UNSPECIFIED - Not set: normalized. */
+  HASH_RULES_UNSPECIFIED = 0,
+  /**
+   * HASH_RULES_NORMALIZED - Email trimmed and lower-cased, phone E.164 with its "+", names lower-case without
+   * punctuation or spaces.
+   */
+  HASH_RULES_NORMALIZED = 1,
+  /**
+   * HASH_RULES_GOOGLE - Google Ads enhanced conversions: as normalized, and "." removed from the local part
+   * of gmail.com and googlemail.com addresses.
+   */
+  HASH_RULES_GOOGLE = 2,
+  /** HASH_RULES_META - Meta Conversions API: as normalized, phone as digits only (country code, no "+"). */
+  HASH_RULES_META = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function hashRulesFromJSON(object: any): HashRules {
+  switch (object) {
+    case 0:
+    case "HASH_RULES_UNSPECIFIED":
+      return HashRules.HASH_RULES_UNSPECIFIED;
+    case 1:
+    case "HASH_RULES_NORMALIZED":
+      return HashRules.HASH_RULES_NORMALIZED;
+    case 2:
+    case "HASH_RULES_GOOGLE":
+      return HashRules.HASH_RULES_GOOGLE;
+    case 3:
+    case "HASH_RULES_META":
+      return HashRules.HASH_RULES_META;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return HashRules.UNRECOGNIZED;
+  }
+}
+
+export function hashRulesToJSON(object: HashRules): string {
+  switch (object) {
+    case HashRules.HASH_RULES_UNSPECIFIED:
+      return "HASH_RULES_UNSPECIFIED";
+    case HashRules.HASH_RULES_NORMALIZED:
+      return "HASH_RULES_NORMALIZED";
+    case HashRules.HASH_RULES_GOOGLE:
+      return "HASH_RULES_GOOGLE";
+    case HashRules.HASH_RULES_META:
+      return "HASH_RULES_META";
+    case HashRules.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** BatchWhenEmpty says what a run with no feedback due sends. */
 export enum BatchWhenEmpty {
   /** BATCH_WHEN_EMPTY_UNSPECIFIED - Not set: skip. */
@@ -450,7 +556,38 @@ export interface Recipient {
    * (the default). Set: in batch files on a schedule (AGGREGATION_LEVEL_BATCH); the
    * transport must carry files (sftp, email and webhook do; teams does not).
    */
-  batch: BatchSettings | undefined;
+  batch:
+    | BatchSettings
+    | undefined;
+  /**
+   * What parts of feedback it may receive. Unset: the default policy (every part of the
+   * feedback document except the subject's personal identifiers). Applied by the server
+   * before any format, template or plugin sees the feedback.
+   */
+  dataPolicy:
+    | DataPolicy
+    | undefined;
+  /**
+   * Consent purposes it requires (e.g. "ad_user_data"): feedback that does not grant every
+   * one of them is not sent to it; its delivery ends DELIVERY_STATE_SUPPRESSED.
+   */
+  requiredConsentPurposes: string[];
+  /** Output only. The data policy in force: data_policy with its defaults filled in. */
+  effectiveDataPolicy: DataPolicy | undefined;
+}
+
+/** DataPolicy is what a recipient may receive (data minimization). */
+export interface DataPolicy {
+  /**
+   * Dotted paths of the feedback document it may receive, e.g. "lead_id", "outcome",
+   * "outcome.value", "subject.email"; everything else is cut. Empty: every part except
+   * the subject. Subject paths are allowed only with subject_access hashed or raw.
+   */
+  allowedFields: string[];
+  /** How the subject's identifiers listed in allowed_fields reach it. Unset: excluded. */
+  subjectAccess: SubjectAccess;
+  /** How identifiers are normalized before hashing (subject_access hashed). */
+  hashRules: HashRules;
 }
 
 /**
@@ -707,6 +844,9 @@ function createBaseRecipient(): Recipient {
     orderedDelivery: false,
     health: undefined,
     batch: undefined,
+    dataPolicy: undefined,
+    requiredConsentPurposes: [],
+    effectiveDataPolicy: undefined,
   };
 }
 
@@ -768,6 +908,15 @@ export const Recipient: MessageFns<Recipient> = {
     }
     if (message.batch !== undefined) {
       BatchSettings.encode(message.batch, writer.uint32(154).fork()).join();
+    }
+    if (message.dataPolicy !== undefined) {
+      DataPolicy.encode(message.dataPolicy, writer.uint32(322).fork()).join();
+    }
+    for (const v of message.requiredConsentPurposes) {
+      writer.uint32(330).string(v!);
+    }
+    if (message.effectiveDataPolicy !== undefined) {
+      DataPolicy.encode(message.effectiveDataPolicy, writer.uint32(338).fork()).join();
     }
     return writer;
   },
@@ -937,6 +1086,30 @@ export const Recipient: MessageFns<Recipient> = {
             message.batch = BatchSettings.decode(reader, reader.uint32());
             continue;
           }
+          case 40: {
+            if (tag !== 322) {
+              break;
+            }
+
+            message.dataPolicy = DataPolicy.decode(reader, reader.uint32());
+            continue;
+          }
+          case 41: {
+            if (tag !== 330) {
+              break;
+            }
+
+            message.requiredConsentPurposes.push(reader.string());
+            continue;
+          }
+          case 42: {
+            if (tag !== 338) {
+              break;
+            }
+
+            message.effectiveDataPolicy = DataPolicy.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1010,6 +1183,21 @@ export const Recipient: MessageFns<Recipient> = {
         : false,
       health: isSet(object.health) ? RecipientHealth.fromJSON(object.health) : undefined,
       batch: isSet(object.batch) ? BatchSettings.fromJSON(object.batch) : undefined,
+      dataPolicy: isSet(object.dataPolicy)
+        ? DataPolicy.fromJSON(object.dataPolicy)
+        : isSet(object.data_policy)
+        ? DataPolicy.fromJSON(object.data_policy)
+        : undefined,
+      requiredConsentPurposes: globalThis.Array.isArray(object?.requiredConsentPurposes)
+        ? object.requiredConsentPurposes.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.required_consent_purposes)
+        ? object.required_consent_purposes.map((e: any) => globalThis.String(e))
+        : [],
+      effectiveDataPolicy: isSet(object.effectiveDataPolicy)
+        ? DataPolicy.fromJSON(object.effectiveDataPolicy)
+        : isSet(object.effective_data_policy)
+        ? DataPolicy.fromJSON(object.effective_data_policy)
+        : undefined,
     };
   },
 
@@ -1072,6 +1260,15 @@ export const Recipient: MessageFns<Recipient> = {
     if (message.batch !== undefined) {
       obj.batch = BatchSettings.toJSON(message.batch);
     }
+    if (message.dataPolicy !== undefined) {
+      obj.dataPolicy = DataPolicy.toJSON(message.dataPolicy);
+    }
+    if (message.requiredConsentPurposes?.length) {
+      obj.requiredConsentPurposes = message.requiredConsentPurposes;
+    }
+    if (message.effectiveDataPolicy !== undefined) {
+      obj.effectiveDataPolicy = DataPolicy.toJSON(message.effectiveDataPolicy);
+    }
     return obj;
   },
 
@@ -1109,6 +1306,126 @@ export const Recipient: MessageFns<Recipient> = {
     message.batch = (object.batch !== undefined && object.batch !== null)
       ? BatchSettings.fromPartial(object.batch)
       : undefined;
+    message.dataPolicy = (object.dataPolicy !== undefined && object.dataPolicy !== null)
+      ? DataPolicy.fromPartial(object.dataPolicy)
+      : undefined;
+    message.requiredConsentPurposes = object.requiredConsentPurposes?.map((e) => e) || [];
+    message.effectiveDataPolicy = (object.effectiveDataPolicy !== undefined && object.effectiveDataPolicy !== null)
+      ? DataPolicy.fromPartial(object.effectiveDataPolicy)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDataPolicy(): DataPolicy {
+  return { allowedFields: [], subjectAccess: 0, hashRules: 0 };
+}
+
+export const DataPolicy: MessageFns<DataPolicy> = {
+  encode(message: DataPolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.allowedFields) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.subjectAccess !== 0) {
+      writer.uint32(16).int32(message.subjectAccess);
+    }
+    if (message.hashRules !== 0) {
+      writer.uint32(24).int32(message.hashRules);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DataPolicy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDataPolicy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.allowedFields.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.subjectAccess = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.hashRules = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DataPolicy {
+    return {
+      allowedFields: globalThis.Array.isArray(object?.allowedFields)
+        ? object.allowedFields.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.allowed_fields)
+        ? object.allowed_fields.map((e: any) => globalThis.String(e))
+        : [],
+      subjectAccess: isSet(object.subjectAccess)
+        ? subjectAccessFromJSON(object.subjectAccess)
+        : isSet(object.subject_access)
+        ? subjectAccessFromJSON(object.subject_access)
+        : 0,
+      hashRules: isSet(object.hashRules)
+        ? hashRulesFromJSON(object.hashRules)
+        : isSet(object.hash_rules)
+        ? hashRulesFromJSON(object.hash_rules)
+        : 0,
+    };
+  },
+
+  toJSON(message: DataPolicy): unknown {
+    const obj: any = {};
+    if (message.allowedFields?.length) {
+      obj.allowedFields = message.allowedFields;
+    }
+    if (message.subjectAccess !== 0) {
+      obj.subjectAccess = subjectAccessToJSON(message.subjectAccess);
+    }
+    if (message.hashRules !== 0) {
+      obj.hashRules = hashRulesToJSON(message.hashRules);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DataPolicy>, I>>(base?: I): DataPolicy {
+    return DataPolicy.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DataPolicy>, I>>(object: I): DataPolicy {
+    const message = createBaseDataPolicy();
+    message.allowedFields = object.allowedFields?.map((e) => e) || [];
+    message.subjectAccess = object.subjectAccess ?? 0;
+    message.hashRules = object.hashRules ?? 0;
     return message;
   },
 };

@@ -66,6 +66,10 @@ class _ProcessingStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Proc
     """The attempt failed permanently; the delivery will not be retried."""
     PROCESSING_STATUS_DEAD: _ProcessingStatus.ValueType  # 4
     """The attempt failed and the delivery has exhausted its retry policy."""
+    PROCESSING_STATUS_SUPPRESSED: _ProcessingStatus.ValueType  # 5
+    """Not sent: the recipient requires consent the feedback does not grant
+    (missing_consent_purposes names it). Final; nothing was transmitted.
+    """
 
 class ProcessingStatus(_ProcessingStatus, metaclass=_ProcessingStatusEnumTypeWrapper):
     """ProcessingStatus says how a transmission attempt ended."""
@@ -80,6 +84,10 @@ PROCESSING_STATUS_FAILED: ProcessingStatus.ValueType  # 3
 """The attempt failed permanently; the delivery will not be retried."""
 PROCESSING_STATUS_DEAD: ProcessingStatus.ValueType  # 4
 """The attempt failed and the delivery has exhausted its retry policy."""
+PROCESSING_STATUS_SUPPRESSED: ProcessingStatus.ValueType  # 5
+"""Not sent: the recipient requires consent the feedback does not grant
+(missing_consent_purposes names it). Final; nothing was transmitted.
+"""
 Global___ProcessingStatus: _TypeAlias = ProcessingStatus  # noqa: Y015
 
 class _OperatorEventType:
@@ -278,6 +286,7 @@ class FeedbackSentEvent(_message.Message):
     BATCH_FIELD_NUMBER: _builtins.int
     TRANSMITTED_FIELD_NUMBER: _builtins.int
     DETAILS_FIELD_NUMBER: _builtins.int
+    MISSING_CONSENT_PURPOSES_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
     """Opaque, ordered position of the event in the event log. Resume a stream after it."""
     event_id: _builtins.str
@@ -376,6 +385,12 @@ class FeedbackSentEvent(_message.Message):
         "url.full", "server.address", "error.type") are on the attempt's span, not here.
         """
 
+    @_builtins.property
+    def missing_consent_purposes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For a suppressed delivery: the consent purposes the recipient requires that the
+        feedback does not grant.
+        """
+
     def __init__(
         self,
         *,
@@ -407,10 +422,11 @@ class FeedbackSentEvent(_message.Message):
         batch: Global___BatchTransmission | None = ...,
         transmitted: Global___TransmittedBytes | None = ...,
         details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        missing_consent_purposes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "data_format", b"data_format", "end_time", b"end_time", "integration_context", b"integration_context", "latency", b"latency", "next_attempt_time", b"next_attempt_time", "response_status", b"response_status", "start_time", b"start_time", "transmitted", b"transmitted"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "batch", b"batch", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "details", b"details", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "next_attempt_time", b"next_attempt_time", "origin_trace_id", b"origin_trace_id", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "requested_by", b"requested_by", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transmitted", b"transmitted", "transport", b"transport"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "batch", b"batch", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "details", b"details", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "missing_consent_purposes", b"missing_consent_purposes", "next_attempt_time", b"next_attempt_time", "origin_trace_id", b"origin_trace_id", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "requested_by", b"requested_by", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transmitted", b"transmitted", "transport", b"transport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

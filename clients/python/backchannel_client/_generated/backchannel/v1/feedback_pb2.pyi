@@ -57,6 +57,34 @@ FEEDBACK_KIND_ATTRIBUTION: FeedbackKind.ValueType  # 5
 """Attribution of the lead to a campaign, creative or keyword."""
 Global___FeedbackKind: _TypeAlias = FeedbackKind  # noqa: Y015
 
+class _ConsentState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConsentStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConsentState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONSENT_STATE_UNSPECIFIED: _ConsentState.ValueType  # 0
+    """Not said; treated as unknown."""
+    CONSENT_STATE_GRANTED: _ConsentState.ValueType  # 1
+    """The lead granted consent for the purpose."""
+    CONSENT_STATE_DENIED: _ConsentState.ValueType  # 2
+    """The lead denied consent for the purpose."""
+    CONSENT_STATE_UNKNOWN: _ConsentState.ValueType  # 3
+    """It is not known whether the lead consented."""
+
+class ConsentState(_ConsentState, metaclass=_ConsentStateEnumTypeWrapper):
+    """ConsentState says whether the lead gave consent for a purpose."""
+
+CONSENT_STATE_UNSPECIFIED: ConsentState.ValueType  # 0
+"""Not said; treated as unknown."""
+CONSENT_STATE_GRANTED: ConsentState.ValueType  # 1
+"""The lead granted consent for the purpose."""
+CONSENT_STATE_DENIED: ConsentState.ValueType  # 2
+"""The lead denied consent for the purpose."""
+CONSENT_STATE_UNKNOWN: ConsentState.ValueType  # 3
+"""It is not known whether the lead consented."""
+Global___ConsentState: _TypeAlias = ConsentState  # noqa: Y015
+
 @_typing.final
 class LeadReference(_message.Message):
     """LeadReference identifies the lead the feedback is about, and where it came from."""
@@ -332,6 +360,80 @@ class ConsentReference(_message.Message):
 Global___ConsentReference: _TypeAlias = ConsentReference  # noqa: Y015
 
 @_typing.final
+class Subject(_message.Message):
+    """Subject holds the lead's personal contact identifiers. PERSONAL DATA: they are stored
+    sealed (AES-256-GCM under a key of their own per feedback), never returned by
+    GetFeedback or SendFeedback, never written to events or logs, and reach a recipient only
+    as its data policy allows (by default they never do; see Recipient.data_policy).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    FIRST_NAME_FIELD_NUMBER: _builtins.int
+    LAST_NAME_FIELD_NUMBER: _builtins.int
+    POSTAL_CODE_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """Personal. The lead's email address, e.g. "jane.doe@example.com"."""
+    phone: _builtins.str
+    """Personal. The lead's phone number, preferably E.164, e.g. "+16505551234"."""
+    first_name: _builtins.str
+    """Personal. The lead's first (given) name."""
+    last_name: _builtins.str
+    """Personal. The lead's last (family) name."""
+    postal_code: _builtins.str
+    """Personal. The postal (ZIP) code of the lead's address."""
+    country: _builtins.str
+    """Personal. ISO 3166-1 alpha-2 country code of the lead's address, e.g. "US"."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        first_name: _builtins.str = ...,
+        last_name: _builtins.str = ...,
+        postal_code: _builtins.str = ...,
+        country: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "email", b"email", "first_name", b"first_name", "last_name", b"last_name", "phone", b"phone", "postal_code", b"postal_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Subject: _TypeAlias = Subject  # noqa: Y015
+
+@_typing.final
+class ConsentPurpose(_message.Message):
+    """ConsentPurpose is the lead's consent state for one purpose of use."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    purpose: _builtins.str
+    """The purpose, lower-case letters, digits and _, e.g. "ad_user_data",
+    "ad_personalization", "share_with_partners".
+    """
+    state: Global___ConsentState.ValueType
+    """Whether consent was granted for it."""
+    def __init__(
+        self,
+        *,
+        purpose: _builtins.str = ...,
+        state: Global___ConsentState.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purpose", b"purpose", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsentPurpose: _TypeAlias = ConsentPurpose  # noqa: Y015
+
+@_typing.final
 class Feedback(_message.Message):
     """Feedback is the canonical record of what became of one lead."""
 
@@ -349,6 +451,8 @@ class Feedback(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     ACCEPT_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    CONSENT_PURPOSES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only. The id Backchannel gave the feedback, e.g. "fb_01J..."."""
     kind: Global___FeedbackKind.ValueType
@@ -393,6 +497,19 @@ class Feedback(_message.Message):
     def accept_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. When Backchannel accepted the feedback (durably stored it)."""
 
+    @_builtins.property
+    def subject(self) -> Global___Subject:
+        """Optional. PERSONAL DATA: the lead's contact identifiers, for recipients that must match
+        the lead (e.g. an ad platform matching a conversion). Input only: stored sealed, never
+        returned. A recipient receives them only as its data policy allows.
+        """
+
+    @_builtins.property
+    def consent_purposes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentPurpose]:
+        """The lead's consent state per purpose. A recipient may require purposes: a delivery to
+        it is suppressed unless every purpose it requires is granted here.
+        """
+
     def __init__(
         self,
         *,
@@ -408,10 +525,12 @@ class Feedback(_message.Message):
         attributes: _struct_pb2.Struct | None = ...,
         accept_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str = ...,
+        subject: Global___Subject | None = ...,
+        consent_purposes: _abc.Iterable[Global___ConsentPurpose] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accept_time", b"accept_time", "attributes", b"attributes", "attribution", b"attribution", "feedback_time", b"feedback_time", "lead", b"lead", "outcome", b"outcome", "quality", b"quality", "return_details", b"return_details"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accept_time", b"accept_time", "attributes", b"attributes", "attribution", b"attribution", "feedback_time", b"feedback_time", "lead", b"lead", "outcome", b"outcome", "quality", b"quality", "return_details", b"return_details", "subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept_time", b"accept_time", "attributes", b"attributes", "attribution", b"attribution", "consents", b"consents", "feedback_time", b"feedback_time", "id", b"id", "kind", b"kind", "lead", b"lead", "outcome", b"outcome", "quality", b"quality", "request_id", b"request_id", "return_details", b"return_details"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept_time", b"accept_time", "attributes", b"attributes", "attribution", b"attribution", "consent_purposes", b"consent_purposes", "consents", b"consents", "feedback_time", b"feedback_time", "id", b"id", "kind", b"kind", "lead", b"lead", "outcome", b"outcome", "quality", b"quality", "request_id", b"request_id", "return_details", b"return_details", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -49,6 +49,10 @@ class _DeliveryStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Deliver
     """Its recipient takes batch files: it waits for the recipient's next batch."""
     DELIVERY_STATE_IN_BATCH: _DeliveryState.ValueType  # 9
     """It is in a batch file that is being built or sent (see Delivery.batch)."""
+    DELIVERY_STATE_SUPPRESSED: _DeliveryState.ValueType  # 10
+    """It was not sent: its recipient requires consent the feedback does not grant (its
+    event names the missing purposes).
+    """
 
 class DeliveryState(_DeliveryState, metaclass=_DeliveryStateEnumTypeWrapper):
     """DeliveryState says where a delivery of feedback to one recipient stands."""
@@ -73,6 +77,10 @@ DELIVERY_STATE_AWAITING_BATCH: DeliveryState.ValueType  # 8
 """Its recipient takes batch files: it waits for the recipient's next batch."""
 DELIVERY_STATE_IN_BATCH: DeliveryState.ValueType  # 9
 """It is in a batch file that is being built or sent (see Delivery.batch)."""
+DELIVERY_STATE_SUPPRESSED: DeliveryState.ValueType  # 10
+"""It was not sent: its recipient requires consent the feedback does not grant (its
+event names the missing purposes).
+"""
 Global___DeliveryState: _TypeAlias = DeliveryState  # noqa: Y015
 
 @_typing.final

@@ -28,43 +28,49 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x62\x61\x63kchannel/v1/recipient.proto\x12\x0e\x62\x61\x63kchannel.v1\x1a\x1d\x62\x61\x63kchannel/v1/feedback.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n\x0cSubscription\x12+\n\x05kinds\x18\x01 \x03(\x0e\x32\x1c.backchannel.v1.FeedbackKind\x12\x12\n\nsource_ids\x18\x02 \x03(\t\"\xec\x05\n\tRecipient\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x35\n\x0erecipient_type\x18\x03 \x01(\x0e\x32\x1d.backchannel.v1.RecipientType\x12\x11\n\ttransport\x18\x04 \x01(\t\x12\x33\n\x12transport_settings\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x30\n\x0fsecret_settings\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1c\n\x14secret_setting_names\x18\x07 \x03(\t\x12\x0e\n\x06\x66ormat\x18\x08 \x01(\t\x12/\n\x0e\x66ormat_options\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x32\n\x0csubscription\x18\n \x01(\x0b\x32\x1c.backchannel.v1.Subscription\x12-\n\x05state\x18\x0b \x01(\x0e\x32\x1e.backchannel.v1.RecipientState\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x0e \x01(\t\x12\x31\n\x0cretry_policy\x18\x0f \x01(\x0b\x32\x1b.backchannel.v1.RetryPolicy\x12.\n\x06limits\x18\x10 \x01(\x0b\x32\x1e.backchannel.v1.DeliveryLimits\x12\x18\n\x10ordered_delivery\x18\x11 \x01(\x08\x12/\n\x06health\x18\x12 \x01(\x0b\x32\x1f.backchannel.v1.RecipientHealth\x12,\n\x05\x62\x61tch\x18\x13 \x01(\x0b\x32\x1d.backchannel.v1.BatchSettings\"\xe5\x02\n\rBatchSettings\x12/\n\x08schedule\x18\x01 \x01(\x0b\x32\x1d.backchannel.v1.BatchSchedule\x12\x10\n\x08max_rows\x18\x02 \x01(\x05\x12\x32\n\nwhen_empty\x18\x03 \x01(\x0e\x32\x1e.backchannel.v1.BatchWhenEmpty\x12\'\n\x04\x66ile\x18\x04 \x01(\x0b\x32\x19.backchannel.v1.BatchFile\x12\x33\n\nencryption\x18\x05 \x01(\x0b\x32\x1f.backchannel.v1.BatchEncryption\x12\x36\n\x0cinvalid_rows\x18\x06 \x01(\x0e\x32 .backchannel.v1.BatchInvalidRows\x12\x17\n\x0frequired_fields\x18\x07 \x03(\t\x12\x16\n\x0emax_file_bytes\x18\x08 \x01(\x03\x12\x16\n\x0esplit_oversize\x18\t \x01(\x08\"0\n\rBatchSchedule\x12\x0c\n\x04\x63ron\x18\x01 \x01(\t\x12\x11\n\ttime_zone\x18\x02 \x01(\t\"\xb1\x01\n\tBatchFile\x12/\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x1f.backchannel.v1.BatchFileFormat\x12\x35\n\x0b\x63ompression\x18\x02 \x01(\x0e\x32 .backchannel.v1.BatchCompression\x12\x15\n\rname_template\x18\x03 \x01(\t\x12\x13\n\x0b\x64one_marker\x18\x04 \x01(\x08\x12\x10\n\x08manifest\x18\x05 \x01(\x08\"3\n\x0f\x42\x61tchEncryption\x12\x12\n\npublic_key\x18\x01 \x01(\t\x12\x0c\n\x04sign\x18\x02 \x01(\x08\"\x80\x01\n\x0bRetryPolicy\x12/\n\x0cretry_delays\x18\x01 \x03(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cmax_attempts\x18\x02 \x01(\x05\x12*\n\x07max_age\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"P\n\x0e\x44\x65liveryLimits\x12\x16\n\x0emax_per_second\x18\x01 \x01(\x01\x12\r\n\x05\x62urst\x18\x02 \x01(\x05\x12\x17\n\x0fmax_concurrency\x18\x03 \x01(\x05\"\x97\x02\n\x0fRecipientHealth\x12\x33\n\rcircuit_state\x18\x01 \x01(\x0e\x32\x1c.backchannel.v1.CircuitState\x12\x1c\n\x14\x63onsecutive_failures\x18\x02 \x01(\x05\x12\x31\n\rfailing_since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nopen_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_success_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x64isabled_reason\x18\x06 \x01(\t*\x9e\x01\n\rRecipientType\x12\x1e\n\x1aRECIPIENT_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15RECIPIENT_TYPE_SOURCE\x10\x01\x12\x1a\n\x16RECIPIENT_TYPE_PARTNER\x10\x02\x12\x19\n\x15RECIPIENT_TYPE_SYSTEM\x10\x03\x12\x1b\n\x17RECIPIENT_TYPE_PLATFORM\x10\x04*\x87\x01\n\x0eRecipientState\x12\x1f\n\x1bRECIPIENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RECIPIENT_STATE_ACTIVE\x10\x01\x12\x1a\n\x16RECIPIENT_STATE_PAUSED\x10\x02\x12\x1c\n\x18RECIPIENT_STATE_DISABLED\x10\x03*n\n\x0e\x42\x61tchWhenEmpty\x12 \n\x1c\x42\x41TCH_WHEN_EMPTY_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42\x41TCH_WHEN_EMPTY_SKIP\x10\x01\x12\x1f\n\x1b\x42\x41TCH_WHEN_EMPTY_EMPTY_FILE\x10\x02*\xa3\x01\n\x0f\x42\x61tchFileFormat\x12!\n\x1d\x42\x41TCH_FILE_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42\x41TCH_FILE_FORMAT_CSV\x10\x01\x12\x1b\n\x17\x42\x41TCH_FILE_FORMAT_JSONL\x10\x02\x12\x19\n\x15\x42\x41TCH_FILE_FORMAT_XML\x10\x03\x12\x1a\n\x16\x42\x41TCH_FILE_FORMAT_XLSX\x10\x04*\x88\x01\n\x10\x42\x61tchCompression\x12!\n\x1d\x42\x41TCH_COMPRESSION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x42\x41TCH_COMPRESSION_NONE\x10\x01\x12\x1a\n\x16\x42\x41TCH_COMPRESSION_GZIP\x10\x02\x12\x19\n\x15\x42\x41TCH_COMPRESSION_ZIP\x10\x03*p\n\x10\x42\x61tchInvalidRows\x12\"\n\x1e\x42\x41TCH_INVALID_ROWS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x42\x41TCH_INVALID_ROWS_SKIP\x10\x01\x12\x1b\n\x17\x42\x41TCH_INVALID_ROWS_HOLD\x10\x02*|\n\x0c\x43ircuitState\x12\x1d\n\x19\x43IRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43IRCUIT_STATE_CLOSED\x10\x01\x12\x16\n\x12\x43IRCUIT_STATE_OPEN\x10\x02\x12\x1b\n\x17\x43IRCUIT_STATE_HALF_OPEN\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x62\x61\x63kchannel/v1/recipient.proto\x12\x0e\x62\x61\x63kchannel.v1\x1a\x1d\x62\x61\x63kchannel/v1/feedback.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n\x0cSubscription\x12+\n\x05kinds\x18\x01 \x03(\x0e\x32\x1c.backchannel.v1.FeedbackKind\x12\x12\n\nsource_ids\x18\x02 \x03(\t\"\xfb\x06\n\tRecipient\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x35\n\x0erecipient_type\x18\x03 \x01(\x0e\x32\x1d.backchannel.v1.RecipientType\x12\x11\n\ttransport\x18\x04 \x01(\t\x12\x33\n\x12transport_settings\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x30\n\x0fsecret_settings\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1c\n\x14secret_setting_names\x18\x07 \x03(\t\x12\x0e\n\x06\x66ormat\x18\x08 \x01(\t\x12/\n\x0e\x66ormat_options\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x32\n\x0csubscription\x18\n \x01(\x0b\x32\x1c.backchannel.v1.Subscription\x12-\n\x05state\x18\x0b \x01(\x0e\x32\x1e.backchannel.v1.RecipientState\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x0e \x01(\t\x12\x31\n\x0cretry_policy\x18\x0f \x01(\x0b\x32\x1b.backchannel.v1.RetryPolicy\x12.\n\x06limits\x18\x10 \x01(\x0b\x32\x1e.backchannel.v1.DeliveryLimits\x12\x18\n\x10ordered_delivery\x18\x11 \x01(\x08\x12/\n\x06health\x18\x12 \x01(\x0b\x32\x1f.backchannel.v1.RecipientHealth\x12,\n\x05\x62\x61tch\x18\x13 \x01(\x0b\x32\x1d.backchannel.v1.BatchSettings\x12/\n\x0b\x64\x61ta_policy\x18( \x01(\x0b\x32\x1a.backchannel.v1.DataPolicy\x12!\n\x19required_consent_purposes\x18) \x03(\t\x12\x39\n\x15\x65\x66\x66\x65\x63tive_data_policy\x18* \x01(\x0b\x32\x1a.backchannel.v1.DataPolicy\"\x8a\x01\n\nDataPolicy\x12\x16\n\x0e\x61llowed_fields\x18\x01 \x03(\t\x12\x35\n\x0esubject_access\x18\x02 \x01(\x0e\x32\x1d.backchannel.v1.SubjectAccess\x12-\n\nhash_rules\x18\x03 \x01(\x0e\x32\x19.backchannel.v1.HashRules\"\xe5\x02\n\rBatchSettings\x12/\n\x08schedule\x18\x01 \x01(\x0b\x32\x1d.backchannel.v1.BatchSchedule\x12\x10\n\x08max_rows\x18\x02 \x01(\x05\x12\x32\n\nwhen_empty\x18\x03 \x01(\x0e\x32\x1e.backchannel.v1.BatchWhenEmpty\x12\'\n\x04\x66ile\x18\x04 \x01(\x0b\x32\x19.backchannel.v1.BatchFile\x12\x33\n\nencryption\x18\x05 \x01(\x0b\x32\x1f.backchannel.v1.BatchEncryption\x12\x36\n\x0cinvalid_rows\x18\x06 \x01(\x0e\x32 .backchannel.v1.BatchInvalidRows\x12\x17\n\x0frequired_fields\x18\x07 \x03(\t\x12\x16\n\x0emax_file_bytes\x18\x08 \x01(\x03\x12\x16\n\x0esplit_oversize\x18\t \x01(\x08\"0\n\rBatchSchedule\x12\x0c\n\x04\x63ron\x18\x01 \x01(\t\x12\x11\n\ttime_zone\x18\x02 \x01(\t\"\xb1\x01\n\tBatchFile\x12/\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x1f.backchannel.v1.BatchFileFormat\x12\x35\n\x0b\x63ompression\x18\x02 \x01(\x0e\x32 .backchannel.v1.BatchCompression\x12\x15\n\rname_template\x18\x03 \x01(\t\x12\x13\n\x0b\x64one_marker\x18\x04 \x01(\x08\x12\x10\n\x08manifest\x18\x05 \x01(\x08\"3\n\x0f\x42\x61tchEncryption\x12\x12\n\npublic_key\x18\x01 \x01(\t\x12\x0c\n\x04sign\x18\x02 \x01(\x08\"\x80\x01\n\x0bRetryPolicy\x12/\n\x0cretry_delays\x18\x01 \x03(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cmax_attempts\x18\x02 \x01(\x05\x12*\n\x07max_age\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"P\n\x0e\x44\x65liveryLimits\x12\x16\n\x0emax_per_second\x18\x01 \x01(\x01\x12\r\n\x05\x62urst\x18\x02 \x01(\x05\x12\x17\n\x0fmax_concurrency\x18\x03 \x01(\x05\"\x97\x02\n\x0fRecipientHealth\x12\x33\n\rcircuit_state\x18\x01 \x01(\x0e\x32\x1c.backchannel.v1.CircuitState\x12\x1c\n\x14\x63onsecutive_failures\x18\x02 \x01(\x05\x12\x31\n\rfailing_since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nopen_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_success_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x64isabled_reason\x18\x06 \x01(\t*\x9e\x01\n\rRecipientType\x12\x1e\n\x1aRECIPIENT_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15RECIPIENT_TYPE_SOURCE\x10\x01\x12\x1a\n\x16RECIPIENT_TYPE_PARTNER\x10\x02\x12\x19\n\x15RECIPIENT_TYPE_SYSTEM\x10\x03\x12\x1b\n\x17RECIPIENT_TYPE_PLATFORM\x10\x04*\x87\x01\n\x0eRecipientState\x12\x1f\n\x1bRECIPIENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RECIPIENT_STATE_ACTIVE\x10\x01\x12\x1a\n\x16RECIPIENT_STATE_PAUSED\x10\x02\x12\x1c\n\x18RECIPIENT_STATE_DISABLED\x10\x03*\x7f\n\rSubjectAccess\x12\x1e\n\x1aSUBJECT_ACCESS_UNSPECIFIED\x10\x00\x12\x1b\n\x17SUBJECT_ACCESS_EXCLUDED\x10\x01\x12\x19\n\x15SUBJECT_ACCESS_HASHED\x10\x02\x12\x16\n\x12SUBJECT_ACCESS_RAW\x10\x03*n\n\tHashRules\x12\x1a\n\x16HASH_RULES_UNSPECIFIED\x10\x00\x12\x19\n\x15HASH_RULES_NORMALIZED\x10\x01\x12\x15\n\x11HASH_RULES_GOOGLE\x10\x02\x12\x13\n\x0fHASH_RULES_META\x10\x03*n\n\x0e\x42\x61tchWhenEmpty\x12 \n\x1c\x42\x41TCH_WHEN_EMPTY_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42\x41TCH_WHEN_EMPTY_SKIP\x10\x01\x12\x1f\n\x1b\x42\x41TCH_WHEN_EMPTY_EMPTY_FILE\x10\x02*\xa3\x01\n\x0f\x42\x61tchFileFormat\x12!\n\x1d\x42\x41TCH_FILE_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42\x41TCH_FILE_FORMAT_CSV\x10\x01\x12\x1b\n\x17\x42\x41TCH_FILE_FORMAT_JSONL\x10\x02\x12\x19\n\x15\x42\x41TCH_FILE_FORMAT_XML\x10\x03\x12\x1a\n\x16\x42\x41TCH_FILE_FORMAT_XLSX\x10\x04*\x88\x01\n\x10\x42\x61tchCompression\x12!\n\x1d\x42\x41TCH_COMPRESSION_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x42\x41TCH_COMPRESSION_NONE\x10\x01\x12\x1a\n\x16\x42\x41TCH_COMPRESSION_GZIP\x10\x02\x12\x19\n\x15\x42\x41TCH_COMPRESSION_ZIP\x10\x03*p\n\x10\x42\x61tchInvalidRows\x12\"\n\x1e\x42\x41TCH_INVALID_ROWS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x42\x41TCH_INVALID_ROWS_SKIP\x10\x01\x12\x1b\n\x17\x42\x41TCH_INVALID_ROWS_HOLD\x10\x02*|\n\x0c\x43ircuitState\x12\x1d\n\x19\x43IRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43IRCUIT_STATE_CLOSED\x10\x01\x12\x16\n\x12\x43IRCUIT_STATE_OPEN\x10\x02\x12\x1b\n\x17\x43IRCUIT_STATE_HALF_OPEN\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'backchannel_client._generated.backchannel.v1.recipient_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECIPIENTTYPE']._serialized_start=2147
-  _globals['_RECIPIENTTYPE']._serialized_end=2305
-  _globals['_RECIPIENTSTATE']._serialized_start=2308
-  _globals['_RECIPIENTSTATE']._serialized_end=2443
-  _globals['_BATCHWHENEMPTY']._serialized_start=2445
-  _globals['_BATCHWHENEMPTY']._serialized_end=2555
-  _globals['_BATCHFILEFORMAT']._serialized_start=2558
-  _globals['_BATCHFILEFORMAT']._serialized_end=2721
-  _globals['_BATCHCOMPRESSION']._serialized_start=2724
-  _globals['_BATCHCOMPRESSION']._serialized_end=2860
-  _globals['_BATCHINVALIDROWS']._serialized_start=2862
-  _globals['_BATCHINVALIDROWS']._serialized_end=2974
-  _globals['_CIRCUITSTATE']._serialized_start=2976
-  _globals['_CIRCUITSTATE']._serialized_end=3100
+  _globals['_RECIPIENTTYPE']._serialized_start=2431
+  _globals['_RECIPIENTTYPE']._serialized_end=2589
+  _globals['_RECIPIENTSTATE']._serialized_start=2592
+  _globals['_RECIPIENTSTATE']._serialized_end=2727
+  _globals['_SUBJECTACCESS']._serialized_start=2729
+  _globals['_SUBJECTACCESS']._serialized_end=2856
+  _globals['_HASHRULES']._serialized_start=2858
+  _globals['_HASHRULES']._serialized_end=2968
+  _globals['_BATCHWHENEMPTY']._serialized_start=2970
+  _globals['_BATCHWHENEMPTY']._serialized_end=3080
+  _globals['_BATCHFILEFORMAT']._serialized_start=3083
+  _globals['_BATCHFILEFORMAT']._serialized_end=3246
+  _globals['_BATCHCOMPRESSION']._serialized_start=3249
+  _globals['_BATCHCOMPRESSION']._serialized_end=3385
+  _globals['_BATCHINVALIDROWS']._serialized_start=3387
+  _globals['_BATCHINVALIDROWS']._serialized_end=3499
+  _globals['_CIRCUITSTATE']._serialized_start=3501
+  _globals['_CIRCUITSTATE']._serialized_end=3625
   _globals['_SUBSCRIPTION']._serialized_start=176
   _globals['_SUBSCRIPTION']._serialized_end=255
   _globals['_RECIPIENT']._serialized_start=258
-  _globals['_RECIPIENT']._serialized_end=1006
-  _globals['_BATCHSETTINGS']._serialized_start=1009
-  _globals['_BATCHSETTINGS']._serialized_end=1366
-  _globals['_BATCHSCHEDULE']._serialized_start=1368
-  _globals['_BATCHSCHEDULE']._serialized_end=1416
-  _globals['_BATCHFILE']._serialized_start=1419
-  _globals['_BATCHFILE']._serialized_end=1596
-  _globals['_BATCHENCRYPTION']._serialized_start=1598
-  _globals['_BATCHENCRYPTION']._serialized_end=1649
-  _globals['_RETRYPOLICY']._serialized_start=1652
-  _globals['_RETRYPOLICY']._serialized_end=1780
-  _globals['_DELIVERYLIMITS']._serialized_start=1782
-  _globals['_DELIVERYLIMITS']._serialized_end=1862
-  _globals['_RECIPIENTHEALTH']._serialized_start=1865
-  _globals['_RECIPIENTHEALTH']._serialized_end=2144
+  _globals['_RECIPIENT']._serialized_end=1149
+  _globals['_DATAPOLICY']._serialized_start=1152
+  _globals['_DATAPOLICY']._serialized_end=1290
+  _globals['_BATCHSETTINGS']._serialized_start=1293
+  _globals['_BATCHSETTINGS']._serialized_end=1650
+  _globals['_BATCHSCHEDULE']._serialized_start=1652
+  _globals['_BATCHSCHEDULE']._serialized_end=1700
+  _globals['_BATCHFILE']._serialized_start=1703
+  _globals['_BATCHFILE']._serialized_end=1880
+  _globals['_BATCHENCRYPTION']._serialized_start=1882
+  _globals['_BATCHENCRYPTION']._serialized_end=1933
+  _globals['_RETRYPOLICY']._serialized_start=1936
+  _globals['_RETRYPOLICY']._serialized_end=2064
+  _globals['_DELIVERYLIMITS']._serialized_start=2066
+  _globals['_DELIVERYLIMITS']._serialized_end=2146
+  _globals['_RECIPIENTHEALTH']._serialized_start=2149
+  _globals['_RECIPIENTHEALTH']._serialized_end=2428
 # @@protoc_insertion_point(module_scope)

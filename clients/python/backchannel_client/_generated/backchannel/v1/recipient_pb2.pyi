@@ -83,6 +83,70 @@ RECIPIENT_STATE_DISABLED: RecipientState.ValueType  # 3
 """No new deliveries are accepted; SendFeedback naming it fails with FAILED_PRECONDITION."""
 Global___RecipientState: _TypeAlias = RecipientState  # noqa: Y015
 
+class _SubjectAccess:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SubjectAccessEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SubjectAccess.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUBJECT_ACCESS_UNSPECIFIED: _SubjectAccess.ValueType  # 0
+    """Not set: excluded."""
+    SUBJECT_ACCESS_EXCLUDED: _SubjectAccess.ValueType  # 1
+    """Never sent (the default)."""
+    SUBJECT_ACCESS_HASHED: _SubjectAccess.ValueType  # 2
+    """Sent only normalized and SHA-256 hashed (lower-case hex), per hash_rules."""
+    SUBJECT_ACCESS_RAW: _SubjectAccess.ValueType  # 3
+    """Sent as given. An explicit choice: only for a recipient that must have them readable."""
+
+class SubjectAccess(_SubjectAccess, metaclass=_SubjectAccessEnumTypeWrapper):
+    """SubjectAccess says how the subject's personal identifiers may reach a recipient."""
+
+SUBJECT_ACCESS_UNSPECIFIED: SubjectAccess.ValueType  # 0
+"""Not set: excluded."""
+SUBJECT_ACCESS_EXCLUDED: SubjectAccess.ValueType  # 1
+"""Never sent (the default)."""
+SUBJECT_ACCESS_HASHED: SubjectAccess.ValueType  # 2
+"""Sent only normalized and SHA-256 hashed (lower-case hex), per hash_rules."""
+SUBJECT_ACCESS_RAW: SubjectAccess.ValueType  # 3
+"""Sent as given. An explicit choice: only for a recipient that must have them readable."""
+Global___SubjectAccess: _TypeAlias = SubjectAccess  # noqa: Y015
+
+class _HashRules:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _HashRulesEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HashRules.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    HASH_RULES_UNSPECIFIED: _HashRules.ValueType  # 0
+    """Not set: normalized."""
+    HASH_RULES_NORMALIZED: _HashRules.ValueType  # 1
+    """Email trimmed and lower-cased, phone E.164 with its "+", names lower-case without
+    punctuation or spaces.
+    """
+    HASH_RULES_GOOGLE: _HashRules.ValueType  # 2
+    """Google Ads enhanced conversions: as normalized, and "." removed from the local part
+    of gmail.com and googlemail.com addresses.
+    """
+    HASH_RULES_META: _HashRules.ValueType  # 3
+    """Meta Conversions API: as normalized, phone as digits only (country code, no "+")."""
+
+class HashRules(_HashRules, metaclass=_HashRulesEnumTypeWrapper):
+    """HashRules says how identifiers are normalized before they are hashed."""
+
+HASH_RULES_UNSPECIFIED: HashRules.ValueType  # 0
+"""Not set: normalized."""
+HASH_RULES_NORMALIZED: HashRules.ValueType  # 1
+"""Email trimmed and lower-cased, phone E.164 with its "+", names lower-case without
+punctuation or spaces.
+"""
+HASH_RULES_GOOGLE: HashRules.ValueType  # 2
+"""Google Ads enhanced conversions: as normalized, and "." removed from the local part
+of gmail.com and googlemail.com addresses.
+"""
+HASH_RULES_META: HashRules.ValueType  # 3
+"""Meta Conversions API: as normalized, phone as digits only (country code, no "+")."""
+Global___HashRules: _TypeAlias = HashRules  # noqa: Y015
+
 class _BatchWhenEmpty:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -282,6 +346,9 @@ class Recipient(_message.Message):
     ORDERED_DELIVERY_FIELD_NUMBER: _builtins.int
     HEALTH_FIELD_NUMBER: _builtins.int
     BATCH_FIELD_NUMBER: _builtins.int
+    DATA_POLICY_FIELD_NUMBER: _builtins.int
+    REQUIRED_CONSENT_PURPOSES_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_DATA_POLICY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The recipient id: 1 to 63 characters of lower-case letters, digits and "-",
     starting with a letter. Chosen by the caller on create; immutable.
@@ -355,6 +422,23 @@ class Recipient(_message.Message):
         transport must carry files (sftp, email and webhook do; teams does not).
         """
 
+    @_builtins.property
+    def data_policy(self) -> Global___DataPolicy:
+        """What parts of feedback it may receive. Unset: the default policy (every part of the
+        feedback document except the subject's personal identifiers). Applied by the server
+        before any format, template or plugin sees the feedback.
+        """
+
+    @_builtins.property
+    def required_consent_purposes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Consent purposes it requires (e.g. "ad_user_data"): feedback that does not grant every
+        one of them is not sent to it; its delivery ends DELIVERY_STATE_SUPPRESSED.
+        """
+
+    @_builtins.property
+    def effective_data_policy(self) -> Global___DataPolicy:
+        """Output only. The data policy in force: data_policy with its defaults filled in."""
+
     def __init__(
         self,
         *,
@@ -377,14 +461,52 @@ class Recipient(_message.Message):
         ordered_delivery: _builtins.bool = ...,
         health: Global___RecipientHealth | None = ...,
         batch: Global___BatchSettings | None = ...,
+        data_policy: Global___DataPolicy | None = ...,
+        required_consent_purposes: _abc.Iterable[_builtins.str] | None = ...,
+        effective_data_policy: Global___DataPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "create_time", b"create_time", "format_options", b"format_options", "health", b"health", "limits", b"limits", "retry_policy", b"retry_policy", "secret_settings", b"secret_settings", "subscription", b"subscription", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "create_time", b"create_time", "data_policy", b"data_policy", "effective_data_policy", b"effective_data_policy", "format_options", b"format_options", "health", b"health", "limits", b"limits", "retry_policy", b"retry_policy", "secret_settings", b"secret_settings", "subscription", b"subscription", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "create_time", b"create_time", "display_name", b"display_name", "etag", b"etag", "format", b"format", "format_options", b"format_options", "health", b"health", "id", b"id", "limits", b"limits", "ordered_delivery", b"ordered_delivery", "recipient_type", b"recipient_type", "retry_policy", b"retry_policy", "secret_setting_names", b"secret_setting_names", "secret_settings", b"secret_settings", "state", b"state", "subscription", b"subscription", "transport", b"transport", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "create_time", b"create_time", "data_policy", b"data_policy", "display_name", b"display_name", "effective_data_policy", b"effective_data_policy", "etag", b"etag", "format", b"format", "format_options", b"format_options", "health", b"health", "id", b"id", "limits", b"limits", "ordered_delivery", b"ordered_delivery", "recipient_type", b"recipient_type", "required_consent_purposes", b"required_consent_purposes", "retry_policy", b"retry_policy", "secret_setting_names", b"secret_setting_names", "secret_settings", b"secret_settings", "state", b"state", "subscription", b"subscription", "transport", b"transport", "transport_settings", b"transport_settings", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Recipient: _TypeAlias = Recipient  # noqa: Y015
+
+@_typing.final
+class DataPolicy(_message.Message):
+    """DataPolicy is what a recipient may receive (data minimization)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALLOWED_FIELDS_FIELD_NUMBER: _builtins.int
+    SUBJECT_ACCESS_FIELD_NUMBER: _builtins.int
+    HASH_RULES_FIELD_NUMBER: _builtins.int
+    subject_access: Global___SubjectAccess.ValueType
+    """How the subject's identifiers listed in allowed_fields reach it. Unset: excluded."""
+    hash_rules: Global___HashRules.ValueType
+    """How identifiers are normalized before hashing (subject_access hashed)."""
+    @_builtins.property
+    def allowed_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Dotted paths of the feedback document it may receive, e.g. "lead_id", "outcome",
+        "outcome.value", "subject.email"; everything else is cut. Empty: every part except
+        the subject. Subject paths are allowed only with subject_access hashed or raw.
+        """
+
+    def __init__(
+        self,
+        *,
+        allowed_fields: _abc.Iterable[_builtins.str] | None = ...,
+        subject_access: Global___SubjectAccess.ValueType = ...,
+        hash_rules: Global___HashRules.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_fields", b"allowed_fields", "hash_rules", b"hash_rules", "subject_access", b"subject_access"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DataPolicy: _TypeAlias = DataPolicy  # noqa: Y015
 
 @_typing.final
 class BatchSettings(_message.Message):
