@@ -60,6 +60,7 @@ from backchannel.model import (
     StoredAnswer,
 )
 from backchannel.recipient_directory import RecipientDirectory
+from backchannel.report.facts import feedback_facts
 from backchannel.store import batches as batch_store
 from backchannel.store import events as event_store
 from backchannel.store import feedback as feedback_store
@@ -302,6 +303,7 @@ def _new_feedback(
         directory_version=directory_version,
         origin_trace_id=origin.trace_id,
         tracestate=origin.tracestate,
+        facts=feedback_facts(feedback, accept_time),
     )
 
 
