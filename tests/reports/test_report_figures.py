@@ -15,16 +15,13 @@ from typing import Any
 import jsonschema
 import pytest
 from backchannel_client.v1 import report_pb2, report_service_pb2, report_service_pb2_grpc
-
 from support.in_process_server import RunningServer
 from support.receiver import WebhookReceiver
 from support.report_feedback import Sent, at, expected_figures, in_days, pooled, send_all
 from support.webhook_recipients import create_webhook_recipient
 
 NY = "America/New_York"
-SCHEMA = json.loads(
-    (Path(__file__).parents[2] / "docs" / "schemas" / "report-v1.json").read_text()
-)
+SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "schemas" / "report-v1.json").read_text())
 SCOPE = ["src-a", "src-b"]
 OTHERS = ["net-1", "net-2", "net-3"]
 
