@@ -229,7 +229,8 @@ class Processes:
                     raise RuntimeError(f"{name} exited while starting; see {log_path}")
                 text = line.decode().strip()
                 if text.startswith(ready_prefix):
-                    child.port = int(text.rsplit(":", 1)[-1].split()[-1])
+                    # "... listening on HOST:PORT" or "... on HOST:PORT (plaintext)".
+                    child.port = int(re.findall(r"\d+", text)[-1])
                     return child
         except BaseException:
             await child.stop()

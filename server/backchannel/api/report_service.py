@@ -24,7 +24,7 @@ from backchannel.api.validation import RECIPIENT_ID, check_text
 from backchannel.batch.schedule import next_run
 from backchannel.ids import new_id
 from backchannel.model import RecipientRecord, ReportDefinition
-from backchannel.report.compute import build_report
+from backchannel.report.compute import build_report, new_run
 from backchannel.report.period import parse_period
 from backchannel.store import recipients as recipient_store
 from backchannel.store import reports as report_store
@@ -217,20 +217,7 @@ class ReportService(report_service_pb2_grpc.ReportServiceServicer):
         )
         made = await report_store.make_run(
             self._pool,
-            report_store.NewReportRun(
-                id=run_id,
-                report_id=report.id,
-                recipient_id=report.recipient_id,
-                period_start=period.start,
-                period_end=period.end,
-                requested_by=who,
-                file_name=built.rendered.file_name,
-                content_type=built.rendered.content_type,
-                content=built.rendered.body,
-                text_alternative=built.rendered.text,
-                sha256=built.sha256,
-                feedback_count=built.feedback_count,
-            ),
+            new_run(built, run_id, report, period, who),
             audit,
         )
         if not made:

@@ -26,6 +26,26 @@ class BuiltReport:
     feedback_count: int
 
 
+def new_run(
+    built: BuiltReport, run_id: str, report: ReportDefinition, period: Period, requested_by: str
+) -> report_store.NewReportRun:
+    """The run to store for ``built``: its bytes, sent as they are on every attempt."""
+    return report_store.NewReportRun(
+        id=run_id,
+        report_id=report.id,
+        recipient_id=report.recipient_id,
+        period_start=period.start,
+        period_end=period.end,
+        requested_by=requested_by,
+        file_name=built.rendered.file_name,
+        content_type=built.rendered.content_type,
+        content=built.rendered.body,
+        text_alternative=built.rendered.text,
+        sha256=built.sha256,
+        feedback_count=built.feedback_count,
+    )
+
+
 def report_format(definition: ReportDefinition, recipient: RecipientRecord) -> str:
     if definition.format:
         return definition.format

@@ -25,7 +25,7 @@ from backchannel.delivery.health import HealthUpdater
 from backchannel.ids import new_id
 from backchannel.plugin_host import LoadedPlugins
 from backchannel.recipient_transport import PreparedRecipients
-from backchannel.report.compute import build_report
+from backchannel.report.compute import build_report, new_run
 from backchannel.report.period import scheduled_period
 from backchannel.report.sender import perform_report_attempt
 from backchannel.sealing.key_ring import KeyRing
@@ -105,20 +105,7 @@ class ReportEngine:
             ):
                 run_id = new_id("rrun")
                 built = await build_report(self._pool, report, recipient, period, run_id=run_id)
-                run = report_store.NewReportRun(
-                    id=run_id,
-                    report_id=report.id,
-                    recipient_id=report.recipient_id,
-                    period_start=period.start,
-                    period_end=period.end,
-                    requested_by="",
-                    file_name=built.rendered.file_name,
-                    content_type=built.rendered.content_type,
-                    content=built.rendered.body,
-                    text_alternative=built.rendered.text,
-                    sha256=built.sha256,
-                    feedback_count=built.feedback_count,
-                )
+                run = new_run(built, run_id, report, period, requested_by="")
             try:
                 made = await report_store.make_scheduled_run(self._pool, claim, run, following)
             except report_store.LeaseLostError:

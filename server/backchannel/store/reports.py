@@ -19,7 +19,7 @@ from backchannel.model import (
     ReportSection,
 )
 from backchannel.store.audit import record_change
-from backchannel.store.deliveries import AttemptRecording
+from backchannel.store.batches import record_transmission
 from backchannel.store.queries import Database, fetch, fetchrow, fetchval
 
 
@@ -273,17 +273,7 @@ async def record_attempt(
     events), the transmission event, the run moved on by its lease holder. False when the
     lease was lost (the event is still recorded)."""
     async with pool.acquire() as connection, connection.transaction():
-        recording = AttemptRecording(connection)
-        recipient_id = outcome.event.recipient_id
-        now, healths = await recording.lock_health([recipient_id])
-        health, extra, disable_reason = update_health(healths[recipient_id], [outcome], now)
-        disabled = disable_reason is not None and await recording.disable_recipient(
-            recipient_id, disable_reason
-        )
-        events = [outcome.event] + [
-            e for e in extra if disabled or e.category.value != "recipient_disabled"
-        ]
-        await recording.write(events, [health], [])
+        await record_transmission(connection, outcome, update_health)
         moved = await fetchval(
             connection,
             "record_report_attempt",
