@@ -373,6 +373,11 @@ class EventRecord(NamedTuple):
     file_name: str = ""
     compression: str = ""
     encryption: str = ""
+    #: For a summary report's transmission: the report and its period (``item_count``
+    #: is the feedback it counts, ``delivery_id`` its run, ``file_name`` its file).
+    report_id: str = ""
+    period_start: datetime | None = None
+    period_end: datetime | None = None
 
 
 def operator_event(

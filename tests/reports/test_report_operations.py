@@ -15,6 +15,8 @@ import pytest
 from backchannel_client.v1 import (
     audit_service_pb2,
     audit_service_pb2_grpc,
+    event_pb2,
+    feedback_service_pb2,
     report_pb2,
     report_service_pb2,
     report_service_pb2_grpc,
@@ -147,6 +149,16 @@ async def test_a_run_sends_the_period_once_and_every_change_is_audited(
 
     run = await eventually(succeeded)
     assert run.id == answer.run.id and run.requested_by == "ops"
+    events = await backchannel.feedback.ListFeedbackEvents(
+        feedback_service_pb2.ListFeedbackEventsRequest(filter=f'delivery_id = "{run.id}"')
+    )
+    [event] = events.events
+    assert event.aggregation_level == event_pb2.AGGREGATION_LEVEL_SUMMARY
+    assert event.processing_status == event_pb2.PROCESSING_STATUS_SUCCEEDED
+    assert (event.report.report_id, event.report.feedback_count) == (report.id, 1)
+    assert event.report.period_start == run.period_start
+    assert event.report.period_end == run.period_end
+    assert event.content_sha256 == run.sha256 and event.content_size == run.size
     with pytest.raises(grpc.aio.AioRpcError) as again:
         await stub.RunReport(
             report_service_pb2.RunReportRequest(

@@ -102,9 +102,12 @@ def report_event(
         "server_version": __version__,
         "lead_id": "",
         "source_id": "",
-        "message": f"report {run.report_id} for {run.period_start.isoformat()} to "
-        f"{run.period_end.isoformat()} ({run.feedback_count} feedback)",
         "requested_by": run.requested_by,
+        "report_id": run.report_id,
+        "period_start": run.period_start,
+        "period_end": run.period_end,
+        "item_count": run.feedback_count,
+        "file_name": run.file_name,
     }
     values.update(facts)
     return EventRecord(**values)  # type: ignore[arg-type]

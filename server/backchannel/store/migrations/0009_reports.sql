@@ -84,3 +84,9 @@ CREATE TABLE report_runs (
 CREATE INDEX report_runs_due ON report_runs (next_attempt_time) WHERE state = 'pending';
 CREATE INDEX report_runs_leased ON report_runs (lease_until) WHERE state = 'in_flight';
 CREATE INDEX report_runs_by_report ON report_runs (report_id, period_start DESC);
+
+-- Summary report transmissions on the event log.
+ALTER TABLE feedback_events
+    ADD COLUMN report_id text NOT NULL DEFAULT '',
+    ADD COLUMN period_start timestamptz,
+    ADD COLUMN period_end timestamptz;

@@ -31,7 +31,7 @@ WITH health AS (
         content_sha256, trace_id, span_id, plugin_distribution, plugin_version,
         server_version, worker_id, next_attempt_time, lead_id, source_id, category,
         message, requested_by, origin_trace_id, batch_id, item_count, excluded_count,
-        file_name, compression, encryption
+        file_name, compression, encryption, report_id, period_start, period_end
     )
     SELECT * FROM unnest(
         :event_id::text[], :event_feedback_id::text[], :event_delivery_id::text[],
@@ -49,7 +49,8 @@ WITH health AS (
         :event_source_id::text[], :event_category::text[], :event_message::text[],
         :event_requested_by::text[], :event_origin_trace_id::text[], :event_batch_id::text[],
         :event_item_count::bigint[], :event_excluded_count::bigint[], :event_file_name::text[],
-        :event_compression::text[], :event_encryption::text[]
+        :event_compression::text[], :event_encryption::text[], :event_report_id::text[],
+        :event_period_start::timestamptz[], :event_period_end::timestamptz[]
     )
     ON CONFLICT (id) DO NOTHING
 ), finished AS (

@@ -471,7 +471,10 @@ type FeedbackSentEvent struct {
 	// For AGGREGATION_LEVEL_BATCH: the batch file the transmission carried. On the event of
 	// the file itself feedback_id and lead_id are empty; each feedback it carried gets an
 	// event of its own with the batch's outcome when the batch ends.
-	Batch         *BatchTransmission `protobuf:"bytes,26,opt,name=batch,proto3" json:"batch,omitempty"`
+	Batch *BatchTransmission `protobuf:"bytes,26,opt,name=batch,proto3" json:"batch,omitempty"`
+	// For AGGREGATION_LEVEL_SUMMARY: the summary report the transmission carried
+	// (delivery_id is its run id; feedback_id and lead_id are empty).
+	Report        *ReportTransmission `protobuf:"bytes,33,opt,name=report,proto3" json:"report,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -688,6 +691,13 @@ func (x *FeedbackSentEvent) GetBatch() *BatchTransmission {
 	return nil
 }
 
+func (x *FeedbackSentEvent) GetReport() *ReportTransmission {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 // BatchTransmission describes the batch file a transmission carried.
 type BatchTransmission struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -779,6 +789,88 @@ func (x *BatchTransmission) GetEncryption() string {
 	return ""
 }
 
+// ReportTransmission describes the summary report a transmission carried.
+type ReportTransmission struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The report definition.
+	ReportId string `protobuf:"bytes,1,opt,name=report_id,json=reportId,proto3" json:"report_id,omitempty"`
+	// The period's first instant (a local midnight in the report's time zone).
+	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	// The instant after the period's last day.
+	PeriodEnd *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	// Feedback of the report's scope counted in it.
+	FeedbackCount int64 `protobuf:"varint,4,opt,name=feedback_count,json=feedbackCount,proto3" json:"feedback_count,omitempty"`
+	// The rendered report's file name.
+	FileName      string `protobuf:"bytes,5,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportTransmission) Reset() {
+	*x = ReportTransmission{}
+	mi := &file_backchannel_v1_event_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportTransmission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportTransmission) ProtoMessage() {}
+
+func (x *ReportTransmission) ProtoReflect() protoreflect.Message {
+	mi := &file_backchannel_v1_event_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportTransmission.ProtoReflect.Descriptor instead.
+func (*ReportTransmission) Descriptor() ([]byte, []int) {
+	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ReportTransmission) GetReportId() string {
+	if x != nil {
+		return x.ReportId
+	}
+	return ""
+}
+
+func (x *ReportTransmission) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *ReportTransmission) GetPeriodEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return nil
+}
+
+func (x *ReportTransmission) GetFeedbackCount() int64 {
+	if x != nil {
+		return x.FeedbackCount
+	}
+	return 0
+}
+
+func (x *ReportTransmission) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
 // OperatorEvent records a change in a recipient's health, in the same ordered log as
 // feedback-sent events.
 type OperatorEvent struct {
@@ -805,7 +897,7 @@ type OperatorEvent struct {
 
 func (x *OperatorEvent) Reset() {
 	*x = OperatorEvent{}
-	mi := &file_backchannel_v1_event_proto_msgTypes[5]
+	mi := &file_backchannel_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +909,7 @@ func (x *OperatorEvent) String() string {
 func (*OperatorEvent) ProtoMessage() {}
 
 func (x *OperatorEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_event_proto_msgTypes[5]
+	mi := &file_backchannel_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +922,7 @@ func (x *OperatorEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorEvent.ProtoReflect.Descriptor instead.
 func (*OperatorEvent) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OperatorEvent) GetCursor() string {
@@ -906,7 +998,8 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x13plugin_distribution\x18\x01 \x01(\tR\x12pluginDistribution\x12%\n" +
 	"\x0eplugin_version\x18\x02 \x01(\tR\rpluginVersion\x12%\n" +
 	"\x0eserver_version\x18\x03 \x01(\tR\rserverVersion\x12\x1b\n" +
-	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\xc9\t\n" +
+	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\x85\n" +
+	"\n" +
 	"\x11FeedbackSentEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1f\n" +
@@ -938,7 +1031,8 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\tsource_id\x18\x17 \x01(\tR\bsourceId\x12!\n" +
 	"\frequested_by\x18\x18 \x01(\tR\vrequestedBy\x12&\n" +
 	"\x0forigin_trace_id\x18\x19 \x01(\tR\roriginTraceId\x127\n" +
-	"\x05batch\x18\x1a \x01(\v2!.backchannel.v1.BatchTransmissionR\x05batch\"\xd3\x01\n" +
+	"\x05batch\x18\x1a \x01(\v2!.backchannel.v1.BatchTransmissionR\x05batch\x12:\n" +
+	"\x06report\x18! \x01(\v2\".backchannel.v1.ReportTransmissionR\x06report\"\xd3\x01\n" +
 	"\x11BatchTransmission\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12\x1d\n" +
 	"\n" +
@@ -948,7 +1042,14 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\vcompression\x18\x05 \x01(\tR\vcompression\x12\x1e\n" +
 	"\n" +
 	"encryption\x18\x06 \x01(\tR\n" +
-	"encryption\"\xa8\x02\n" +
+	"encryption\"\xef\x01\n" +
+	"\x12ReportTransmission\x12\x1b\n" +
+	"\treport_id\x18\x01 \x01(\tR\breportId\x12=\n" +
+	"\fperiod_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
+	"\n" +
+	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\x12%\n" +
+	"\x0efeedback_count\x18\x04 \x01(\x03R\rfeedbackCount\x12\x1b\n" +
+	"\tfile_name\x18\x05 \x01(\tR\bfileName\"\xa8\x02\n" +
 	"\rOperatorEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x125\n" +
@@ -997,7 +1098,7 @@ func file_backchannel_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_backchannel_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_backchannel_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_backchannel_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_backchannel_v1_event_proto_goTypes = []any{
 	(AggregationLevel)(0),         // 0: backchannel.v1.AggregationLevel
 	(ProcessingStatus)(0),         // 1: backchannel.v1.ProcessingStatus
@@ -1007,30 +1108,34 @@ var file_backchannel_v1_event_proto_goTypes = []any{
 	(*IntegrationContext)(nil),    // 5: backchannel.v1.IntegrationContext
 	(*FeedbackSentEvent)(nil),     // 6: backchannel.v1.FeedbackSentEvent
 	(*BatchTransmission)(nil),     // 7: backchannel.v1.BatchTransmission
-	(*OperatorEvent)(nil),         // 8: backchannel.v1.OperatorEvent
-	(RecipientType)(0),            // 9: backchannel.v1.RecipientType
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
+	(*ReportTransmission)(nil),    // 8: backchannel.v1.ReportTransmission
+	(*OperatorEvent)(nil),         // 9: backchannel.v1.OperatorEvent
+	(RecipientType)(0),            // 10: backchannel.v1.RecipientType
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
 }
 var file_backchannel_v1_event_proto_depIdxs = []int32{
-	9,  // 0: backchannel.v1.FeedbackSentEvent.recipient_type:type_name -> backchannel.v1.RecipientType
+	10, // 0: backchannel.v1.FeedbackSentEvent.recipient_type:type_name -> backchannel.v1.RecipientType
 	3,  // 1: backchannel.v1.FeedbackSentEvent.data_format:type_name -> backchannel.v1.DataFormat
 	0,  // 2: backchannel.v1.FeedbackSentEvent.aggregation_level:type_name -> backchannel.v1.AggregationLevel
 	1,  // 3: backchannel.v1.FeedbackSentEvent.processing_status:type_name -> backchannel.v1.ProcessingStatus
 	4,  // 4: backchannel.v1.FeedbackSentEvent.response_status:type_name -> backchannel.v1.ResponseStatus
-	10, // 5: backchannel.v1.FeedbackSentEvent.start_time:type_name -> google.protobuf.Timestamp
-	10, // 6: backchannel.v1.FeedbackSentEvent.end_time:type_name -> google.protobuf.Timestamp
-	11, // 7: backchannel.v1.FeedbackSentEvent.latency:type_name -> google.protobuf.Duration
+	11, // 5: backchannel.v1.FeedbackSentEvent.start_time:type_name -> google.protobuf.Timestamp
+	11, // 6: backchannel.v1.FeedbackSentEvent.end_time:type_name -> google.protobuf.Timestamp
+	12, // 7: backchannel.v1.FeedbackSentEvent.latency:type_name -> google.protobuf.Duration
 	5,  // 8: backchannel.v1.FeedbackSentEvent.integration_context:type_name -> backchannel.v1.IntegrationContext
-	10, // 9: backchannel.v1.FeedbackSentEvent.next_attempt_time:type_name -> google.protobuf.Timestamp
+	11, // 9: backchannel.v1.FeedbackSentEvent.next_attempt_time:type_name -> google.protobuf.Timestamp
 	7,  // 10: backchannel.v1.FeedbackSentEvent.batch:type_name -> backchannel.v1.BatchTransmission
-	2,  // 11: backchannel.v1.OperatorEvent.type:type_name -> backchannel.v1.OperatorEventType
-	10, // 12: backchannel.v1.OperatorEvent.time:type_name -> google.protobuf.Timestamp
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	8,  // 11: backchannel.v1.FeedbackSentEvent.report:type_name -> backchannel.v1.ReportTransmission
+	11, // 12: backchannel.v1.ReportTransmission.period_start:type_name -> google.protobuf.Timestamp
+	11, // 13: backchannel.v1.ReportTransmission.period_end:type_name -> google.protobuf.Timestamp
+	2,  // 14: backchannel.v1.OperatorEvent.type:type_name -> backchannel.v1.OperatorEventType
+	11, // 15: backchannel.v1.OperatorEvent.time:type_name -> google.protobuf.Timestamp
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_backchannel_v1_event_proto_init() }
@@ -1045,7 +1150,7 @@ func file_backchannel_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backchannel_v1_event_proto_rawDesc), len(file_backchannel_v1_event_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
