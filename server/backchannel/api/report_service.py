@@ -1,9 +1,9 @@
 """backchannel.v1.ReportService: summary report definitions, and running one now.
 
 Access: a caller narrowed to recipients reaches only those recipients' reports (others
-read as not found); one narrowed to sources may only make reports on those sources (never
-on every source). Every change and every run is recorded in the audit trail in the
-transaction that makes it."""
+read as not found); one narrowed to sources may only make, see and run reports on those
+sources (never on every source: others read as not found). Every change and every run is
+recorded in the audit trail in the transaction that makes it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from backchannel_client.v1 import report_service_pb2, report_service_pb2_grpc
 
 from backchannel.api.audit_entries import audit_entry
 from backchannel.api.errors import ApiError, Violations, not_found
-from backchannel.api.grants import may_read, require_recipients, require_subscription
+from backchannel.api.grants import grant, may_read, require_recipients, require_subscription
 from backchannel.api.operator_identity import check_requested_by, requested_by
 from backchannel.api.report_messages import definition_changes, report_message, run_message
 from backchannel.api.report_validation import report_definition
@@ -44,6 +44,17 @@ def _check_report_id(report_id: str, v: Violations, path: str = "report_id") -> 
         v.add(path, f"must be at most {_REPORT_ID_MAX} characters")
 
 
+def _may_see(report: ReportDefinition) -> bool:
+    """Whether the caller may see (and run) ``report``: its recipient is within the
+    caller's grant, and so is every source it covers (a caller narrowed to sources never
+    sees a report on every source or on another source)."""
+    if not may_read(recipient_id=report.recipient_id):
+        return False
+    if not grant().source_ids:
+        return True
+    return not report.every_source and all(may_read(source_id=s) for s in report.source_ids)
+
+
 class ReportService(report_service_pb2_grpc.ReportServiceServicer):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -58,7 +69,7 @@ class ReportService(report_service_pb2_grpc.ReportServiceServicer):
 
     async def _readable(self, report_id: str) -> ReportDefinition:
         report = await report_store.get_report(self._pool, report_id)
-        if report is None or not may_read(recipient_id=report.recipient_id):
+        if report is None or not _may_see(report):
             raise not_found("report", report_id, "REPORT_NOT_FOUND")
         return report
 
@@ -123,7 +134,7 @@ class ReportService(report_service_pb2_grpc.ReportServiceServicer):
             more = len(found) > size
             if found:
                 after = found[-1].id
-            page += [r for r in found if may_read(recipient_id=r.recipient_id)]
+            page += [r for r in found if _may_see(r)]
         shown = page[:size]
         return report_service_pb2.ListReportsResponse(
             reports=[report_message(r) for r in shown],
