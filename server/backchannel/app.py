@@ -268,7 +268,9 @@ class BackchannelServer:
         token_service_pb2_grpc.add_TokenServiceServicer_to_server(TokenService(pool), server)
         audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(pool), server)
         batch_service_pb2_grpc.add_BatchServiceServicer_to_server(BatchService(pool), server)
-        report_service_pb2_grpc.add_ReportServiceServicer_to_server(ReportService(pool), server)
+        report_service_pb2_grpc.add_ReportServiceServicer_to_server(
+            ReportService(pool, plugins.transports), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         if s.reflection_enabled:
             enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)

@@ -17,6 +17,8 @@ from backchannel_client.v1 import (
     audit_service_pb2_grpc,
     event_pb2,
     feedback_service_pb2,
+    recipient_pb2,
+    recipient_service_pb2,
     report_pb2,
     report_service_pb2,
     report_service_pb2_grpc,
@@ -100,6 +102,28 @@ async def test_an_unknown_recipient_is_a_violation(stub: Stub) -> None:
             report_service_pb2.CreateReportRequest(report=good(recipient_id="nobody"))
         )
     assert rich_error(caught.value).violated_fields == ["report.recipient_id"]
+
+
+async def test_a_recipient_whose_transport_carries_no_files_is_refused(
+    backchannel: RunningServer, stub: Stub
+) -> None:
+    teams = recipient_pb2.Recipient(
+        id="chat", recipient_type=recipient_pb2.RECIPIENT_TYPE_PARTNER, transport="teams"
+    )
+    teams.secret_settings.update(
+        {"url": "https://prod-01.westus.logic.azure.com/workflows/a/triggers/manual/paths/"
+         "invoke?api-version=2016-06-01&sig=abc"}
+    )  # fmt: skip
+    await backchannel.recipients.CreateRecipient(
+        recipient_service_pb2.CreateRecipientRequest(recipient=teams)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateReport(
+            report_service_pb2.CreateReportRequest(report=good(recipient_id="chat"))
+        )
+    error = rich_error(caught.value)
+    assert error.violated_fields == ["report.recipient_id"]
+    assert "cannot carry reports" in error.bad_request.field_violations[0].description
 
 
 @settings(

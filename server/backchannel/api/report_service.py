@@ -7,6 +7,7 @@ recorded in the audit trail in the transaction that makes it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from backchannel.api.validation import RECIPIENT_ID, check_text
 from backchannel.batch.schedule import next_run
 from backchannel.ids import new_id
 from backchannel.model import RecipientRecord, ReportDefinition
+from backchannel.plugin import Transport
 from backchannel.report.compute import build_report, new_run
 from backchannel.report.period import parse_period
 from backchannel.store import recipients as recipient_store
@@ -56,13 +58,26 @@ def _may_see(report: ReportDefinition) -> bool:
 
 
 class ReportService(report_service_pb2_grpc.ReportServiceServicer):
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, transports: Mapping[str, Transport[Any]] | None = None
+    ) -> None:
         self._pool = pool
+        # Reports travel as files (Transport.send_file): a recipient whose transport
+        # carries none is refused when the report is saved. None: not checked.
+        self._transports = transports
 
     async def _recipient(self, recipient_id: str, v: Violations, path: str) -> RecipientRecord:
         recipient = await recipient_store.get_recipient(self._pool, recipient_id)
         if recipient is None:
             v.add(path, f"no recipient {recipient_id!r}")
+        elif self._transports is not None:
+            transport = self._transports.get(recipient.transport)
+            if transport is not None and not transport.supports_files():
+                v.add(
+                    path,
+                    f"its transport ({recipient.transport}) cannot carry reports yet; use a "
+                    "webhook, sftp or email recipient",
+                )
         v.raise_if_any()
         assert recipient is not None
         return recipient
