@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -94,25 +94,31 @@ class ReportEngine:
         for claim in await report_store.claim_due_reports(
             self._pool, now, self._lease_seconds, limit=10
         ):
-            report = claim.report
-            assert report.next_run_at is not None
-            following = next_run(report.cron, report.time_zone, max(report.next_run_at, now))
-            period = scheduled_period(report.cron, report.time_zone, report.next_run_at)
-            recipient = await recipient_store.get_recipient(self._pool, report.recipient_id)
-            run = None
-            if recipient is not None and (
-                await report_store.run_of_period(self._pool, report.id, period.start) is None
-            ):
-                run_id = new_id("rrun")
-                built = await build_report(self._pool, report, recipient, period, run_id=run_id)
-                run = new_run(built, run_id, report, period, requested_by="")
             try:
-                made = await report_store.make_scheduled_run(self._pool, claim, run, following)
+                await self._run_occurrence(claim, now)
             except report_store.LeaseLostError:
-                log.warning("report %s is being run by another worker now", report.id)
-                continue
-            if made:
-                log.info("report %s: run for %s made", report.id, period.label())
+                log.warning("report %s is being run by another worker now", claim.report.id)
+            except Exception:
+                # Its lease expires and the occurrence is tried again; the others go on.
+                log.exception("running report %s failed", claim.report.id)
+
+    async def _run_occurrence(self, claim: report_store.ClaimedReport, now: datetime) -> None:
+        """Makes the claimed report's due run (unless its period has one) and moves its
+        schedule on, in one transaction."""
+        report = claim.report
+        assert report.next_run_at is not None
+        following = next_run(report.cron, report.time_zone, max(report.next_run_at, now))
+        period = scheduled_period(report.cron, report.time_zone, report.next_run_at)
+        recipient = await recipient_store.get_recipient(self._pool, report.recipient_id)
+        run = None
+        if recipient is not None and (
+            await report_store.run_of_period(self._pool, report.id, period.start) is None
+        ):
+            run_id = new_id("rrun")
+            built = await build_report(self._pool, report, recipient, period, run_id=run_id)
+            run = new_run(built, run_id, report, period, requested_by="")
+        if await report_store.make_scheduled_run(self._pool, claim, run, following):
+            log.info("report %s: run for %s made", report.id, period.label())
 
     async def send_due(self) -> None:
         for claimed in await report_store.claim_due_runs(self._pool, self._send_lease, limit=10):
