@@ -125,7 +125,7 @@ async def test_two_engines_racing_make_and_send_one_occurrence_once(
     assert next_due == datetime(2026, 11, 16, 6, tzinfo=NY)
 
 
-async def test_weeks_missed_while_nothing_was_up_make_one_run(
+async def test_weeks_missed_while_nothing_was_up_make_one_run_of_the_latest_week(
     store_pool: asyncpg.Pool, receiver: WebhookReceiver, plugins: LoadedPlugins
 ) -> None:
     await weekly_report(store_pool, receiver.url, datetime(2026, 11, 9, 6, tzinfo=NY))
@@ -135,6 +135,8 @@ async def test_weeks_missed_while_nothing_was_up_make_one_run(
     await reports.tick()
     assert len(await runs(store_pool)) == 1
     assert len(receiver.requests) == 1
+    period = json.loads(receiver.requests[0].body)["period"]
+    assert (period["first_day"], period["last_day"]) == ("2026-11-23", "2026-11-29"), "the latest"
     next_due = await store_pool.fetchval("SELECT next_run_at FROM reports")
     assert next_due == datetime(2026, 12, 7, 6, tzinfo=NY)
 

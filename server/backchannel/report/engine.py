@@ -3,9 +3,9 @@ claimed under a lease, so one replica makes it; the run rendered and the schedul
 in one transaction) and sends due runs, each under a lease longer than its attempt.
 
 Time for schedules comes from ``clock`` (tests give their own). A due occurrence is made
-once, and the next one is counted from the later of that occurrence and now, so a run
-missed while nothing was up is made once when a server starts. A period is never made
-twice (``report_runs`` is unique per report and period start).
+once, and the next one is counted from now: runs missed while nothing was up make one
+run when a server starts, the latest missed occurrence's (the most recent whole period).
+A period is never made twice (``report_runs`` is unique per report and period start).
 """
 
 from __future__ import annotations
@@ -35,8 +35,22 @@ from backchannel.store.database import log_database_error
 
 log = logging.getLogger(__name__)
 
+#: Missed occurrences looked through for the latest (a minutely cron down for a week).
+_MAX_MISSED = 20_000
 #: A run's lease outlasts its attempt's deadline by this much, seconds.
 _LEASE_MARGIN = 30.0
+
+
+def latest_occurrence(cron: str, zone_name: str, due: datetime, now: datetime) -> datetime:
+    """The last occurrence at or before ``now`` from ``due`` (the first one missed): after
+    weeks with no server up, the report sent is the latest whole period's, once."""
+    occurrence = due
+    for _ in range(_MAX_MISSED):
+        following = next_run(cron, zone_name, occurrence)
+        if following > now:
+            break
+        occurrence = following
+    return occurrence
 
 
 class ReportEngine:
@@ -107,8 +121,9 @@ class ReportEngine:
         schedule on, in one transaction."""
         report = claim.report
         assert report.next_run_at is not None
-        following = next_run(report.cron, report.time_zone, max(report.next_run_at, now))
-        period = scheduled_period(report.cron, report.time_zone, report.next_run_at)
+        occurrence = latest_occurrence(report.cron, report.time_zone, report.next_run_at, now)
+        following = next_run(report.cron, report.time_zone, max(occurrence, now))
+        period = scheduled_period(report.cron, report.time_zone, occurrence)
         recipient = await recipient_store.get_recipient(self._pool, report.recipient_id)
         run = None
         if recipient is not None and (
