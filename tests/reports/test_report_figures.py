@@ -50,6 +50,11 @@ def feedback() -> list[Sent]:
         Sent(b, "return", datetime(2026, 11, 1, 6, 30, tzinfo=UTC), reason="fraud"),
         Sent(b, "conversion", datetime(2026, 11, 2, 4, 30, tzinfo=UTC), "USD", "10.00"),
         Sent(b, "conversion", datetime(2026, 11, 2, 5, 0, tzinfo=UTC), "USD", "20.00"),  # 11-02
+        # 2026-03-08 is 23 hours long in New York: 05:00 UTC to 04:00 UTC the next day.
+        Sent(a, "conversion", datetime(2026, 3, 8, 4, 59, tzinfo=UTC), "USD", "1.00"),  # 03-07
+        Sent(a, "conversion", datetime(2026, 3, 8, 5, 0, tzinfo=UTC), "USD", "2.00"),
+        Sent(a, "return", datetime(2026, 3, 9, 3, 59, tzinfo=UTC), reason="fraud"),
+        Sent(a, "quality", datetime(2026, 3, 9, 4, 0, tzinfo=UTC), overall=10),  # 03-09
         # October (the previous period).
         Sent(a, "conversion", at(NY, 2026, 10, 15, 12), "USD", "300.00"),
         Sent(a, "return", at(NY, 2026, 10, 16, 12), reason="duplicate"),
@@ -171,6 +176,18 @@ async def test_the_daylight_saving_day_is_25_hours_of_feedback(reports: Any) -> 
     assert document["total"]["trend"] == expected_trend(
         expected_figures(day), expected_figures(before)
     )
+
+
+async def test_the_spring_forward_day_is_23_hours_of_feedback(reports: Any) -> None:
+    stub, items = reports
+    report = await create(stub, source_ids=SCOPE)
+    document = await dry_run(stub, report.id, "2026-03-08")
+    start = datetime.fromisoformat(document["period"]["start"])
+    end = datetime.fromisoformat(document["period"]["end"])
+    assert (start, end - start) == (datetime(2026, 3, 8, 5, tzinfo=UTC), timedelta(hours=23))
+    day = [i for i in in_days(items, date(2026, 3, 8), date(2026, 3, 8), NY) if i.source in SCOPE]
+    assert len(day) == 2
+    assert without_trend(document["total"]) == expected_figures(day)
 
 
 async def test_an_empty_period_has_zero_counts_and_no_rates(reports: Any) -> None:
