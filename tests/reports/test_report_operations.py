@@ -174,7 +174,7 @@ async def test_a_run_sends_the_period_once_and_every_change_is_audited(
     run = await eventually(succeeded)
     assert run.id == answer.run.id and run.requested_by == "ops"
     events = await backchannel.feedback.ListFeedbackEvents(
-        feedback_service_pb2.ListFeedbackEventsRequest(filter=f'delivery_id = "{run.id}"')
+        feedback_service_pb2.ListFeedbackEventsRequest(filter=f'report_id = "{report.id}"')
     )
     [event] = events.events
     assert event.aggregation_level == event_pb2.AGGREGATION_LEVEL_SUMMARY
