@@ -21,6 +21,8 @@ _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
 #: Longest period a report may cover, days.
 MAX_DAYS = 366
+#: The years a period may fall in (the period before it, for the trend, too).
+YEARS = (1971, 2199)
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,10 @@ def parse_period(text: str, zone_name: str) -> Period:
         if m := _MONTH.fullmatch(text):
             first = date(int(m[1]), int(m[2]), 1)
             following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-            return Period(first, following - timedelta(days=1), zone_name)
-        if _DAY.fullmatch(text):
-            day = date.fromisoformat(text)
-            return Period(day, day, zone_name)
-        if m := _RANGE.fullmatch(text):
+            last = following - timedelta(days=1)
+        elif _DAY.fullmatch(text):
+            first = last = date.fromisoformat(text)
+        elif m := _RANGE.fullmatch(text):
             first, last = date.fromisoformat(m[1]), date.fromisoformat(m[2])
         else:
             raise ValueError(
@@ -98,6 +99,8 @@ def parse_period(text: str, zone_name: str) -> Period:
         raise ValueError(f"is not a real date: {error}") from None
     if last < first:
         raise ValueError("its last day is before its first")
+    if not (YEARS[0] <= first.year and last.year <= YEARS[1]):
+        raise ValueError(f"must fall in the years {YEARS[0]} to {YEARS[1]}")
     if (last - first).days + 1 > MAX_DAYS:
         raise ValueError(f"covers more than {MAX_DAYS} days")
     return Period(first, last, zone_name)
