@@ -164,3 +164,44 @@ async def test_a_failed_attempt_is_retried_with_the_same_bytes(
         (1, "retry_scheduled"),
         (2, "succeeded"),
     ]
+
+
+async def test_a_run_being_sent_by_one_engine_is_not_sent_by_another(
+    store_pool: asyncpg.Pool, plugins: LoadedPlugins
+) -> None:
+    arrived, release = asyncio.Event(), asyncio.Event()
+    bodies: list[bytes] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        bodies.append(await request.read())
+        arrived.set()
+        await release.wait()  # the first engine is mid-send until the test lets it go
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", slow)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        await weekly_report(
+            store_pool, f"http://127.0.0.1:{port}/hook", datetime(2026, 11, 9, 6, tzinfo=NY)
+        )
+        clock = ControlledClock(datetime(2026, 11, 9, 12, tzinfo=UTC))
+        first = engine(store_pool, plugins, clock, "one")
+        second = engine(store_pool, plugins, clock, "two")
+        sending = asyncio.create_task(first.tick())
+        await asyncio.wait_for(arrived.wait(), 10)
+        await second.tick()
+        await second.tick()
+        release.set()
+        await sending
+        await second.tick()
+        assert len(bodies) == 1
+        [run] = await runs(store_pool)
+        assert (run["state"], run["attempt_count"]) == ("succeeded", 1)
+    finally:
+        release.set()
+        await runner.cleanup()
