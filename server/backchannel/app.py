@@ -21,6 +21,8 @@ from backchannel_client.v1 import (
     feedback_service_pb2_grpc,
     recipient_service_pb2,
     recipient_service_pb2_grpc,
+    report_service_pb2,
+    report_service_pb2_grpc,
     token_service_pb2,
     token_service_pb2_grpc,
 )
@@ -37,6 +39,7 @@ from backchannel.api.interceptors.authentication import Authentication
 from backchannel.api.listener_tls import ListenerTls
 from backchannel.api.recipient_service import RecipientService
 from backchannel.api.reflection import enable_reflection
+from backchannel.api.report_service import ReportService
 from backchannel.api.request_guard import RequestLimits
 from backchannel.api.stream_budget import StreamBudget
 from backchannel.api.stream_limits import OpenStreams, StreamLimits
@@ -87,6 +90,7 @@ SERVICE_NAMES = (
     token_service_pb2.DESCRIPTOR.services_by_name["TokenService"].full_name,
     audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     batch_service_pb2.DESCRIPTOR.services_by_name["BatchService"].full_name,
+    report_service_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name,
 )
 _PRUNE_EVERY_SECONDS = 3600.0
 
@@ -265,6 +269,9 @@ class BackchannelServer:
         token_service_pb2_grpc.add_TokenServiceServicer_to_server(TokenService(pool), server)
         audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(pool), server)
         batch_service_pb2_grpc.add_BatchServiceServicer_to_server(BatchService(pool), server)
+        report_service_pb2_grpc.add_ReportServiceServicer_to_server(
+            ReportService(pool, plugins.transports), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         if s.reflection_enabled:
             enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)

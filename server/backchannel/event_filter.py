@@ -67,6 +67,7 @@ FILTER_FIELDS: dict[str, FilterField] = {
         FilterField("source_id", FieldKind.TEXT),
         FilterField("transport", FieldKind.TEXT),
         FilterField("batch_id", FieldKind.TEXT, on_operator_events=True),
+        FilterField("report_id", FieldKind.TEXT),
         FilterField("processing_status", FieldKind.STATUS),
         FilterField("start_time", FieldKind.TIME),
         FilterField("origin_trace_id", FieldKind.TEXT),

@@ -253,6 +253,21 @@ class NewDelivery(NamedTuple):
     state: DeliveryState
 
 
+class FeedbackFacts(NamedTuple):
+    """What the report rollups count of one feedback (backchannel.report.facts)."""
+
+    #: The UTC hour its feedback_time falls in.
+    hour: datetime
+    #: ISO 4217 code of its outcome's value; "" when it has none.
+    currency: str = ""
+    #: The value's amount as written (a decimal); "" when it has none.
+    amount: str = ""
+    #: (dimension, score) pairs; dimension "" is the overall score.
+    scores: tuple[tuple[str, float], ...] = ()
+    #: A return's reason (code, else text); "" when not a return.
+    return_reason: str = ""
+
+
 class NewFeedback(NamedTuple):
     """One accepted SendFeedback, ready to be written with its deliveries."""
 
@@ -277,6 +292,8 @@ class NewFeedback(NamedTuple):
     tracestate: str | None = None
     #: The subject, sealed; never in ``record`` or ``response``.
     subject: SealedSubject | None = None
+    #: What the report rollups count of it; None: counted by kind in its accept hour.
+    facts: FeedbackFacts | None = None
 
 
 class StoredAnswer(NamedTuple):
@@ -396,6 +413,11 @@ class EventRecord(NamedTuple):
     details: tuple[tuple[str, str], ...] = ()
     #: For a suppressed transmission: the consent purposes it lacked, comma-separated.
     missing_consent: str = ""
+    #: For a summary report's transmission: the report and its period (``item_count``
+    #: is the feedback it counts, ``delivery_id`` its run, ``file_name`` its file).
+    report_id: str = ""
+    period_start: datetime | None = None
+    period_end: datetime | None = None
 
 
 def operator_event(
@@ -608,3 +630,81 @@ class BatchMember(NamedTuple):
     lead_id: str
     source_id: str
     record: bytes
+
+
+class ReportSection(StrEnum):
+    """A section of a summary report (backchannel.report.figures defines each figure)."""
+
+    VOLUME = "volume"
+    CONVERSIONS = "conversions"
+    REVENUE = "revenue"
+    RETURNS = "returns"
+    QUALITY = "quality"
+    TREND = "trend"
+    BENCHMARK = "benchmark"
+
+
+class ReportRunState(StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class ReportDefinition:
+    """A summary report: who gets it, about which sources, when, and what it shows."""
+
+    id: str
+    recipient_id: str
+    title: str
+    #: Empty with ``every_source``.
+    source_ids: tuple[str, ...]
+    every_source: bool
+    sections: tuple[ReportSection, ...]
+    #: "json", "html", or "" (html for an email recipient, json otherwise).
+    format: str
+    cron: str
+    time_zone: str
+    benchmark_min_sources: int
+    footer: str
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+    next_run_at: datetime | None = None
+
+    def stored(self) -> dict[str, Any]:
+        """The definition as kept in ``reports.definition``."""
+        return {
+            "title": self.title,
+            "source_ids": list(self.source_ids),
+            "every_source": self.every_source,
+            "sections": [str(s) for s in self.sections],
+            "format": self.format,
+            "cron": self.cron,
+            "time_zone": self.time_zone,
+            "benchmark_min_sources": self.benchmark_min_sources,
+            "footer": self.footer,
+        }
+
+
+@dataclass(frozen=True)
+class ReportRunRow:
+    """One report for one period, rendered once and sent until it ends."""
+
+    id: str
+    report_id: str
+    recipient_id: str
+    period_start: datetime
+    period_end: datetime
+    state: ReportRunState
+    attempt_count: int
+    next_attempt_time: datetime
+    requested_by: str
+    file_name: str
+    content_type: str
+    size: int
+    sha256: str
+    feedback_count: int
+    reason: str
+    create_time: datetime

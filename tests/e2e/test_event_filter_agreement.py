@@ -48,6 +48,7 @@ TEXT_VALUES = {
     "origin_trace_id": ["4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c"],
     "trace_id": ["5b8aa5a2d2c872e8321cf37308d69df2", "c3b2a1f0e9d8c7b6a5f4e3d2c1b0a998", ""],
     "batch_id": ["bat_1", "bat_2", ""],
+    "report_id": ["rpt_1", "rpt_2", ""],
 }
 
 
@@ -71,7 +72,7 @@ def random_event(rng: random.Random) -> EventRecord:
         source_id="" if operator_event else pick["source_id"],
         category=EventCategory.CIRCUIT_OPENED if operator_event else EventCategory.TRANSMISSION,
         origin_trace_id="" if operator_event else pick["origin_trace_id"],
-        batch_id=pick["batch_id"],
+        batch_id=pick["batch_id"], report_id=pick["report_id"],
     )  # fmt: skip
 
 

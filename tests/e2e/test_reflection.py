@@ -18,6 +18,7 @@ SERVICES = [
     "backchannel.v1.DeliveryService",
     "backchannel.v1.FeedbackService",
     "backchannel.v1.RecipientService",
+    "backchannel.v1.ReportService",
     "backchannel.v1.TokenService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",

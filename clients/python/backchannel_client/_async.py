@@ -42,6 +42,7 @@ from backchannel_client._options import (
     secure_credentials,
     token_to_use,
 )
+from backchannel_client._reports import AsyncReportCalls
 from backchannel_client._results import SendResult
 
 log = logging.getLogger("backchannel_client")
@@ -51,7 +52,7 @@ Response = TypeVar("Response")
 EventT = TypeVar("EventT", event_pb2.FeedbackSentEvent, StreamEvent)
 
 
-class AsyncClient(AsyncBatchCalls):
+class AsyncClient(AsyncBatchCalls, AsyncReportCalls):
     """An asyncio Backchannel client: the options and calls of ``Client``, awaited. Create
     and use it inside a running event loop; ``async with`` it, or ``await close()``."""
 

@@ -43,6 +43,7 @@ from backchannel_client._options import (
     secure_credentials,
     token_to_use,
 )
+from backchannel_client._reports import ReportCalls
 from backchannel_client._results import SendResult
 
 log = logging.getLogger("backchannel_client")
@@ -52,7 +53,7 @@ Response = TypeVar("Response")
 EventT = TypeVar("EventT", event_pb2.FeedbackSentEvent, StreamEvent)
 
 
-class Client(BatchCalls):
+class Client(BatchCalls, ReportCalls):
     """A synchronous Backchannel client; thread-safe, one channel per client.
 
     ``target`` is ``"host:port"``. Plaintext unless ``tls`` is true, ``root_certificates``

@@ -17,6 +17,9 @@ from backchannel_client._generated.backchannel.v1 import (
     recipient_pb2,
     recipient_service_pb2,
     recipient_service_pb2_grpc,
+    report_pb2,
+    report_service_pb2,
+    report_service_pb2_grpc,
     token_service_pb2,
     token_service_pb2_grpc,
 )
@@ -36,6 +39,9 @@ __all__ = [
     "recipient_pb2",
     "recipient_service_pb2",
     "recipient_service_pb2_grpc",
+    "report_pb2",
+    "report_service_pb2",
+    "report_service_pb2_grpc",
     "token_service_pb2",
     "token_service_pb2_grpc",
 ]

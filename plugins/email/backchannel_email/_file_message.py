@@ -41,20 +41,43 @@ def part_count(file: OutboundFile) -> int:
     return -(-file.size // file.part_size)
 
 
-def file_message(mail: Mail, file: OutboundFile, part: bytes, number: int, parts: int) -> bytes:
-    """One email of a batch file, as it goes on the wire."""
+def _headed(mail: Mail, file: OutboundFile, subject: str, message_id: str) -> EmailMessage:
+    """A message with the headers every email of a file has."""
     message = EmailMessage(policy=POLICY)
     message["From"] = mail.sender
     if mail.to:
         message["To"] = mail.to
     if mail.cc:
         message["Cc"] = mail.cc
-    label = f" (part {number} of {parts})" if parts > 1 else ""
-    message["Subject"] = one_line(f"Feedback batch file {file.name}{label}")
+    message["Subject"] = one_line(subject)
     message["Date"] = email.utils.formatdate(usegmt=True)
-    message["Message-ID"] = part_message_id(file.batch_id, number, parts)
+    message["Message-ID"] = message_id
     message["X-Backchannel-Batch-Id"] = one_line(file.batch_id)
     message["Auto-Submitted"] = "auto-generated"
+    return message
+
+
+def _shown_text(file: OutboundFile) -> str | None:
+    """The plain-text alternative of a file to show inline (its ``text/plain``
+    companion), when the file is HTML meant to be read; None otherwise."""
+    if not file.inline or not file.content_type.lower().startswith("text/html"):
+        return None
+    for companion in file.companions:
+        if companion.content_type.lower().startswith("text/plain"):
+            return companion.content.decode("utf-8", errors="replace")
+    return ""
+
+
+def file_message(mail: Mail, file: OutboundFile, part: bytes, number: int, parts: int) -> bytes:
+    """One email of a batch file, as it goes on the wire. A file to be read (``inline``,
+    e.g. a summary report) in HTML is the message itself: its text companion the plain
+    body, the HTML the alternative, ``title`` the subject."""
+    shown = _shown_text(file) if parts == 1 else None
+    if shown is not None:
+        return _shown_message(mail, file, part, shown)
+    label = f" (part {number} of {parts})" if parts > 1 else ""
+    subject = f"Feedback batch file {file.name}{label}"
+    message = _headed(mail, file, subject, part_message_id(file.batch_id, number, parts))
     text = (
         f"Backchannel batch file {file.name}: {file.item_count} feedback items, "
         f"{file.size} bytes, SHA-256 {file.sha256}."
@@ -80,4 +103,13 @@ def file_message(mail: Mail, file: OutboundFile, part: bytes, number: int, parts
                 message.add_attachment(
                     companion.content, maintype=cmain, subtype=csub, filename=companion.name
                 )
+    return message.as_bytes(policy=POLICY)
+
+
+def _shown_message(mail: Mail, file: OutboundFile, html_body: bytes, text: str) -> bytes:
+    message = _headed(mail, file, file.title or file.name, part_message_id(file.batch_id, 1, 1))
+    message.set_content(text or file.name, charset="utf-8")
+    message.add_alternative(
+        html_body.decode("utf-8", errors="replace"), subtype="html", charset="utf-8"
+    )
     return message.as_bytes(policy=POLICY)

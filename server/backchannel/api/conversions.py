@@ -234,6 +234,17 @@ def event_message(event: EventRecord) -> event_pb2.FeedbackSentEvent:
                 encryption=event.encryption,
             )
         )
+    if event.report_id:
+        report = event_pb2.ReportTransmission(
+            report_id=event.report_id,
+            feedback_count=event.item_count,
+            file_name=event.file_name,
+        )
+        if event.period_start is not None:
+            report.period_start.CopyFrom(timestamp(event.period_start))
+        if event.period_end is not None:
+            report.period_end.CopyFrom(timestamp(event.period_end))
+        message.report.CopyFrom(report)
     return message
 
 

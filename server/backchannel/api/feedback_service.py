@@ -60,6 +60,7 @@ from backchannel.model import (
     StoredAnswer,
 )
 from backchannel.recipient_directory import RecipientDirectory
+from backchannel.report.facts import feedback_facts
 from backchannel.sealing.key_ring import KeyRing
 from backchannel.sealing.subjects import seal_subject
 from backchannel.store import batches as batch_store
@@ -323,6 +324,7 @@ def _new_feedback(
         origin_trace_id=origin.trace_id,
         tracestate=origin.tracestate,
         subject=subject,
+        facts=feedback_facts(feedback, accept_time),
     )
 
 

@@ -15,6 +15,7 @@ from backchannel_client.v1 import (
     delivery_service_pb2,
     feedback_service_pb2,
     recipient_service_pb2,
+    report_service_pb2,
     token_service_pb2,
 )
 
@@ -33,6 +34,7 @@ _D = (delivery_service_pb2, "DeliveryService")
 _T = (token_service_pb2, "TokenService")
 _A = (audit_service_pb2, "AuditService")
 _B = (batch_service_pb2, "BatchService")
+_P = (report_service_pb2, "ReportService")
 
 METHOD_SCOPES: dict[str, Scope] = {
     _method(*_F, "SendFeedback"): Scope.FEEDBACK_SEND,
@@ -59,6 +61,14 @@ METHOD_SCOPES: dict[str, Scope] = {
     # Sending a file now, or again: an operator's action on deliveries.
     _method(*_B, "RunBatch"): Scope.DELIVERIES_OPERATE,
     _method(*_B, "RetryBatch"): Scope.DELIVERIES_OPERATE,
+    # A report is configuration of what a recipient gets, like the recipient itself;
+    # running one sends the recipient figures it would get on schedule anyway.
+    _method(*_P, "CreateReport"): Scope.RECIPIENTS_WRITE,
+    _method(*_P, "GetReport"): Scope.RECIPIENTS_READ,
+    _method(*_P, "ListReports"): Scope.RECIPIENTS_READ,
+    _method(*_P, "UpdateReport"): Scope.RECIPIENTS_WRITE,
+    _method(*_P, "DeleteReport"): Scope.RECIPIENTS_WRITE,
+    _method(*_P, "RunReport"): Scope.RECIPIENTS_WRITE,
 }
 
 #: Services any caller may use without credentials: health, and reflection when it is

@@ -26,6 +26,7 @@ from backchannel.cli import (
     exit_codes,
     feedback,
     recipients,
+    reports,
     secrets,
     send,
     service,
@@ -47,12 +48,13 @@ def _epilog() -> str:
     return (
         "server settings (environment variables):\n"
         f"{settings}\n\n"
-        "operator commands (send, events, feedback, recipients, deliveries, batches, tokens,\n"
-        "  audit) reach a server at --server or BACKCHANNEL_SERVER (default 127.0.0.1:50051),\n"
-        "  with TLS when --tls, --ca-file/BACKCHANNEL_CA_FILE or --cert/BACKCHANNEL_CERT_FILE is\n"
-        "  given, a client certificate (mTLS) from --cert and --key/BACKCHANNEL_KEY_FILE, and\n"
-        "  the bearer token in BACKCHANNEL_TOKEN (never sent in plaintext off this machine\n"
-        "  without --insecure). `tokens bootstrap` makes the first admin token on the database.\n\n"
+        "operator commands (send, events, feedback, recipients, deliveries, batches, reports,\n"
+        "  tokens, audit) reach a server at --server or BACKCHANNEL_SERVER (default\n"
+        "  127.0.0.1:50051), with TLS when --tls, --ca-file/BACKCHANNEL_CA_FILE or\n"
+        "  --cert/BACKCHANNEL_CERT_FILE is given, a client certificate (mTLS) from --cert and\n"
+        "  --key/BACKCHANNEL_KEY_FILE, and the bearer token in BACKCHANNEL_TOKEN (never sent\n"
+        "  in plaintext off this machine without --insecure). `tokens bootstrap` makes the\n"
+        "  first admin token on the database.\n\n"
         f"exit codes:\n{codes}"
     )
 
@@ -115,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_parser(commands, common)
     audit.add_parser(commands, common)
     batches.add_parser(commands, common)
+    reports.add_parser(commands, common)
     return parser
 
 

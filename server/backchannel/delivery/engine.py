@@ -16,6 +16,7 @@ from backchannel.delivery.retry_alarm import RetryAlarm
 from backchannel.ids import worker_id
 from backchannel.model import AttemptOutcome, DeliveryState
 from backchannel.plugin_host import LoadedPlugins
+from backchannel.report.engine import ReportEngine
 from backchannel.sealing.key_ring import KeyRing
 from backchannel.settings import Settings
 
@@ -60,6 +61,17 @@ class DeliveryEngine:
             others_busy=lambda: self._dispatcher.busy,
             key_ring=key_ring,
         )
+        #: Summary reports: schedules and sends (see backchannel.report).
+        self.reports = ReportEngine(
+            pool,
+            plugins,
+            attempt_settings,
+            update_health,
+            lease_seconds=s.lease_seconds,
+            poll_interval=s.poll_interval_seconds,
+            clock=clock,
+            key_ring=key_ring,
+        )
         self._dispatcher = Dispatcher(
             pool,
             plugins,
@@ -86,16 +98,19 @@ class DeliveryEngine:
         self._recorder.start()
         self._dispatcher.start()
         self.batches.start()
+        self.reports.start()
 
     def wake(self, _payload: str = "") -> None:
         """Deliveries may be due: claim now rather than at the next poll."""
         self._dispatcher.wake()
         self.batches.wake()
+        self.reports.wake()
 
     async def stop(self) -> None:
         """Stops claiming, lets attempts in flight finish within the shutdown grace and
         records them, hands the rest back."""
         await self._dispatcher.stop(self._grace)
         await self.batches.stop(self._grace)
+        await self.reports.stop()
         await self._recorder.stop()
         self._retry_alarm.close()

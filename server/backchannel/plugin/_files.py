@@ -48,6 +48,12 @@ class OutboundFile:
     part_size: int = 0
     #: W3C trace context of the attempt.
     traceparent: str | None = None
+    #: The file is a message to be read (a summary report), titled ``title``: a transport
+    #: that can show it shows it rather than attaching it (email: an HTML file as the
+    #: body, with its ``text/plain`` companion as the plain-text alternative). Others
+    #: carry it like any file.
+    inline: bool = False
+    title: str = ""
 
     async def read_all(self) -> bytes:
         """The whole file (for tests and small files only)."""

@@ -299,6 +299,25 @@ async def claim_due_batches(
     ]
 
 
+async def record_transmission(
+    connection: DbConnection, outcome: AttemptOutcome, update_health: Any
+) -> None:
+    """Within the caller's transaction: the recipient's health moved on by one file or
+    report transmission (with its operator events), and the transmission's event."""
+    recording = AttemptRecording(connection)
+    recipient_id = outcome.event.recipient_id
+    now, healths = await recording.lock_health([recipient_id])
+    health: RecipientHealthRecord
+    health, extra, disable_reason = update_health(healths[recipient_id], [outcome], now)
+    disabled = disable_reason is not None and await recording.disable_recipient(
+        recipient_id, disable_reason
+    )
+    events = [outcome.event] + [
+        e for e in extra if disabled or e.category.value != "recipient_disabled"
+    ]
+    await recording.write(events, [health], [])
+
+
 async def record_attempt(
     pool: asyncpg.Pool,
     outcome: AttemptOutcome,
@@ -310,18 +329,7 @@ async def record_attempt(
     events), the transmission event, the batch moved on by its lease holder. False when
     the lease was lost (the event is still recorded)."""
     async with pool.acquire() as connection, connection.transaction():
-        recording = AttemptRecording(connection)
-        recipient_id = outcome.event.recipient_id
-        now, healths = await recording.lock_health([recipient_id])
-        health: RecipientHealthRecord
-        health, extra, disable_reason = update_health(healths[recipient_id], [outcome], now)
-        disabled = disable_reason is not None and await recording.disable_recipient(
-            recipient_id, disable_reason
-        )
-        events = [outcome.event] + [
-            e for e in extra if disabled or e.category.value != "recipient_disabled"
-        ]
-        await recording.write(events, [health], [])
+        await record_transmission(connection, outcome, update_health)
         moved = await fetchval(
             connection,
             "record_batch_attempt",

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
 
 import asyncpg
 
-from backchannel.model import DeliveryRow, DeliveryState, NewFeedback, StoredAnswer
+from backchannel.model import (
+    DeliveryRow,
+    DeliveryState,
+    FeedbackFacts,
+    NewFeedback,
+    StoredAnswer,
+)
 from backchannel.store.database import DbConnection, is_unavailable
 from backchannel.store.queries import fetch, fetchrow, fetchval
 
@@ -25,6 +33,8 @@ async def insert_feedback_batch(
     recipients were chosen at. Request ids must be unique within the batch."""
     deliveries = [(f, d) for f in batch for d in f.deliveries]
     sealed = [(f.id, f.subject) for f in batch if f.subject is not None]
+    facts = [(f, f.facts or FeedbackFacts(hour=hour_of(f.accept_time))) for f in batch]
+    scores = [(f, x, dimension, score) for f, x in facts for dimension, score in x.scores]
     rows = await fetch(
         connection,
         "accept_feedback_batch",
@@ -50,6 +60,15 @@ async def insert_feedback_batch(
         delivery_id=[d.id for _, d in deliveries],
         delivery_feedback_id=[f.id for f, _ in deliveries],
         delivery_recipient_id=[d.recipient_id for _, d in deliveries],
+        fact_feedback_id=[f.id for f, _ in facts],
+        fact_hour=[x.hour for _, x in facts],
+        fact_currency=[x.currency for _, x in facts],
+        fact_amount=[Decimal(x.amount) if x.amount else None for _, x in facts],
+        fact_reason=[x.return_reason for _, x in facts],
+        score_feedback_id=[f.id for f, _, _, _ in scores],
+        score_hour=[x.hour for _, x, _, _ in scores],
+        score_dimension=[dimension for _, _, dimension, _ in scores],
+        score_value=[score for _, _, _, score in scores],
     )
     inserted = {row["request_id"] for row in rows}
     answers: dict[str, StoredAnswer | None] = {
@@ -67,6 +86,11 @@ async def insert_feedback_batch(
                 row["request_id"], row["request_digest"], row["response"]
             )
     return answers
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The UTC hour ``moment`` falls in: the rollup bucket of feedback without facts."""
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 async def answers_after_a_lost_connection(

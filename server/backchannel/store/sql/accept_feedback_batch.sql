@@ -30,7 +30,7 @@ WITH directory AS (
     WHERE f.directory_version IS NULL
        OR f.directory_version = (SELECT version FROM directory)
     ON CONFLICT (request_id) DO NOTHING
-    RETURNING id, request_id, lead_id, source_id, accept_time
+    RETURNING id, request_id, lead_id, accept_time, source_id, kind
 ), new_subject_keys AS (
     -- Each sealed subject's data key, kept apart from it (crypto-shredding: see 0010).
     INSERT INTO subject_keys (feedback_id, lead_id, source_id, key_id, nonce, wrapped_key)
@@ -59,6 +59,50 @@ WITH directory AS (
     JOIN new_feedback f ON f.id = d.feedback_id
     JOIN recipients r ON r.id = d.recipient_id
     RETURNING id
+-- The report rollups of the feedback stored (backchannel.report.facts), one row per
+-- feedback in :fact_*, one per score in :score_*. Rows are grouped (one upsert touches a
+-- row once) and taken in key order, so concurrent statements lock them in the same order.
+), facts AS (
+    SELECT f.source_id, x.hour, f.kind, x.currency, x.amount, x.reason
+    FROM unnest(
+        :fact_feedback_id::text[], :fact_hour::timestamptz[], :fact_currency::text[],
+        :fact_amount::numeric[], :fact_reason::text[]
+    ) AS x (feedback_id, hour, currency, amount, reason)
+    JOIN new_feedback f ON f.id = x.feedback_id
+), counted AS (
+    INSERT INTO feedback_hourly AS h (
+        source_id, hour, kind, currency, feedback_count, value_count, value_sum
+    )
+    SELECT source_id, hour, kind, currency, count(*), count(amount), coalesce(sum(amount), 0)
+    FROM facts
+    GROUP BY source_id, hour, kind, currency
+    ORDER BY source_id, hour, kind, currency
+    ON CONFLICT (source_id, hour, kind, currency) DO UPDATE SET
+        feedback_count = h.feedback_count + excluded.feedback_count,
+        value_count = h.value_count + excluded.value_count,
+        value_sum = h.value_sum + excluded.value_sum
+), reasons_counted AS (
+    INSERT INTO feedback_hourly_reasons AS h (source_id, hour, reason, return_count)
+    SELECT source_id, hour, reason, count(*)
+    FROM facts
+    WHERE reason <> ''
+    GROUP BY source_id, hour, reason
+    ORDER BY source_id, hour, reason
+    ON CONFLICT (source_id, hour, reason) DO UPDATE SET
+        return_count = h.return_count + excluded.return_count
+), scores_counted AS (
+    INSERT INTO feedback_hourly_scores AS h (source_id, hour, dimension, score_count, score_sum)
+    SELECT f.source_id, s.hour, s.dimension, count(*), sum(s.score)
+    FROM unnest(
+        :score_feedback_id::text[], :score_hour::timestamptz[], :score_dimension::text[],
+        :score_value::float8[]
+    ) AS s (feedback_id, hour, dimension, score)
+    JOIN new_feedback f ON f.id = s.feedback_id
+    GROUP BY f.source_id, s.hour, s.dimension
+    ORDER BY f.source_id, s.hour, s.dimension
+    ON CONFLICT (source_id, hour, dimension) DO UPDATE SET
+        score_count = h.score_count + excluded.score_count,
+        score_sum = h.score_sum + excluded.score_sum
 )
 -- NOTIFY is delivered at commit; identical notifications in one transaction fold into one.
 SELECT f.request_id,

@@ -32,7 +32,7 @@ WITH health AS (
         server_version, worker_id, next_attempt_time, lead_id, source_id, category,
         message, requested_by, origin_trace_id, batch_id, item_count, excluded_count,
         file_name, compression, encryption, transmitted_size, transmitted_sha256, details,
-        missing_consent
+        missing_consent, report_id, period_start, period_end
     )
     SELECT * FROM unnest(
         :event_id::text[], :event_feedback_id::text[], :event_delivery_id::text[],
@@ -52,7 +52,9 @@ WITH health AS (
         :event_item_count::bigint[], :event_excluded_count::bigint[], :event_file_name::text[],
         :event_compression::text[], :event_encryption::text[],
         :event_transmitted_size::bigint[], :event_transmitted_sha256::text[],
-        :event_details::jsonb[], :event_missing_consent::text[]
+        :event_details::jsonb[], :event_missing_consent::text[],
+        :event_report_id::text[], :event_period_start::timestamptz[],
+        :event_period_end::timestamptz[]
     )
     ON CONFLICT (id) DO NOTHING
 ), finished AS (

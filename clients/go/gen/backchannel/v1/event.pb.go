@@ -495,8 +495,11 @@ type FeedbackSentEvent struct {
 	// For a suppressed delivery: the consent purposes the recipient requires that the
 	// feedback does not grant.
 	MissingConsentPurposes []string `protobuf:"bytes,30,rep,name=missing_consent_purposes,json=missingConsentPurposes,proto3" json:"missing_consent_purposes,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// For AGGREGATION_LEVEL_SUMMARY: the summary report the transmission carried
+	// (delivery_id is its run id; feedback_id and lead_id are empty).
+	Report        *ReportTransmission `protobuf:"bytes,33,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FeedbackSentEvent) Reset() {
@@ -732,6 +735,13 @@ func (x *FeedbackSentEvent) GetMissingConsentPurposes() []string {
 	return nil
 }
 
+func (x *FeedbackSentEvent) GetReport() *ReportTransmission {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 // TransmittedBytes describes the bytes a transport put on the wire for one transmission.
 type TransmittedBytes struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -878,6 +888,88 @@ func (x *BatchTransmission) GetEncryption() string {
 	return ""
 }
 
+// ReportTransmission describes the summary report a transmission carried.
+type ReportTransmission struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The report definition.
+	ReportId string `protobuf:"bytes,1,opt,name=report_id,json=reportId,proto3" json:"report_id,omitempty"`
+	// The period's first instant (a local midnight in the report's time zone).
+	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	// The instant after the period's last day.
+	PeriodEnd *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	// Feedback of the report's scope counted in it.
+	FeedbackCount int64 `protobuf:"varint,4,opt,name=feedback_count,json=feedbackCount,proto3" json:"feedback_count,omitempty"`
+	// The rendered report's file name.
+	FileName      string `protobuf:"bytes,5,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportTransmission) Reset() {
+	*x = ReportTransmission{}
+	mi := &file_backchannel_v1_event_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportTransmission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportTransmission) ProtoMessage() {}
+
+func (x *ReportTransmission) ProtoReflect() protoreflect.Message {
+	mi := &file_backchannel_v1_event_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportTransmission.ProtoReflect.Descriptor instead.
+func (*ReportTransmission) Descriptor() ([]byte, []int) {
+	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReportTransmission) GetReportId() string {
+	if x != nil {
+		return x.ReportId
+	}
+	return ""
+}
+
+func (x *ReportTransmission) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *ReportTransmission) GetPeriodEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return nil
+}
+
+func (x *ReportTransmission) GetFeedbackCount() int64 {
+	if x != nil {
+		return x.FeedbackCount
+	}
+	return 0
+}
+
+func (x *ReportTransmission) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
 // OperatorEvent records a change in a recipient's health, in the same ordered log as
 // feedback-sent events.
 type OperatorEvent struct {
@@ -904,7 +996,7 @@ type OperatorEvent struct {
 
 func (x *OperatorEvent) Reset() {
 	*x = OperatorEvent{}
-	mi := &file_backchannel_v1_event_proto_msgTypes[6]
+	mi := &file_backchannel_v1_event_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1008,7 @@ func (x *OperatorEvent) String() string {
 func (*OperatorEvent) ProtoMessage() {}
 
 func (x *OperatorEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_backchannel_v1_event_proto_msgTypes[6]
+	mi := &file_backchannel_v1_event_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1021,7 @@ func (x *OperatorEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorEvent.ProtoReflect.Descriptor instead.
 func (*OperatorEvent) Descriptor() ([]byte, []int) {
-	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{6}
+	return file_backchannel_v1_event_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *OperatorEvent) GetCursor() string {
@@ -1005,7 +1097,7 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x13plugin_distribution\x18\x01 \x01(\tR\x12pluginDistribution\x12%\n" +
 	"\x0eplugin_version\x18\x02 \x01(\tR\rpluginVersion\x12%\n" +
 	"\x0eserver_version\x18\x03 \x01(\tR\rserverVersion\x12\x1b\n" +
-	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\xcd\v\n" +
+	"\tworker_id\x18\x04 \x01(\tR\bworkerId\"\x89\f\n" +
 	"\x11FeedbackSentEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1f\n" +
@@ -1040,7 +1132,8 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\x05batch\x18\x1a \x01(\v2!.backchannel.v1.BatchTransmissionR\x05batch\x12B\n" +
 	"\vtransmitted\x18\x1b \x01(\v2 .backchannel.v1.TransmittedBytesR\vtransmitted\x12H\n" +
 	"\adetails\x18\x1c \x03(\v2..backchannel.v1.FeedbackSentEvent.DetailsEntryR\adetails\x128\n" +
-	"\x18missing_consent_purposes\x18\x1e \x03(\tR\x16missingConsentPurposes\x1a:\n" +
+	"\x18missing_consent_purposes\x18\x1e \x03(\tR\x16missingConsentPurposes\x12:\n" +
+	"\x06report\x18! \x01(\v2\".backchannel.v1.ReportTransmissionR\x06report\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\">\n" +
@@ -1056,7 +1149,14 @@ const file_backchannel_v1_event_proto_rawDesc = "" +
 	"\vcompression\x18\x05 \x01(\tR\vcompression\x12\x1e\n" +
 	"\n" +
 	"encryption\x18\x06 \x01(\tR\n" +
-	"encryption\"\xa8\x02\n" +
+	"encryption\"\xef\x01\n" +
+	"\x12ReportTransmission\x12\x1b\n" +
+	"\treport_id\x18\x01 \x01(\tR\breportId\x12=\n" +
+	"\fperiod_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
+	"\n" +
+	"period_end\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\x12%\n" +
+	"\x0efeedback_count\x18\x04 \x01(\x03R\rfeedbackCount\x12\x1b\n" +
+	"\tfile_name\x18\x05 \x01(\tR\bfileName\"\xa8\x02\n" +
 	"\rOperatorEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x125\n" +
@@ -1106,7 +1206,7 @@ func file_backchannel_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_backchannel_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_backchannel_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_backchannel_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_backchannel_v1_event_proto_goTypes = []any{
 	(AggregationLevel)(0),         // 0: backchannel.v1.AggregationLevel
 	(ProcessingStatus)(0),         // 1: backchannel.v1.ProcessingStatus
@@ -1117,33 +1217,37 @@ var file_backchannel_v1_event_proto_goTypes = []any{
 	(*FeedbackSentEvent)(nil),     // 6: backchannel.v1.FeedbackSentEvent
 	(*TransmittedBytes)(nil),      // 7: backchannel.v1.TransmittedBytes
 	(*BatchTransmission)(nil),     // 8: backchannel.v1.BatchTransmission
-	(*OperatorEvent)(nil),         // 9: backchannel.v1.OperatorEvent
-	nil,                           // 10: backchannel.v1.FeedbackSentEvent.DetailsEntry
-	(RecipientType)(0),            // 11: backchannel.v1.RecipientType
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
+	(*ReportTransmission)(nil),    // 9: backchannel.v1.ReportTransmission
+	(*OperatorEvent)(nil),         // 10: backchannel.v1.OperatorEvent
+	nil,                           // 11: backchannel.v1.FeedbackSentEvent.DetailsEntry
+	(RecipientType)(0),            // 12: backchannel.v1.RecipientType
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
 }
 var file_backchannel_v1_event_proto_depIdxs = []int32{
-	11, // 0: backchannel.v1.FeedbackSentEvent.recipient_type:type_name -> backchannel.v1.RecipientType
+	12, // 0: backchannel.v1.FeedbackSentEvent.recipient_type:type_name -> backchannel.v1.RecipientType
 	3,  // 1: backchannel.v1.FeedbackSentEvent.data_format:type_name -> backchannel.v1.DataFormat
 	0,  // 2: backchannel.v1.FeedbackSentEvent.aggregation_level:type_name -> backchannel.v1.AggregationLevel
 	1,  // 3: backchannel.v1.FeedbackSentEvent.processing_status:type_name -> backchannel.v1.ProcessingStatus
 	4,  // 4: backchannel.v1.FeedbackSentEvent.response_status:type_name -> backchannel.v1.ResponseStatus
-	12, // 5: backchannel.v1.FeedbackSentEvent.start_time:type_name -> google.protobuf.Timestamp
-	12, // 6: backchannel.v1.FeedbackSentEvent.end_time:type_name -> google.protobuf.Timestamp
-	13, // 7: backchannel.v1.FeedbackSentEvent.latency:type_name -> google.protobuf.Duration
+	13, // 5: backchannel.v1.FeedbackSentEvent.start_time:type_name -> google.protobuf.Timestamp
+	13, // 6: backchannel.v1.FeedbackSentEvent.end_time:type_name -> google.protobuf.Timestamp
+	14, // 7: backchannel.v1.FeedbackSentEvent.latency:type_name -> google.protobuf.Duration
 	5,  // 8: backchannel.v1.FeedbackSentEvent.integration_context:type_name -> backchannel.v1.IntegrationContext
-	12, // 9: backchannel.v1.FeedbackSentEvent.next_attempt_time:type_name -> google.protobuf.Timestamp
+	13, // 9: backchannel.v1.FeedbackSentEvent.next_attempt_time:type_name -> google.protobuf.Timestamp
 	8,  // 10: backchannel.v1.FeedbackSentEvent.batch:type_name -> backchannel.v1.BatchTransmission
 	7,  // 11: backchannel.v1.FeedbackSentEvent.transmitted:type_name -> backchannel.v1.TransmittedBytes
-	10, // 12: backchannel.v1.FeedbackSentEvent.details:type_name -> backchannel.v1.FeedbackSentEvent.DetailsEntry
-	2,  // 13: backchannel.v1.OperatorEvent.type:type_name -> backchannel.v1.OperatorEventType
-	12, // 14: backchannel.v1.OperatorEvent.time:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	11, // 12: backchannel.v1.FeedbackSentEvent.details:type_name -> backchannel.v1.FeedbackSentEvent.DetailsEntry
+	9,  // 13: backchannel.v1.FeedbackSentEvent.report:type_name -> backchannel.v1.ReportTransmission
+	13, // 14: backchannel.v1.ReportTransmission.period_start:type_name -> google.protobuf.Timestamp
+	13, // 15: backchannel.v1.ReportTransmission.period_end:type_name -> google.protobuf.Timestamp
+	2,  // 16: backchannel.v1.OperatorEvent.type:type_name -> backchannel.v1.OperatorEventType
+	13, // 17: backchannel.v1.OperatorEvent.time:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_backchannel_v1_event_proto_init() }
@@ -1158,7 +1262,7 @@ func file_backchannel_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_backchannel_v1_event_proto_rawDesc), len(file_backchannel_v1_event_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -467,8 +467,9 @@ type ListFeedbackEventsRequest struct {
 	// The next_page_token of the previous page; empty for the first page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// An AIP-160 filter: comparisons joined by AND, over recipient_id, feedback_id,
-	// delivery_id, lead_id, source_id, transport, batch_id, processing_status, start_time,
-	// origin_trace_id (the accepting request's trace) and trace_id (the attempt's), e.g.
+	// delivery_id, lead_id, source_id, transport, batch_id, report_id, processing_status,
+	// start_time, origin_trace_id (the accepting request's trace) and trace_id (the
+	// attempt's), e.g.
 	// `recipient_id = "acme" AND processing_status = SUCCEEDED AND start_time >= "2024-01-01T00:00:00Z"`.
 	// Text fields take "="; start_time takes =, <, <=, >, >=.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`

@@ -357,6 +357,11 @@ export interface FeedbackSentEvent {
    * feedback does not grant.
    */
   missingConsentPurposes: string[];
+  /**
+   * For AGGREGATION_LEVEL_SUMMARY: the summary report the transmission carried
+   * (delivery_id is its run id; feedback_id and lead_id are empty).
+   */
+  report: ReportTransmission | undefined;
 }
 
 export interface FeedbackSentEvent_DetailsEntry {
@@ -386,6 +391,24 @@ export interface BatchTransmission {
   compression: string;
   /** The encryption: "none" or "openpgp" ("openpgp+signed" when signed). */
   encryption: string;
+}
+
+/** ReportTransmission describes the summary report a transmission carried. */
+export interface ReportTransmission {
+  /** The report definition. */
+  reportId: string;
+  /** The period's first instant (a local midnight in the report's time zone). */
+  periodStart:
+    | Date
+    | undefined;
+  /** The instant after the period's last day. */
+  periodEnd:
+    | Date
+    | undefined;
+  /** Feedback of the report's scope counted in it. */
+  feedbackCount: number;
+  /** The rendered report's file name. */
+  fileName: string;
 }
 
 /**
@@ -769,6 +792,7 @@ function createBaseFeedbackSentEvent(): FeedbackSentEvent {
     transmitted: undefined,
     details: {},
     missingConsentPurposes: [],
+    report: undefined,
   };
 }
 
@@ -860,6 +884,9 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     });
     for (const v of message.missingConsentPurposes) {
       writer.uint32(242).string(v!);
+    }
+    if (message.report !== undefined) {
+      ReportTransmission.encode(message.report, writer.uint32(266).fork()).join();
     }
     return writer;
   },
@@ -1112,6 +1139,14 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
             message.missingConsentPurposes.push(reader.string());
             continue;
           }
+          case 33: {
+            if (tag !== 266) {
+              break;
+            }
+
+            message.report = ReportTransmission.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1256,6 +1291,7 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
         : globalThis.Array.isArray(object?.missing_consent_purposes)
         ? object.missing_consent_purposes.map((e: any) => globalThis.String(e))
         : [],
+      report: isSet(object.report) ? ReportTransmission.fromJSON(object.report) : undefined,
     };
   },
 
@@ -1354,6 +1390,9 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
     if (message.missingConsentPurposes?.length) {
       obj.missingConsentPurposes = message.missingConsentPurposes;
     }
+    if (message.report !== undefined) {
+      obj.report = ReportTransmission.toJSON(message.report);
+    }
     return obj;
   },
 
@@ -1411,6 +1450,9 @@ export const FeedbackSentEvent: MessageFns<FeedbackSentEvent> = {
       {},
     );
     message.missingConsentPurposes = object.missingConsentPurposes?.map((e) => e) || [];
+    message.report = (object.report !== undefined && object.report !== null)
+      ? ReportTransmission.fromPartial(object.report)
+      : undefined;
     return message;
   },
 };
@@ -1748,6 +1790,159 @@ export const BatchTransmission: MessageFns<BatchTransmission> = {
     message.fileName = object.fileName ?? "";
     message.compression = object.compression ?? "";
     message.encryption = object.encryption ?? "";
+    return message;
+  },
+};
+
+function createBaseReportTransmission(): ReportTransmission {
+  return { reportId: "", periodStart: undefined, periodEnd: undefined, feedbackCount: 0, fileName: "" };
+}
+
+export const ReportTransmission: MessageFns<ReportTransmission> = {
+  encode(message: ReportTransmission, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reportId !== "") {
+      writer.uint32(10).string(message.reportId);
+    }
+    if (message.periodStart !== undefined) {
+      Timestamp.encode(toTimestamp(message.periodStart), writer.uint32(18).fork()).join();
+    }
+    if (message.periodEnd !== undefined) {
+      Timestamp.encode(toTimestamp(message.periodEnd), writer.uint32(26).fork()).join();
+    }
+    if (message.feedbackCount !== 0) {
+      writer.uint32(32).int64(message.feedbackCount);
+    }
+    if (message.fileName !== "") {
+      writer.uint32(42).string(message.fileName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportTransmission {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportTransmission();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reportId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.periodStart = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.periodEnd = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.feedbackCount = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.fileName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportTransmission {
+    return {
+      reportId: isSet(object.reportId)
+        ? globalThis.String(object.reportId)
+        : isSet(object.report_id)
+        ? globalThis.String(object.report_id)
+        : "",
+      periodStart: isSet(object.periodStart)
+        ? fromJsonTimestamp(object.periodStart)
+        : isSet(object.period_start)
+        ? fromJsonTimestamp(object.period_start)
+        : undefined,
+      periodEnd: isSet(object.periodEnd)
+        ? fromJsonTimestamp(object.periodEnd)
+        : isSet(object.period_end)
+        ? fromJsonTimestamp(object.period_end)
+        : undefined,
+      feedbackCount: isSet(object.feedbackCount)
+        ? globalThis.Number(object.feedbackCount)
+        : isSet(object.feedback_count)
+        ? globalThis.Number(object.feedback_count)
+        : 0,
+      fileName: isSet(object.fileName)
+        ? globalThis.String(object.fileName)
+        : isSet(object.file_name)
+        ? globalThis.String(object.file_name)
+        : "",
+    };
+  },
+
+  toJSON(message: ReportTransmission): unknown {
+    const obj: any = {};
+    if (message.reportId !== "") {
+      obj.reportId = message.reportId;
+    }
+    if (message.periodStart !== undefined) {
+      obj.periodStart = message.periodStart.toISOString();
+    }
+    if (message.periodEnd !== undefined) {
+      obj.periodEnd = message.periodEnd.toISOString();
+    }
+    if (message.feedbackCount !== 0) {
+      obj.feedbackCount = Math.round(message.feedbackCount);
+    }
+    if (message.fileName !== "") {
+      obj.fileName = message.fileName;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportTransmission>, I>>(base?: I): ReportTransmission {
+    return ReportTransmission.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportTransmission>, I>>(object: I): ReportTransmission {
+    const message = createBaseReportTransmission();
+    message.reportId = object.reportId ?? "";
+    message.periodStart = object.periodStart ?? undefined;
+    message.periodEnd = object.periodEnd ?? undefined;
+    message.feedbackCount = object.feedbackCount ?? 0;
+    message.fileName = object.fileName ?? "";
     return message;
   },
 };

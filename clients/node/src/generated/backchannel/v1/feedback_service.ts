@@ -219,8 +219,9 @@ export interface ListFeedbackEventsRequest {
   pageToken: string;
   /**
    * An AIP-160 filter: comparisons joined by AND, over recipient_id, feedback_id,
-   * delivery_id, lead_id, source_id, transport, batch_id, processing_status, start_time,
-   * origin_trace_id (the accepting request's trace) and trace_id (the attempt's), e.g.
+   * delivery_id, lead_id, source_id, transport, batch_id, report_id, processing_status,
+   * start_time, origin_trace_id (the accepting request's trace) and trace_id (the
+   * attempt's), e.g.
    * `recipient_id = "acme" AND processing_status = SUCCEEDED AND start_time >= "2024-01-01T00:00:00Z"`.
    * Text fields take "="; start_time takes =, <, <=, >, >=.
    */

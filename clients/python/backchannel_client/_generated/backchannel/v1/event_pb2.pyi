@@ -287,6 +287,7 @@ class FeedbackSentEvent(_message.Message):
     TRANSMITTED_FIELD_NUMBER: _builtins.int
     DETAILS_FIELD_NUMBER: _builtins.int
     MISSING_CONSENT_PURPOSES_FIELD_NUMBER: _builtins.int
+    REPORT_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
     """Opaque, ordered position of the event in the event log. Resume a stream after it."""
     event_id: _builtins.str
@@ -391,6 +392,12 @@ class FeedbackSentEvent(_message.Message):
         feedback does not grant.
         """
 
+    @_builtins.property
+    def report(self) -> Global___ReportTransmission:
+        """For AGGREGATION_LEVEL_SUMMARY: the summary report the transmission carried
+        (delivery_id is its run id; feedback_id and lead_id are empty).
+        """
+
     def __init__(
         self,
         *,
@@ -423,10 +430,11 @@ class FeedbackSentEvent(_message.Message):
         transmitted: Global___TransmittedBytes | None = ...,
         details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         missing_consent_purposes: _abc.Iterable[_builtins.str] | None = ...,
+        report: Global___ReportTransmission | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "data_format", b"data_format", "end_time", b"end_time", "integration_context", b"integration_context", "latency", b"latency", "next_attempt_time", b"next_attempt_time", "response_status", b"response_status", "start_time", b"start_time", "transmitted", b"transmitted"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "data_format", b"data_format", "end_time", b"end_time", "integration_context", b"integration_context", "latency", b"latency", "next_attempt_time", b"next_attempt_time", "report", b"report", "response_status", b"response_status", "start_time", b"start_time", "transmitted", b"transmitted"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "batch", b"batch", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "details", b"details", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "missing_consent_purposes", b"missing_consent_purposes", "next_attempt_time", b"next_attempt_time", "origin_trace_id", b"origin_trace_id", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "requested_by", b"requested_by", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transmitted", b"transmitted", "transport", b"transport"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_level", b"aggregation_level", "attempt", b"attempt", "batch", b"batch", "content_sha256", b"content_sha256", "content_size", b"content_size", "cursor", b"cursor", "data_format", b"data_format", "delivery_id", b"delivery_id", "details", b"details", "end_time", b"end_time", "event_id", b"event_id", "feedback_id", b"feedback_id", "integration_context", b"integration_context", "latency", b"latency", "lead_id", b"lead_id", "missing_consent_purposes", b"missing_consent_purposes", "next_attempt_time", b"next_attempt_time", "origin_trace_id", b"origin_trace_id", "processing_status", b"processing_status", "recipient_id", b"recipient_id", "recipient_type", b"recipient_type", "report", b"report", "requested_by", b"requested_by", "response_status", b"response_status", "source_id", b"source_id", "span_id", b"span_id", "start_time", b"start_time", "trace_id", b"trace_id", "transmitted", b"transmitted", "transport", b"transport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -499,6 +507,48 @@ class BatchTransmission(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BatchTransmission: _TypeAlias = BatchTransmission  # noqa: Y015
+
+@_typing.final
+class ReportTransmission(_message.Message):
+    """ReportTransmission describes the summary report a transmission carried."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    PERIOD_END_FIELD_NUMBER: _builtins.int
+    FEEDBACK_COUNT_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    """The report definition."""
+    feedback_count: _builtins.int
+    """Feedback of the report's scope counted in it."""
+    file_name: _builtins.str
+    """The rendered report's file name."""
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The period's first instant (a local midnight in the report's time zone)."""
+
+    @_builtins.property
+    def period_end(self) -> _timestamp_pb2.Timestamp:
+        """The instant after the period's last day."""
+
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        period_end: _timestamp_pb2.Timestamp | None = ...,
+        feedback_count: _builtins.int = ...,
+        file_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period_end", b"period_end", "period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["feedback_count", b"feedback_count", "file_name", b"file_name", "period_end", b"period_end", "period_start", b"period_start", "report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportTransmission: _TypeAlias = ReportTransmission  # noqa: Y015
 
 @_typing.final
 class OperatorEvent(_message.Message):

@@ -289,8 +289,9 @@ class ListFeedbackEventsRequest(_message.Message):
     """The next_page_token of the previous page; empty for the first page."""
     filter: _builtins.str
     """An AIP-160 filter: comparisons joined by AND, over recipient_id, feedback_id,
-    delivery_id, lead_id, source_id, transport, batch_id, processing_status, start_time,
-    origin_trace_id (the accepting request's trace) and trace_id (the attempt's), e.g.
+    delivery_id, lead_id, source_id, transport, batch_id, report_id, processing_status,
+    start_time, origin_trace_id (the accepting request's trace) and trace_id (the
+    attempt's), e.g.
     `recipient_id = "acme" AND processing_status = SUCCEEDED AND start_time >= "2024-01-01T00:00:00Z"`.
     Text fields take "="; start_time takes =, <, <=, >, >=.
     """

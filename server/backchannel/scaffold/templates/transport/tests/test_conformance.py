@@ -41,9 +41,7 @@ async def endpoint() -> AsyncIterator[tuple[str, list[Arrival]]]:
             return web.Response(status=401)
         if request.method == "POST":
             body = await request.read()
-            arrivals.append(
-                Arrival(body, request.headers.get("idempotency-key"), transmitted=body)
-            )
+            arrivals.append(Arrival(body, request.headers.get("idempotency-key"), transmitted=body))
         return web.Response(text="accepted")
 
     app = web.Application()
