@@ -62,6 +62,27 @@ def _decoder(deserializer: Deserializer | None, guard: RequestGuard) -> Callable
     return decode
 
 
+#: Methods that change nothing: an outage during one cannot have changed anything.
+_READS = ("/Get", "/List", "/Stream", "/TestRecipient")
+
+
+def unavailable_message(method: str) -> str:
+    """What an outage during ``method`` means for the caller. SendFeedback resolves a
+    write whose commit may have landed before answering (see intake), so its outage
+    stored nothing; another write (a recipient change, an operator action) may have
+    been committed just as the connection was lost, which only reading it back tells."""
+    name = method.rpartition("/")[2]
+    if name == "SendFeedback":
+        return "the database is unavailable; nothing was stored; retry with the same request_id"
+    if any(f"/{name}".startswith(prefix) for prefix in _READS):
+        return "the database is unavailable; retry"
+    return (
+        "the database is unavailable; the change was most likely not made, but if the "
+        "connection was lost while it was being committed it may have been: read it back "
+        "before retrying"
+    )
+
+
 def _as_api_error(error: Exception, method: str) -> ApiError:
     if isinstance(error, ApiError):
         return error
@@ -77,9 +98,7 @@ def _as_api_error(error: Exception, method: str) -> ApiError:
     if is_unavailable(error):
         log.warning("%s: database unavailable: %s", method, type(error).__name__)
         return ApiError(
-            grpc.StatusCode.UNAVAILABLE,
-            "DATABASE_UNAVAILABLE",
-            "the database is unavailable; nothing was stored; retry with the same request_id",
+            grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE", unavailable_message(method)
         )
     log.exception("%s failed", method)
     return ApiError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error")
