@@ -341,19 +341,15 @@ async def test_events_since_takes_a_duration_before_now_as_well_as_a_time(
     assert "nor a duration before now like 30m, 1h, 2d" in wrong.stderr
 
 
-async def test_events_page_through_the_pager_on_a_terminal_only(
-    backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
-) -> None:
-    await create_webhook_recipient(backchannel, "acme", receiver.url, signing_secret)
-    sent = await cli("send", "--kind", "conversion", "--lead-id", "LC1", "--recipient", "acme",
-                     "--json", running=backchannel)  # fmt: skip
-    await wait_for_event(backchannel, sent.json()["feedback"]["id"])  # type: ignore[index]
-    pager = {"PAGER": "sed s/^/paged:/"}
-
+async def _on_a_terminal(
+    backchannel: RunningServer, env: dict[str, str], *args: str
+) -> tuple[int | None, list[str], bytes]:
+    """``backchannel ARGS`` with its standard output on a pseudo-terminal: its exit code,
+    the lines the terminal showed and its standard error."""
     terminal, stdout = pty.openpty()
     try:
         process = await asyncio.create_subprocess_exec(
-            BACKCHANNEL, "events", env=environment(backchannel, pager),
+            BACKCHANNEL, *args, env=environment(backchannel, env),
             stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         os.close(stdout)
@@ -364,14 +360,35 @@ async def test_events_page_through_the_pager_on_a_terminal_only(
                 shown += chunk
     finally:
         os.close(terminal)
-    piped = await cli("events", running=backchannel, env=pager)
+    return process.returncode, shown.decode().splitlines(), err
 
-    assert process.returncode == 0, err
-    lines = shown.decode().splitlines()
+
+async def test_events_and_audit_page_through_the_pager_on_a_terminal_only(
+    backchannel: RunningServer, receiver: WebhookReceiver, signing_secret: str
+) -> None:
+    await create_webhook_recipient(backchannel, "acme", receiver.url, signing_secret)
+    sent = await cli("send", "--kind", "conversion", "--lead-id", "LC1", "--recipient", "acme",
+                     "--json", running=backchannel)  # fmt: skip
+    await wait_for_event(backchannel, sent.json()["feedback"]["id"])  # type: ignore[index]
+    pager = {"PAGER": "sed s/^/paged:/"}
+
+    code, lines, err = await _on_a_terminal(backchannel, pager, "events")
+    audit_code, audit_lines, audit_err = await _on_a_terminal(backchannel, pager, "audit")
+    piped = await cli("events", running=backchannel, env=pager)
+    audit_piped = await cli("audit", running=backchannel, env=pager)
+
+    assert code == 0, err
     assert lines[0].startswith("paged:TIME") and lines[1].startswith("paged:")
     assert "LC1" in lines[1]
     assert piped.code == 0
     assert "paged:" not in piped.stdout and piped.stdout.startswith("TIME")
+    # The recipient's creation is the trail's one record (anonymous: no authentication),
+    # a line for it and one per field it set.
+    assert audit_code == 0, audit_err
+    assert audit_lines and all(line.startswith("paged:") for line in audit_lines)
+    assert "recipient.create" in audit_lines[0]
+    assert audit_piped.code == 0 and audit_piped.stdout.count("recipient.create") == 1
+    assert "paged:" not in audit_piped.stdout
 
 
 # --- recipients apply --------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 from typing import Any
 
@@ -11,6 +13,7 @@ from backchannel_client.v1 import audit_service_pb2
 
 from backchannel.cli import exit_codes
 from backchannel.cli.output import as_json, parse_time, print_json_line, when
+from backchannel.cli.pager import paged
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -47,13 +50,19 @@ def audit_filter(args: argparse.Namespace) -> str:
 
 
 def run_audit(client: Client, args: argparse.Namespace) -> int:
-    for shown, record in enumerate(client.list_audit_records(audit_filter(args))):
-        if args.limit is not None and shown >= args.limit:
-            break
-        if args.json:
-            print_json_line(as_json(record))
-        else:
-            print(describe(record))
+    records = client.list_audit_records(audit_filter(args))
+    first = next(records, None)  # the pager only once the server has answered
+    # The whole trail (no --limit) may be many pages: on a terminal, through a pager.
+    with paged() if args.limit is None else contextlib.nullcontext():
+        if first is None:
+            return exit_codes.OK
+        for shown, record in enumerate(itertools.chain([first], records)):
+            if args.limit is not None and shown >= args.limit:
+                break
+            if args.json:
+                print_json_line(as_json(record))
+            else:
+                print(describe(record))
     return exit_codes.OK
 
 
