@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from support.access import Secured
-from support.cli_process import run_cli
+from support.cli_runs import Run, cli
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> Run:
+    """``backchannel ARGS`` with ``env`` (which names the server) and no other
+    BACKCHANNEL_* variable."""
+    return await cli(*args, running=None, env=env)
 
 
 def as_admin(secured: Secured, token: str | None = None) -> dict[str, str]:
